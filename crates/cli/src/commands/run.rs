@@ -1,0 +1,198 @@
+//! `wasmpod run`: one workload from a file.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use wasmpod_engine::quantity::Quantity;
+use wasmpod_engine::{
+    EngineOptions, ExitStatus, Limits, Preopen, RunSpec, Runtime, Stdio, StopHandle, StopReason,
+};
+
+use crate::{exit, parse};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Set an environment variable in the guest (KEY=VALUE; a bare KEY copies
+    /// the host's value). Nothing else from the host environment is visible.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+
+    /// Read environment variables from a file of KEY=VALUE lines.
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+
+    /// Give the guest a host directory: HOST:GUEST[:ro]. `ro` denies every
+    /// write. Nothing outside the volumes can be reached. `--dir` is an alias
+    /// (a bare HOST is seen at the same path, and HOST::GUEST works too).
+    #[arg(
+        short = 'v',
+        long = "volume",
+        visible_alias = "dir",
+        value_name = "HOST:GUEST[:ro]"
+    )]
+    volume: Vec<String>,
+
+    /// Cap the guest's linear memory (Kubernetes quantity: 64Mi, 1G, 512M).
+    /// Growing past it fails inside the guest, as malloc returning NULL.
+    #[arg(long, value_name = "QUANTITY", allow_hyphen_values = true)]
+    memory: Option<String>,
+
+    /// Stop the guest after this long (500ms, 2s, 1m) and exit 124.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    timeout: Option<String>,
+
+    /// Allow network sockets (TCP, UDP, name lookups) for WASI 0.2 guests.
+    /// Without it the guest has no network.
+    #[arg(long)]
+    net: bool,
+
+    /// Print what wasmpod does (module kind, digest, compile cache hit or
+    /// miss, timings) to stderr.
+    #[arg(long)]
+    verbose: bool,
+
+    /// The guest: a .wasm module or component, or a .wat file.
+    #[arg(value_name = "FILE")]
+    file: String,
+
+    /// Arguments for the guest (after FILE, or after `--`).
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+}
+
+pub fn run(args: RunArgs) -> i32 {
+    match run_inner(args) {
+        Ok(code) => code,
+        Err(err) => exit::host_failure(&err),
+    }
+}
+
+fn run_inner(args: RunArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let verbose = args.verbose;
+    let spec = build_spec(&args)?;
+
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file))?;
+
+    let mut options = EngineOptions::default();
+    match wasmpod_engine::home::default_home() {
+        Some(home) => options.cache_dir = Some(home.join("cache").join("compiled")),
+        None => tracing::warn!("no state folder (set WASMPOD_HOME); compiling without a cache"),
+    }
+    let runtime = Runtime::new(options)?;
+    let engine_ready = started.elapsed();
+    let program = runtime
+        .load(&bytes)
+        .with_context(|| format!("cannot load {}", args.file))?;
+    let loaded = started.elapsed();
+    if verbose {
+        eprintln!(
+            "wasmpod: {} is a {} ({}); compile cache {}; engine {}, load {}",
+            args.file,
+            program.kind().as_str(),
+            program.digest(),
+            program.cache_outcome().as_str(),
+            ms(engine_ready),
+            ms(loaded - engine_ready),
+        );
+    }
+
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let stop = StopHandle::new();
+    let status = tokio.block_on(runtime.run(&program, spec, &stop))?;
+    if verbose {
+        eprintln!("wasmpod: {status:?} after {}", ms(started.elapsed()));
+    }
+    match &status {
+        ExitStatus::Exited(_) => {}
+        ExitStatus::Trapped { message, backtrace } => {
+            eprintln!("wasmpod: guest trapped: {message}");
+            if let Some(bt) = backtrace {
+                eprintln!("{}", bt.trim_end());
+            }
+        }
+        ExitStatus::Stopped(StopReason::Timeout(after)) => {
+            eprintln!("wasmpod: guest timed out after {after:?} (--timeout)");
+        }
+        ExitStatus::Stopped(StopReason::Signal(n)) => {
+            eprintln!("wasmpod: guest stopped by signal {n}");
+        }
+    }
+    // Keep the runtime (and any blocked stdin reader) alive until exit.
+    std::mem::forget(tokio);
+    Ok(status.code())
+}
+
+fn build_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
+    let host_env = |k: &str| std::env::var(k).ok();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for file in &args.env_file {
+        let content = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read env file {}", file.display()))?;
+        env.extend(
+            parse::env_file(&content, host_env)
+                .with_context(|| format!("env file {}", file.display()))?,
+        );
+    }
+    for spec in &args.env {
+        env.extend(parse::env_flag(spec, host_env)?);
+    }
+    // Later settings win, as in docker.
+    let mut deduped: Vec<(String, String)> = Vec::with_capacity(env.len());
+    for (k, v) in env {
+        deduped.retain(|(existing, _)| *existing != k);
+        deduped.push((k, v));
+    }
+
+    let preopens: Vec<Preopen> = args
+        .volume
+        .iter()
+        .map(|v| parse::volume(v))
+        .collect::<anyhow::Result<_>>()?;
+
+    let memory = args
+        .memory
+        .as_deref()
+        .map(|m| -> anyhow::Result<u64> {
+            Quantity::parse(m)
+                .and_then(|q| q.bytes())
+                .context("--memory")
+        })
+        .transpose()?;
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| parse::duration(t).context("--timeout"))
+        .transpose()?;
+
+    let mut argv = Vec::with_capacity(args.args.len() + 1);
+    argv.push(args.file.clone());
+    let rest = match args.args.first().map(String::as_str) {
+        Some("--") => &args.args[1..],
+        _ => &args.args[..],
+    };
+    argv.extend(rest.iter().cloned());
+
+    Ok(RunSpec {
+        args: argv,
+        env: deduped,
+        preopens,
+        cwd: None,
+        limits: Limits { memory, timeout },
+        stdio: Stdio::inherit(),
+        network: args.net,
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}ms", d.as_secs_f64() * 1000.0)
+}

@@ -1,0 +1,65 @@
+//! Exit codes, in one place. They follow docker's and the shell's
+//! conventions, so scripts written for `docker run` read them the same way.
+//! The guest-side codes (124, 134, 128+N) come from
+//! `wasmpod_engine::ExitStatus::code`; this file adds the host-side one.
+
+/// The runtime itself failed: bad flags or input, missing files, invalid
+/// modules, unknown imports.
+pub const HOST_FAILURE: i32 = 125;
+
+/// Shown at the end of `--help`.
+pub const HELP: &str = "\
+Exit codes:
+  N     the guest's own exit code, passed through
+  124   the guest was stopped by --timeout
+  125   wasmpod itself failed: bad flag or input, missing or invalid file,
+        unknown import, invalid volume or quantity
+  134   the guest trapped (the trap and a Wasm backtrace go to stderr)
+  128+N the guest was stopped by signal N (130 for SIGINT, 143 for SIGTERM)";
+
+/// Prints a one-line error and returns the host-failure code.
+pub fn host_failure(err: &anyhow::Error) -> i32 {
+    let line = format!("{err:#}").replace('\n', " ");
+    eprintln!("wasmpod: error: {line}");
+    HOST_FAILURE
+}
+
+/// Handles a command-line parse failure: help and version print normally and
+/// exit 0; anything else is one line on stderr and exit 125.
+pub fn usage_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let code = if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            HOST_FAILURE
+        } else {
+            0
+        };
+        let _ = err.print();
+        exit(code)
+    }
+    let rendered = err.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("wasmpod: error: {message} (see 'wasmpod --help')");
+    exit(HOST_FAILURE)
+}
+
+/// Exits without running destructors: a guest's stdin reader may still be
+/// blocked in a read, and waiting for it would hang.
+pub fn exit(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}

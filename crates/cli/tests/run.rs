@@ -1,0 +1,608 @@
+//! `wasmpod run` as a user sees it: the built binary on real guests (C
+//! compiled with clang and wasi-libc, WAT, and a WASI 0.2 component).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmpod_test_guests as guests;
+
+/// A `wasmpod` command with its own state folder and a host environment
+/// variable that must never reach a guest.
+struct Wasmpod {
+    home: tempfile::TempDir,
+}
+
+impl Wasmpod {
+    fn new() -> Self {
+        Self {
+            home: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmpod"));
+        cmd.env("WASMPOD_HOME", self.home.path())
+            .env("WASMPOD_TEST_SECRET", "host-secret-value")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn wasmpod")
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Asserts exit 125 with one clear line naming the problem, and no panic.
+#[track_caller]
+fn assert_host_failure(o: &Output, needle: &str) {
+    assert_code(o, 125);
+    let err = stderr(o);
+    assert_eq!(err.lines().count(), 1, "expected one line, got:\n{err}");
+    assert!(err.starts_with("wasmpod: error: "), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(stdout(o).is_empty(), "{}", stdout(o));
+}
+
+#[test]
+fn passes_arguments_to_a_module() {
+    let w = Wasmpod::new();
+    let o = w.run(&[guests::PROBE, "args", "one", "--two", "3 4"]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "argv[0]={}\nargv[1]=args\nargv[2]=one\nargv[3]=--two\nargv[4]=3 4\n",
+            guests::PROBE
+        )
+    );
+    // `--` before the guest's arguments is accepted and dropped.
+    let o = w.run(&[guests::PROBE, "--", "args", "x"]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).ends_with("argv[1]=args\nargv[2]=x\n"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn grants_only_the_environment_it_is_given() {
+    let w = Wasmpod::new();
+    let env_file = w.home.path().join("vars.env");
+    std::fs::write(&env_file, "# settings\nFROM_FILE=file\nOVERRIDDEN=file\n").expect("write");
+    let o = w
+        .cmd()
+        .env("COPIED", "from-host")
+        .args(["run", "-e", "A=1", "--env", "B=two words", "-e", "COPIED"])
+        .args(["-e", "OVERRIDDEN=flag", "--env-file"])
+        .arg(&env_file)
+        .args([guests::PROBE, "env"])
+        .output()
+        .expect("spawn");
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let mut vars: Vec<&str> = out.lines().collect();
+    assert_eq!(vars.pop(), Some("env-end"));
+    vars.sort();
+    assert_eq!(
+        vars,
+        [
+            "A=1",
+            "B=two words",
+            "COPIED=from-host",
+            "FROM_FILE=file",
+            "OVERRIDDEN=flag"
+        ]
+    );
+    assert!(!out.contains("host-secret-value"));
+
+    // With no flags the guest sees an empty environment: no PATH, no HOME.
+    let o = w.run(&[guests::PROBE, "env"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "env-end\n");
+}
+
+#[test]
+fn read_only_volume_is_readable_and_not_writable() {
+    let w = Wasmpod::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.txt"), "volume content\n").expect("write");
+    let vol = format!("{}:/data:ro", dir.path().display());
+
+    let o = w.run(&["-v", &vol, guests::PROBE, "cat", "/data/in.txt"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "volume content\n");
+
+    for target in ["/data/new.txt", "/data/in.txt"] {
+        let o = w.run(&["-v", &vol, guests::PROBE, "write", target, "x"]);
+        assert_code(&o, 1);
+        assert!(
+            stdout(&o).starts_with(&format!("open {target} failed")),
+            "{}",
+            stdout(&o)
+        );
+    }
+    assert!(!dir.path().join("new.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("in.txt")).expect("read"),
+        "volume content\n"
+    );
+}
+
+#[test]
+fn writable_volume_writes_reach_the_host() {
+    let w = Wasmpod::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vol = format!("{}:/out", dir.path().display());
+    let o = w.run(&[
+        "--volume",
+        &vol,
+        guests::PROBE,
+        "write",
+        "/out/result.txt",
+        "written by wasm",
+    ]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "wrote /out/result.txt\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("result.txt")).expect("read"),
+        "written by wasm"
+    );
+
+    // `--dir` is an alias, with wasmtime's HOST::GUEST form.
+    let vol = format!("{}::/out", dir.path().display());
+    let o = w.run(&["--dir", &vol, guests::PROBE, "cat", "/out/result.txt"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "written by wasm");
+}
+
+#[test]
+fn escape_attempts_fail() {
+    let w = Wasmpod::new();
+    let outer = tempfile::tempdir().expect("tempdir");
+    let secret = outer.path().join("secret.txt");
+    std::fs::write(&secret, "TOP SECRET").expect("write");
+    let vol_dir = outer.path().join("vol");
+    std::fs::create_dir(&vol_dir).expect("mkdir");
+    std::fs::write(vol_dir.join("ok.txt"), "fine").expect("write");
+    std::os::unix::fs::symlink("/", vol_dir.join("root-link")).expect("symlink");
+    std::os::unix::fs::symlink(&secret, vol_dir.join("abs-link")).expect("symlink");
+    std::os::unix::fs::symlink("../secret.txt", vol_dir.join("rel-link")).expect("symlink");
+    let vol = format!("{}:/data", vol_dir.display());
+
+    // The volume itself works, so the failures below are the sandbox's.
+    let o = w.run(&["-v", &vol, guests::PROBE, "cat", "/data/ok.txt"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "fine");
+
+    let secret_abs = secret.display().to_string();
+    for path in [
+        "/data/../secret.txt",
+        "/data/../../../../etc/passwd",
+        "/data/root-link/etc/passwd",
+        "/data/abs-link",
+        "/data/rel-link",
+        secret_abs.as_str(),
+        "/etc/passwd",
+        "../secret.txt",
+    ] {
+        let o = w.run(&["-v", &vol, guests::PROBE, "cat", path]);
+        assert_code(&o, 1);
+        let out = stdout(&o);
+        assert!(
+            out.starts_with(&format!("open {path} failed")),
+            "{path}: {out}"
+        );
+        assert!(
+            !out.contains("TOP SECRET") && !out.contains("root:"),
+            "{path}: {out}"
+        );
+    }
+    for path in ["/data/root-link", "/", "/data/.."] {
+        let o = w.run(&["-v", &vol, guests::PROBE, "ls", path]);
+        let out = stdout(&o);
+        assert!(
+            !out.contains("secret.txt") && !out.contains("etc"),
+            "{path}: {out}"
+        );
+    }
+    let o = w.run(&[
+        "-v",
+        &vol,
+        guests::PROBE,
+        "write",
+        "/data/../escaped.txt",
+        "x",
+    ]);
+    assert_code(&o, 1);
+    assert!(!outer.path().join("escaped.txt").exists());
+}
+
+#[test]
+fn stdin_and_stdout_are_streamed() {
+    let w = Wasmpod::new();
+    let mut child = w
+        .cmd()
+        .args(["run", guests::PROBE, "stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    // The guest is still running (waiting on stdin) when we read this.
+    out.read_line(&mut line).expect("read");
+    assert_eq!(line, "ready\n");
+    stdin.write_all(b"first line\n").expect("write");
+    stdin.flush().expect("flush");
+    line.clear();
+    out.read_line(&mut line).expect("read");
+    assert_eq!(line, "got: first line\n");
+    stdin.write_all(b"second\n").expect("write");
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("read rest");
+    assert_eq!(rest, "got: second\nstdin closed\n");
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}
+
+#[test]
+fn exit_codes_pass_through() {
+    let w = Wasmpod::new();
+    for code in ["0", "1", "7", "42"] {
+        let o = w.run(&[guests::PROBE, "exit", code]);
+        assert_code(&o, code.parse().expect("int"));
+        assert_eq!(stdout(&o), format!("exiting with {code}\n"));
+    }
+}
+
+#[test]
+fn trap_exits_134_with_a_named_backtrace() {
+    let w = Wasmpod::new();
+    let o = w.run(&[guests::PROBE, "trap"]);
+    assert_code(&o, 134);
+    assert_eq!(stdout(&o), "about to trap\n");
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "wasmpod: guest trapped: wasm trap: wasm `unreachable` instruction executed\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("wasm backtrace:"), "{err}");
+    assert!(err.contains("do_crash"), "{err}");
+    assert!(err.contains("main"), "{err}");
+}
+
+#[test]
+fn memory_cap_holds_and_the_guest_sees_malloc_fail() {
+    let w = Wasmpod::new();
+    let o = w.run(&["--memory", "16Mi", guests::PROBE, "alloc", "64"]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let got: u32 = out
+        .strip_prefix("allocated ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output {out:?}"));
+    assert!(
+        (1..16).contains(&got),
+        "allocated {got} MiB under a 16Mi cap"
+    );
+    assert!(out.ends_with(" MiB of 64\n"), "{out}");
+
+    // The same guest without a cap gets everything it asks for.
+    let o = w.run(&[guests::PROBE, "alloc", "64"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "allocated 64 MiB of 64\n");
+
+    // A module whose initial memory exceeds the cap cannot start.
+    let o = w.run(&["--memory", "16Mi", guests::BIG_MEMORY_WAT_WASM]);
+    assert_host_failure(&o, "cannot instantiate");
+}
+
+#[test]
+fn timeout_interrupts_a_spinning_guest_with_124() {
+    let w = Wasmpod::new();
+    // Compile first so the timed run measures the timeout, not Cranelift.
+    assert_code(&w.run(&[guests::PROBE, "exit", "0"]), 0);
+    let started = Instant::now();
+    let o = w.run(&["--timeout", "500ms", guests::PROBE, "spin"]);
+    let elapsed = started.elapsed();
+    assert_code(&o, 124);
+    assert_eq!(stdout(&o), "spinning\n");
+    assert!(
+        stderr(&o).contains("timed out after 500ms"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+}
+
+#[test]
+fn timeout_stops_a_guest_blocked_in_a_host_call() {
+    let w = Wasmpod::new();
+    assert_code(&w.run(&[guests::PROBE, "exit", "0"]), 0);
+    let started = Instant::now();
+    let o = w.run(&["--timeout", "1s", guests::PROBE, "sleep", "60"]);
+    assert_code(&o, 124);
+    assert_eq!(stdout(&o), "sleeping\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn runs_a_wasi_p2_component() {
+    let w = Wasmpod::new();
+    let o = w.run(&["--verbose", guests::PROBE_COMPONENT, "args", "hi"]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "argv[0]={}\nargv[1]=args\nargv[2]=hi\n",
+            guests::PROBE_COMPONENT
+        )
+    );
+    assert!(
+        stderr(&o).contains("component (WASI 0.2)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = w.run(&["-e", "K=V", guests::PROBE_COMPONENT, "env"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "K=V\nenv-end\n");
+
+    // WASI 0.2's `exit` carries success or failure only, so a component
+    // built through the preview 1 adapter reports any failure as 1.
+    let o = w.run(&[guests::PROBE_COMPONENT, "exit", "9"]);
+    assert_code(&o, 1);
+    let o = w.run(&[guests::PROBE_COMPONENT, "exit", "0"]);
+    assert_code(&o, 0);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("f"), "p2 file").expect("write");
+    let vol = format!("{}:/v:ro", dir.path().display());
+    let o = w.run(&["-v", &vol, guests::PROBE_COMPONENT, "cat", "/v/f"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "p2 file");
+    let o = w.run(&["-v", &vol, guests::PROBE_COMPONENT, "write", "/v/g", "x"]);
+    assert_code(&o, 1);
+    assert!(!dir.path().join("g").exists());
+
+    let o = w.run(&["--timeout", "500ms", guests::PROBE_COMPONENT, "spin"]);
+    assert_code(&o, 124);
+}
+
+#[test]
+fn runs_webassembly_text() {
+    let w = Wasmpod::new();
+    let o = w.run(&[guests::HELLO_WAT]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "hello from wat\n");
+}
+
+fn cache_line(o: &Output) -> String {
+    stderr(o)
+        .lines()
+        .find(|l| l.starts_with("wasmpod: ") && l.contains("compile cache"))
+        .unwrap_or_else(|| panic!("no cache line in {}", stderr(o)))
+        .to_string()
+}
+
+#[test]
+fn second_run_hits_the_compile_cache_and_bad_entries_are_recompiled() {
+    let w = Wasmpod::new();
+    let first = w.run(&["--verbose", guests::HELLO]);
+    assert_code(&first, 0);
+    assert!(
+        cache_line(&first).contains("compile cache miss"),
+        "{}",
+        stderr(&first)
+    );
+    let second = w.run(&["--verbose", guests::HELLO]);
+    assert_code(&second, 0);
+    assert!(
+        cache_line(&second).contains("compile cache hit"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(stdout(&first), stdout(&second));
+
+    // Corrupt, truncate or empty the entry: it is detected and recompiled.
+    let dir = w.home.path().join("cache/compiled");
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    let good = std::fs::read(entry).expect("read");
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    for bad in [flipped, good[..good.len() / 3].to_vec(), Vec::new()] {
+        std::fs::write(entry, &bad).expect("corrupt");
+        let o = w.run(&["--verbose", guests::HELLO]);
+        assert_code(&o, 0);
+        assert_eq!(stdout(&o), stdout(&first));
+        assert!(
+            cache_line(&o).contains("compile cache rejected (recompiled)"),
+            "{}",
+            stderr(&o)
+        );
+        let again = w.run(&["--verbose", guests::HELLO]);
+        assert!(
+            cache_line(&again).contains("compile cache hit"),
+            "{}",
+            stderr(&again)
+        );
+    }
+}
+
+#[test]
+fn concurrent_first_runs_share_the_cache_safely() {
+    let w = Wasmpod::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            w.cmd()
+                .args(["run", guests::PROBE, "exit", "5"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().expect("wait");
+        assert_code(&o, 5);
+    }
+    let o = w.run(&["--verbose", guests::PROBE, "exit", "0"]);
+    assert!(
+        cache_line(&o).contains("compile cache hit"),
+        "{}",
+        stderr(&o)
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(w.home.path().join("cache/compiled"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".cwasm"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn bad_input_exits_125_with_one_clear_line() {
+    let w = Wasmpod::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "just some notes\n").expect("write");
+    let elf = dir.path().join("prog");
+    std::fs::write(&elf, b"\x7fELF\x02\x01\x01\0\0\0\0\0").expect("write");
+    let truncated = dir.path().join("truncated.wasm");
+    let probe = std::fs::read(guests::PROBE).expect("probe");
+    std::fs::write(&truncated, &probe[..probe.len() / 2]).expect("write");
+    let missing = dir.path().join("missing.wasm");
+    let missing = missing.to_str().expect("utf-8");
+    let text = text.to_str().expect("utf-8");
+    let elf = elf.to_str().expect("utf-8");
+    let truncated = truncated.to_str().expect("utf-8");
+    let no_such_dir = format!("{}/nope:/data", dir.path().display());
+    let a_file = format!("{text}:/data");
+    let missing_env_file = format!("{}/none.env", dir.path().display());
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![text], "not a WebAssembly module or component"),
+        (vec![elf], "not a WebAssembly module or component"),
+        (vec![truncated], "invalid WebAssembly"),
+        (
+            vec![guests::UNKNOWN_IMPORT_WAT_WASM],
+            "env::launch_missiles",
+        ),
+        (vec![guests::REACTOR_WAT_WASM], "no `_start`"),
+        (vec![missing], "No such file or directory"),
+        (
+            vec!["-v", &no_such_dir, guests::PROBE],
+            "No such file or directory",
+        ),
+        (vec!["-v", &a_file, guests::PROBE], "not a directory"),
+        (vec!["-v", "/tmp:/data:rx", guests::PROBE], "invalid volume"),
+        (vec!["-v", "/tmp:data", guests::PROBE], "must be absolute"),
+        (
+            vec!["--memory", "64MB", guests::PROBE],
+            "invalid quantity \"64MB\"",
+        ),
+        (
+            vec!["--memory", "-1Mi", guests::PROBE],
+            "--memory: invalid quantity \"-1Mi\": must not be negative",
+        ),
+        (
+            vec!["--timeout", "soon", guests::PROBE],
+            "invalid duration \"soon\"",
+        ),
+        (vec!["--timeout", "0s", guests::PROBE], "greater than zero"),
+        (
+            vec!["-e", "=x", guests::PROBE],
+            "invalid environment variable",
+        ),
+        (
+            vec!["--env-file", &missing_env_file, guests::PROBE],
+            "cannot read env file",
+        ),
+        (
+            vec!["--frobnicate", guests::PROBE],
+            "unexpected argument '--frobnicate'",
+        ),
+        (vec![], "FILE"),
+    ];
+    for (args, needle) in cases {
+        let o = w.run(&args);
+        assert_host_failure(&o, needle);
+    }
+    let o = w.cmd().arg("frob").output().expect("spawn");
+    assert_host_failure(&o, "unrecognized subcommand 'frob'");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let w = Wasmpod::new();
+    let o = w.cmd().args(["run", "--help"]).output().expect("spawn");
+    assert_code(&o, 0);
+    let help = stdout(&o);
+    for needle in [
+        "--env-file",
+        "--volume",
+        "--dir",
+        "--memory",
+        "--timeout",
+        "--net",
+        "124",
+        "125",
+        "134",
+        "143",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn runs_the_example() {
+    let w = Wasmpod::new();
+    let o = w.run(&["-e", "GREETING_NAME=tests", guests::HELLO, "a"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Hello from WebAssembly, tests!\n  arg 1: a\n");
+    assert!(Path::new(guests::HELLO).exists());
+}

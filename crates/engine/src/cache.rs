@@ -1,0 +1,217 @@
+//! The on-disk compile cache.
+//!
+//! Compiling with Cranelift takes milliseconds to seconds; loading the native
+//! code it produced takes microseconds. The cache keeps that code under
+//! `<dir>/<key>.cwasm`, where the key is a sha256 over the guest's own sha256
+//! and wasmtime's compatibility hash (its version and every setting that
+//! changes generated code). The same module therefore compiles once per
+//! machine and engine configuration, wherever it came from.
+//!
+//! An entry is `MAGIC`, then the sha256 of the payload, then wasmtime's
+//! serialized code. Loading checks the magic and the checksum before wasmtime
+//! sees a byte, and wasmtime then checks its own header (version, target,
+//! settings). A truncated, corrupt or foreign entry is therefore rejected and
+//! recompiled, never executed. Entries are written to a temporary file in the
+//! same folder and renamed into place, so readers never see half an entry and
+//! two writers of one key both leave a whole one.
+
+use std::hash::Hasher;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tracing::{debug, warn};
+
+use crate::EngineError;
+
+const MAGIC: &[u8; 8] = b"WPODCW1\0";
+const HEADER_LEN: usize = MAGIC.len() + 32;
+
+/// What the cache did for one load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Native code was loaded from the cache; nothing was compiled.
+    Hit,
+    /// No entry existed; the guest was compiled and the result stored.
+    Miss,
+    /// An entry existed but was corrupt, truncated or from another engine; it
+    /// was discarded, and the guest compiled and stored again.
+    Rejected,
+    /// No cache folder is configured.
+    Disabled,
+}
+
+impl CacheOutcome {
+    /// A short word for logs and `--verbose`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Rejected => "rejected (recompiled)",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// A folder of compiled guests.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+    /// Hex sha256 of wasmtime's compatibility hash for this engine.
+    engine_fingerprint: [u8; 32],
+}
+
+impl CompileCache {
+    /// Opens (creating if needed) a cache folder for `engine`.
+    pub fn open(dir: impl Into<PathBuf>, engine: &wasmtime::Engine) -> Result<Self, EngineError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|source| EngineError::Cache {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut hasher = ShaHasher(Sha256::new());
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+        Ok(Self {
+            dir,
+            engine_fingerprint: hasher.0.finalize().into(),
+        })
+    }
+
+    /// The folder this cache writes to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of the entry for a guest whose bytes hash to `digest`.
+    pub fn entry_path(&self, digest: &[u8; 32]) -> PathBuf {
+        let mut key = Sha256::new();
+        key.update(b"wasmpod compile cache v1\0");
+        key.update(digest);
+        key.update(self.engine_fingerprint);
+        self.dir
+            .join(format!("{}.cwasm", hex::encode(key.finalize())))
+    }
+
+    /// Reads and verifies an entry. `Ok(None)` means there is none;
+    /// `Err(reason)` means one exists but must not be trusted.
+    pub(crate) fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
+        let mut bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
+            return Err("bad header".into());
+        }
+        let expected = &bytes[MAGIC.len()..HEADER_LEN];
+        let actual = Sha256::digest(&bytes[HEADER_LEN..]);
+        if expected != actual.as_slice() {
+            return Err("checksum mismatch".into());
+        }
+        bytes.drain(..HEADER_LEN);
+        Ok(Some(bytes))
+    }
+
+    /// Stores an entry atomically. Failures are logged, not returned: a
+    /// cache that cannot be written only costs a recompile next time.
+    pub(crate) fn write(&self, path: &Path, payload: &[u8]) {
+        let result = (|| -> std::io::Result<()> {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".tmp-")
+                .tempfile_in(&self.dir)?;
+            tmp.write_all(MAGIC)?;
+            tmp.write_all(&Sha256::digest(payload))?;
+            tmp.write_all(payload)?;
+            tmp.as_file().sync_data()?;
+            tmp.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => debug!(path = %path.display(), bytes = payload.len(), "stored compiled code"),
+            Err(e) => warn!(path = %path.display(), error = %e, "cannot write compile cache entry"),
+        }
+    }
+
+    /// Removes an entry that failed verification.
+    pub(crate) fn discard(&self, path: &Path) {
+        if let Err(e) = std::fs::remove_file(path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                warn!(path = %path.display(), error = %e, "cannot remove bad cache entry");
+            }
+        }
+    }
+}
+
+/// Feeds `Hash` output into sha256, so wasmtime's compatibility hash becomes
+/// a stable digest (`DefaultHasher` is not stable across Rust releases).
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        u64::from_le_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ])
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> (tempfile::TempDir, CompileCache) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = wasmtime::Engine::default();
+        let cache = CompileCache::open(dir.path().join("c"), &engine).expect("open");
+        (dir, cache)
+    }
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let (_dir, cache) = cache();
+        let path = cache.entry_path(&[7; 32]);
+        assert_eq!(cache.read(&path), Ok(None));
+
+        cache.write(&path, b"payload bytes");
+        assert_eq!(cache.read(&path), Ok(Some(b"payload bytes".to_vec())));
+        // No temporary files are left behind.
+        let names: Vec<_> = std::fs::read_dir(cache.dir())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+
+        // Truncated.
+        let full = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &full[..full.len() - 3]).expect("truncate");
+        assert_eq!(cache.read(&path), Err("checksum mismatch".into()));
+        std::fs::write(&path, &full[..10]).expect("truncate");
+        assert_eq!(cache.read(&path), Err("bad header".into()));
+
+        // Flipped bit in the payload.
+        let mut corrupt = full.clone();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        std::fs::write(&path, &corrupt).expect("corrupt");
+        assert_eq!(cache.read(&path), Err("checksum mismatch".into()));
+
+        cache.discard(&path);
+        assert_eq!(cache.read(&path), Ok(None));
+    }
+
+    #[test]
+    fn key_depends_on_digest_and_engine() {
+        let (_dir, a) = cache();
+        assert_ne!(a.entry_path(&[1; 32]), a.entry_path(&[2; 32]));
+
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let other = wasmtime::Engine::new(&config).expect("engine");
+        let b = CompileCache::open(a.dir(), &other).expect("open");
+        assert_ne!(a.entry_path(&[1; 32]), b.entry_path(&[1; 32]));
+    }
+}

@@ -1,0 +1,83 @@
+//! The engine's error type.
+//!
+//! Everything here is a *host-side* failure: the workload could not be
+//! started. A guest that runs and then exits, traps or is stopped is not an
+//! error but an [`ExitStatus`](crate::ExitStatus).
+
+use std::path::PathBuf;
+
+/// Why the engine could not load or start a workload.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The wasmtime configuration was rejected.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+
+    /// A file the workload needs could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The bytes are neither a WebAssembly binary nor WebAssembly text.
+    #[error("not a WebAssembly module or component ({reason})")]
+    NotWasm { reason: String },
+
+    /// The bytes look like WebAssembly but do not validate or compile
+    /// (truncated, corrupt, or using features the engine does not enable).
+    #[error("invalid WebAssembly: {0}")]
+    Compile(String),
+
+    /// The guest imports something the host does not provide. The message
+    /// names the import's module and field.
+    #[error("cannot link the guest: {0}")]
+    Link(String),
+
+    /// The guest could not be instantiated, for example because its initial
+    /// memory is larger than the memory limit.
+    #[error("cannot instantiate the guest: {0}")]
+    Instantiate(String),
+
+    /// A core module without a `_start` export: a library ("reactor"), not a
+    /// command.
+    #[error("the module exports no `_start` function, so it is not a WASI command")]
+    NoEntryPoint,
+
+    /// A component that does not export `wasi:cli/run`.
+    #[error("the component does not export `wasi:cli/run`: {0}")]
+    NotACommand(String),
+
+    /// A directory to preopen could not be opened.
+    #[error("volume {}: {source}", host.display())]
+    Volume {
+        host: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The compile cache directory could not be created.
+    #[error("compile cache {}: {source}", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// Renders a wasmtime error with its whole cause chain on one line.
+    pub(crate) fn chain(err: &wasmtime::Error) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for cause in err.chain() {
+            let text = cause.to_string();
+            // wasmtime repeats the inner message in the outer one at times;
+            // keep the line readable.
+            if parts.last().is_none_or(|last| !last.contains(&text)) {
+                parts.push(text);
+            }
+        }
+        parts.join(": ").replace('\n', " ")
+    }
+}

@@ -1,0 +1,114 @@
+//! Engine settings shared by every front end.
+//!
+//! The CLI's flags, the shim's runtime options and local mode's defaults all
+//! fill in one [`EngineOptions`]; [`EngineOptions::to_config`] is the only
+//! place that turns settings into a `wasmtime::Config`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// Settings for the one [`Runtime`](crate::Runtime) of a process.
+///
+/// Every field documents its default, which is what `Default` gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct EngineOptions {
+    /// Folder of the compile cache. Default: none, so nothing is cached; the
+    /// front ends set it to `$WASMPOD_HOME/cache/compiled`.
+    pub cache_dir: Option<PathBuf>,
+
+    /// Use wasmtime's pooling instance allocator: memory and tables for up to
+    /// [`pooling_max_instances`](Self::pooling_max_instances) instances are
+    /// reserved once, so instantiation is a few microseconds. Pays off when
+    /// one process starts many instances (the shim, HTTP services). Default:
+    /// `false`, because a one-shot `wasmpod run` starts a single instance and
+    /// would only pay for the reservation.
+    pub pooling: bool,
+
+    /// Instances the pooling allocator reserves room for. Default: 1000.
+    pub pooling_max_instances: u32,
+
+    /// Largest linear memory one instance may have under the pooling
+    /// allocator, in bytes. Default: 4 GiB (the wasm32 maximum).
+    pub pooling_max_memory_bytes: u64,
+
+    /// Compile with Cranelift's optimizer. Default: `true`.
+    pub optimize: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            pooling: false,
+            pooling_max_instances: 1000,
+            pooling_max_memory_bytes: 4 << 30,
+            optimize: true,
+        }
+    }
+}
+
+impl EngineOptions {
+    /// The wasmtime configuration these options stand for.
+    ///
+    /// Fixed choices, not options:
+    /// - epoch interruption is on, so a running guest can always be stopped
+    ///   (timeouts, SIGTERM) without a cooperative guest;
+    /// - copy-on-write memory initialisation is on (wasmtime's default);
+    /// - backtrace details (DWARF file and line) are off, so the settings do
+    ///   not depend on `WASMTIME_BACKTRACE_DETAILS`; function names from the
+    ///   name section are always shown.
+    pub fn to_config(&self) -> Result<wasmtime::Config, EngineError> {
+        let mut config = wasmtime::Config::new();
+        config
+            .epoch_interruption(true)
+            .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
+            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
+            .memory_init_cow(true)
+            .wasm_component_model(true)
+            .cranelift_opt_level(if self.optimize {
+                wasmtime::OptLevel::Speed
+            } else {
+                wasmtime::OptLevel::None
+            });
+        if self.pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_core_instances(self.pooling_max_instances)
+                .total_memories(self.pooling_max_instances)
+                .total_tables(self.pooling_max_instances)
+                .total_component_instances(self.pooling_max_instances)
+                .max_memory_size(
+                    usize::try_from(self.pooling_max_memory_bytes)
+                        .map_err(|_| EngineError::Config("pooling memory size too large".into()))?,
+                );
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EngineOptions;
+
+    #[test]
+    fn defaults_build_a_config() {
+        let options = EngineOptions::default();
+        assert!(!options.pooling);
+        assert!(options.optimize);
+        wasmtime::Engine::new(&options.to_config().expect("config")).expect("engine");
+    }
+
+    #[test]
+    fn deserialises_with_defaults_and_rejects_unknown_fields() {
+        let o: EngineOptions = serde_json::from_str(r#"{"pooling": true}"#).expect("parse");
+        assert!(o.pooling);
+        assert_eq!(o.pooling_max_instances, 1000);
+        assert_eq!(o.cache_dir, None);
+        let err = serde_json::from_str::<EngineOptions>(r#"{"pool": true}"#).expect_err("unknown");
+        assert!(err.to_string().contains("unknown field `pool`"), "{err}");
+    }
+}

@@ -1,0 +1,277 @@
+//! Turning guest bytes into compiled code.
+
+use std::borrow::Cow;
+
+use sha2::{Digest, Sha256};
+use tracing::{debug, info_span, warn};
+
+use crate::{CacheOutcome, CompileCache, EngineError};
+
+/// What kind of guest a [`Program`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramKind {
+    /// A WASI preview 1 core module, started through `_start`.
+    Module,
+    /// A WASI 0.2 component, started through `wasi:cli/run`.
+    Component,
+}
+
+impl ProgramKind {
+    /// A short name for logs and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Module => "core module (WASI preview 1)",
+            Self::Component => "component (WASI 0.2)",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Compiled {
+    Module(wasmtime::Module),
+    Component(wasmtime::component::Component),
+}
+
+/// A compiled guest, ready to be run any number of times.
+#[derive(Clone)]
+pub struct Program {
+    pub(crate) compiled: Compiled,
+    digest: [u8; 32],
+    cache: CacheOutcome,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("kind", &self.kind())
+            .field("digest", &self.digest())
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+impl Program {
+    /// Module or component.
+    pub fn kind(&self) -> ProgramKind {
+        match self.compiled {
+            Compiled::Module(_) => ProgramKind::Module,
+            Compiled::Component(_) => ProgramKind::Component,
+        }
+    }
+
+    /// `sha256:<hex>` of the guest's binary form (after WAT was converted).
+    /// For a guest pulled as a single layer this is the layer digest.
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", hex::encode(self.digest))
+    }
+
+    /// What the compile cache did when this program was loaded.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache
+    }
+
+    /// Compiles (or loads from `cache`) the guest in `bytes`, which may be a
+    /// binary module, a binary component or WebAssembly text.
+    pub(crate) fn load(
+        engine: &wasmtime::Engine,
+        cache: Option<&CompileCache>,
+        bytes: &[u8],
+    ) -> Result<Self, EngineError> {
+        let binary = to_binary(bytes)?;
+        let kind = detect(&binary)?;
+        let digest: [u8; 32] = Sha256::digest(&binary).into();
+        let span = info_span!("load", digest = %hex::encode(&digest[..6]), kind = kind.as_str());
+        let _enter = span.enter();
+
+        let Some(cache) = cache else {
+            let compiled = compile(engine, kind, &binary)?;
+            return Ok(Self {
+                compiled,
+                digest,
+                cache: CacheOutcome::Disabled,
+            });
+        };
+
+        let path = cache.entry_path(&digest);
+        let mut outcome = CacheOutcome::Miss;
+        match cache.read(&path) {
+            Ok(Some(payload)) => match deserialize(engine, kind, &payload) {
+                Ok(compiled) => {
+                    debug!(path = %path.display(), "compile cache hit");
+                    return Ok(Self {
+                        compiled,
+                        digest,
+                        cache: CacheOutcome::Hit,
+                    });
+                }
+                Err(reason) => {
+                    warn!(path = %path.display(), %reason, "discarding compile cache entry");
+                    cache.discard(&path);
+                    outcome = CacheOutcome::Rejected;
+                }
+            },
+            Ok(None) => {}
+            Err(reason) => {
+                warn!(path = %path.display(), %reason, "discarding compile cache entry");
+                cache.discard(&path);
+                outcome = CacheOutcome::Rejected;
+            }
+        }
+
+        let compiled = compile(engine, kind, &binary)?;
+        let serialized = match &compiled {
+            Compiled::Module(m) => m.serialize(),
+            Compiled::Component(c) => c.serialize(),
+        };
+        match serialized {
+            Ok(payload) => cache.write(&path, &payload),
+            Err(e) => warn!(error = %EngineError::chain(&e), "cannot serialize compiled code"),
+        }
+        Ok(Self {
+            compiled,
+            digest,
+            cache: outcome,
+        })
+    }
+}
+
+/// The binary form of `bytes`: itself when it starts with the wasm magic,
+/// otherwise the result of parsing it as WebAssembly text.
+fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, EngineError> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(EngineError::NotWasm {
+            reason: "no \\0asm header and not UTF-8 text".into(),
+        });
+    };
+    let trimmed = text.trim_start();
+    let looks_like_wat = trimmed.starts_with('(') || trimmed.starts_with(";;");
+    if !looks_like_wat {
+        return Err(EngineError::NotWasm {
+            reason: "no \\0asm header and not WebAssembly text".into(),
+        });
+    }
+    wat::parse_str(text)
+        .map(Cow::Owned)
+        .map_err(|e| EngineError::Compile(e.to_string().replace('\n', " ")))
+}
+
+/// Reads the version field of the binary header.
+fn detect(binary: &[u8]) -> Result<ProgramKind, EngineError> {
+    match binary.get(4..8) {
+        Some([1, 0, 0, 0]) => Ok(ProgramKind::Module),
+        // Component binaries: version 0x0d, layer 1.
+        Some([0x0d, 0, 1, 0]) => Ok(ProgramKind::Component),
+        Some(other) => Err(EngineError::NotWasm {
+            reason: format!("unsupported binary version {other:02x?}"),
+        }),
+        None => Err(EngineError::Compile(
+            "truncated: the 8-byte header is incomplete".into(),
+        )),
+    }
+}
+
+fn compile(
+    engine: &wasmtime::Engine,
+    kind: ProgramKind,
+    binary: &[u8],
+) -> Result<Compiled, EngineError> {
+    let started = std::time::Instant::now();
+    let compiled = match kind {
+        ProgramKind::Module => wasmtime::Module::from_binary(engine, binary).map(Compiled::Module),
+        ProgramKind::Component => {
+            wasmtime::component::Component::from_binary(engine, binary).map(Compiled::Component)
+        }
+    }
+    .map_err(|e| EngineError::Compile(EngineError::chain(&e)))?;
+    debug!(elapsed = ?started.elapsed(), "compiled");
+    Ok(compiled)
+}
+
+#[allow(unsafe_code)]
+fn deserialize(
+    engine: &wasmtime::Engine,
+    kind: ProgramKind,
+    payload: &[u8],
+) -> Result<Compiled, String> {
+    // wasmtime only deserializes code whose precompiled kind matches.
+    let precompiled = wasmtime::Engine::detect_precompiled(payload);
+    let result = match (kind, precompiled) {
+        // SAFETY: `deserialize` trusts its input to be code wasmtime
+        // produced. This payload passed `CompileCache::read`'s sha256 check,
+        // which only entries written by `CompileCache::write` (the output of
+        // `serialize()` by this process or another wasmpod) pass, and the
+        // cache key includes the engine's compatibility hash; wasmtime then
+        // verifies its own header (version, target, settings) as well.
+        (ProgramKind::Module, Some(wasmtime::Precompiled::Module)) => unsafe {
+            wasmtime::Module::deserialize(engine, payload).map(Compiled::Module)
+        },
+        // SAFETY: as above.
+        (ProgramKind::Component, Some(wasmtime::Precompiled::Component)) => unsafe {
+            wasmtime::component::Component::deserialize(engine, payload).map(Compiled::Component)
+        },
+        _ => return Err("not precompiled code of the expected kind".into()),
+    };
+    result.map_err(|e| EngineError::chain(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_kinds_and_rejects_non_wasm() {
+        assert_eq!(
+            detect(&wat::parse_str("(module)").expect("wat")).expect("kind"),
+            ProgramKind::Module
+        );
+        assert_eq!(
+            detect(&wat::parse_str("(component)").expect("wat")).expect("kind"),
+            ProgramKind::Component
+        );
+        assert!(matches!(
+            to_binary(b"\x7fELF\x02\x01"),
+            Err(EngineError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            to_binary(b"#!/bin/sh\necho hi\n"),
+            Err(EngineError::NotWasm { .. })
+        ));
+        assert!(matches!(detect(b"\0asm\x01"), Err(EngineError::Compile(_))));
+        assert!(matches!(
+            detect(b"\0asm\x02\0\0\0"),
+            Err(EngineError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            to_binary(b"(module (func $f (unknown)))"),
+            Err(EngineError::Compile(_))
+        ));
+    }
+
+    #[test]
+    fn load_hits_the_cache_the_second_time_and_rejects_foreign_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = wasmtime::Engine::default();
+        let cache = CompileCache::open(dir.path(), &engine).expect("cache");
+        let wat = b"(module (func (export \"_start\")))";
+
+        let first = Program::load(&engine, Some(&cache), wat).expect("first");
+        assert_eq!(first.cache_outcome(), CacheOutcome::Miss);
+        let second = Program::load(&engine, Some(&cache), wat).expect("second");
+        assert_eq!(second.cache_outcome(), CacheOutcome::Hit);
+        assert_eq!(first.digest(), second.digest());
+
+        // A well-formed entry holding code for another module is not what
+        // wasmtime produced for this key; it must be rejected, not run.
+        let binary = wat::parse_str("(module (func (export \"_start\")))").expect("wat");
+        let digest: [u8; 32] = Sha256::digest(&binary).into();
+        let path = cache.entry_path(&digest);
+        cache.write(&path, b"\x7fELF not really");
+        let third = Program::load(&engine, Some(&cache), wat).expect("third");
+        assert_eq!(third.cache_outcome(), CacheOutcome::Rejected);
+        let fourth = Program::load(&engine, Some(&cache), wat).expect("fourth");
+        assert_eq!(fourth.cache_outcome(), CacheOutcome::Hit);
+    }
+}

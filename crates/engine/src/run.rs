@@ -1,0 +1,591 @@
+//! Running a [`Program`]: the run spec, the sandbox, limits and stopping.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{Instrument, debug, info_span};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::program::Compiled;
+use crate::{CompileCache, EngineError, EngineOptions, Program};
+
+/// One per process: the wasmtime engine, its linkers and the compile cache.
+pub struct Runtime {
+    engine: wasmtime::Engine,
+    cache: Option<CompileCache>,
+    module_linker: OnceLock<Result<wasmtime::Linker<ModuleHost>, String>>,
+    component_linker: OnceLock<Result<wasmtime::component::Linker<ComponentHost>, String>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine. Linkers are built on first use, so a process that
+    /// only runs core modules never pays for the WASI 0.2 linker.
+    pub fn new(options: EngineOptions) -> Result<Self, EngineError> {
+        let config = options.to_config()?;
+        let engine = wasmtime::Engine::new(&config)
+            .map_err(|e| EngineError::Config(EngineError::chain(&e)))?;
+        let cache = options
+            .cache_dir
+            .as_ref()
+            .map(|dir| CompileCache::open(dir, &engine))
+            .transpose()?;
+        Ok(Self {
+            engine,
+            cache,
+            module_linker: OnceLock::new(),
+            component_linker: OnceLock::new(),
+        })
+    }
+
+    /// The wasmtime engine, for callers that need to share it.
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Compiles `bytes` (binary module, binary component, or WebAssembly
+    /// text), or loads the result of an earlier compile from the cache.
+    pub fn load(&self, bytes: &[u8]) -> Result<Program, EngineError> {
+        Program::load(&self.engine, self.cache.as_ref(), bytes)
+    }
+
+    /// Runs `program` to completion, or until `stop` is used or the spec's
+    /// timeout passes. Host failures are errors; everything the guest does
+    /// (exit, trap, being stopped) is an [`ExitStatus`].
+    pub async fn run(
+        &self,
+        program: &Program,
+        spec: RunSpec,
+        stop: &StopHandle,
+    ) -> Result<ExitStatus, EngineError> {
+        let span = info_span!("run", digest = %program.digest(), argv0 = spec.args.first().map(String::as_str).unwrap_or(""));
+        async {
+            stop.attach(&self.engine);
+            if let Some(reason) = stop.reason() {
+                return Ok(ExitStatus::Stopped(reason));
+            }
+            let _timer = spec
+                .limits
+                .timeout
+                .map(|t| TimeoutGuard::start(stop.clone(), t));
+            let mut stopped = stop.subscribe();
+            let work = async {
+                match &program.compiled {
+                    Compiled::Module(m) => self.run_module(m, spec, stop).await,
+                    Compiled::Component(c) => self.run_component(c, spec, stop).await,
+                }
+            };
+            // A guest spinning in wasm is interrupted through the epoch and
+            // finishes `work` with a trap. A guest blocked in a host call
+            // (reading stdin, sleeping) never reaches an epoch check, so the
+            // second branch drops it instead.
+            tokio::select! {
+                biased;
+                status = work => status,
+                reason = wait_stopped(&mut stopped) => Ok(ExitStatus::Stopped(reason)),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn module_linker(&self) -> Result<&wasmtime::Linker<ModuleHost>, EngineError> {
+        self.module_linker
+            .get_or_init(|| {
+                let mut linker = wasmtime::Linker::new(&self.engine);
+                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut ModuleHost| {
+                    &mut h.wasi
+                })
+                .map_err(|e| EngineError::chain(&e))?;
+                Ok(linker)
+            })
+            .as_ref()
+            .map_err(|e| EngineError::Config(e.clone()))
+    }
+
+    fn component_linker(&self) -> Result<&wasmtime::component::Linker<ComponentHost>, EngineError> {
+        self.component_linker
+            .get_or_init(|| {
+                let mut linker = wasmtime::component::Linker::new(&self.engine);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+                    .map_err(|e| EngineError::chain(&e))?;
+                Ok(linker)
+            })
+            .as_ref()
+            .map_err(|e| EngineError::Config(e.clone()))
+    }
+
+    async fn run_module(
+        &self,
+        module: &wasmtime::Module,
+        spec: RunSpec,
+        stop: &StopHandle,
+    ) -> Result<ExitStatus, EngineError> {
+        let pre = self
+            .module_linker()?
+            .instantiate_pre(module)
+            .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
+        let limits = spec.limits.store_limits();
+        let wasi = spec.wasi_builder()?.build_p1();
+        let mut store = Store::new(&self.engine, ModuleHost { wasi, limits });
+        store.limiter(|h| &mut h.limits);
+        stop.arm(&mut store);
+
+        let instance = match pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return instantiate_failure(e, stop),
+        };
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(|_| EngineError::NoEntryPoint)?;
+        debug!("calling _start");
+        Ok(match start.call_async(&mut store, ()).await {
+            Ok(()) => ExitStatus::Exited(0),
+            Err(e) => classify(e, stop),
+        })
+    }
+
+    async fn run_component(
+        &self,
+        component: &wasmtime::component::Component,
+        spec: RunSpec,
+        stop: &StopHandle,
+    ) -> Result<ExitStatus, EngineError> {
+        let pre = self
+            .component_linker()?
+            .instantiate_pre(component)
+            .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
+        let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)
+            .map_err(|e| EngineError::NotACommand(EngineError::chain(&e)))?;
+        let limits = spec.limits.store_limits();
+        let ctx = spec.wasi_builder()?.build();
+        let host = ComponentHost {
+            ctx,
+            table: ResourceTable::new(),
+            limits,
+        };
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|h| &mut h.limits);
+        stop.arm(&mut store);
+
+        let command = match pre.instantiate_async(&mut store).await {
+            Ok(c) => c,
+            Err(e) => return instantiate_failure(e, stop),
+        };
+        debug!("calling wasi:cli/run");
+        Ok(match command.wasi_cli_run().call_run(&mut store).await {
+            Ok(Ok(())) => ExitStatus::Exited(0),
+            Ok(Err(())) => ExitStatus::Exited(1),
+            Err(e) => classify(e, stop),
+        })
+    }
+}
+
+/// Instantiation failures are host errors, unless the guest was being stopped
+/// or ran its own code (a start function) and exited or trapped.
+fn instantiate_failure(err: wasmtime::Error, stop: &StopHandle) -> Result<ExitStatus, EngineError> {
+    if err.downcast_ref::<wasmtime_wasi::I32Exit>().is_some()
+        || err.downcast_ref::<Trap>().is_some()
+        || stop.reason().is_some()
+    {
+        return Ok(classify(err, stop));
+    }
+    Err(EngineError::Instantiate(EngineError::chain(&err)))
+}
+
+/// Turns an error out of guest code into the status a user sees.
+fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return ExitStatus::Exited(exit.0);
+    }
+    if let (Some(Trap::Interrupt), Some(reason)) = (err.downcast_ref::<Trap>(), stop.reason()) {
+        return ExitStatus::Stopped(reason);
+    }
+    let backtrace = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| {
+            // wasmtime's header reads as if the trap were an error of ours.
+            let text = bt.to_string();
+            match text.split_once('\n') {
+                Some((_, frames)) => format!("wasm backtrace:\n{frames}"),
+                None => text,
+            }
+        })
+        .filter(|bt| bt.lines().count() > 1);
+    let message = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => err
+            .chain()
+            .last()
+            .map(|root| root.to_string())
+            .unwrap_or_else(|| err.to_string()),
+    };
+    ExitStatus::Trapped { message, backtrace }
+}
+
+/// What a guest may see and how much it may use.
+///
+/// `RunSpec::new` grants nothing but the arguments: no environment, no
+/// files, no network, and stdin/stdout/stderr connected to nothing.
+#[derive(Debug, Default)]
+pub struct RunSpec {
+    /// The guest's argv, including argv\[0\].
+    pub args: Vec<String>,
+    /// Environment variables, in order. Nothing else from the host's
+    /// environment reaches the guest.
+    pub env: Vec<(String, String)>,
+    /// Host directories the guest may open.
+    pub preopens: Vec<Preopen>,
+    /// The guest's initial working directory, if any.
+    pub cwd: Option<String>,
+    /// Memory and time limits.
+    pub limits: Limits,
+    /// Where the guest's stdio goes.
+    pub stdio: Stdio,
+    /// Allow TCP and UDP sockets and name lookups (WASI 0.2 guests only;
+    /// preview 1 has no socket API). Default: `false`.
+    pub network: bool,
+}
+
+impl RunSpec {
+    /// A spec that grants nothing but `args`.
+    pub fn new(args: Vec<String>) -> Self {
+        Self {
+            args,
+            ..Self::default()
+        }
+    }
+
+    fn wasi_builder(&self) -> Result<WasiCtxBuilder, EngineError> {
+        let mut b = WasiCtxBuilder::new();
+        b.args(&self.args).envs(&self.env);
+        if let Some(cwd) = &self.cwd {
+            b.initial_cwd(cwd);
+        }
+        for p in &self.preopens {
+            let meta = std::fs::metadata(&p.host).map_err(|source| EngineError::Volume {
+                host: p.host.clone(),
+                source,
+            })?;
+            if !meta.is_dir() {
+                return Err(EngineError::Volume {
+                    host: p.host.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotADirectory,
+                        "not a directory",
+                    ),
+                });
+            }
+            let perms = if p.read_only {
+                wasmtime_wasi::FsPerms::ReadOnly
+            } else {
+                wasmtime_wasi::FsPerms::ReadWrite
+            };
+            b.preopened_dir(&p.host, &p.guest, perms)
+                .map_err(|e| EngineError::Volume {
+                    host: p.host.clone(),
+                    source: std::io::Error::other(EngineError::chain(&e)),
+                })?;
+        }
+        match &self.stdio.stdin {
+            InputSpec::Null => {}
+            InputSpec::Inherit => {
+                b.inherit_stdin();
+            }
+            InputSpec::File(f) => {
+                b.stdin(wasmtime_wasi::cli::InputFile::new(clone_file(f)?));
+            }
+        }
+        match &self.stdio.stdout {
+            OutputSpec::Null => {}
+            OutputSpec::Inherit => {
+                b.inherit_stdout();
+            }
+            OutputSpec::File(f) => {
+                b.stdout(wasmtime_wasi::cli::OutputFile::new(clone_file(f)?));
+            }
+        }
+        match &self.stdio.stderr {
+            OutputSpec::Null => {}
+            OutputSpec::Inherit => {
+                b.inherit_stderr();
+            }
+            OutputSpec::File(f) => {
+                b.stderr(wasmtime_wasi::cli::OutputFile::new(clone_file(f)?));
+            }
+        }
+        if self.network {
+            b.inherit_network().allow_ip_name_lookup(true);
+        }
+        Ok(b)
+    }
+}
+
+fn clone_file(f: &std::fs::File) -> Result<std::fs::File, EngineError> {
+    f.try_clone().map_err(|source| EngineError::Read {
+        path: PathBuf::from("<stdio>"),
+        source,
+    })
+}
+
+/// A host directory made visible to the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it (for example `/data`).
+    pub guest: String,
+    /// Deny every write, create, rename and delete under it.
+    pub read_only: bool,
+}
+
+/// Resource limits for one instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes of linear memory the guest may have. Growing past it fails
+    /// inside the guest (`memory.grow` returns -1), it does not trap.
+    pub memory: Option<u64>,
+    /// Wall-clock time after which the guest is stopped with
+    /// [`StopReason::Timeout`].
+    pub timeout: Option<Duration>,
+}
+
+impl Limits {
+    fn store_limits(&self) -> StoreLimits {
+        let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(false);
+        if let Some(bytes) = self.memory {
+            b = b.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        b.build()
+    }
+}
+
+/// Where the guest's stdio goes. The default connects everything to nothing.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: InputSpec,
+    pub stdout: OutputSpec,
+    pub stderr: OutputSpec,
+}
+
+impl Stdio {
+    /// The caller's own stdin, stdout and stderr, streamed.
+    pub fn inherit() -> Self {
+        Self {
+            stdin: InputSpec::Inherit,
+            stdout: OutputSpec::Inherit,
+            stderr: OutputSpec::Inherit,
+        }
+    }
+}
+
+/// A source for the guest's stdin.
+#[derive(Debug, Default)]
+pub enum InputSpec {
+    /// End of file at once.
+    #[default]
+    Null,
+    /// This process's stdin.
+    Inherit,
+    /// A file or FIFO.
+    File(std::fs::File),
+}
+
+/// A destination for the guest's stdout or stderr.
+#[derive(Debug, Default)]
+pub enum OutputSpec {
+    /// Discarded.
+    #[default]
+    Null,
+    /// This process's stdout or stderr.
+    Inherit,
+    /// A file or FIFO.
+    File(std::fs::File),
+}
+
+/// How a guest's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The guest exited with this WASI exit code (0 when `_start` or
+    /// `wasi:cli/run` returned normally, 1 when `run` returned an error).
+    Exited(i32),
+    /// The guest trapped (or a host call failed fatally on its behalf).
+    Trapped {
+        /// What happened, e.g. `wasm trap: integer divide by zero`.
+        message: String,
+        /// The Wasm backtrace, with function names from the name section.
+        backtrace: Option<String>,
+    },
+    /// The guest was stopped from outside.
+    Stopped(StopReason),
+}
+
+impl ExitStatus {
+    /// The process exit code that stands for this status, following the
+    /// shell's conventions: the guest's own code; 134 (SIGABRT) for a trap;
+    /// 124 for a timeout (like `timeout(1)`); 128+N for signal N.
+    pub fn code(&self) -> i32 {
+        match self {
+            Self::Exited(code) => *code,
+            Self::Trapped { .. } => 134,
+            Self::Stopped(StopReason::Timeout(_)) => 124,
+            Self::Stopped(StopReason::Signal(n)) => 128 + n,
+        }
+    }
+}
+
+/// Why a guest was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The spec's timeout passed.
+    Timeout(Duration),
+    /// A signal was delivered to the workload (SIGTERM = 15, SIGINT = 2,
+    /// SIGKILL = 9).
+    Signal(i32),
+}
+
+/// Stops a running guest from another task or thread.
+///
+/// Cloning shares the handle. Stopping is idempotent: the first reason wins.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    inner: Arc<StopInner>,
+}
+
+#[derive(Debug)]
+struct StopInner {
+    reason: watch::Sender<Option<StopReason>>,
+    engine: OnceLock<wasmtime::Engine>,
+}
+
+impl Default for StopHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StopHandle {
+    /// A handle that has not been used.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(StopInner {
+                reason: watch::Sender::new(None),
+                engine: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Stops the guest: a guest running wasm code is interrupted at its next
+    /// epoch check (loop back-edges and function entries), one blocked in a
+    /// host call is dropped.
+    pub fn stop(&self, reason: StopReason) {
+        let first = self.inner.reason.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+        if first {
+            debug!(?reason, "stopping guest");
+            if let Some(engine) = self.inner.engine.get() {
+                engine.increment_epoch();
+            }
+        }
+    }
+
+    /// Why the guest was stopped, if it was.
+    pub fn reason(&self) -> Option<StopReason> {
+        *self.inner.reason.borrow()
+    }
+
+    fn attach(&self, engine: &wasmtime::Engine) {
+        let _ = self.inner.engine.set(engine.clone());
+        // A stop that raced with attaching must still reach the guest.
+        if self.reason().is_some() {
+            engine.increment_epoch();
+        }
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Option<StopReason>> {
+        self.inner.reason.subscribe()
+    }
+
+    /// Makes `store` check this handle whenever the engine's epoch moves.
+    fn arm<T: 'static>(&self, store: &mut Store<T>) {
+        let rx = self.subscribe();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if rx.borrow().is_some() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+    }
+}
+
+async fn wait_stopped(rx: &mut watch::Receiver<Option<StopReason>>) -> StopReason {
+    match rx.wait_for(Option::is_some).await {
+        Ok(r) => r.unwrap_or(StopReason::Signal(9)),
+        // The sender lives in the handle we borrow, so this cannot close
+        // while we wait; never resolve if it somehow does.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Stops a guest after a deadline, from a thread of its own, so a guest that
+/// never yields is still stopped. Dropping the guard cancels it.
+struct TimeoutGuard {
+    _cancel: std::sync::mpsc::Sender<()>,
+}
+
+impl TimeoutGuard {
+    fn start(stop: StopHandle, after: Duration) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("wasmpod-timeout".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
+                    stop.stop(StopReason::Timeout(after));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the timeout thread; no timeout applies");
+        }
+        Self { _cancel: tx }
+    }
+}
+
+struct ModuleHost {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+struct ComponentHost {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for ComponentHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}

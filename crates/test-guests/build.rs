@@ -1,0 +1,95 @@
+//! Compiles the test guests: every `tests/guests/*.c` and `examples/*/*.c`
+//! with Debian's clang and wasi-libc into WASI preview 1 modules, every
+//! `tests/guests/*.wat` into a binary module, and the probe module into a
+//! WASI 0.2 command component through the preview 1 adapter (what
+//! `wasm-tools component new --adapt` does).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let clang = std::env::var("WASMPOD_CLANG").unwrap_or_else(|_| "clang".into());
+    println!("cargo:rerun-if-env-changed=WASMPOD_CLANG");
+
+    let mut consts = String::new();
+    let mut sources: Vec<PathBuf> = Vec::new();
+    for dir in [root.join("tests/guests")] {
+        sources.extend(files(&dir, "c"));
+    }
+    for example in std::fs::read_dir(root.join("examples")).expect("examples/") {
+        let example = example.expect("examples entry").path();
+        if example.is_dir() {
+            sources.extend(files(&example, "c"));
+        }
+    }
+    for src in &sources {
+        println!("cargo:rerun-if-changed={}", src.display());
+        let name = src
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        let wasm = out.join(format!("{name}.wasm"));
+        let status = Command::new(&clang)
+            .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-o"])
+            .arg(&wasm)
+            .arg(src)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {clang}: {e}. Run `make setup` (installs clang, lld, wasi-libc and libclang-rt-dev-wasm32)")
+            });
+        assert!(status.success(), "{clang} failed on {}", src.display());
+        consts.push_str(&constant(name, "", &wasm));
+    }
+    for src in files(&root.join("tests/guests"), "wat") {
+        println!("cargo:rerun-if-changed={}", src.display());
+        let name = src
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        let binary = wat::parse_file(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        let wasm = out.join(format!("{name}.wat.wasm"));
+        std::fs::write(&wasm, binary).expect("write wat output");
+        consts.push_str(&constant(name, "_WAT_WASM", &wasm));
+        consts.push_str(&constant(name, "_WAT", &src));
+    }
+
+    // The probe as a WASI 0.2 command component.
+    let module = std::fs::read(out.join("probe.wasm")).expect("probe.wasm");
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|e| {
+            e.adapter(
+                "wasi_snapshot_preview1",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+            )
+        })
+        .and_then(|e| e.validate(true).encode())
+        .expect("componentize probe");
+    let path = out.join("probe.component.wasm");
+    std::fs::write(&path, component).expect("write component");
+    consts.push_str(&constant("probe", "_COMPONENT", &path));
+
+    std::fs::write(out.join("guests.rs"), consts).expect("write guests.rs");
+}
+
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+fn constant(name: &str, suffix: &str, path: &Path) -> String {
+    let ident = format!("{}{}", name.to_uppercase().replace('-', "_"), suffix);
+    format!(
+        "/// `{}`\npub const {ident}: &str = {:?};\n",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+        path.display().to_string()
+    )
+}

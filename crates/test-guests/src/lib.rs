@@ -1,0 +1,9 @@
+//! Paths of the guest programs that wasmpod's tests run.
+//!
+//! `build.rs` compiles them into this crate's `OUT_DIR`: C guests (from
+//! `tests/guests/*.c` and `examples/*/*.c`) as WASI preview 1 modules named
+//! after the file (`PROBE`, `HELLO`), WAT fixtures both as text (`*_WAT`) and
+//! binary (`*_WAT_WASM`), and the probe as a WASI 0.2 component
+//! (`PROBE_COMPONENT`).
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));

@@ -1,0 +1,131 @@
+// A guest that probes what the sandbox lets it do. argv[1] picks the probe;
+// every probe prints what it observed so tests can assert on it.
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int fail(const char *what, const char *path) {
+  printf("%s %s failed: %s\n", what, path, strerror(errno));
+  return 1;
+}
+
+__attribute__((noinline)) static int do_crash(int depth) {
+  if (depth > 0)
+    __builtin_trap();
+  return depth;
+}
+
+__attribute__((noinline)) static void spin_forever(void) {
+  volatile unsigned long n = 0;
+  for (;;)
+    n++;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|stdin|trap|alloc MIB|spin|sleep S\n");
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "args")) {
+    for (int i = 0; i < argc; i++)
+      printf("argv[%d]=%s\n", i, argv[i]);
+    return 0;
+  }
+  if (!strcmp(cmd, "env")) {
+    for (char **e = environ; e && *e; e++)
+      printf("%s\n", *e);
+    printf("env-end\n");
+    return 0;
+  }
+  if (!strcmp(cmd, "exit") && argc > 2) {
+    printf("exiting with %s\n", argv[2]);
+    return atoi(argv[2]);
+  }
+  if (!strcmp(cmd, "cat") && argc > 2) {
+    FILE *f = fopen(argv[2], "r");
+    if (!f)
+      return fail("open", argv[2]);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+      fwrite(buf, 1, n, stdout);
+    fclose(f);
+    return 0;
+  }
+  if (!strcmp(cmd, "write") && argc > 3) {
+    FILE *f = fopen(argv[2], "w");
+    if (!f)
+      return fail("open", argv[2]);
+    if (fputs(argv[3], f) < 0 || fclose(f) != 0)
+      return fail("write", argv[2]);
+    printf("wrote %s\n", argv[2]);
+    return 0;
+  }
+  if (!strcmp(cmd, "ls") && argc > 2) {
+    DIR *d = opendir(argv[2]);
+    if (!d)
+      return fail("opendir", argv[2]);
+    struct dirent *e;
+    while ((e = readdir(d)))
+      printf("%s\n", e->d_name);
+    closedir(d);
+    return 0;
+  }
+  if (!strcmp(cmd, "stdin")) {
+    // Announce readiness first: a test reads this line before it writes,
+    // which proves stdout is streamed rather than held until exit.
+    printf("ready\n");
+    fflush(stdout);
+    char line[1024];
+    while (fgets(line, sizeof line, stdin)) {
+      printf("got: %s", line);
+      fflush(stdout);
+    }
+    printf("stdin closed\n");
+    return 0;
+  }
+  if (!strcmp(cmd, "trap")) {
+    printf("about to trap\n");
+    fflush(stdout);
+    return do_crash(argc);
+  }
+  if (!strcmp(cmd, "alloc") && argc > 2) {
+    // Keep every block reachable and read it back, so the compiler cannot
+    // drop the allocations.
+    static char *blocks[4096];
+    int want = atoi(argv[2]);
+    int got = 0;
+    unsigned long sum = 0;
+    for (; got < want && got < 4096; got++) {
+      blocks[got] = malloc(1 << 20);
+      if (!blocks[got])
+        break;
+      memset(blocks[got], got, 1 << 20);
+      sum += (unsigned char)blocks[got][got];
+    }
+    if (sum == 1)
+      printf("unlikely\n");
+    printf("allocated %d MiB of %d\n", got, want);
+    return 0;
+  }
+  if (!strcmp(cmd, "spin")) {
+    printf("spinning\n");
+    fflush(stdout);
+    spin_forever();
+  }
+  if (!strcmp(cmd, "sleep") && argc > 2) {
+    printf("sleeping\n");
+    fflush(stdout);
+    sleep(atoi(argv[2]));
+    printf("woke\n");
+    return 0;
+  }
+  fprintf(stderr, "probe: unknown probe %s\n", cmd);
+  return 2;
+}

@@ -1,0 +1,4 @@
+;; A library module with no _start: not a command.
+(module
+  (memory (export "memory") 1)
+  (func (export "_initialize")))
