@@ -14,10 +14,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=WASMPOD_CLANG");
 
     let mut consts = String::new();
-    let mut sources: Vec<PathBuf> = Vec::new();
-    for dir in [root.join("tests/guests")] {
-        sources.extend(files(&dir, "c"));
-    }
+    let mut sources: Vec<PathBuf> = files(&root.join("tests/guests"), "c");
     for example in std::fs::read_dir(root.join("examples")).expect("examples/") {
         let example = example.expect("examples entry").path();
         if example.is_dir() {

@@ -17,10 +17,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one WebAssembly workload (a WASI preview 1 module, a WASI 0.2
-    /// command component, or .wat text).
+    /// Run one WebAssembly workload: a file (WASI preview 1 module, WASI 0.2
+    /// command component, or .wat text) or an image reference.
     #[command(after_help = exit::HELP)]
     Run(commands::run::RunArgs),
+    /// Package a module as an OCI image and push it to a registry.
+    Push(commands::push::PushArgs),
+    /// Pull an image into the local store.
+    Pull(commands::pull::PullArgs),
+    /// List the images in the local store.
+    Images(commands::images::ImagesArgs),
+    /// Remove images from the local store and delete unreferenced blobs.
+    Rmi(commands::images::RmiArgs),
+    /// Show an image's manifest, config and run settings as JSON.
+    Inspect(commands::images::InspectArgs),
+    /// Save credentials for a registry.
+    Login(commands::login::LoginArgs),
+    /// Remove saved credentials for a registry.
+    Logout(commands::login::LogoutArgs),
 }
 
 fn main() {
@@ -29,18 +43,28 @@ fn main() {
         Err(err) => exit::usage_error(err),
     };
     init_tracing();
-    let code = match cli.command {
+    let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
+        Command::Push(args) => commands::push::run(args),
+        Command::Pull(args) => commands::pull::run(args),
+        Command::Images(args) => commands::images::list(args),
+        Command::Rmi(args) => commands::images::remove(args),
+        Command::Inspect(args) => commands::images::inspect(args),
+        Command::Login(args) => commands::login::login(args),
+        Command::Logout(args) => commands::login::logout(args),
     };
+    let code = result.unwrap_or_else(|err| exit::host_failure(&err));
     exit::exit(code)
 }
 
 /// Logs go to stderr. `RUST_LOG` picks the level; without it only warnings
 /// and errors are shown.
 fn init_tracing() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     if std::env::var_os("RUST_LOG").is_some() {
         builder

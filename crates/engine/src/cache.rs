@@ -134,10 +134,10 @@ impl CompileCache {
 
     /// Removes an entry that failed verification.
     pub(crate) fn discard(&self, path: &Path) {
-        if let Err(e) = std::fs::remove_file(path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                warn!(path = %path.display(), error = %e, "cannot remove bad cache entry");
-            }
+        if let Err(e) = std::fs::remove_file(path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(path = %path.display(), error = %e, "cannot remove bad cache entry");
         }
     }
 }

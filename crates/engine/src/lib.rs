@@ -44,7 +44,7 @@ mod run;
 pub use cache::{CacheOutcome, CompileCache};
 pub use error::EngineError;
 pub use options::EngineOptions;
-pub use program::{Program, ProgramKind};
+pub use program::{Program, ProgramKind, to_binary};
 pub use run::{
     ExitStatus, InputSpec, Limits, OutputSpec, Preopen, RunSpec, Runtime, Stdio, StopHandle,
     StopReason,

@@ -136,8 +136,9 @@ impl Program {
 }
 
 /// The binary form of `bytes`: itself when it starts with the wasm magic,
-/// otherwise the result of parsing it as WebAssembly text.
-fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, EngineError> {
+/// otherwise the result of parsing it as WebAssembly text. Anything else is
+/// [`EngineError::NotWasm`].
+pub fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, EngineError> {
     if bytes.starts_with(b"\0asm") {
         return Ok(Cow::Borrowed(bytes));
     }

@@ -1,3 +1,9 @@
-//! One module per subcommand.
+//! One module per subcommand (images, rmi and inspect share one; so do
+//! login and logout).
 
+pub mod images;
+pub mod login;
+pub mod oci;
+pub mod pull;
+pub mod push;
 pub mod run;

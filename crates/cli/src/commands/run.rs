@@ -10,7 +10,10 @@ use wasmpod_engine::{
     EngineOptions, ExitStatus, Limits, Preopen, RunSpec, Runtime, Stdio, StopHandle, StopReason,
 };
 
-use crate::{exit, parse};
+use wasmpod_oci::{ImageRecord, ImageRef};
+
+use super::oci::{self as images, RegistryArgs};
+use crate::parse;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -53,8 +56,18 @@ pub struct RunArgs {
     #[arg(long)]
     verbose: bool,
 
-    /// The guest: a .wasm module or component, or a .wat file.
-    #[arg(value_name = "FILE")]
+    /// When to pull an image reference: `always`, `missing` (only if it is
+    /// not in the local store) or `never`.
+    #[arg(long, value_name = "POLICY", default_value = "missing")]
+    pull: PullPolicy,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
+
+    /// The guest: a .wasm module or component, a .wat file, or an image
+    /// reference (localhost:5000/app:v1). An existing path, or one that
+    /// starts with / or . or ends in .wasm or .wat, is a file.
+    #[arg(value_name = "FILE|IMAGE")]
     file: String,
 
     /// Arguments for the guest (after FILE, or after `--`).
@@ -66,19 +79,62 @@ pub struct RunArgs {
     args: Vec<String>,
 }
 
-pub fn run(args: RunArgs) -> i32 {
-    match run_inner(args) {
-        Ok(code) => code,
-        Err(err) => exit::host_failure(&err),
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PullPolicy {
+    Always,
+    Missing,
+    Never,
 }
 
-fn run_inner(args: RunArgs) -> anyhow::Result<i32> {
+/// Whether FILE names a file or an image.
+fn is_file(arg: &str) -> bool {
+    std::path::Path::new(arg).exists()
+        || arg.starts_with('/')
+        || arg.starts_with('.')
+        || arg.ends_with(".wasm")
+        || arg.ends_with(".wat")
+}
+
+/// Finds (pulling if the policy says so) the image and its module.
+fn resolve_image(args: &RunArgs, reference: &ImageRef) -> anyhow::Result<(ImageRecord, Vec<u8>)> {
+    let store = images::store()?;
+    let local = match args.pull {
+        PullPolicy::Always => None,
+        PullPolicy::Missing | PullPolicy::Never => store.resolve(reference)?,
+    };
+    let record = match local {
+        Some(r) => r,
+        None if args.pull == PullPolicy::Never => {
+            anyhow::bail!("{reference} is not in the local store and --pull=never was given")
+        }
+        None => {
+            let client = images::client(&args.registry)?;
+            let progress = images::progress(false);
+            images::tokio()?.block_on(wasmpod_oci::image::pull(
+                &client,
+                &store,
+                reference,
+                progress.as_ref(),
+            ))?
+        }
+    };
+    let wasm = store.read_blob(&record.wasm)?;
+    Ok((record, wasm))
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let verbose = args.verbose;
-    let spec = build_spec(&args)?;
-
-    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file))?;
+    let (bytes, image) = if is_file(&args.file) {
+        let bytes =
+            std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file))?;
+        (bytes, None)
+    } else {
+        let reference = ImageRef::parse(&args.file)?;
+        let (record, bytes) = resolve_image(&args, &reference)?;
+        (bytes, Some(record))
+    };
+    let spec = build_spec(&args, image.as_ref())?;
 
     let mut options = EngineOptions::default();
     match wasmpod_engine::home::default_home() {
@@ -132,9 +188,14 @@ fn run_inner(args: RunArgs) -> anyhow::Result<i32> {
     Ok(status.code())
 }
 
-fn build_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
+fn build_spec(args: &RunArgs, image: Option<&ImageRecord>) -> anyhow::Result<RunSpec> {
     let host_env = |k: &str| std::env::var(k).ok();
     let mut env: Vec<(String, String)> = Vec::new();
+    // The image's own environment comes first; the user's flags override it.
+    for entry in image.map(|i| i.env.as_slice()).unwrap_or_default() {
+        let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
+        env.push((k.to_string(), v.to_string()));
+    }
     for file in &args.env_file {
         let content = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read env file {}", file.display()))?;
@@ -174,19 +235,22 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
         .map(|t| parse::duration(t).context("--timeout"))
         .transpose()?;
 
-    let mut argv = Vec::with_capacity(args.args.len() + 1);
-    argv.push(args.file.clone());
     let rest = match args.args.first().map(String::as_str) {
         Some("--") => &args.args[1..],
         _ => &args.args[..],
     };
-    argv.extend(rest.iter().cloned());
+    let argv = match image {
+        Some(record) => record.argv(&args.file, rest),
+        None => std::iter::once(args.file.clone())
+            .chain(rest.iter().cloned())
+            .collect(),
+    };
 
     Ok(RunSpec {
         args: argv,
         env: deduped,
         preopens,
-        cwd: None,
+        cwd: image.and_then(|i| i.working_dir.clone()),
         limits: Limits { memory, timeout },
         stdio: Stdio::inherit(),
         network: args.net,

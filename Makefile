@@ -1,0 +1,43 @@
+# The one entry point for people and CI. README's quick start is
+# `make demo` and `make test`; .ci/run calls the same targets.
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/wasmpod/target
+CARGO ?= cargo
+WASMPOD_RELEASE := $(CARGO_TARGET_DIR)/release/wasmpod
+EXAMPLES_OUT := $(CARGO_TARGET_DIR)/examples-wasm
+
+.PHONY: setup build release examples demo test lint unit bench clean-cache
+
+## Install missing prerequisites (clang, wasi-libc, ...).
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(CARGO) build --workspace
+
+release: setup
+	$(CARGO) build --release -p wasmpod
+
+## Compile the example guests with clang + wasi-libc.
+examples: setup
+	@mkdir -p $(EXAMPLES_OUT)
+	clang --target=wasm32-wasi -O2 -o $(EXAMPLES_OUT)/hello.wasm examples/hello/hello.c
+
+## Set up, build, and run the example workload.
+demo: release examples
+	$(WASMPOD_RELEASE) run --verbose -e GREETING_NAME=wasmpod $(EXAMPLES_OUT)/hello.wasm -- from the quick start
+
+## Set up and run every check: format, lints, unit and integration tests.
+test: setup lint unit
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+## Benchmarks against peers (see docs/benchmarks.md).
+bench: release
+	@scripts/setup.sh bench
+	bench/run-startup.sh

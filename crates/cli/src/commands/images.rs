@@ -1,0 +1,117 @@
+//! `wasmpod images`, `wasmpod rmi` and `wasmpod inspect`: the local store.
+
+use clap::Args;
+use wasmpod_oci::ImageRef;
+use wasmpod_oci::manifest::Manifest;
+
+use super::oci;
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print only the references.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn list(args: ImagesArgs) -> anyhow::Result<i32> {
+    let store = oci::store()?;
+    let images = store.images()?;
+    if args.quiet {
+        for i in &images {
+            println!("{}", i.reference());
+        }
+        return Ok(0);
+    }
+    let rows: Vec<[String; 5]> = images
+        .iter()
+        .map(|i| {
+            [
+                i.name.clone(),
+                i.tag.clone().unwrap_or_else(|| "<none>".into()),
+                i.digest.to_string()[..19].to_string(),
+                oci::human(i.size),
+                i.created.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"].map(str::to_string);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("   ").trim_end());
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Images to remove.
+    #[arg(value_name = "REF", required = true)]
+    references: Vec<String>,
+}
+
+pub fn remove(args: RmiArgs) -> anyhow::Result<i32> {
+    let store = oci::store()?;
+    for r in &args.references {
+        let reference = ImageRef::parse(r)?;
+        let (record, stats) = store.remove(&reference)?;
+        println!("Untagged: {}", record.reference());
+        println!(
+            "Deleted {} blobs ({})",
+            stats.blobs,
+            oci::human(stats.bytes)
+        );
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image (must be in the local store).
+    #[arg(value_name = "REF")]
+    reference: String,
+}
+
+pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
+    let store = oci::store()?;
+    let reference = ImageRef::parse(&args.reference)?;
+    let record =
+        store
+            .resolve(&reference)?
+            .ok_or_else(|| wasmpod_oci::OciError::ImageNotFound {
+                reference: reference.to_string(),
+            })?;
+    let manifest_bytes = store.read_blob(&record.manifest)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes)?;
+    let config = match Manifest::parse(&manifest_bytes, None) {
+        Ok(Manifest::Image(m)) => {
+            serde_json::from_slice::<serde_json::Value>(&store.read_blob(&m.config.digest)?)?
+        }
+        _ => serde_json::Value::Null,
+    };
+    let out = serde_json::json!({
+        "reference": record.reference(),
+        "digest": record.digest,
+        "format": record.format,
+        "size": record.size,
+        "created": record.created,
+        "wasm": record.wasm,
+        "entrypoint": record.entrypoint,
+        "cmd": record.cmd,
+        "env": record.env,
+        "workingDir": record.working_dir,
+        "manifest": manifest,
+        "config": config,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}

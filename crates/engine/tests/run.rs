@@ -1,0 +1,231 @@
+//! The engine API as the shim and local mode use it: run specs in, exit
+//! statuses out, stdio to files, and stopping from another thread.
+
+use std::time::{Duration, Instant};
+
+use wasmpod_engine::{
+    EngineError, EngineOptions, ExitStatus, InputSpec, Limits, OutputSpec, Preopen, RunSpec,
+    Runtime, Stdio, StopHandle, StopReason,
+};
+use wasmpod_test_guests as guests;
+
+fn runtime(pooling: bool) -> (tempfile::TempDir, Runtime) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = EngineOptions {
+        cache_dir: Some(dir.path().join("cache")),
+        pooling,
+        pooling_max_instances: 16,
+        pooling_max_memory_bytes: 256 << 20,
+        ..EngineOptions::default()
+    };
+    (dir, Runtime::new(options).expect("runtime"))
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio")
+        .block_on(f)
+}
+
+struct Captured {
+    stdout: tempfile::NamedTempFile,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Captured {
+    fn new() -> Self {
+        Self {
+            stdout: tempfile::NamedTempFile::new().expect("tmp"),
+            stderr: tempfile::NamedTempFile::new().expect("tmp"),
+        }
+    }
+
+    fn stdio(&self, stdin: InputSpec) -> Stdio {
+        Stdio {
+            stdin,
+            stdout: OutputSpec::File(self.stdout.reopen().expect("reopen")),
+            stderr: OutputSpec::File(self.stderr.reopen().expect("reopen")),
+        }
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(self.stdout.path()).expect("read stdout")
+    }
+}
+
+fn spec(args: &[&str], stdio: Stdio) -> RunSpec {
+    RunSpec {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        stdio,
+        ..RunSpec::default()
+    }
+}
+
+fn load(rt: &Runtime, path: &str) -> wasmpod_engine::Program {
+    rt.load(&std::fs::read(path).expect("read guest"))
+        .expect("load")
+}
+
+#[test]
+fn stdio_goes_to_files_and_stdin_comes_from_one() {
+    let (_d, rt) = runtime(false);
+    let program = load(&rt, guests::PROBE);
+    let input = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(input.path(), "a\nb\n").expect("write");
+    let out = Captured::new();
+    let stdin = InputSpec::File(input.reopen().expect("reopen"));
+    let status = block_on(rt.run(
+        &program,
+        spec(&["probe", "stdin"], out.stdio(stdin)),
+        &StopHandle::new(),
+    ))
+    .expect("run");
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert_eq!(out.stdout(), "ready\ngot: a\ngot: b\nstdin closed\n");
+}
+
+#[test]
+fn default_spec_grants_nothing() {
+    let (_d, rt) = runtime(false);
+    let program = load(&rt, guests::PROBE);
+    let out = Captured::new();
+    let status = block_on(rt.run(
+        &program,
+        spec(&["probe", "env"], out.stdio(InputSpec::Null)),
+        &StopHandle::new(),
+    ))
+    .expect("run");
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert_eq!(out.stdout(), "env-end\n");
+
+    let out = Captured::new();
+    let status = block_on(rt.run(
+        &program,
+        spec(&["probe", "ls", "/"], out.stdio(InputSpec::Null)),
+        &StopHandle::new(),
+    ))
+    .expect("run");
+    assert_eq!(status, ExitStatus::Exited(1));
+    assert!(
+        out.stdout().starts_with("opendir / failed"),
+        "{}",
+        out.stdout()
+    );
+}
+
+/// What the shim does on SIGTERM: stop at once with 128+15, whether the
+/// guest is computing or blocked in a host call.
+#[test]
+fn stop_handle_stops_spinning_and_sleeping_guests() {
+    for kind in [guests::PROBE, guests::PROBE_COMPONENT] {
+        let (_d, rt) = runtime(true);
+        let program = load(&rt, kind);
+        for (probe, signal) in [
+            (vec!["probe", "spin"], 15),
+            (vec!["probe", "sleep", "60"], 2),
+        ] {
+            let out = Captured::new();
+            let stop = StopHandle::new();
+            let stopper = stop.clone();
+            let started = Instant::now();
+            let status = block_on(async {
+                let killer = tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    stopper.stop(StopReason::Signal(signal));
+                });
+                let status = rt
+                    .run(&program, spec(&probe, out.stdio(InputSpec::Null)), &stop)
+                    .await;
+                killer.await.expect("join");
+                status
+            })
+            .expect("run");
+            assert_eq!(
+                status,
+                ExitStatus::Stopped(StopReason::Signal(signal)),
+                "{kind} {probe:?}"
+            );
+            assert_eq!(status.code(), 128 + signal);
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                started.elapsed()
+            );
+            assert!(out.stdout().starts_with(if probe[1] == "spin" {
+                "spinning"
+            } else {
+                "sleeping"
+            }));
+            // Stopping twice keeps the first reason.
+            stop.stop(StopReason::Signal(9));
+            assert_eq!(stop.reason(), Some(StopReason::Signal(signal)));
+        }
+    }
+}
+
+#[test]
+fn a_stop_before_start_never_runs_the_guest() {
+    let (_d, rt) = runtime(false);
+    let program = load(&rt, guests::PROBE);
+    let stop = StopHandle::new();
+    stop.stop(StopReason::Signal(9));
+    let out = Captured::new();
+    let status = block_on(rt.run(
+        &program,
+        spec(&["probe", "args"], out.stdio(InputSpec::Null)),
+        &stop,
+    ))
+    .expect("run");
+    assert_eq!(status.code(), 137);
+    assert_eq!(out.stdout(), "");
+}
+
+#[test]
+fn one_program_runs_many_instances_at_once_under_pooling() {
+    let (_d, rt) = runtime(true);
+    let program = load(&rt, guests::PROBE);
+    let outs: Vec<Captured> = (0..8).map(|_| Captured::new()).collect();
+    let statuses = block_on(async {
+        let runs = outs.iter().enumerate().map(|(i, out)| {
+            let n = i.to_string();
+            let mut s = spec(&["probe", "exit", &n], out.stdio(InputSpec::Null));
+            s.limits = Limits {
+                memory: Some(32 << 20),
+                timeout: Some(Duration::from_secs(20)),
+            };
+            let rt = &rt;
+            let program = &program;
+            async move { rt.run(program, s, &StopHandle::new()).await }
+        });
+        futures::future::join_all(runs).await
+    });
+    for (i, (status, out)) in statuses.into_iter().zip(&outs).enumerate() {
+        assert_eq!(status.expect("run"), ExitStatus::Exited(i as i32));
+        assert_eq!(out.stdout(), format!("exiting with {i}\n"));
+    }
+}
+
+#[test]
+fn host_failures_are_errors_not_statuses() {
+    let (_d, rt) = runtime(false);
+    let err = rt.load(b"not wasm at all").expect_err("not wasm");
+    assert!(matches!(err, EngineError::NotWasm { .. }), "{err}");
+
+    let program = load(&rt, guests::UNKNOWN_IMPORT_WAT_WASM);
+    let err = block_on(rt.run(&program, RunSpec::new(vec!["x".into()]), &StopHandle::new()))
+        .expect_err("link");
+    assert!(err.to_string().contains("env::launch_missiles"), "{err}");
+
+    let program = load(&rt, guests::PROBE);
+    let mut s = RunSpec::new(vec!["probe".into()]);
+    s.preopens.push(Preopen {
+        host: "/definitely/not/here".into(),
+        guest: "/data".into(),
+        read_only: true,
+    });
+    let err = block_on(rt.run(&program, s, &StopHandle::new())).expect_err("volume");
+    assert!(err.to_string().contains("/definitely/not/here"), "{err}");
+}

@@ -1,0 +1,890 @@
+//! An OCI distribution client: manifests and blobs up and down, with
+//! anonymous, basic and bearer-token auth, bounded retries, and every byte
+//! verified.
+//!
+//! Transport rules: HTTPS, except for registries on this machine
+//! (`localhost`, `127.0.0.0/8`, `::1`) or when the client is built
+//! `insecure`, which use plain HTTP. Retries: connection errors and 5xx
+//! answers are retried up to [`RegistryClient::ATTEMPTS`] times with
+//! exponential backoff (250 ms, 500 ms, ...); chunk uploads (`PATCH`) are not,
+//! because a repeated chunk would corrupt the upload.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, StatusCode};
+use tracing::{Instrument, debug, info_span};
+
+use crate::auth::{AuthFiles, Credentials};
+use crate::manifest::Descriptor;
+use crate::store::ContentStore;
+use crate::{Digest, ImageRef, OciError};
+
+/// Largest manifest accepted (the distribution spec's recommended limit).
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
+/// Reports transfer progress per blob. The CLI draws it on a terminal.
+pub trait Progress: Send + Sync {
+    /// A transfer of `total` bytes named `id` (a short digest) starts.
+    fn start(&self, id: &str, total: u64);
+    /// `n` more bytes moved.
+    fn advance(&self, id: &str, n: u64);
+    /// The transfer ended; `note` says how (`done`, `exists`, ...).
+    fn finish(&self, id: &str, note: &str);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: &str, _: u64) {}
+    fn finish(&self, _: &str, _: &str) {}
+}
+
+/// What a request needs permission for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Access {
+    Pull,
+    Push,
+}
+
+/// A manifest as served.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: Option<String>,
+    pub digest: Digest,
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Plain HTTP for every registry, not only loopback ones.
+    pub insecure: bool,
+    /// Upload blobs larger than this in chunks of this size; `None` uploads
+    /// every blob in one request. Default: 16 MiB.
+    pub chunk_size: Option<usize>,
+    /// Attempts per request for retryable failures. Default: 4.
+    pub attempts: u32,
+    /// First backoff; doubles each retry. Default: 250 ms.
+    pub backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            insecure: false,
+            chunk_size: Some(16 << 20),
+            attempts: RegistryClient::ATTEMPTS,
+            backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Scheme {
+    Basic,
+    Bearer { token: String },
+}
+
+/// Talks to registries.
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    auth: AuthFiles,
+    options: ClientOptions,
+    /// Per (registry, repository, access): how to authenticate.
+    schemes: Arc<Mutex<HashMap<(String, String, Access), Scheme>>>,
+}
+
+enum Body {
+    Empty,
+    Bytes(bytes::Bytes),
+}
+
+impl RegistryClient {
+    /// Default attempts for retryable failures.
+    pub const ATTEMPTS: u32 = 4;
+
+    pub fn new(auth: AuthFiles, options: ClientOptions) -> Result<Self, OciError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("wasmpod/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .map_err(|e| OciError::invalid("HTTP client", chain(&e)))?;
+        Ok(Self {
+            http,
+            auth,
+            options,
+            schemes: Arc::default(),
+        })
+    }
+
+    fn base(&self, r: &ImageRef) -> String {
+        let scheme = if self.options.insecure || r.is_loopback() {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}/v2/{}", r.api_host(), r.repository())
+    }
+
+    /// Checks that the registry answers and the credentials (if any) work,
+    /// for `wasmpod login`.
+    pub async fn check_login(&self, registry: &str, creds: &Credentials) -> Result<(), OciError> {
+        let probe = ImageRef::parse(&format!("{registry}/wasmpod-login-check"))?;
+        let scheme = if self.options.insecure || probe.is_loopback() {
+            "http"
+        } else {
+            "https"
+        };
+        let url = format!("{scheme}://{}/v2/", probe.api_host());
+        let resp = self
+            .send_raw(registry, Method::GET, &url, &[], &Body::Empty, None, true)
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED => {
+                let challenge = header_str(&resp, WWW_AUTHENTICATE).unwrap_or_default();
+                let parsed = parse_challenge(&challenge);
+                match parsed {
+                    Some(("basic", _)) => {
+                        let resp = self
+                            .send_raw(
+                                registry,
+                                Method::GET,
+                                &url,
+                                &[],
+                                &Body::Empty,
+                                Some(&basic_header(creds)),
+                                true,
+                            )
+                            .await?;
+                        if resp.status().is_success() {
+                            Ok(())
+                        } else {
+                            Err(OciError::Unauthorized {
+                                registry: registry.into(),
+                                reason: "the registry rejected the user name or password".into(),
+                            })
+                        }
+                    }
+                    Some(("bearer", params)) => self
+                        .fetch_token(registry, &params, None, Some(creds))
+                        .await
+                        .map(|_| ()),
+                    _ => Err(OciError::Unauthorized {
+                        registry: registry.into(),
+                        reason: format!("unsupported authentication challenge {challenge:?}"),
+                    }),
+                }
+            }
+            status => Err(OciError::Registry {
+                registry: registry.into(),
+                method: "GET".into(),
+                url,
+                status: status.as_u16(),
+                body: body_snippet(resp).await,
+            }),
+        }
+    }
+
+    /// Fetches the manifest (or index) a reference names. A digest-pinned
+    /// reference is verified against the bytes.
+    pub async fn get_manifest(&self, r: &ImageRef) -> Result<FetchedManifest, OciError> {
+        self.get_manifest_at(r, &r.manifest_reference(), r.digest())
+            .await
+    }
+
+    /// Fetches a manifest by digest from `r`'s repository.
+    pub async fn get_manifest_by_digest(
+        &self,
+        r: &ImageRef,
+        digest: Digest,
+    ) -> Result<FetchedManifest, OciError> {
+        self.get_manifest_at(r, &digest.to_string(), Some(digest))
+            .await
+    }
+
+    async fn get_manifest_at(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+        expect: Option<Digest>,
+    ) -> Result<FetchedManifest, OciError> {
+        let url = format!("{}/manifests/{reference}", self.base(r));
+        let resp = self
+            .send(
+                r,
+                Access::Pull,
+                Method::GET,
+                &url,
+                &[(ACCEPT, crate::media::ACCEPT_MANIFESTS)],
+                Body::Empty,
+            )
+            .await?;
+        let resp = self.expect_ok(r, "GET", &url, resp).await?;
+        let media_type = header_str(&resp, CONTENT_TYPE)
+            .map(|c| c.split(';').next().unwrap_or_default().trim().to_string());
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_MANIFEST_BYTES)
+        {
+            return Err(OciError::ManifestTooLarge {
+                reference: r.to_string(),
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        let mut bytes = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| transport(r, &e))?;
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(OciError::ManifestTooLarge {
+                    reference: r.to_string(),
+                    limit: MAX_MANIFEST_BYTES,
+                });
+            }
+        }
+        let digest = Digest::of(&bytes);
+        if let Some(expected) = expect
+            && expected != digest
+        {
+            return Err(OciError::DigestMismatch {
+                expected,
+                actual: digest,
+            });
+        }
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// Downloads a blob into the store, verifying size and digest as it
+    /// arrives. Does nothing if the store already has it.
+    pub async fn fetch_blob(
+        &self,
+        r: &ImageRef,
+        desc: &Descriptor,
+        store: &ContentStore,
+        progress: &dyn Progress,
+    ) -> Result<(), OciError> {
+        let id = desc.digest.short();
+        if store.has_blob(&desc.digest, desc.size) {
+            progress.finish(&id, "already present");
+            return Ok(());
+        }
+        let url = format!("{}/blobs/{}", self.base(r), desc.digest);
+        let span = info_span!("fetch_blob", digest = %desc.digest, size = desc.size);
+        async {
+            let resp = self
+                .send(r, Access::Pull, Method::GET, &url, &[], Body::Empty)
+                .await?;
+            let resp = self.expect_ok(r, "GET", &url, resp).await?;
+            if let Some(len) = resp.content_length()
+                && len != desc.size
+            {
+                return Err(OciError::SizeMismatch {
+                    digest: desc.digest,
+                    declared: desc.size,
+                    reason: format!("the registry is sending {len}; refusing it"),
+                });
+            }
+            progress.start(&id, desc.size);
+            let mut writer = store.writer(desc)?;
+            let mut stream = resp.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| transport(r, &e))?;
+                writer.write(&chunk)?;
+                progress.advance(&id, chunk.len() as u64);
+            }
+            writer.commit()?;
+            progress.finish(&id, "done");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Whether the registry already has a blob.
+    pub async fn blob_exists(&self, r: &ImageRef, desc: &Descriptor) -> Result<bool, OciError> {
+        let url = format!("{}/blobs/{}", self.base(r), desc.digest);
+        let resp = self
+            .send(r, Access::Push, Method::HEAD, &url, &[], Body::Empty)
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => self.expect_ok(r, "HEAD", &url, resp).await.map(|_| false),
+        }
+    }
+
+    /// Uploads a blob unless the registry has it. Returns `false` if it was
+    /// skipped.
+    pub async fn push_blob(
+        &self,
+        r: &ImageRef,
+        desc: &Descriptor,
+        data: bytes::Bytes,
+        progress: &dyn Progress,
+    ) -> Result<bool, OciError> {
+        let id = desc.digest.short();
+        if self.blob_exists(r, desc).await? {
+            progress.finish(&id, "already in the registry");
+            return Ok(false);
+        }
+        progress.start(&id, desc.size);
+        let start = format!("{}/blobs/uploads/", self.base(r));
+        let resp = self
+            .send(r, Access::Push, Method::POST, &start, &[], Body::Empty)
+            .await?;
+        let resp = self.expect_ok(r, "POST", &start, resp).await?;
+        let mut location = self.location(r, &resp)?;
+
+        let chunked = self
+            .options
+            .chunk_size
+            .filter(|c| data.len() > *c && *c > 0);
+        if let Some(chunk) = chunked {
+            let mut offset = 0usize;
+            while offset < data.len() {
+                let end = (offset + chunk).min(data.len());
+                let range = format!("{offset}-{}", end - 1);
+                let len = (end - offset).to_string();
+                let resp = self
+                    .send_once(
+                        r,
+                        Access::Push,
+                        Method::PATCH,
+                        &location,
+                        &[
+                            (CONTENT_TYPE, "application/octet-stream"),
+                            (reqwest::header::CONTENT_RANGE, &range),
+                            (CONTENT_LENGTH, &len),
+                        ],
+                        Body::Bytes(data.slice(offset..end)),
+                    )
+                    .await?;
+                let resp = self.expect_ok(r, "PATCH", &location, resp).await?;
+                location = self.location(r, &resp)?;
+                progress.advance(&id, (end - offset) as u64);
+                offset = end;
+            }
+            let url = with_digest(&location, &desc.digest);
+            let resp = self
+                .send(
+                    r,
+                    Access::Push,
+                    Method::PUT,
+                    &url,
+                    &[(CONTENT_LENGTH, "0")],
+                    Body::Empty,
+                )
+                .await?;
+            self.expect_ok(r, "PUT", &url, resp).await?;
+        } else {
+            let url = with_digest(&location, &desc.digest);
+            let len = data.len().to_string();
+            let resp = self
+                .send(
+                    r,
+                    Access::Push,
+                    Method::PUT,
+                    &url,
+                    &[
+                        (CONTENT_TYPE, "application/octet-stream"),
+                        (CONTENT_LENGTH, &len),
+                    ],
+                    Body::Bytes(data.clone()),
+                )
+                .await?;
+            self.expect_ok(r, "PUT", &url, resp).await?;
+            progress.advance(&id, desc.size);
+        }
+        progress.finish(&id, "pushed");
+        Ok(true)
+    }
+
+    /// Uploads a manifest under `reference` (a tag or digest).
+    pub async fn put_manifest(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), OciError> {
+        let url = format!("{}/manifests/{reference}", self.base(r));
+        let resp = self
+            .send(
+                r,
+                Access::Push,
+                Method::PUT,
+                &url,
+                &[(CONTENT_TYPE, media_type)],
+                Body::Bytes(bytes::Bytes::copy_from_slice(bytes)),
+            )
+            .await?;
+        self.expect_ok(r, "PUT", &url, resp).await.map(|_| ())
+    }
+
+    fn location(&self, r: &ImageRef, resp: &reqwest::Response) -> Result<String, OciError> {
+        let loc = header_str(resp, LOCATION).ok_or_else(|| {
+            OciError::invalid(
+                format!("{}: upload", r.registry()),
+                "the registry sent no Location header",
+            )
+        })?;
+        if loc.starts_with("http://") || loc.starts_with("https://") {
+            return Ok(loc);
+        }
+        let base = resp.url();
+        base.join(&loc).map(|u| u.to_string()).map_err(|e| {
+            OciError::invalid(
+                format!("{}: upload", r.registry()),
+                format!("bad Location {loc:?}: {e}"),
+            )
+        })
+    }
+
+    /// Maps a non-success answer to an error.
+    async fn expect_ok(
+        &self,
+        r: &ImageRef,
+        method: &str,
+        url: &str,
+        resp: reqwest::Response,
+    ) -> Result<reqwest::Response, OciError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        match status {
+            StatusCode::NOT_FOUND if url.contains("/manifests/") => Err(OciError::NotFound {
+                reference: r.to_string(),
+            }),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                let have_creds = self.auth.lookup(r.registry())?.is_some();
+                Err(OciError::Unauthorized {
+                    registry: r.registry().to_string(),
+                    reason: if have_creds {
+                        format!(
+                            "access denied ({status}) with the stored credentials; check them with `wasmpod login {}`",
+                            r.registry()
+                        )
+                    } else {
+                        format!(
+                            "authentication required ({status}); run `wasmpod login {}`",
+                            r.registry()
+                        )
+                    },
+                })
+            }
+            _ => Err(OciError::Registry {
+                registry: r.registry().to_string(),
+                method: method.to_string(),
+                url: url.to_string(),
+                status: status.as_u16(),
+                body: body_snippet(resp).await,
+            }),
+        }
+    }
+
+    /// Sends with retries and authentication.
+    async fn send(
+        &self,
+        r: &ImageRef,
+        access: Access,
+        method: Method,
+        url: &str,
+        headers: &[(reqwest::header::HeaderName, &str)],
+        body: Body,
+    ) -> Result<reqwest::Response, OciError> {
+        self.send_authenticated(r, access, method, url, headers, body, true)
+            .await
+    }
+
+    /// Sends without retries (for chunk uploads), with authentication.
+    async fn send_once(
+        &self,
+        r: &ImageRef,
+        access: Access,
+        method: Method,
+        url: &str,
+        headers: &[(reqwest::header::HeaderName, &str)],
+        body: Body,
+    ) -> Result<reqwest::Response, OciError> {
+        self.send_authenticated(r, access, method, url, headers, body, false)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_authenticated(
+        &self,
+        r: &ImageRef,
+        access: Access,
+        method: Method,
+        url: &str,
+        headers: &[(reqwest::header::HeaderName, &str)],
+        body: Body,
+        retry: bool,
+    ) -> Result<reqwest::Response, OciError> {
+        let key = (r.registry().to_string(), r.repository().to_string(), access);
+        let known = self.schemes.lock().ok().and_then(|m| m.get(&key).cloned());
+        let auth_header = match &known {
+            Some(scheme) => Some(self.header_for(r, scheme)?),
+            None => None,
+        };
+        let resp = self
+            .send_raw(
+                r.registry(),
+                method.clone(),
+                url,
+                headers,
+                &body,
+                auth_header.as_deref(),
+                retry,
+            )
+            .await?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        // Answer the challenge once.
+        let challenge = header_str(&resp, WWW_AUTHENTICATE).unwrap_or_default();
+        let creds = self.auth.lookup(r.registry())?;
+        let scheme = match parse_challenge(&challenge) {
+            Some(("basic", _)) => {
+                if creds.is_none() {
+                    return Ok(resp);
+                }
+                Scheme::Basic
+            }
+            Some(("bearer", params)) => {
+                let scope = format!(
+                    "repository:{}:{}",
+                    r.repository(),
+                    if access == Access::Push {
+                        "pull,push"
+                    } else {
+                        "pull"
+                    }
+                );
+                let token = self
+                    .fetch_token(r.registry(), &params, Some(&scope), creds.as_ref())
+                    .await?;
+                Scheme::Bearer { token }
+            }
+            _ => return Ok(resp),
+        };
+        let header = self.header_for(r, &scheme)?;
+        if let Ok(mut m) = self.schemes.lock() {
+            m.insert(key, scheme);
+        }
+        self.send_raw(
+            r.registry(),
+            method,
+            url,
+            headers,
+            &body,
+            Some(&header),
+            retry,
+        )
+        .await
+    }
+
+    fn header_for(&self, r: &ImageRef, scheme: &Scheme) -> Result<String, OciError> {
+        match scheme {
+            Scheme::Bearer { token } => Ok(format!("Bearer {token}")),
+            Scheme::Basic => {
+                let creds =
+                    self.auth
+                        .lookup(r.registry())?
+                        .ok_or_else(|| OciError::Unauthorized {
+                            registry: r.registry().to_string(),
+                            reason: format!(
+                                "authentication required; run `wasmpod login {}`",
+                                r.registry()
+                            ),
+                        })?;
+                Ok(basic_header(&creds))
+            }
+        }
+    }
+
+    /// Gets a bearer token from the challenge's realm.
+    async fn fetch_token(
+        &self,
+        registry: &str,
+        params: &HashMap<String, String>,
+        scope: Option<&str>,
+        creds: Option<&Credentials>,
+    ) -> Result<String, OciError> {
+        let realm = params.get("realm").ok_or_else(|| OciError::Unauthorized {
+            registry: registry.into(),
+            reason: "the bearer challenge names no realm".into(),
+        })?;
+        let mut url = reqwest::Url::parse(realm).map_err(|e| OciError::Unauthorized {
+            registry: registry.into(),
+            reason: format!("bad token realm {realm:?}: {e}"),
+        })?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(service) = params.get("service") {
+                q.append_pair("service", service);
+            }
+            if let Some(scope) = scope.or(params.get("scope").map(String::as_str)) {
+                q.append_pair("scope", scope);
+            }
+        }
+        let header = creds.map(basic_header);
+        let resp = self
+            .send_raw(
+                registry,
+                Method::GET,
+                url.as_str(),
+                &[],
+                &Body::Empty,
+                header.as_deref(),
+                true,
+            )
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(OciError::Unauthorized {
+                registry: registry.into(),
+                reason: if creds.is_some() {
+                    format!("the token service refused the stored credentials ({status})")
+                } else {
+                    format!(
+                        "the token service requires credentials ({status}); run `wasmpod login {registry}`"
+                    )
+                },
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let bytes = resp.bytes().await.map_err(|e| OciError::Unreachable {
+            registry: registry.into(),
+            attempts: 1,
+            reason: chain(&e),
+        })?;
+        let t: Token = serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::invalid(format!("{registry}: token response"), e.to_string()))?;
+        t.token
+            .or(t.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                OciError::invalid(format!("{registry}: token response"), "no token in it")
+            })
+    }
+
+    /// One request, retried on connection errors and 5xx when `retry`.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_raw(
+        &self,
+        registry: &str,
+        method: Method,
+        url: &str,
+        headers: &[(reqwest::header::HeaderName, &str)],
+        body: &Body,
+        authorization: Option<&str>,
+        retry: bool,
+    ) -> Result<reqwest::Response, OciError> {
+        let attempts = if retry {
+            self.options.attempts.max(1)
+        } else {
+            1
+        };
+        let mut delay = self.options.backoff;
+        let mut last_error = String::new();
+        for attempt in 1..=attempts {
+            let mut req = self.http.request(method.clone(), url);
+            for (name, value) in headers {
+                req = req.header(name, *value);
+            }
+            if let Some(a) = authorization
+                && let Ok(v) = HeaderValue::from_str(a)
+            {
+                req = req.header(AUTHORIZATION, v);
+            }
+            req = match body {
+                Body::Empty => req,
+                Body::Bytes(b) => req.body(b.clone()),
+            };
+            debug!(%method, url, attempt, "request");
+            match req.send().await {
+                Ok(resp) if resp.status().is_server_error() && attempt < attempts => {
+                    last_error = format!("{} answered {}", method, resp.status());
+                    debug!(url, status = %resp.status(), attempt, "registry error; retrying");
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e)
+                    if attempt < attempts
+                        && (e.is_connect() || e.is_timeout() || e.is_request()) =>
+                {
+                    last_error = chain(&e);
+                    debug!(url, error = %last_error, attempt, "request failed; retrying");
+                }
+                Err(e) => {
+                    return Err(OciError::Unreachable {
+                        registry: registry.into(),
+                        attempts: attempt,
+                        reason: chain(&e),
+                    });
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        Err(OciError::Unreachable {
+            registry: registry.into(),
+            attempts,
+            reason: last_error,
+        })
+    }
+}
+
+fn with_digest(location: &str, digest: &Digest) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={digest}")
+}
+
+fn basic_header(c: &Credentials) -> String {
+    let raw = format!("{}:{}", c.username, c.password);
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+fn header_str(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn body_snippet(resp: reqwest::Response) -> String {
+    let text = resp.text().await.unwrap_or_default();
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.len() > 300 {
+        format!("{}...", &one_line[..one_line.floor_char_boundary(300)])
+    } else if one_line.is_empty() {
+        "(empty body)".into()
+    } else {
+        one_line
+    }
+}
+
+fn transport(r: &ImageRef, e: &reqwest::Error) -> OciError {
+    OciError::Unreachable {
+        registry: r.registry().to_string(),
+        attempts: 1,
+        reason: chain(e),
+    }
+}
+
+/// A reqwest error with its sources, on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Parses `Bearer realm="...",service="...",scope="..."` (and `Basic
+/// realm="..."`). The scheme comes back lowercased.
+pub(crate) fn parse_challenge(header: &str) -> Option<(&'static str, HashMap<String, String>)> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => "bearer",
+        "basic" => "basic",
+        _ => return None,
+    };
+    let mut params = HashMap::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        let value: String = if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut v = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            v.push(n);
+                        }
+                    }
+                    '"' => break,
+                    c => v.push(c),
+                }
+            }
+            v
+        } else {
+            chars.by_ref().take_while(|c| *c != ',').collect()
+        };
+        params.insert(key.trim().to_ascii_lowercase(), value);
+    }
+    Some((scheme, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        let (s, p) = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        )
+        .expect("bearer");
+        assert_eq!(s, "bearer");
+        assert_eq!(p["realm"], "https://auth.example/token");
+        assert_eq!(p["service"], "registry.example");
+        assert_eq!(p["scope"], "repository:a/b:pull,push");
+        let (s, p) = parse_challenge(r#"Basic realm="Registry Realm""#).expect("basic");
+        assert_eq!((s, p["realm"].as_str()), ("basic", "Registry Realm"));
+        assert!(parse_challenge("Negotiate abc").is_none());
+        assert!(parse_challenge("").is_none());
+    }
+
+    #[test]
+    fn upload_urls_get_the_digest() {
+        let d = Digest::of(b"x");
+        assert_eq!(
+            with_digest("http://r/u/1", &d),
+            format!("http://r/u/1?digest={d}")
+        );
+        assert_eq!(
+            with_digest("http://r/u/1?_state=abc", &d),
+            format!("http://r/u/1?_state=abc&digest={d}")
+        );
+    }
+}
