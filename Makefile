@@ -41,3 +41,4 @@ unit:
 bench: release
 	@scripts/setup.sh bench
 	bench/run-startup.sh
+	bench/pull.sh

@@ -12,8 +12,11 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-apt_packages=(clang lld wasi-libc libclang-rt-dev-wasm32)
-if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine); fi
+# Guests: clang + wasi-libc. Registry tests: the CNCF distribution registry,
+# skopeo and umoci as independent clients, htpasswd and openssl for auth.
+apt_packages=(clang lld wasi-libc libclang-rt-dev-wasm32
+  docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates)
+if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3); fi
 
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -23,6 +26,11 @@ if ((${#missing[@]})); then
   say "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian package starts a registry on :5000 where an init system runs;
+# tests start their own on random loopback ports, so stop that one.
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
 if ! command -v cargo >/dev/null; then

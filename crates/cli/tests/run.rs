@@ -1,74 +1,15 @@
 //! `wasmpod run` as a user sees it: the built binary on real guests (C
 //! compiled with clang and wasi-libc, WAT, and a WASI 0.2 component).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::*;
 use wasmpod_test_guests as guests;
-
-/// A `wasmpod` command with its own state folder and a host environment
-/// variable that must never reach a guest.
-struct Wasmpod {
-    home: tempfile::TempDir,
-}
-
-impl Wasmpod {
-    fn new() -> Self {
-        Self {
-            home: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmpod"));
-        cmd.env("WASMPOD_HOME", self.home.path())
-            .env("WASMPOD_TEST_SECRET", "host-secret-value")
-            .env_remove("RUST_LOG");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd()
-            .arg("run")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("spawn wasmpod")
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_code(o: &Output, code: i32) {
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(o),
-        stderr(o)
-    );
-}
-
-/// Asserts exit 125 with one clear line naming the problem, and no panic.
-#[track_caller]
-fn assert_host_failure(o: &Output, needle: &str) {
-    assert_code(o, 125);
-    let err = stderr(o);
-    assert_eq!(err.lines().count(), 1, "expected one line, got:\n{err}");
-    assert!(err.starts_with("wasmpod: error: "), "{err}");
-    assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(stdout(o).is_empty(), "{}", stdout(o));
-}
 
 #[test]
 fn passes_arguments_to_a_module() {
@@ -605,4 +546,42 @@ fn runs_the_example() {
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "Hello from WebAssembly, tests!\n  arg 1: a\n");
     assert!(Path::new(guests::HELLO).exists());
+}
+
+#[test]
+fn net_flag_grants_sockets_and_nothing_else_does() {
+    // The probe creates a TCP socket, binds it to 127.0.0.1:0 and listens,
+    // printing a line per step and stopping at the first error code
+    // (1 is `access-denied`); `run` returns err, exit 1, on a failure.
+    let w = Wasmpod::new();
+    let o = w.run(&["--net", guests::NET_PROBE_WAT_WASM]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "create-tcp-socket ok\nbind ok\nlisten ok\n");
+
+    // Without `--net` the guest cannot even create a socket, whatever else
+    // it is granted.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vol = format!("{}:/data", dir.path().display());
+    for args in [
+        vec![guests::NET_PROBE_WAT_WASM],
+        vec![
+            "-e",
+            "NET=1",
+            "-v",
+            &vol,
+            "--memory",
+            "64Mi",
+            "--timeout",
+            "30s",
+            guests::NET_PROBE_WAT_WASM,
+        ],
+    ] {
+        let o = w.run(&args);
+        assert_code(&o, 1);
+        assert_eq!(
+            stdout(&o),
+            "create-tcp-socket failed: error-code 1\n",
+            "{args:?}"
+        );
+    }
 }

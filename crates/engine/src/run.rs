@@ -327,7 +327,12 @@ impl RunSpec {
             }
         }
         if self.network {
-            b.inherit_network().allow_ip_name_lookup(true);
+            // wasmtime-wasi leaves TCP and UDP off by default; inheriting
+            // the network only opens the address check.
+            b.inherit_network()
+                .allow_ip_name_lookup(true)
+                .allow_tcp(true)
+                .allow_udp(true);
         }
         Ok(b)
     }

@@ -91,10 +91,10 @@ impl AuthFiles {
         for path in std::iter::once(&self.own).chain(&self.others) {
             let Some(file) = read(path)? else { continue };
             for key in keys(registry) {
-                if let Some(entry) = file.auths.get(&key) {
-                    if let Some(c) = decode(entry, path)? {
-                        return Ok(Some(c));
-                    }
+                if let Some(entry) = file.auths.get(&key)
+                    && let Some(c) = decode(entry, path)?
+                {
+                    return Ok(Some(c));
                 }
             }
         }

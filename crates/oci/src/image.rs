@@ -253,7 +253,7 @@ pub async fn pull(
         match Manifest::parse(&fetched.bytes, fetched.media_type.as_deref())
             .map_err(|reason| OciError::invalid(format!("{r}: manifest"), reason))?
         {
-            Manifest::Image(m) => break m,
+            Manifest::Image(m) => break *m,
             Manifest::Index(index) => {
                 let chosen = choose_platform(r, &index)?;
                 fetched = client.get_manifest_by_digest(r, chosen.digest).await?;

@@ -148,7 +148,7 @@ pub struct RootFs {
 /// Any manifest-like document a registry may serve for a reference.
 #[derive(Debug, Clone)]
 pub enum Manifest {
-    Image(ImageManifest),
+    Image(Box<ImageManifest>),
     Index(ImageIndex),
 }
 
@@ -180,7 +180,7 @@ impl Manifest {
                 .map_err(|e| format!("invalid image index: {e}"))
         } else {
             serde_json::from_slice(bytes)
-                .map(Manifest::Image)
+                .map(|m| Manifest::Image(Box::new(m)))
                 .map_err(|e| format!("invalid image manifest: {e}"))
         }
     }

@@ -95,14 +95,16 @@ enum Scheme {
     Bearer { token: String },
 }
 
+/// Remembered authentication, per (registry, repository, access).
+type Schemes = Arc<Mutex<HashMap<(String, String, Access), Scheme>>>;
+
 /// Talks to registries.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     http: reqwest::Client,
     auth: AuthFiles,
     options: ClientOptions,
-    /// Per (registry, repository, access): how to authenticate.
-    schemes: Arc<Mutex<HashMap<(String, String, Access), Scheme>>>,
+    schemes: Schemes,
 }
 
 enum Body {
