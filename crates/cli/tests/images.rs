@@ -382,6 +382,30 @@ fn compat_image_built_by_umoci_runs() {
     let o = w.run(&[&reference]);
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "argv[0]=/app/entry.wasm\nargv[1]=args\n");
+
+    // The same image in Docker's media types (schema 2, as docker pushes).
+    let docker = format!("{}/umoci/probe-docker:v1", reg.addr());
+    skopeo(&[
+        "copy",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &format!("oci:{image}"),
+        &format!("docker://{docker}"),
+    ]);
+    let raw = json(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{docker}"),
+    ]));
+    assert_eq!(raw["mediaType"], media::DOCKER_MANIFEST);
+    let o = w.run(&[&docker, "args", "docker"]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        "argv[0]=/app/entry.wasm\nargv[1]=args\nargv[2]=docker\n"
+    );
     let o = w.run(&["-e", "EXTRA=1", &reference, "env"]);
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "FROM_IMAGE=yes\nEXTRA=1\nenv-end\n");
@@ -797,6 +821,27 @@ fn registry_errors_are_clear() {
             &format!("{}/x:v1", reg.addr()),
         ]),
         "cannot read /no/such/file.wasm",
+    );
+
+    // A registry that keeps failing with 503: retried with backoff
+    // (250 + 500 + 1000 ms), then one line naming the status.
+    let failing = FaultServer::start(vec![(
+        "/v2/flaky/manifests/v1".into(),
+        Canned {
+            status: 503,
+            content_type: "text/plain".into(),
+            body: b"try later".to_vec(),
+            content_length: None,
+        },
+    )]);
+    let started = std::time::Instant::now();
+    let o = w.exec(&["pull", &format!("{}/flaky:v1", failing.addr())]);
+    assert_host_failure(&o, "answered 503");
+    assert!(stderr(&o).contains("try later"), "{}", stderr(&o));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1700),
+        "no backoff: {:?}",
+        started.elapsed()
     );
 
     // Nothing listens here: bounded retries, then one line.

@@ -878,6 +878,45 @@ mod tests {
     }
 
     #[test]
+    fn https_by_default_http_only_for_loopback_or_insecure() {
+        let auth = AuthFiles::new("/nonexistent/auth.json".into(), vec![]);
+        let secure = RegistryClient::new(auth.clone(), ClientOptions::default()).expect("client");
+        let insecure = RegistryClient::new(
+            auth,
+            ClientOptions {
+                insecure: true,
+                ..ClientOptions::default()
+            },
+        )
+        .expect("client");
+        let r = |s: &str| ImageRef::parse(s).expect("ref");
+        assert_eq!(
+            secure.base(&r("ghcr.io/org/app")),
+            "https://ghcr.io/v2/org/app"
+        );
+        assert_eq!(
+            secure.base(&r("app")),
+            "https://registry-1.docker.io/v2/library/app"
+        );
+        assert_eq!(
+            secure.base(&r("10.0.0.5:5000/app")),
+            "https://10.0.0.5:5000/v2/app"
+        );
+        assert_eq!(
+            secure.base(&r("localhost:5000/app")),
+            "http://localhost:5000/v2/app"
+        );
+        assert_eq!(
+            secure.base(&r("127.0.0.1:5000/app")),
+            "http://127.0.0.1:5000/v2/app"
+        );
+        assert_eq!(
+            insecure.base(&r("ghcr.io/org/app")),
+            "http://ghcr.io/v2/org/app"
+        );
+    }
+
+    #[test]
     fn upload_urls_get_the_digest() {
         let d = Digest::of(b"x");
         assert_eq!(
