@@ -14,8 +14,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Guests: clang + wasi-libc. Registry tests: the CNCF distribution registry,
 # skopeo and umoci as independent clients, htpasswd and openssl for auth.
+# Shim tests: containerd (1.6 on Debian 12) with ctr, and runc beside it.
 apt_packages=(clang lld wasi-libc libclang-rt-dev-wasm32
-  docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates)
+  docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
+  containerd runc procps)
 if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3); fi
 
 missing=()
@@ -27,8 +29,9 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian package starts a registry on :5000 where an init system runs;
-# tests start their own on random loopback ports, so stop that one.
+# The Debian packages start a registry on :5000 and a system containerd
+# where an init system runs; tests start their own on loopback ports and
+# temp sockets, so stop the registry (containerd is left alone).
 if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
   $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi

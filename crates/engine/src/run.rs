@@ -130,7 +130,7 @@ impl Runtime {
     async fn run_module(
         &self,
         module: &wasmtime::Module,
-        spec: RunSpec,
+        mut spec: RunSpec,
         stop: &StopHandle,
     ) -> Result<ExitStatus, EngineError> {
         let pre = self
@@ -160,7 +160,7 @@ impl Runtime {
     async fn run_component(
         &self,
         component: &wasmtime::component::Component,
-        spec: RunSpec,
+        mut spec: RunSpec,
         stop: &StopHandle,
     ) -> Result<ExitStatus, EngineError> {
         let pre = self
@@ -268,7 +268,7 @@ impl RunSpec {
         }
     }
 
-    fn wasi_builder(&self) -> Result<WasiCtxBuilder, EngineError> {
+    fn wasi_builder(&mut self) -> Result<WasiCtxBuilder, EngineError> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args).envs(&self.env);
         if let Some(cwd) = &self.cwd {
@@ -299,13 +299,16 @@ impl RunSpec {
                     source: std::io::Error::other(EngineError::chain(&e)),
                 })?;
         }
-        match &self.stdio.stdin {
+        match std::mem::take(&mut self.stdio.stdin) {
             InputSpec::Null => {}
             InputSpec::Inherit => {
                 b.inherit_stdin();
             }
             InputSpec::File(f) => {
-                b.stdin(wasmtime_wasi::cli::InputFile::new(clone_file(f)?));
+                b.stdin(wasmtime_wasi::cli::InputFile::new(f));
+            }
+            InputSpec::Reader(r) => {
+                b.stdin(wasmtime_wasi::cli::AsyncStdinStream::new(r));
             }
         }
         match &self.stdio.stdout {
@@ -397,7 +400,7 @@ impl Stdio {
 }
 
 /// A source for the guest's stdin.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub enum InputSpec {
     /// End of file at once.
     #[default]
@@ -406,6 +409,20 @@ pub enum InputSpec {
     Inherit,
     /// A file or FIFO.
     File(std::fs::File),
+    /// Any async reader (for example one fed by a FIFO that is opened in the
+    /// background, so starting the guest never waits for a writer).
+    Reader(Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>),
+}
+
+impl std::fmt::Debug for InputSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Null => f.write_str("Null"),
+            Self::Inherit => f.write_str("Inherit"),
+            Self::File(file) => f.debug_tuple("File").field(file).finish(),
+            Self::Reader(_) => f.write_str("Reader(..)"),
+        }
+    }
 }
 
 /// A destination for the guest's stdout or stderr.
@@ -517,6 +534,12 @@ impl StopHandle {
         *self.inner.reason.borrow()
     }
 
+    /// Waits until the handle is used, and returns why.
+    pub async fn stopped(&self) -> StopReason {
+        let mut rx = self.subscribe();
+        wait_stopped(&mut rx).await
+    }
+
     fn attach(&self, engine: &wasmtime::Engine) {
         let _ = self.inner.engine.set(engine.clone());
         // A stop that raced with attaching must still reach the guest.
@@ -544,11 +567,12 @@ impl StopHandle {
 }
 
 async fn wait_stopped(rx: &mut watch::Receiver<Option<StopReason>>) -> StopReason {
-    match rx.wait_for(Option::is_some).await {
-        Ok(r) => r.unwrap_or(StopReason::Signal(9)),
+    let reason = rx.wait_for(Option::is_some).await.ok().and_then(|r| *r);
+    match reason {
+        Some(r) => r,
         // The sender lives in the handle we borrow, so this cannot close
         // while we wait; never resolve if it somehow does.
-        Err(_) => std::future::pending().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -576,3 +576,174 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// A containerd daemon with its own root, state and socket, and a given
+/// folder first on its `PATH` (where the shim under test is).
+pub struct Containerd {
+    child: Child,
+    dir: tempfile::TempDir,
+    path: String,
+    env: Vec<(String, String)>,
+}
+
+impl Containerd {
+    /// Starts containerd. `bin_dir` goes first on its PATH; `env` is added
+    /// to its environment (and so to the shims it starts). `extra_config` is
+    /// appended to config.toml (version 2). The CRI plugin is disabled
+    /// unless `extra_config` mentions it.
+    pub fn start(bin_dir: &Path, env: &[(&str, &str)], extra_config: &str) -> Self {
+        let bin = require("containerd", "containerd");
+        // Socket paths must fit in 108 bytes: keep the folder short.
+        let dir = tempfile::Builder::new()
+            .prefix("ctd")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let d = dir.path().display().to_string();
+        let disabled = if extra_config.contains("io.containerd.grpc.v1.cri") {
+            ""
+        } else {
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+        };
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n{disabled}\
+             [grpc]\n  address = \"{d}/c.sock\"\n[ttrpc]\n  address = \"{d}/c-ttrpc.sock\"\n\
+             [debug]\n  level = \"info\"\n{extra_config}\n"
+        );
+        std::fs::write(dir.path().join("config.toml"), config).expect("write config");
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+        );
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = Self::spawn(&bin, dir.path(), &path, &env);
+        let c = Self {
+            child,
+            dir,
+            path,
+            env,
+        };
+        c.wait_ready();
+        c
+    }
+
+    fn spawn(bin: &Path, dir: &Path, path: &str, env: &[(String, String)]) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("containerd.log"))
+            .expect("log");
+        Command::new(bin)
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .env("PATH", path)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start containerd")
+    }
+
+    fn wait_ready(&self) {
+        let sock = self.socket();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = Command::new("ctr")
+                .args(["-a", &sock, "version"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The gRPC socket.
+    pub fn socket(&self) -> String {
+        self.dir.path().join("c.sock").display().to_string()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    /// `ctr -a SOCKET -n wasmpod ARGS...`.
+    pub fn ctr(&self) -> Command {
+        let mut c = Command::new(require("ctr", "containerd"));
+        c.args(["-a", &self.socket(), "-n", "wasmpod"]);
+        c
+    }
+
+    /// Restarts containerd (SIGTERM, wait, start again with the same
+    /// config), leaving the shims running, as a daemon upgrade does.
+    pub fn restart(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let bin = require("containerd", "containerd");
+        self.child = Self::spawn(&bin, self.dir.path(), &self.path, &self.env);
+        self.wait_ready();
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Kill what it started, then itself; unmount what the shims mounted.
+        let _ = Command::new("ctr")
+            .args(["-a", &self.socket(), "-n", "wasmpod", "task", "ls", "-q"])
+            .output()
+            .map(|o| {
+                for id in String::from_utf8_lossy(&o.stdout).lines() {
+                    let _ = Command::new("ctr")
+                        .args([
+                            "-a",
+                            &self.socket(),
+                            "-n",
+                            "wasmpod",
+                            "task",
+                            "kill",
+                            "-s",
+                            "SIGKILL",
+                            id,
+                        ])
+                        .output();
+                }
+            });
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Shims ignore SIGTERM (containerd stops them through the API).
+        let _ = Command::new("pkill")
+            .args(["-9", "-f", "--", &format!("-address {}", self.socket())])
+            .stderr(Stdio::null())
+            .status();
+        if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            let prefix = self.dir.path().display().to_string();
+            let mut targets: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter(|t| t.starts_with(&prefix))
+                .collect();
+            targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+            for t in targets {
+                let _ = Command::new("umount").args(["-l", t]).status();
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! `containerd-shim-wasmpod-v1`: the containerd runtime v2 shim that runs
+//! Wasm containers in the wasmpod engine.
+//!
+//! containerd starts one shim per pod (containers are grouped by the CRI
+//! `io.kubernetes.cri.sandbox-id` annotation) and talks the shim v2 task API
+//! to it over ttrpc. Each container is an engine instance inside this
+//! process, not a process of its own; the pod's sandbox ("pause") container
+//! runs nothing. Protocol plumbing comes from the `containerd-shim` crate
+//! (0.11, the last release that serves the task v2 API, which containerd
+//! 1.6 requires and containerd 2.x still accepts);
+//! everything that decides what runs is here:
+//!
+//! - [`spec`]: the OCI runtime spec, turned into args, env, preopens and
+//!   limits, and the module path resolved inside the rootfs;
+//! - [`task`]: the task service (create, start, kill, wait, exec, ...);
+//! - [`shim`]: process lifecycle (`start`, `delete`, the server).
+
+mod error;
+pub mod shim;
+pub mod spec;
+mod stats;
+pub mod task;
+
+pub use error::ShimError;
+pub use shim::{RUNTIME_TYPE, WasmShim};

@@ -1,0 +1,320 @@
+//! From an OCI runtime bundle to what the engine needs.
+//!
+//! Only the parts of the runtime spec a Wasm container uses are read:
+//! `process` (args, env, cwd), `root`, `mounts`, `annotations`, and from
+//! `linux` the memory limit and cgroup path. Everything else (capabilities,
+//! seccomp, devices) guards native processes, which this shim never starts.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+use wasmpod_engine::Preopen;
+
+use crate::ShimError;
+
+/// The CRI annotation that says what a container is.
+pub const CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+/// The CRI annotation that groups a pod's containers.
+pub const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Spec {
+    #[serde(default)]
+    pub process: Option<Process>,
+    #[serde(default)]
+    pub root: Option<Root>,
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub linux: Option<Linux>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Process {
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub cwd: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Root {
+    pub path: String,
+    #[serde(default)]
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Mount {
+    pub destination: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Linux {
+    #[serde(default)]
+    pub cgroups_path: String,
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    #[serde(default)]
+    pub namespaces: Vec<Namespace>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Resources {
+    #[serde(default)]
+    pub memory: Option<MemoryResources>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MemoryResources {
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Namespace {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+impl Spec {
+    /// Reads `config.json` from a bundle.
+    pub fn load(bundle: &Path) -> Result<Self, ShimError> {
+        let path = bundle.join("config.json");
+        let bytes = std::fs::read(&path).map_err(|e| ShimError::io(&path, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ShimError::InvalidSpec(format!("{}: {e}", path.display())))
+    }
+
+    /// Whether this is a pod's sandbox ("pause") container.
+    pub fn is_sandbox(&self) -> bool {
+        self.annotations.get(CONTAINER_TYPE).map(String::as_str) == Some("sandbox")
+    }
+
+    /// The pod this container belongs to, if CRI created it.
+    pub fn sandbox_id(&self) -> Option<&str> {
+        self.annotations.get(SANDBOX_ID).map(String::as_str)
+    }
+
+    /// The root filesystem on the host.
+    pub fn rootfs(&self, bundle: &Path) -> PathBuf {
+        match &self.root {
+            Some(r) if Path::new(&r.path).is_absolute() => PathBuf::from(&r.path),
+            Some(r) => bundle.join(&r.path),
+            None => bundle.join("rootfs"),
+        }
+    }
+
+    /// The memory limit in bytes, if one is set (and positive).
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.linux
+            .as_ref()?
+            .resources
+            .as_ref()?
+            .memory
+            .as_ref()?
+            .limit
+            .and_then(|l| u64::try_from(l).ok())
+            .filter(|l| *l > 0)
+    }
+
+    /// Environment variables as pairs.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.process
+            .as_ref()
+            .map(|p| {
+                p.env
+                    .iter()
+                    .map(|e| {
+                        let (k, v) = e.split_once('=').unwrap_or((e, ""));
+                        (k.to_string(), v.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The working directory, `/` if unset.
+    pub fn cwd(&self) -> String {
+        self.process
+            .as_ref()
+            .map(|p| p.cwd.clone())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "/".into())
+    }
+
+    /// What the guest may open: the rootfs at `/` (read-only when the spec
+    /// says so), and every bind mount of a directory at its destination
+    /// (read-only with the `ro` option). File bind mounts (`/etc/hosts`) and
+    /// kernel filesystems (`proc`, `sysfs`, `devpts`, ...) have no WASI
+    /// equivalent and are left out.
+    pub fn preopens(&self, rootfs: &Path) -> Vec<Preopen> {
+        let mut preopens = vec![Preopen {
+            host: rootfs.to_path_buf(),
+            guest: "/".into(),
+            read_only: self.root.as_ref().is_some_and(|r| r.readonly),
+        }];
+        for m in &self.mounts {
+            let is_bind = m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind");
+            if !is_bind || !Path::new(&m.source).is_dir() {
+                continue;
+            }
+            preopens.push(Preopen {
+                host: PathBuf::from(&m.source),
+                guest: m.destination.clone(),
+                read_only: m.options.iter().any(|o| o == "ro"),
+            });
+        }
+        preopens
+    }
+}
+
+/// Resolves `path` (absolute, or relative to `cwd`) inside `root` the way
+/// the guest would see it: `..` stops at the root and symlinks are followed
+/// relative to the root, so the result never leaves `root`.
+pub fn resolve_in_root(root: &Path, cwd: &str, path: &str) -> Result<PathBuf, ShimError> {
+    let start = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{cwd}/{path}")
+    };
+    let mut pending: Vec<String> = components(&start);
+    pending.reverse();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = pending.pop() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = resolved
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c))
+            .join(&c);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return Err(ShimError::Module(format!(
+                        "{path}: too many levels of symbolic links"
+                    )));
+                }
+                let target =
+                    std::fs::read_link(&candidate).map_err(|e| ShimError::io(&candidate, e))?;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                let mut more = components(&target);
+                more.reverse();
+                pending.extend(more);
+            }
+            _ => resolved.push(c),
+        }
+    }
+    Ok(resolved.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
+fn components(path: &str) -> Vec<String> {
+    Path::new(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_a_wasm_container_needs() {
+        let spec: Spec = serde_json::from_str(
+            r#"{
+            "ociVersion": "1.0.2",
+            "process": {"terminal": false, "user": {"uid": 0, "gid": 0},
+                        "args": ["/app.wasm", "a"], "env": ["PATH=/bin", "EMPTY=", "X=1=2"], "cwd": "/work"},
+            "root": {"path": "rootfs", "readonly": true},
+            "mounts": [
+              {"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/data", "type": "bind", "source": "/tmp", "options": ["rbind", "ro"]},
+              {"destination": "/rw", "type": "none", "source": "/tmp", "options": ["rbind", "rw"]},
+              {"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["rbind", "ro"]}
+            ],
+            "annotations": {"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "pod1"},
+            "linux": {"cgroupsPath": "/kubepods/pod1/c1", "resources": {"memory": {"limit": 67108864}},
+                      "namespaces": [{"type": "network", "path": "/var/run/netns/x"}], "seccomp": {}}
+        }"#,
+        )
+        .expect("spec");
+        assert!(!spec.is_sandbox());
+        assert_eq!(spec.sandbox_id(), Some("pod1"));
+        assert_eq!(spec.memory_limit(), Some(64 << 20));
+        assert_eq!(spec.cwd(), "/work");
+        assert_eq!(
+            spec.env(),
+            vec![
+                ("PATH".into(), "/bin".into()),
+                ("EMPTY".into(), "".into()),
+                ("X".into(), "1=2".into())
+            ]
+        );
+        assert_eq!(spec.rootfs(Path::new("/b")), PathBuf::from("/b/rootfs"));
+        let p = spec.preopens(Path::new("/b/rootfs"));
+        let summary: Vec<(&str, bool)> =
+            p.iter().map(|p| (p.guest.as_str(), p.read_only)).collect();
+        assert_eq!(summary, vec![("/", true), ("/data", true), ("/rw", false)]);
+
+        let sandbox: Spec = serde_json::from_str(
+            r#"{"annotations": {"io.kubernetes.cri.container-type": "sandbox"}}"#,
+        )
+        .expect("sandbox");
+        assert!(sandbox.is_sandbox());
+        assert_eq!(sandbox.memory_limit(), None);
+        assert_eq!(sandbox.cwd(), "/");
+    }
+
+    #[test]
+    fn module_paths_stay_inside_the_root() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("bin")).expect("mkdir");
+        std::fs::write(root.join("bin/app.wasm"), b"x").expect("write");
+        std::os::unix::fs::symlink("/bin/app.wasm", root.join("abs-link")).expect("link");
+        std::os::unix::fs::symlink("../../../../etc/passwd", root.join("bin/escape"))
+            .expect("link");
+        std::os::unix::fs::symlink("app.wasm", root.join("bin/rel-link")).expect("link");
+
+        let r = |cwd: &str, p: &str| resolve_in_root(root, cwd, p).expect(p);
+        assert_eq!(r("/", "/bin/app.wasm"), root.join("bin/app.wasm"));
+        assert_eq!(r("/bin", "app.wasm"), root.join("bin/app.wasm"));
+        assert_eq!(r("/", "/../../bin/app.wasm"), root.join("bin/app.wasm"));
+        assert_eq!(r("/", "/abs-link"), root.join("bin/app.wasm"));
+        assert_eq!(r("/", "/bin/rel-link"), root.join("bin/app.wasm"));
+        assert_eq!(r("/", "/bin/escape"), root.join("etc/passwd"));
+
+        std::os::unix::fs::symlink("loop", root.join("loop")).expect("link");
+        assert!(resolve_in_root(root, "/", "/loop").is_err());
+    }
+}

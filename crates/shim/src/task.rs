@@ -1,0 +1,801 @@
+//! The shim v2 task service: containerd's calls, answered by engine
+//! instances inside this one process.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use containerd_shim::api::*;
+use containerd_shim::asynchronous::ExitSignal;
+use containerd_shim::asynchronous::publisher::RemotePublisher;
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+};
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim::protos::shim_async::Task;
+use containerd_shim::protos::topics;
+use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
+use containerd_shim::protos::ttrpc::{self, Code};
+use tokio::sync::{Mutex, watch};
+use tracing::{debug, info, warn};
+use wasmpod_engine::{
+    ExitStatus, InputSpec, Limits, OutputSpec, Program, RunSpec, Runtime, Stdio, StopHandle,
+    StopReason,
+};
+
+use crate::ShimError;
+use crate::spec::{self, Spec};
+
+type TtrpcResult<T> = Result<T, ttrpc::Error>;
+
+/// How a process ended: exit status and time.
+#[derive(Debug, Clone, Copy)]
+struct Exited {
+    status: u32,
+    at: (i64, i32),
+}
+
+/// One process: a container's init process or an exec.
+struct Proc {
+    stdio: (String, String, String),
+    /// `Some` until started.
+    plan: Option<Plan>,
+    started: bool,
+    stop: StopHandle,
+    exit: watch::Sender<Option<Exited>>,
+}
+
+/// What a process will run.
+enum Plan {
+    /// The pause container: nothing runs; it lives until killed.
+    Sandbox,
+    Wasm {
+        program: Program,
+        spec_args: Vec<String>,
+        base: Base,
+    },
+}
+
+/// What a container's processes share.
+#[derive(Clone)]
+struct Base {
+    env: Vec<(String, String)>,
+    cwd: String,
+    preopens: Vec<wasmpod_engine::Preopen>,
+    memory: Option<u64>,
+    rootfs: PathBuf,
+}
+
+struct Container {
+    bundle: String,
+    rootfs_mounted: Option<PathBuf>,
+    base: Option<Base>,
+    init: Proc,
+    execs: HashMap<String, Proc>,
+}
+
+impl Proc {
+    fn new(stdio: (String, String, String), plan: Plan) -> Self {
+        Self {
+            stdio,
+            plan: Some(plan),
+            started: false,
+            stop: StopHandle::new(),
+            exit: watch::Sender::new(None),
+        }
+    }
+
+    fn status(&self) -> Status {
+        if self.exit.borrow().is_some() {
+            Status::STOPPED
+        } else if self.started {
+            Status::RUNNING
+        } else {
+            Status::CREATED
+        }
+    }
+}
+
+/// The task service of one shim process (one pod, or one container).
+pub struct TaskService {
+    runtime: Arc<Runtime>,
+    containers: Arc<Mutex<HashMap<String, Container>>>,
+    publisher: Arc<RemotePublisher>,
+    namespace: String,
+    exit: Arc<ExitSignal>,
+}
+
+impl std::fmt::Debug for TaskService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskService")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskService {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        publisher: RemotePublisher,
+        namespace: String,
+        exit: Arc<ExitSignal>,
+    ) -> Self {
+        Self {
+            runtime,
+            containers: Arc::default(),
+            publisher: Arc::new(publisher),
+            namespace,
+            exit,
+        }
+    }
+
+    async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
+        publish(&self.publisher, &self.namespace, topic, event).await;
+    }
+
+    fn pid() -> u32 {
+        std::process::id()
+    }
+}
+
+async fn publish(
+    publisher: &RemotePublisher,
+    namespace: &str,
+    topic: &str,
+    event: Box<dyn MessageDyn>,
+) {
+    let ctx = containerd_shim::Context::default();
+    if let Err(e) = publisher.publish(ctx, topic, namespace, event).await {
+        warn!(topic, error = %e, "cannot publish event");
+    }
+}
+
+fn now() -> (i64, i32) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_nanos() as i32)
+}
+
+fn timestamp((seconds, nanos): (i64, i32)) -> Timestamp {
+    let mut t = Timestamp::new();
+    t.seconds = seconds;
+    t.nanos = nanos;
+    t
+}
+
+fn not_found(what: &str) -> ttrpc::Error {
+    ttrpc::Error::from(ShimError::NotFound(what.to_string()))
+}
+
+impl From<ShimError> for ttrpc::Error {
+    fn from(e: ShimError) -> Self {
+        let code = match &e {
+            ShimError::NotFound(_) => Code::NOT_FOUND,
+            ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
+            ShimError::InvalidSpec(_) | ShimError::Module(_) | ShimError::Native(_) => {
+                Code::INVALID_ARGUMENT
+            }
+            ShimError::State(_) => Code::FAILED_PRECONDITION,
+            ShimError::Unsupported(_) => Code::UNIMPLEMENTED,
+            ShimError::Engine(_) | ShimError::Io { .. } | ShimError::Mount(_) => Code::INTERNAL,
+        };
+        ttrpc::Error::RpcStatus(ttrpc::get_status(code, e.to_string()))
+    }
+}
+
+/// Loads the module `args[0]` names from the container's root.
+fn load_module(runtime: &Runtime, base: &Base, args: &[String]) -> Result<Program, ShimError> {
+    let first = args
+        .first()
+        .ok_or_else(|| ShimError::InvalidSpec("process.args is empty".into()))?;
+    let path = spec::resolve_in_root(&base.rootfs, &base.cwd, first)?;
+    let bytes = std::fs::read(&path).map_err(|e| ShimError::Module(format!("{first}: {e}")))?;
+    if bytes.starts_with(b"\x7fELF") || bytes.starts_with(b"#!") {
+        return Err(ShimError::Native(first.clone()));
+    }
+    runtime
+        .load(&bytes)
+        .map_err(|e| ShimError::Module(format!("{first}: {e}")))
+}
+
+fn open_output(path: &str) -> Result<OutputSpec, ShimError> {
+    if path.is_empty() {
+        return Ok(OutputSpec::Null);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(OutputSpec::File)
+        .map_err(|e| ShimError::io(path, e))
+}
+
+/// Stdin from a FIFO. Opening a FIFO for reading waits for a writer, which
+/// may come late or never (ctr without `-i`), so it is opened in the
+/// background and fed to the guest through an in-memory pipe; the guest sees
+/// EOF when the writer closes.
+fn open_input(path: &str) -> InputSpec {
+    if path.is_empty() {
+        return InputSpec::Null;
+    }
+    let (reader, mut writer) = tokio::io::simplex(64 * 1024);
+    let path = path.to_string();
+    tokio::spawn(async move {
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || std::fs::File::open(p)).await {
+            Ok(Ok(file)) => {
+                let mut file = tokio::fs::File::from_std(file);
+                if let Err(e) = tokio::io::copy(&mut file, &mut writer).await {
+                    debug!(path, error = %e, "stdin copy ended");
+                }
+            }
+            Ok(Err(e)) => warn!(path, error = %e, "cannot open stdin"),
+            Err(e) => warn!(path, error = %e, "stdin opener failed"),
+        }
+    });
+    InputSpec::Reader(Box::new(reader))
+}
+
+/// Starts a process: a task that runs the guest and records its exit.
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    runtime: Arc<Runtime>,
+    publisher: Arc<RemotePublisher>,
+    namespace: String,
+    container_id: String,
+    exec_id: String,
+    proc_: &mut Proc,
+) -> Result<(), ShimError> {
+    let plan = proc_
+        .plan
+        .take()
+        .ok_or_else(|| ShimError::State(format!("{container_id} {exec_id} was already started")))?;
+    proc_.started = true;
+    let stop = proc_.stop.clone();
+    let exit = proc_.exit.clone();
+    let (stdin, stdout, stderr) = proc_.stdio.clone();
+    tokio::spawn(async move {
+        let status: u32 = match plan {
+            Plan::Sandbox => ExitStatus::Stopped(stop.stopped().await).code() as u32,
+            Plan::Wasm {
+                program,
+                spec_args,
+                base,
+            } => {
+                let stdin = open_input(&stdin);
+                let stdio = tokio::task::spawn_blocking(move || -> Result<Stdio, ShimError> {
+                    Ok(Stdio {
+                        stdin,
+                        stdout: open_output(&stdout)?,
+                        stderr: open_output(&stderr)?,
+                    })
+                })
+                .await
+                .map_err(|e| ShimError::Engine(e.to_string()))
+                .and_then(|r| r);
+                match stdio {
+                    Err(e) => {
+                        warn!(container = %container_id, exec = %exec_id, error = %e, "cannot open stdio");
+                        125
+                    }
+                    Ok(stdio) => {
+                        let spec = RunSpec {
+                            args: spec_args,
+                            env: base.env,
+                            preopens: base.preopens,
+                            cwd: Some(base.cwd),
+                            limits: Limits {
+                                memory: base.memory,
+                                timeout: None,
+                            },
+                            stdio,
+                            network: true,
+                        };
+                        match runtime.run(&program, spec, &stop).await {
+                            Ok(status) => {
+                                if let ExitStatus::Trapped { message, backtrace } = &status {
+                                    warn!(container = %container_id, %message, backtrace = backtrace.as_deref().unwrap_or(""), "guest trapped");
+                                }
+                                status.code() as u32
+                            }
+                            Err(e) => {
+                                warn!(container = %container_id, exec = %exec_id, error = %e, "guest failed to start");
+                                125
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let exited = Exited { status, at: now() };
+        info!(container = %container_id, exec = %exec_id, status, "exited");
+        exit.send_replace(Some(exited));
+        let event = TaskExit {
+            container_id: container_id.clone(),
+            id: if exec_id.is_empty() {
+                container_id.clone()
+            } else {
+                exec_id.clone()
+            },
+            pid: TaskService::pid(),
+            exit_status: status,
+            exited_at: MessageField::some(timestamp(exited.at)),
+            ..Default::default()
+        };
+        publish(
+            &publisher,
+            &namespace,
+            topics::TASK_EXIT_EVENT_TOPIC,
+            Box::new(event),
+        )
+        .await;
+    });
+    Ok(())
+}
+
+async fn wait_exit(exit: &watch::Sender<Option<Exited>>) -> Exited {
+    let mut rx = exit.subscribe();
+    loop {
+        if let Some(e) = *rx.borrow_and_update() {
+            return e;
+        }
+        if rx.changed().await.is_err() {
+            return Exited {
+                status: 255,
+                at: now(),
+            };
+        }
+    }
+}
+
+fn signal_reason(signal: u32) -> StopReason {
+    StopReason::Signal(i32::try_from(signal).unwrap_or(9))
+}
+
+#[async_trait]
+impl Task for TaskService {
+    async fn create(
+        &self,
+        _ctx: &TtrpcContext,
+        req: CreateTaskRequest,
+    ) -> TtrpcResult<CreateTaskResponse> {
+        let id = req.id.clone();
+        info!(container = %id, bundle = %req.bundle, "create");
+        let mut containers = self.containers.lock().await;
+        if containers.contains_key(&id) {
+            return Err(ShimError::AlreadyExists(id).into());
+        }
+        let bundle = PathBuf::from(&req.bundle);
+        let spec = Spec::load(&bundle)?;
+        let rootfs = spec.rootfs(&bundle);
+        let mut mounted = None;
+        if !req.rootfs.is_empty() {
+            std::fs::create_dir_all(&rootfs).map_err(|e| ShimError::io(&rootfs, e))?;
+            for m in &req.rootfs {
+                containerd_shim::asynchronous::util::mount_rootfs(m, &rootfs)
+                    .await
+                    .map_err(|e| ShimError::Mount(format!("{}: {e}", rootfs.display())))?;
+            }
+            mounted = Some(rootfs.clone());
+        }
+        let stdio = (req.stdin.clone(), req.stdout.clone(), req.stderr.clone());
+        let (plan, base) = if spec.is_sandbox() {
+            (Plan::Sandbox, None)
+        } else {
+            let base = Base {
+                env: spec.env(),
+                cwd: spec.cwd(),
+                preopens: spec.preopens(&rootfs),
+                memory: spec.memory_limit(),
+                rootfs: rootfs.clone(),
+            };
+            let args = spec
+                .process
+                .as_ref()
+                .map(|p| p.args.clone())
+                .unwrap_or_default();
+            let runtime = self.runtime.clone();
+            let b = base.clone();
+            let a = args.clone();
+            let program = tokio::task::spawn_blocking(move || load_module(&runtime, &b, &a))
+                .await
+                .map_err(|e| ShimError::Engine(e.to_string()))
+                .and_then(|r| r);
+            let program = match program {
+                Ok(p) => p,
+                Err(e) => {
+                    if let Some(root) = &mounted {
+                        unmount(root);
+                    }
+                    return Err(e.into());
+                }
+            };
+            debug!(container = %id, digest = %program.digest(), cache = program.cache_outcome().as_str(), "module loaded");
+            (
+                Plan::Wasm {
+                    program,
+                    spec_args: args,
+                    base: base.clone(),
+                },
+                Some(base),
+            )
+        };
+        containers.insert(
+            id.clone(),
+            Container {
+                bundle: req.bundle.clone(),
+                rootfs_mounted: mounted,
+                base,
+                init: Proc::new(stdio, plan),
+                execs: HashMap::new(),
+            },
+        );
+        drop(containers);
+        let event = TaskCreate {
+            container_id: id,
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: MessageField::some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
+                ..Default::default()
+            }),
+            pid: Self::pid(),
+            ..Default::default()
+        };
+        self.publish(topics::TASK_CREATE_EVENT_TOPIC, Box::new(event))
+            .await;
+        Ok(CreateTaskResponse {
+            pid: Self::pid(),
+            ..Default::default()
+        })
+    }
+
+    async fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
+        let mut containers = self.containers.lock().await;
+        let c = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
+        let proc_ = if req.exec_id.is_empty() {
+            &mut c.init
+        } else {
+            c.execs
+                .get_mut(&req.exec_id)
+                .ok_or_else(|| not_found(&format!("{} exec {}", req.id, req.exec_id)))?
+        };
+        launch(
+            self.runtime.clone(),
+            self.publisher.clone(),
+            self.namespace.clone(),
+            req.id.clone(),
+            req.exec_id.clone(),
+            proc_,
+        )?;
+        drop(containers);
+        if req.exec_id.is_empty() {
+            let event = TaskStart {
+                container_id: req.id.clone(),
+                pid: Self::pid(),
+                ..Default::default()
+            };
+            self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(event))
+                .await;
+        } else {
+            let event = TaskExecStarted {
+                container_id: req.id.clone(),
+                exec_id: req.exec_id.clone(),
+                pid: Self::pid(),
+                ..Default::default()
+            };
+            self.publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(event))
+                .await;
+        }
+        Ok(StartResponse {
+            pid: Self::pid(),
+            ..Default::default()
+        })
+    }
+
+    async fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
+        let containers = self.containers.lock().await;
+        let c = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let p = if req.exec_id.is_empty() {
+            &c.init
+        } else {
+            c.execs
+                .get(&req.exec_id)
+                .ok_or_else(|| not_found(&req.exec_id))?
+        };
+        let exited = *p.exit.borrow();
+        Ok(StateResponse {
+            id: req.id.clone(),
+            bundle: c.bundle.clone(),
+            pid: Self::pid(),
+            status: p.status().into(),
+            stdin: p.stdio.0.clone(),
+            stdout: p.stdio.1.clone(),
+            stderr: p.stdio.2.clone(),
+            exit_status: exited.map(|e| e.status).unwrap_or(0),
+            exited_at: match exited {
+                Some(e) => MessageField::some(timestamp(e.at)),
+                None => MessageField::none(),
+            },
+            exec_id: req.exec_id.clone(),
+            ..Default::default()
+        })
+    }
+
+    async fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> TtrpcResult<Empty> {
+        let containers = self.containers.lock().await;
+        let c = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let reason = signal_reason(req.signal);
+        info!(container = %req.id, exec = %req.exec_id, signal = req.signal, "kill");
+        if req.exec_id.is_empty() {
+            c.init.stop.stop(reason);
+            if req.all {
+                for e in c.execs.values() {
+                    e.stop.stop(reason);
+                }
+            }
+            // A process that never started exits now.
+            if !c.init.started && c.init.exit.borrow().is_none() {
+                c.init.exit.send_replace(Some(Exited {
+                    status: ExitStatus::Stopped(reason).code() as u32,
+                    at: now(),
+                }));
+            }
+        } else {
+            let e = c
+                .execs
+                .get(&req.exec_id)
+                .ok_or_else(|| not_found(&req.exec_id))?;
+            e.stop.stop(reason);
+        }
+        Ok(Empty::new())
+    }
+
+    async fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
+        let exit = {
+            let containers = self.containers.lock().await;
+            let c = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+            if req.exec_id.is_empty() {
+                c.init.exit.clone()
+            } else {
+                c.execs
+                    .get(&req.exec_id)
+                    .ok_or_else(|| not_found(&req.exec_id))?
+                    .exit
+                    .clone()
+            }
+        };
+        let e = wait_exit(&exit).await;
+        Ok(WaitResponse {
+            exit_status: e.status,
+            exited_at: MessageField::some(timestamp(e.at)),
+            ..Default::default()
+        })
+    }
+
+    async fn delete(&self, _ctx: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
+        let mut containers = self.containers.lock().await;
+        let exited = if req.exec_id.is_empty() {
+            let c = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+            if c.init.started && c.init.exit.borrow().is_none() {
+                return Err(ShimError::State(format!(
+                    "{} is still running; kill it first",
+                    req.id
+                ))
+                .into());
+            }
+            let c = containers
+                .remove(&req.id)
+                .ok_or_else(|| not_found(&req.id))?;
+            for e in c.execs.values() {
+                e.stop.stop(StopReason::Signal(9));
+                release_stdin(&e.stdio.0);
+            }
+            release_stdin(&c.init.stdio.0);
+            if let Some(root) = &c.rootfs_mounted {
+                unmount(root);
+            }
+            let exited = *c.init.exit.borrow();
+            exited.unwrap_or(Exited {
+                status: 0,
+                at: now(),
+            })
+        } else {
+            let c = containers
+                .get_mut(&req.id)
+                .ok_or_else(|| not_found(&req.id))?;
+            let e = c
+                .execs
+                .remove(&req.exec_id)
+                .ok_or_else(|| not_found(&req.exec_id))?;
+            release_stdin(&e.stdio.0);
+            let exited = *e.exit.borrow();
+            exited.unwrap_or(Exited {
+                status: 0,
+                at: now(),
+            })
+        };
+        drop(containers);
+        if req.exec_id.is_empty() {
+            let event = TaskDelete {
+                container_id: req.id.clone(),
+                id: req.id.clone(),
+                pid: Self::pid(),
+                exit_status: exited.status,
+                exited_at: MessageField::some(timestamp(exited.at)),
+                ..Default::default()
+            };
+            self.publish(topics::TASK_DELETE_EVENT_TOPIC, Box::new(event))
+                .await;
+        }
+        Ok(DeleteResponse {
+            pid: Self::pid(),
+            exit_status: exited.status,
+            exited_at: MessageField::some(timestamp(exited.at)),
+            ..Default::default()
+        })
+    }
+
+    async fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> TtrpcResult<Empty> {
+        if req.terminal {
+            return Err(ShimError::Unsupported("a terminal (tty) for exec".into()).into());
+        }
+        let process: spec::Process = serde_json::from_slice(&req.spec.value)
+            .map_err(|e| ShimError::InvalidSpec(format!("exec process spec: {e}")))?;
+        let mut containers = self.containers.lock().await;
+        let c = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
+        if c.execs.contains_key(&req.exec_id) {
+            return Err(ShimError::AlreadyExists(req.exec_id.clone()).into());
+        }
+        let mut base = c
+            .base
+            .clone()
+            .ok_or_else(|| ShimError::Unsupported("exec in a pod sandbox container".into()))?;
+        // The exec's own env and cwd replace the container's, as runc does.
+        if !process.env.is_empty() {
+            base.env = process
+                .env
+                .iter()
+                .map(|e| {
+                    let (k, v) = e.split_once('=').unwrap_or((e, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+        }
+        if !process.cwd.is_empty() {
+            base.cwd = process.cwd.clone();
+        }
+        let runtime = self.runtime.clone();
+        let b = base.clone();
+        let a = process.args.clone();
+        let program = tokio::task::spawn_blocking(move || load_module(&runtime, &b, &a))
+            .await
+            .map_err(|e| ShimError::Engine(e.to_string()))
+            .and_then(|r| r)?;
+        c.execs.insert(
+            req.exec_id.clone(),
+            Proc::new(
+                (req.stdin.clone(), req.stdout.clone(), req.stderr.clone()),
+                Plan::Wasm {
+                    program,
+                    spec_args: process.args,
+                    base,
+                },
+            ),
+        );
+        drop(containers);
+        let event = TaskExecAdded {
+            container_id: req.id.clone(),
+            exec_id: req.exec_id.clone(),
+            ..Default::default()
+        };
+        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, Box::new(event))
+            .await;
+        Ok(Empty::new())
+    }
+
+    async fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
+        let containers = self.containers.lock().await;
+        containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let mut info = containerd_shim::protos::types::task::ProcessInfo::new();
+        info.pid = Self::pid();
+        Ok(PidsResponse {
+            processes: vec![info],
+            ..Default::default()
+        })
+    }
+
+    async fn close_io(&self, _ctx: &TtrpcContext, req: CloseIORequest) -> TtrpcResult<Empty> {
+        // Guests read stdin from the FIFO until its writer closes it, which
+        // containerd does; nothing is held open here to close.
+        let containers = self.containers.lock().await;
+        containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        Ok(Empty::new())
+    }
+
+    async fn connect(
+        &self,
+        _ctx: &TtrpcContext,
+        req: ConnectRequest,
+    ) -> TtrpcResult<ConnectResponse> {
+        let containers = self.containers.lock().await;
+        containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        Ok(ConnectResponse {
+            shim_pid: Self::pid(),
+            task_pid: Self::pid(),
+            ..Default::default()
+        })
+    }
+
+    async fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
+        let containers = self.containers.lock().await;
+        containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let metrics = crate::stats::process_metrics()?;
+        let any = containerd_shim::util::convert_to_any(Box::new(metrics))
+            .map_err(|e| ShimError::Engine(e.to_string()))?;
+        Ok(StatsResponse {
+            stats: MessageField::some(any),
+            ..Default::default()
+        })
+    }
+
+    async fn shutdown(&self, _ctx: &TtrpcContext, _req: ShutdownRequest) -> TtrpcResult<Empty> {
+        let containers = self.containers.lock().await;
+        if containers.is_empty() {
+            info!("no containers left; shutting down");
+            self.exit.signal();
+        }
+        Ok(Empty::new())
+    }
+
+    async fn pause(&self, _ctx: &TtrpcContext, _req: PauseRequest) -> TtrpcResult<Empty> {
+        Err(ShimError::Unsupported("pause".into()).into())
+    }
+
+    async fn resume(&self, _ctx: &TtrpcContext, _req: ResumeRequest) -> TtrpcResult<Empty> {
+        Err(ShimError::Unsupported("resume".into()).into())
+    }
+
+    async fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: CheckpointTaskRequest,
+    ) -> TtrpcResult<Empty> {
+        Err(ShimError::Unsupported("checkpoint".into()).into())
+    }
+
+    async fn update(&self, _ctx: &TtrpcContext, _req: UpdateTaskRequest) -> TtrpcResult<Empty> {
+        Err(ShimError::Unsupported("update".into()).into())
+    }
+
+    async fn resize_pty(&self, _ctx: &TtrpcContext, _req: ResizePtyRequest) -> TtrpcResult<Empty> {
+        Err(ShimError::Unsupported("resize pty (Wasm guests have no terminal)".into()).into())
+    }
+}
+
+/// Unblocks a background open of a stdin FIFO that no writer ever opened,
+/// by opening (and closing) its write end without blocking.
+fn release_stdin(path: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !path.is_empty() {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path);
+    }
+}
+
+fn unmount(root: &Path) {
+    if let Err(e) = containerd_shim::mount::umount_recursive(root.to_str(), libc::MNT_DETACH) {
+        warn!(root = %root.display(), error = %e, "cannot unmount rootfs");
+    }
+}

@@ -1,0 +1,514 @@
+//! The shim under a real containerd (Debian's 1.6), driven with `ctr`, with
+//! a compat image pulled from a real docker-registry.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmpod_oci::manifest::{ContainerConfig, Descriptor, ImageConfig, ImageManifest, RootFs};
+use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient, media};
+use wasmpod_test_guests as guests;
+use wasmpod_testkit::{Containerd, Registry};
+
+const RUNTIME: &str = "io.containerd.wasmpod.v1";
+
+/// containerd with our shim first on its PATH, a registry holding a compat
+/// image with two modules (`/probe.wasm`, the entrypoint, and `/hello.wasm`),
+/// and that image pulled.
+struct Setup {
+    ctd: Containerd,
+    _registry: Registry,
+    image: String,
+    _bin: tempfile::TempDir,
+    _home: tempfile::TempDir,
+}
+
+fn shim_bin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_containerd-shim-wasmpod-v1"),
+        dir.path().join("containerd-shim-wasmpod-v1"),
+    )
+    .expect("symlink shim");
+    dir
+}
+
+/// A blob and its descriptor.
+type Blob = (Descriptor, Vec<u8>);
+
+fn compat_image(files: &[(&str, &[u8])], entrypoint: &str) -> (Vec<u8>, Blob, Blob) {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        b.append_data(&mut h, path.trim_start_matches('/'), *data)
+            .expect("tar");
+    }
+    let tar_bytes = b.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar_bytes).expect("gz");
+    let layer = gz.finish().expect("gz");
+    let config = serde_json::to_vec(&ImageConfig {
+        created: None,
+        architecture: "wasm".into(),
+        os: "wasi".into(),
+        config: Some(ContainerConfig {
+            entrypoint: Some(vec![entrypoint.into()]),
+            ..Default::default()
+        }),
+        rootfs: Some(RootFs {
+            kind: "layers".into(),
+            diff_ids: vec![Digest::of(&tar_bytes)],
+        }),
+    })
+    .expect("config");
+    let layer_desc = Descriptor::new(media::OCI_LAYER_TAR_GZIP, &layer);
+    let config_desc = Descriptor::new(media::OCI_CONFIG, &config);
+    let manifest = serde_json::to_vec(&ImageManifest {
+        schema_version: 2,
+        media_type: Some(media::OCI_MANIFEST.into()),
+        artifact_type: None,
+        config: config_desc.clone(),
+        layers: vec![layer_desc.clone()],
+        annotations: None,
+    })
+    .expect("manifest");
+    (manifest, (config_desc, config), (layer_desc, layer))
+}
+
+fn push(reference: &str, files: &[(&str, &[u8])], entrypoint: &str) {
+    let (manifest, config, layer) = compat_image(files, entrypoint);
+    let dir = tempfile::tempdir().expect("tmp");
+    let auth = wasmpod_oci::auth::AuthFiles::new(dir.path().join("a.json"), vec![]);
+    let client = RegistryClient::new(auth, ClientOptions::default()).expect("client");
+    let r = ImageRef::parse(reference).expect("ref");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt")
+        .block_on(async {
+            client
+                .push_blob(&r, &config.0, config.1.into(), &NoProgress)
+                .await
+                .expect("config");
+            client
+                .push_blob(&r, &layer.0, layer.1.into(), &NoProgress)
+                .await
+                .expect("layer");
+            client
+                .put_manifest(&r, &r.manifest_reference(), media::OCI_MANIFEST, &manifest)
+                .await
+                .expect("manifest");
+        });
+}
+
+impl Setup {
+    fn new() -> Self {
+        let registry = Registry::start();
+        let image = format!("{}/wasm/probe:v1", registry.addr());
+        let probe = std::fs::read(guests::PROBE).expect("probe");
+        let hello = std::fs::read(guests::HELLO).expect("hello");
+        push(
+            &image,
+            &[
+                ("/probe.wasm", &probe),
+                ("/hello.wasm", &hello),
+                ("/bin/sh", b"\x7fELF\x02\x01\x01"),
+            ],
+            "/probe.wasm",
+        );
+        let bin = shim_bin_dir();
+        let home = tempfile::tempdir().expect("tmp");
+        let home_s = home.path().display().to_string();
+        let ctd = Containerd::start(
+            bin.path(),
+            &[("WASMPOD_HOME", &home_s), ("RUST_LOG", "info")],
+            "",
+        );
+        let out = ctd
+            .ctr()
+            .args(["images", "pull", "--plain-http", &image])
+            .output()
+            .expect("ctr pull");
+        assert!(
+            out.status.success(),
+            "ctr pull: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            ctd,
+            _registry: registry,
+            image,
+            _bin: bin,
+            _home: home,
+        }
+    }
+
+    fn run(&self, id: &str, extra: &[&str], args: &[&str]) -> Output {
+        self.ctd
+            .ctr()
+            .args(["run", "--rm", "--runtime", RUNTIME])
+            .args(extra)
+            .arg(&self.image)
+            .arg(id)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ctr run")
+    }
+
+    fn home(&self) -> &Path {
+        self._home.path()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(o: &Output, code: i32, ctd: &Containerd) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}\ncontainerd log (tail):\n{}",
+        text(&o.stdout),
+        text(&o.stderr),
+        ctd.log()
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn ctr_run_output_args_env_mounts_and_exit_codes() {
+    let s = Setup::new();
+    let o = s.run("args", &[], &["/probe.wasm", "args", "one", "two"]);
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(
+        text(&o.stdout),
+        "argv[0]=/probe.wasm\nargv[1]=args\nargv[2]=one\nargv[3]=two\n"
+    );
+
+    let o = s.run(
+        "env",
+        &["--env", "GREETING=hi", "--env", "EMPTY="],
+        &["/probe.wasm", "env"],
+    );
+    assert_exit(&o, 0, &s.ctd);
+    let out = text(&o.stdout);
+    assert!(out.lines().any(|l| l == "GREETING=hi"), "{out}");
+    assert!(out.lines().any(|l| l == "EMPTY="), "{out}");
+    assert!(
+        !out.contains("WASMPOD_HOME"),
+        "the shim's environment must not leak: {out}"
+    );
+
+    let o = s.run("exit", &[], &["/probe.wasm", "exit", "7"]);
+    assert_exit(&o, 7, &s.ctd);
+    assert_eq!(text(&o.stdout), "exiting with 7\n");
+
+    // Read-only and read-write bind mounts.
+    let ro = tempfile::tempdir().expect("tmp");
+    std::fs::write(ro.path().join("in.txt"), "from the host\n").expect("write");
+    let rw = tempfile::tempdir().expect("tmp");
+    let ro_m = format!(
+        "type=bind,src={},dst=/ro,options=rbind:ro",
+        ro.path().display()
+    );
+    let rw_m = format!(
+        "type=bind,src={},dst=/rw,options=rbind:rw",
+        rw.path().display()
+    );
+    let o = s.run(
+        "ro",
+        &["--mount", &ro_m],
+        &["/probe.wasm", "cat", "/ro/in.txt"],
+    );
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(text(&o.stdout), "from the host\n");
+    let o = s.run(
+        "ro-write",
+        &["--mount", &ro_m],
+        &["/probe.wasm", "write", "/ro/new.txt", "x"],
+    );
+    assert_exit(&o, 1, &s.ctd);
+    assert!(!ro.path().join("new.txt").exists());
+    let o = s.run(
+        "rw",
+        &["--mount", &rw_m],
+        &["/probe.wasm", "write", "/rw/out.txt", "from wasm"],
+    );
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(
+        std::fs::read_to_string(rw.path().join("out.txt")).expect("read"),
+        "from wasm"
+    );
+
+    // The rootfs is at / : the second module is visible to the first.
+    let o = s.run("rootfs", &[], &["/probe.wasm", "ls", "/"]);
+    assert_exit(&o, 0, &s.ctd);
+    assert!(
+        text(&o.stdout).lines().any(|l| l == "hello.wasm"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // A trap is 134.
+    let o = s.run("trap", &[], &["/probe.wasm", "trap"]);
+    assert_exit(&o, 134, &s.ctd);
+
+    // A native entrypoint is refused with a message naming the limitation.
+    let o = s.run("native", &[], &["/bin/sh"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("native (ELF or script) program"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // The compile cache is node-wide: entries live in the shim's WASMPOD_HOME.
+    let cached = std::fs::read_dir(s.home().join("cache/compiled"))
+        .expect("cache")
+        .count();
+    assert!(cached >= 1, "no compiled code cached");
+}
+
+fn spawn_run(s: &Setup, id: &str, args: &[&str]) -> std::process::Child {
+    s.ctd
+        .ctr()
+        .args(["run", "--rm", "--runtime", RUNTIME, &s.image, id])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ctr run")
+}
+
+fn wait_running(s: &Setup, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let o = s
+            .ctd
+            .ctr()
+            .args(["task", "ls"])
+            .output()
+            .expect("ctr task ls");
+        let out = text(&o.stdout);
+        if out
+            .lines()
+            .any(|l| l.starts_with(id) && l.contains("RUNNING"))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} never ran: {out}\n{}",
+            s.ctd.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_stops_at_once_with_143_and_sigkill_with_137() {
+    let s = Setup::new();
+    for (id, signal, code) in [
+        ("term", "SIGTERM", 143),
+        ("killed", "SIGKILL", 137),
+        ("int", "SIGINT", 130),
+    ] {
+        let child = spawn_run(&s, id, &["/probe.wasm", "spin"]);
+        wait_running(&s, id);
+        let started = Instant::now();
+        let o = s
+            .ctd
+            .ctr()
+            .args(["task", "kill", "--signal", signal, id])
+            .output()
+            .expect("kill");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let out = child.wait_with_output().expect("wait");
+        let elapsed = started.elapsed();
+        assert_exit(&out, code, &s.ctd);
+        assert_eq!(text(&out.stdout), "spinning\n");
+        assert!(
+            elapsed < Duration::from_secs(1),
+            "{signal} took {elapsed:?}"
+        );
+    }
+    // A guest blocked in a host call (sleep) stops just as fast.
+    let child = spawn_run(&s, "sleeper", &["/probe.wasm", "sleep", "60"]);
+    wait_running(&s, "sleeper");
+    let started = Instant::now();
+    assert!(
+        s.ctd
+            .ctr()
+            .args(["task", "kill", "sleeper"])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let out = child.wait_with_output().expect("wait");
+    assert_exit(&out, 143, &s.ctd);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn exec_runs_another_module_of_the_image_and_metrics_have_numbers() {
+    let s = Setup::new();
+    let child = spawn_run(&s, "host", &["/probe.wasm", "sleep", "30"]);
+    wait_running(&s, "host");
+
+    let o = s
+        .ctd
+        .ctr()
+        .args([
+            "task",
+            "exec",
+            "--exec-id",
+            "e1",
+            "host",
+            "/hello.wasm",
+            "extra",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("exec");
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(
+        text(&o.stdout),
+        "Hello from WebAssembly, world!\n  arg 1: extra\n"
+    );
+    let o = s
+        .ctd
+        .ctr()
+        .args([
+            "task",
+            "exec",
+            "--exec-id",
+            "e2",
+            "host",
+            "/probe.wasm",
+            "exit",
+            "5",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("exec");
+    assert_exit(&o, 5, &s.ctd);
+    let o = s
+        .ctd
+        .ctr()
+        .args(["task", "exec", "--exec-id", "e3", "host", "/missing.wasm"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("exec");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("/missing.wasm"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let o = s
+        .ctd
+        .ctr()
+        .args(["task", "metrics", "host"])
+        .output()
+        .expect("metrics");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let usage: u64 = out
+        .lines()
+        .find(|l| l.starts_with("memory.usage_in_bytes"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no memory usage in:\n{out}"));
+    assert!(usage > 0, "{out}");
+
+    let o = s
+        .ctd
+        .ctr()
+        .args(["task", "pause", "host"])
+        .output()
+        .expect("pause");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("not supported"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    assert!(
+        s.ctd
+            .ctr()
+            .args(["task", "kill", "host"])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let out = child.wait_with_output().expect("wait");
+    assert_exit(&out, 143, &s.ctd);
+}
+
+#[test]
+fn containerd_restart_keeps_the_task_and_reports_its_exit() {
+    let mut s = Setup::new();
+    let o = s
+        .ctd
+        .ctr()
+        .args([
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            &s.image,
+            "survivor",
+            "/probe.wasm",
+            "sleep",
+            "3",
+        ])
+        .output()
+        .expect("ctr run -d");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    wait_running(&s, "survivor");
+    s.ctd.restart();
+    let o = s.ctd.ctr().args(["task", "ls"]).output().expect("ls");
+    assert!(
+        text(&o.stdout)
+            .lines()
+            .any(|l| l.starts_with("survivor") && l.contains("RUNNING")),
+        "{}",
+        text(&o.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let o = s.ctd.ctr().args(["task", "ls"]).output().expect("ls");
+        let out = text(&o.stdout);
+        if out
+            .lines()
+            .any(|l| l.starts_with("survivor") && l.contains("STOPPED"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "exit never reported: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = s
+        .ctd
+        .ctr()
+        .args(["task", "delete", "survivor"])
+        .output()
+        .expect("delete");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
