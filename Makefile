@@ -38,7 +38,9 @@ unit:
 	$(CARGO) test --workspace
 
 ## Benchmarks against peers (see docs/benchmarks.md).
-bench: release
+bench: setup
 	@scripts/setup.sh bench
+	$(CARGO) build --release -p wasmpod -p wasmpod-shim
 	bench/run-startup.sh
 	bench/pull.sh
+	bench/ctr-cold-start.sh

@@ -18,7 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 apt_packages=(clang lld wasi-libc libclang-rt-dev-wasm32
   docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
   containerd runc procps)
-if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3); fi
+if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3 busybox-static); fi
 
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Cold start through containerd: time to the end of `ctr run --rm` for a
+# hello program, as a Wasm compat image under io.containerd.wasmpod.v1 (warm
+# compile cache) and as the same kind of program run natively by runc
+# (io.containerd.runc.v2) from a busybox image built here. One containerd,
+# one run, hyperfine. Needs root. Usage: make bench  (or RUNS=30 bench/ctr-cold-start.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-30}
+TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/wasmpod/target}
+WASMPOD=$TARGET/release/wasmpod
+SHIM=$TARGET/release/containerd-shim-wasmpod-v1
+[ -x "$WASMPOD" ] && [ -x "$SHIM" ] || { echo "build first: cargo build --release -p wasmpod -p wasmpod-shim" >&2; exit 1; }
+command -v busybox >/dev/null || { echo "install busybox-static (scripts/setup.sh bench)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/wpbench.XXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  pkill -9 -f -- "-address $work/c.sock" 2>/dev/null || true
+  grep "$work" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s/storage}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work" "$port" > "$work/registry.yml"
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# The Wasm image: examples/hello as a compat image.
+clang --target=wasm32-wasi -O2 -o "$work/hello.wasm" examples/hello/hello.c
+WASMPOD_HOME="$work/push" "$WASMPOD" push -q --compat "$work/hello.wasm" "127.0.0.1:$port/bench/hello-wasm:v1" >/dev/null
+
+# The native image: a static busybox echoing the same greeting.
+umoci init --layout "$work/layout" >/dev/null
+umoci new --image "$work/layout:v1" >/dev/null
+umoci unpack --rootless --image "$work/layout:v1" "$work/bundle" >/dev/null 2>&1
+mkdir -p "$work/bundle/rootfs/bin"
+cp "$(command -v busybox)" "$work/bundle/rootfs/bin/busybox"
+umoci repack --image "$work/layout:v1" "$work/bundle" >/dev/null
+umoci config --image "$work/layout:v1" --config.entrypoint /bin/busybox --config.cmd echo --config.cmd "Hello from native, world!" >/dev/null
+skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://127.0.0.1:$port/bench/hello-native:v1"
+
+mkdir -p "$work/bin"
+ln -s "$SHIM" "$work/bin/containerd-shim-wasmpod-v1"
+cat > "$work/config.toml" <<TOML
+version = 2
+root = "$work/root"
+state = "$work/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$work/c.sock"
+[ttrpc]
+  address = "$work/c-ttrpc.sock"
+TOML
+PATH="$work/bin:$PATH" WASMPOD_HOME="$work/home" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do ctr -a "$work/c.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+ctr="ctr -a $work/c.sock -n bench"
+$ctr images pull -q --plain-http "127.0.0.1:$port/bench/hello-wasm:v1" >/dev/null
+$ctr images pull -q --plain-http "127.0.0.1:$port/bench/hello-native:v1" >/dev/null
+# Warm the compile cache, and check both print their greeting.
+$ctr run --rm --runtime io.containerd.wasmpod.v1 "127.0.0.1:$port/bench/hello-wasm:v1" warm | grep -q "Hello from WebAssembly"
+$ctr run --rm --runtime io.containerd.runc.v2 "127.0.0.1:$port/bench/hello-native:v1" warm | grep -q "Hello from native"
+
+hyperfine --runs "$RUNS" --warmup 2 --style none --output null --export-json "$work/cold.json" \
+  -n wasmpod "$ctr run --rm --runtime io.containerd.wasmpod.v1 127.0.0.1:$port/bench/hello-wasm:v1 w\$RANDOM\$RANDOM" \
+  -n runc "$ctr run --rm --runtime io.containerd.runc.v2 127.0.0.1:$port/bench/hello-native:v1 r\$RANDOM\$RANDOM" >/dev/null
+
+python3 - "$work/cold.json" "$RUNS" <<'PY'
+import json, statistics, sys
+res = {r["command"]: r["times"] for r in json.load(open(sys.argv[1]))["results"]}
+a, b = statistics.median(res["wasmpod"]) * 1000, statistics.median(res["runc"]) * 1000
+print(f"| ctr run --rm hello ({sys.argv[2]} runs each) | wasmpod shim median | runc median | speed-up (runc/wasmpod) |")
+print("|---|---|---|---|")
+print(f"| containerd 1.6, overlayfs, warm compile cache | {a:.0f} ms | {b:.0f} ms | {b/a:.2f}x |")
+PY
