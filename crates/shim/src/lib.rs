@@ -14,6 +14,11 @@
 //!   limits, and the module path resolved inside the rootfs;
 //! - [`task`]: the task service (create, start, kill, wait, exec, ...);
 //! - [`shim`]: process lifecycle (`start`, `delete`, the server).
+//!
+//! Logging: the crate's logger writes `log` records to the FIFO containerd
+//! reads as the shim log; this crate's `tracing` events reach it through
+//! tracing's `log` feature. `RUST_LOG` in containerd's environment sets the
+//! level.
 
 mod error;
 pub mod shim;

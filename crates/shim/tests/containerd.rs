@@ -258,9 +258,15 @@ fn ctr_run_output_args_env_mounts_and_exit_codes() {
         text(&o.stdout)
     );
 
-    // A trap is 134.
+    // A trap is 134, and the shim says why in containerd's shim log.
     let o = s.run("trap", &[], &["/probe.wasm", "trap"]);
     assert_exit(&o, 134, &s.ctd);
+    let log = s.ctd.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("guest trapped") && l.contains("unreachable")),
+        "no trap line from the shim in containerd's log"
+    );
 
     // A native entrypoint is refused with a message naming the limitation.
     let o = s.run("native", &[], &["/bin/sh"]);
