@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use wasmpod_oci::image::BuiltImage;
 use wasmpod_oci::manifest::{Descriptor, ImageIndex, ImageManifest, Platform};
 use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient, media};
 use wasmpod_test_guests as guests;
@@ -466,32 +467,20 @@ fn image_index_selects_the_wasm_platform_and_older_media_types_run() {
         } else {
             module.clone()
         };
-        let config_desc = Descriptor::new(config_type, &config);
-        let layer_desc = Descriptor::new(layer_type, &layer_bytes);
-        let manifest = ImageManifest {
-            schema_version: 2,
-            media_type: Some(media::OCI_MANIFEST.into()),
-            artifact_type: None,
-            config: config_desc.clone(),
-            layers: vec![layer_desc.clone()],
-            annotations: None,
-        };
-        let bytes = serde_json::to_vec(&manifest).expect("json");
+        let built = BuiltImage::new(
+            (Descriptor::new(config_type, &config), config),
+            vec![(Descriptor::new(layer_type, &layer_bytes), layer_bytes)],
+        )
+        .expect("image");
         let tagged = ImageRef::parse(&format!("{base}:{tag}")).expect("ref");
-        block_on(async {
-            client
-                .push_blob(&tagged, &config_desc, config.into(), &NoProgress)
-                .await
-                .expect("config");
-            client
-                .push_blob(&tagged, &layer_desc, layer_bytes.into(), &NoProgress)
-                .await
-                .expect("layer");
-            client
-                .put_manifest(&tagged, tag, media::OCI_MANIFEST, &bytes)
-                .await
-                .expect("manifest");
-        });
+        block_on(wasmpod_oci::image::push(
+            &client,
+            &tagged,
+            &built,
+            &NoProgress,
+        ))
+        .expect("push");
+        let bytes = built.manifest;
         descriptors.push((tag, Descriptor::new(media::OCI_MANIFEST, &bytes)));
     }
     for tag in ["v1-format", "ba-layer"] {
@@ -658,6 +647,13 @@ fn basic_auth_login_logout_and_credential_files() {
         .output()
         .expect("spawn");
     assert_code(&o, 0);
+    // ~/.docker/config.json itself.
+    let user_docker = w.home.path().join("user-home/.docker");
+    std::fs::create_dir_all(&user_docker).expect("mkdir");
+    std::fs::write(user_docker.join("config.json"), &config).expect("write");
+    let o = w.run(&["--pull", "always", &reference]);
+    assert_code(&o, 0);
+    std::fs::remove_file(user_docker.join("config.json")).expect("rm");
     let auth_file = other.path().join("auth.json");
     std::fs::write(&auth_file, &config).expect("write");
     let o = w
@@ -727,14 +723,10 @@ fn oversized_manifests_and_overlong_blobs_are_refused() {
     let layer = Descriptor::new(media::WASM_LAYER, &module);
     let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
     let config_desc = Descriptor::new(media::WASM_CONFIG_V0, &config);
-    let manifest = serde_json::to_vec(&ImageManifest {
-        schema_version: 2,
-        media_type: Some(media::OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: config_desc.clone(),
-        layers: vec![layer.clone()],
-        annotations: None,
-    })
+    let manifest = serde_json::to_vec(&ImageManifest::oci(
+        config_desc.clone(),
+        vec![layer.clone()],
+    ))
     .expect("json");
     let canned = |body: Vec<u8>, ct: &str, len: Option<Option<u64>>| Canned {
         status: 200,

@@ -141,22 +141,28 @@ pub fn build(wasm: &[u8], format: &PushFormat) -> Result<BuiltImage, OciError> {
             )
         }
     };
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(media::OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: config.0.clone(),
-        layers: layers.iter().map(|(d, _)| d.clone()).collect(),
-        annotations: None,
-    };
-    let manifest =
-        serde_json::to_vec(&manifest).map_err(|e| OciError::invalid("manifest", e.to_string()))?;
-    Ok(BuiltImage {
-        manifest_digest: Digest::of(&manifest),
-        manifest,
-        config,
-        layers,
-    })
+    BuiltImage::new(config, layers)
+}
+
+impl BuiltImage {
+    /// An OCI image manifest over a config blob and layer blobs.
+    pub fn new(
+        config: (Descriptor, Vec<u8>),
+        layers: Vec<(Descriptor, Vec<u8>)>,
+    ) -> Result<Self, OciError> {
+        let manifest = ImageManifest::oci(
+            config.0.clone(),
+            layers.iter().map(|(d, _)| d.clone()).collect(),
+        );
+        let manifest = serde_json::to_vec(&manifest)
+            .map_err(|e| OciError::invalid("manifest", e.to_string()))?;
+        Ok(Self {
+            manifest_digest: Digest::of(&manifest),
+            manifest,
+            config,
+            layers,
+        })
+    }
 }
 
 fn absolute(path: &str) -> String {
@@ -637,6 +643,23 @@ mod tests {
             extract_file(&store, &layers, "/nope.wasm")
                 .expect_err("absent")
                 .contains("not in the image")
+        );
+        // An uncompressed tar layer (OCI `tar` media type) on top.
+        let plain_tar = {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_ustar();
+            h.set_size(2);
+            h.set_mode(0o644);
+            b.append_data(&mut h, "app/app.wasm", &b"v3"[..])
+                .expect("append");
+            b.into_inner().expect("tar")
+        };
+        store.put_blob(&plain_tar).expect("put");
+        let l5 = Descriptor::new(media::OCI_LAYER_TAR, &plain_tar);
+        let with_plain = vec![l1.clone(), l2.clone(), l5];
+        assert_eq!(
+            extract_file(&store, &with_plain, "/app/app.wasm").expect("plain tar"),
+            b"v3"
         );
         let opaque = vec![l1, l2, l3, l4];
         assert!(

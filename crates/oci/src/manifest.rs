@@ -65,6 +65,20 @@ pub struct ImageManifest {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
+impl ImageManifest {
+    /// An OCI image manifest with `config` and `layers` and nothing else.
+    pub fn oci(config: Descriptor, layers: Vec<Descriptor>) -> Self {
+        Self {
+            schema_version: 2,
+            media_type: Some(crate::media::OCI_MANIFEST.into()),
+            artifact_type: None,
+            config,
+            layers,
+            annotations: None,
+        }
+    }
+}
+
 /// An image index or Docker manifest list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

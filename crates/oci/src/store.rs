@@ -507,17 +507,13 @@ mod tests {
         let (_d, s) = store();
         let wasm = s.put_blob(b"\0asm\x01\0\0\0").expect("wasm");
         let config = s.put_blob(b"{}").expect("config");
-        let manifest = crate::manifest::ImageManifest {
-            schema_version: 2,
-            media_type: Some(crate::media::OCI_MANIFEST.into()),
-            artifact_type: None,
-            config: Descriptor::new(crate::media::WASM_CONFIG_V0, b"{}"),
-            layers: vec![Descriptor::new(
+        let manifest = crate::manifest::ImageManifest::oci(
+            Descriptor::new(crate::media::WASM_CONFIG_V0, b"{}"),
+            vec![Descriptor::new(
                 crate::media::WASM_LAYER,
                 b"\0asm\x01\0\0\0",
             )],
-            annotations: None,
-        };
+        );
         let mbytes = serde_json::to_vec(&manifest).expect("json");
         let mdigest = s.put_blob(&mbytes).expect("manifest");
         let orphan = s.put_blob(b"orphan").expect("orphan");

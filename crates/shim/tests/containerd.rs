@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use wasmpod_oci::manifest::{ContainerConfig, Descriptor, ImageConfig, ImageManifest, RootFs};
+use wasmpod_oci::image::BuiltImage;
+use wasmpod_oci::manifest::{ContainerConfig, Descriptor, ImageConfig, RootFs};
 use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient, media};
 use wasmpod_test_guests as guests;
 use wasmpod_testkit::{Containerd, Registry};
@@ -33,10 +34,7 @@ fn shim_bin_dir() -> tempfile::TempDir {
     dir
 }
 
-/// A blob and its descriptor.
-type Blob = (Descriptor, Vec<u8>);
-
-fn compat_image(files: &[(&str, &[u8])], entrypoint: &str) -> (Vec<u8>, Blob, Blob) {
+fn compat_image(files: &[(&str, &[u8])], entrypoint: &str) -> BuiltImage {
     let mut b = tar::Builder::new(Vec::new());
     for (path, data) in files {
         let mut h = tar::Header::new_ustar();
@@ -63,22 +61,15 @@ fn compat_image(files: &[(&str, &[u8])], entrypoint: &str) -> (Vec<u8>, Blob, Bl
         }),
     })
     .expect("config");
-    let layer_desc = Descriptor::new(media::OCI_LAYER_TAR_GZIP, &layer);
-    let config_desc = Descriptor::new(media::OCI_CONFIG, &config);
-    let manifest = serde_json::to_vec(&ImageManifest {
-        schema_version: 2,
-        media_type: Some(media::OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: config_desc.clone(),
-        layers: vec![layer_desc.clone()],
-        annotations: None,
-    })
-    .expect("manifest");
-    (manifest, (config_desc, config), (layer_desc, layer))
+    BuiltImage::new(
+        (Descriptor::new(media::OCI_CONFIG, &config), config),
+        vec![(Descriptor::new(media::OCI_LAYER_TAR_GZIP, &layer), layer)],
+    )
+    .expect("image")
 }
 
 fn push(reference: &str, files: &[(&str, &[u8])], entrypoint: &str) {
-    let (manifest, config, layer) = compat_image(files, entrypoint);
+    let image = compat_image(files, entrypoint);
     let dir = tempfile::tempdir().expect("tmp");
     let auth = wasmpod_oci::auth::AuthFiles::new(dir.path().join("a.json"), vec![]);
     let client = RegistryClient::new(auth, ClientOptions::default()).expect("client");
@@ -87,20 +78,8 @@ fn push(reference: &str, files: &[(&str, &[u8])], entrypoint: &str) {
         .enable_all()
         .build()
         .expect("rt")
-        .block_on(async {
-            client
-                .push_blob(&r, &config.0, config.1.into(), &NoProgress)
-                .await
-                .expect("config");
-            client
-                .push_blob(&r, &layer.0, layer.1.into(), &NoProgress)
-                .await
-                .expect("layer");
-            client
-                .put_manifest(&r, &r.manifest_reference(), media::OCI_MANIFEST, &manifest)
-                .await
-                .expect("manifest");
-        });
+        .block_on(wasmpod_oci::image::push(&client, &r, &image, &NoProgress))
+        .expect("push");
 }
 
 impl Setup {
