@@ -28,7 +28,7 @@ __attribute__((noinline)) static void spin_forever(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|stdin|trap|alloc MIB|spin|sleep S\n");
+    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|stdin|trap|alloc MIB [S]|spin|sleep S\n");
     return 2;
   }
   const char *cmd = argv[1];
@@ -111,6 +111,13 @@ int main(int argc, char **argv) {
     }
     if (sum == 1)
       printf("unlikely\n");
+    // "alloc MIB SECONDS" keeps the memory for a while (for metrics).
+    if (argc > 3) {
+      printf("allocated %d MiB of %d, holding\n", got, want);
+      fflush(stdout);
+      sleep(atoi(argv[3]));
+      return 0;
+    }
     printf("allocated %d MiB of %d\n", got, want);
     return 0;
   }

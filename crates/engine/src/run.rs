@@ -137,7 +137,8 @@ impl Runtime {
             .module_linker()?
             .instantiate_pre(module)
             .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
-        let limits = spec.limits.store_limits();
+        let limits = spec.limits.limiter(spec.usage.clone());
+        let _usage = UsageGuard(spec.usage.clone());
         let wasi = spec.wasi_builder()?.build_p1();
         let mut store = Store::new(&self.engine, ModuleHost { wasi, limits });
         store.limiter(|h| &mut h.limits);
@@ -169,7 +170,8 @@ impl Runtime {
             .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
         let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)
             .map_err(|e| EngineError::NotACommand(EngineError::chain(&e)))?;
-        let limits = spec.limits.store_limits();
+        let limits = spec.limits.limiter(spec.usage.clone());
+        let _usage = UsageGuard(spec.usage.clone());
         let ctx = spec.wasi_builder()?.build();
         let host = ComponentHost {
             ctx,
@@ -257,6 +259,9 @@ pub struct RunSpec {
     /// Allow TCP and UDP sockets and name lookups (WASI 0.2 guests only;
     /// preview 1 has no socket API). Default: `false`.
     pub network: bool,
+    /// Where the run's resource usage is counted, for callers that report
+    /// metrics. Default: a fresh counter nobody reads.
+    pub usage: Arc<Usage>,
 }
 
 impl RunSpec {
@@ -359,6 +364,88 @@ pub struct Preopen {
     pub read_only: bool,
 }
 
+/// What one instance uses, readable while it runs (for metrics).
+///
+/// Linear memory is counted as it is allocated and grown; it drops to zero
+/// when the run ends, while the high-water mark stays.
+#[derive(Debug, Default)]
+pub struct Usage {
+    memory: std::sync::atomic::AtomicU64,
+    peak: std::sync::atomic::AtomicU64,
+}
+
+impl Usage {
+    /// Bytes of linear memory the instance has now.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most linear memory the instance has had.
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn grew(&self, by: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.memory.fetch_add(by, Relaxed) + by;
+        self.peak.fetch_max(now, Relaxed);
+    }
+
+    fn ended(&self) {
+        self.memory.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The store's resource limiter: the limits, plus usage accounting.
+struct Limiter {
+    limits: StoreLimits,
+    usage: Arc<Usage>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.usage.grew(desired.saturating_sub(current) as u64);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 /// Resource limits for one instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -371,12 +458,15 @@ pub struct Limits {
 }
 
 impl Limits {
-    fn store_limits(&self) -> StoreLimits {
+    fn limiter(&self, usage: Arc<Usage>) -> Limiter {
         let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(false);
         if let Some(bytes) = self.memory {
             b = b.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
         }
-        b.build()
+        Limiter {
+            limits: b.build(),
+            usage,
+        }
     }
 }
 
@@ -599,15 +689,24 @@ impl TimeoutGuard {
     }
 }
 
+/// Marks the instance's memory as released when a run ends, however it ends.
+struct UsageGuard(Arc<Usage>);
+
+impl Drop for UsageGuard {
+    fn drop(&mut self) {
+        self.0.ended();
+    }
+}
+
 struct ModuleHost {
     wasi: WasiP1Ctx,
-    limits: StoreLimits,
+    limits: Limiter,
 }
 
 struct ComponentHost {
     ctx: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: Limiter,
 }
 
 impl WasiView for ComponentHost {

@@ -229,3 +229,36 @@ fn host_failures_are_errors_not_statuses() {
     let err = block_on(rt.run(&program, s, &StopHandle::new())).expect_err("volume");
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");
 }
+
+#[test]
+fn usage_counts_linear_memory_and_keeps_the_peak() {
+    let (_d, rt) = runtime(true);
+    let program = load(&rt, guests::PROBE);
+    let out = Captured::new();
+    let mut s = spec(&["probe", "alloc", "8", "1"], out.stdio(InputSpec::Null));
+    let usage = s.usage.clone();
+    let seen = block_on(async {
+        let stop = StopHandle::new();
+        let run = rt.run(&program, s, &stop);
+        tokio::pin!(run);
+        // While the guest holds its 8 MiB, the counter shows them.
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                status = &mut run => {
+                    assert_eq!(status.expect("run"), ExitStatus::Exited(0));
+                    break;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    seen = seen.max(usage.memory_bytes());
+                }
+            }
+        }
+        seen
+    });
+    assert!(seen >= 8 << 20, "saw {seen} bytes while running");
+    assert_eq!(seen % 65536, 0, "linear memory grows in 64 KiB pages");
+    assert_eq!(usage.memory_bytes(), 0, "released when the run ends");
+    assert!(usage.peak_memory_bytes() >= 8 << 20);
+    assert!(out.stdout().starts_with("allocated 8 MiB of 8, holding"));
+}

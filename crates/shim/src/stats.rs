@@ -1,9 +1,10 @@
 //! `Stats`: usage in the cgroup v1 metrics format containerd and the kubelet
 //! decode.
 //!
-//! Every container of a pod runs in this one process, so the numbers are the
-//! process's: resident memory from `/proc/self/status` and CPU time from
-//! `/proc/self/stat`.
+//! Memory is per container: the linear memory its instances (the init
+//! process and any execs) have now, and their high-water mark, as the
+//! engine counts it. CPU time is the shim process's (all containers of a
+//! pod share it): user and system time from `/proc/self/stat`.
 
 use containerd_shim::protos::cgroups::metrics::{
     CPUStat, CPUUsage, MemoryEntry, MemoryStat, Metrics,
@@ -12,25 +13,18 @@ use containerd_shim::protos::protobuf::MessageField;
 
 use crate::ShimError;
 
-/// Metrics for this shim process.
-pub fn process_metrics() -> Result<Metrics, ShimError> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| ShimError::io("/proc/self/status", e))?;
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+/// Metrics for a container using `memory` bytes now, `peak` at most.
+pub fn container_metrics(memory: u64, peak: u64) -> Result<Metrics, ShimError> {
     let stat = std::fs::read_to_string("/proc/self/stat")
         .map_err(|e| ShimError::io("/proc/self/stat", e))?;
     let cpu_ns = cpu_nanos(&stat);
 
     let mut usage = MemoryEntry::new();
-    usage.usage = rss_kib * 1024;
-    let mut memory = MemoryStat::new();
-    memory.rss = rss_kib * 1024;
-    memory.usage = MessageField::some(usage);
+    usage.usage = memory;
+    usage.max = peak;
+    let mut memory_stat = MemoryStat::new();
+    memory_stat.rss = memory;
+    memory_stat.usage = MessageField::some(usage);
     let mut cpu_usage = CPUUsage::new();
     cpu_usage.total = cpu_ns.0 + cpu_ns.1;
     cpu_usage.user = cpu_ns.0;
@@ -38,7 +32,7 @@ pub fn process_metrics() -> Result<Metrics, ShimError> {
     let mut cpu = CPUStat::new();
     cpu.usage = MessageField::some(cpu_usage);
     let mut metrics = Metrics::new();
-    metrics.memory = MessageField::some(memory);
+    metrics.memory = MessageField::some(memory_stat);
     metrics.cpu = MessageField::some(cpu);
     Ok(metrics)
 }

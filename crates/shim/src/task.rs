@@ -22,7 +22,7 @@ use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 use wasmpod_engine::{
     ExitStatus, InputSpec, Limits, OutputSpec, Program, RunSpec, Runtime, Stdio, StopHandle,
-    StopReason,
+    StopReason, Usage,
 };
 
 use crate::ShimError;
@@ -40,6 +40,7 @@ struct Exited {
 /// One process: a container's init process or an exec.
 struct Proc {
     stdio: (String, String, String),
+    usage: Arc<Usage>,
     /// `Some` until started.
     plan: Option<Plan>,
     started: bool,
@@ -80,6 +81,7 @@ impl Proc {
     fn new(stdio: (String, String, String), plan: Plan) -> Self {
         Self {
             stdio,
+            usage: Arc::default(),
             plan: Some(plan),
             started: false,
             stop: StopHandle::new(),
@@ -255,6 +257,7 @@ fn launch(
     proc_.started = true;
     let stop = proc_.stop.clone();
     let exit = proc_.exit.clone();
+    let usage = proc_.usage.clone();
     let (stdin, stdout, stderr) = proc_.stdio.clone();
     tokio::spawn(async move {
         let status: u32 = match plan {
@@ -292,6 +295,7 @@ fn launch(
                             },
                             stdio,
                             network: true,
+                            usage,
                         };
                         match runtime.run(&program, spec, &stop).await {
                             Ok(status) => {
@@ -738,8 +742,15 @@ impl Task for TaskService {
 
     async fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
         let containers = self.containers.lock().await;
-        containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
-        let metrics = crate::stats::process_metrics()?;
+        let c = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let procs = std::iter::once(&c.init).chain(c.execs.values());
+        let (memory, peak) = procs.fold((0, 0), |(m, p), proc_| {
+            (
+                m + proc_.usage.memory_bytes(),
+                p + proc_.usage.peak_memory_bytes(),
+            )
+        });
+        let metrics = crate::stats::container_metrics(memory, peak)?;
         let any = containerd_shim::util::convert_to_any(Box::new(metrics))
             .map_err(|e| ShimError::Engine(e.to_string()))?;
         Ok(StatsResponse {

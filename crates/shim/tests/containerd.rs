@@ -237,6 +237,28 @@ fn ctr_run_output_args_env_mounts_and_exit_codes() {
         text(&o.stdout)
     );
 
+    // The container's memory limit (linux.resources.memory.limit) is also
+    // the engine's cap: growth past it fails inside the guest.
+    let o = s.run(
+        "capped",
+        &["--memory-limit", "16777216"],
+        &["/probe.wasm", "alloc", "64"],
+    );
+    assert_exit(&o, 0, &s.ctd);
+    let out = text(&o.stdout);
+    let got: u32 = out
+        .strip_prefix("allocated ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output {out:?}"));
+    assert!(
+        (1..16).contains(&got),
+        "allocated {got} MiB under a 16 MiB limit"
+    );
+    let o = s.run("uncapped", &[], &["/probe.wasm", "alloc", "64"]);
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(text(&o.stdout), "allocated 64 MiB of 64\n");
+
     // A trap is 134, and the shim says why in containerd's shim log.
     let o = s.run("trap", &[], &["/probe.wasm", "trap"]);
     assert_exit(&o, 134, &s.ctd);
@@ -405,21 +427,70 @@ fn exec_runs_another_module_of_the_image_and_metrics_have_numbers() {
         text(&o.stderr)
     );
 
-    let o = s
+    // Per-container memory: the linear memory of the container's instances,
+    // here the init process plus an exec holding 32 MiB.
+    let metric = |name: &str| -> u64 {
+        let o = s
+            .ctd
+            .ctr()
+            .args(["task", "metrics", "host"])
+            .output()
+            .expect("metrics");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{out}"))
+    };
+    let before = metric("memory.usage_in_bytes");
+    assert!(
+        before > 0 && before < 8 << 20,
+        "init process alone: {before}"
+    );
+    assert_eq!(
+        before % 65536,
+        0,
+        "linear memory, in 64 KiB pages: {before}"
+    );
+    let holder = s
         .ctd
         .ctr()
-        .args(["task", "metrics", "host"])
-        .output()
-        .expect("metrics");
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let out = text(&o.stdout);
-    let usage: u64 = out
-        .lines()
-        .find(|l| l.starts_with("memory.usage_in_bytes"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no memory usage in:\n{out}"));
-    assert!(usage > 0, "{out}");
+        .args([
+            "task",
+            "exec",
+            "--exec-id",
+            "hold",
+            "host",
+            "/probe.wasm",
+            "alloc",
+            "32",
+            "3",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("exec");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let during = loop {
+        let m = metric("memory.usage_in_bytes");
+        if m >= before + (32 << 20) || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        during >= before + (32 << 20),
+        "with the exec holding 32 MiB: {during}"
+    );
+    let held = holder.wait_with_output().expect("wait");
+    assert_exit(&held, 0, &s.ctd);
+    assert_eq!(
+        metric("memory.usage_in_bytes"),
+        before,
+        "released when the exec ends"
+    );
 
     let o = s
         .ctd

@@ -254,6 +254,7 @@ fn build_spec(args: &RunArgs, image: Option<&ImageRecord>) -> anyhow::Result<Run
         limits: Limits { memory, timeout },
         stdio: Stdio::inherit(),
         network: args.net,
+        usage: Default::default(),
     })
 }
 
