@@ -61,13 +61,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_proc_stat_and_reports_nonzero_memory() {
+    fn parses_proc_stat_and_reports_the_given_memory() {
         let (user, system) = cpu_nanos("123 (a b) S 1 2 3 4 5 6 7 8 9 10 200 100 0 0 20 0");
         assert!(
             user > 0 && system > 0 && user == 2 * system,
             "{user} {system}"
         );
-        let m = process_metrics().expect("metrics");
-        assert!(m.memory.usage.usage > 0);
+        let m = container_metrics(3 << 20, 5 << 20).expect("metrics");
+        assert_eq!(m.memory.usage.usage, 3 << 20);
+        assert_eq!(m.memory.usage.max, 5 << 20);
+        assert!(m.cpu.usage.total > 0, "this test process has used some CPU");
     }
 }
