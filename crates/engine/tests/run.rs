@@ -235,7 +235,7 @@ fn usage_counts_linear_memory_and_keeps_the_peak() {
     let (_d, rt) = runtime(true);
     let program = load(&rt, guests::PROBE);
     let out = Captured::new();
-    let mut s = spec(&["probe", "alloc", "8", "1"], out.stdio(InputSpec::Null));
+    let s = spec(&["probe", "alloc", "8", "1"], out.stdio(InputSpec::Null));
     let usage = s.usage.clone();
     let seen = block_on(async {
         let stop = StopHandle::new();

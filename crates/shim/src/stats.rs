@@ -67,6 +67,12 @@ mod tests {
             user > 0 && system > 0 && user == 2 * system,
             "{user} {system}"
         );
+        // Use a few clock ticks of CPU (ticks are 10 ms), boundedly.
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(60) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
         let m = container_metrics(3 << 20, 5 << 20).expect("metrics");
         assert_eq!(m.memory.usage.usage, 3 << 20);
         assert_eq!(m.memory.usage.max, 5 << 20);
