@@ -237,26 +237,13 @@ fn usage_counts_linear_memory_and_keeps_the_peak() {
     let out = Captured::new();
     let s = spec(&["probe", "alloc", "8", "1"], out.stdio(InputSpec::Null));
     let usage = s.usage.clone();
-    // Sample from another thread: the guest may block its own thread.
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let (usage, done) = (usage.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut seen = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                seen = seen.max(usage.memory_bytes());
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            seen
-        })
-    };
     let status = block_on(rt.run(&program, s, &StopHandle::new())).expect("run");
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let seen = sampler.join().expect("sampler");
     assert_eq!(status, ExitStatus::Exited(0));
-    assert!(seen >= 8 << 20, "saw {seen} bytes while running");
-    assert_eq!(seen % 65536, 0, "linear memory grows in 64 KiB pages");
+    // Live numbers are checked through `ctr task metrics` in the shim's
+    // tests; here the deterministic part: the high-water mark and release.
+    let peak = usage.peak_memory_bytes();
+    assert!(peak >= 8 << 20, "peak {peak}");
+    assert_eq!(peak % 65536, 0, "linear memory grows in 64 KiB pages");
     assert_eq!(usage.memory_bytes(), 0, "released when the run ends");
-    assert!(usage.peak_memory_bytes() >= 8 << 20);
     assert!(out.stdout().starts_with("allocated 8 MiB of 8, holding"));
 }
