@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Relative to this package (a build script runs in its package root), so
+    // `rerun-if-changed` names this checkout's files: an absolute path would
+    // follow whichever checkout last built into a shared target dir.
+    let root = PathBuf::from("../..");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let clang = std::env::var("WASMPOD_CLANG").unwrap_or_else(|_| "clang".into());
     println!("cargo:rerun-if-env-changed=WASMPOD_CLANG");
@@ -49,7 +52,8 @@ fn main() {
         let wasm = out.join(format!("{name}.wat.wasm"));
         std::fs::write(&wasm, binary).expect("write wat output");
         consts.push_str(&constant(name, "_WAT_WASM", &wasm));
-        consts.push_str(&constant(name, "_WAT", &src));
+        let absolute = std::fs::canonicalize(&src).expect("canonical path");
+        consts.push_str(&constant(name, "_WAT", &absolute));
     }
 
     // The probe as a WASI 0.2 command component.

@@ -245,5 +245,9 @@ fn usage_counts_linear_memory_and_keeps_the_peak() {
     assert!(peak >= 8 << 20, "peak {peak}");
     assert_eq!(peak % 65536, 0, "linear memory grows in 64 KiB pages");
     assert_eq!(usage.memory_bytes(), 0, "released when the run ends");
-    assert!(out.stdout().starts_with("allocated 8 MiB of 8, holding"));
+    assert!(
+        out.stdout().starts_with("allocated 8 MiB of 8, holding"),
+        "{}",
+        out.stdout()
+    );
 }
