@@ -137,6 +137,23 @@ impl Setup {
             .expect("ctr run")
     }
 
+    /// `ctr ARGS` with stdin closed.
+    fn ctr(&self, args: &[&str]) -> Output {
+        self.ctd
+            .ctr()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ctr")
+    }
+
+    /// `ctr ARGS`, which must succeed.
+    fn ctr_ok(&self, args: &[&str]) -> Output {
+        let o = self.ctr(args);
+        assert!(o.status.success(), "ctr {args:?}: {}", text(&o.stderr));
+        o
+    }
+
     fn home(&self) -> &Path {
         self._home.path()
     }
@@ -353,14 +370,7 @@ fn sigterm_stops_at_once_with_143_and_sigkill_with_137() {
     let child = spawn_run(&s, "sleeper", &["/probe.wasm", "sleep", "60"]);
     wait_running(&s, "sleeper");
     let started = Instant::now();
-    assert!(
-        s.ctd
-            .ctr()
-            .args(["task", "kill", "sleeper"])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    s.ctr_ok(&["task", "kill", "sleeper"]);
     let out = child.wait_with_output().expect("wait");
     assert_exit(&out, 143, &s.ctd);
     assert!(
@@ -376,50 +386,32 @@ fn exec_runs_another_module_of_the_image_and_metrics_have_numbers() {
     let child = spawn_run(&s, "host", &["/probe.wasm", "sleep", "30"]);
     wait_running(&s, "host");
 
-    let o = s
-        .ctd
-        .ctr()
-        .args([
-            "task",
-            "exec",
-            "--exec-id",
-            "e1",
-            "host",
-            "/hello.wasm",
-            "extra",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("exec");
+    let o = s.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "host",
+        "/hello.wasm",
+        "extra",
+    ]);
     assert_exit(&o, 0, &s.ctd);
     assert_eq!(
         text(&o.stdout),
         "Hello from WebAssembly, world!\n  arg 1: extra\n"
     );
-    let o = s
-        .ctd
-        .ctr()
-        .args([
-            "task",
-            "exec",
-            "--exec-id",
-            "e2",
-            "host",
-            "/probe.wasm",
-            "exit",
-            "5",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("exec");
+    let o = s.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e2",
+        "host",
+        "/probe.wasm",
+        "exit",
+        "5",
+    ]);
     assert_exit(&o, 5, &s.ctd);
-    let o = s
-        .ctd
-        .ctr()
-        .args(["task", "exec", "--exec-id", "e3", "host", "/missing.wasm"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("exec");
+    let o = s.ctr(&["task", "exec", "--exec-id", "e3", "host", "/missing.wasm"]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("/missing.wasm"),
@@ -505,14 +497,7 @@ fn exec_runs_another_module_of_the_image_and_metrics_have_numbers() {
         text(&o.stderr)
     );
 
-    assert!(
-        s.ctd
-            .ctr()
-            .args(["task", "kill", "host"])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    s.ctr_ok(&["task", "kill", "host"]);
     let out = child.wait_with_output().expect("wait");
     assert_exit(&out, 143, &s.ctd);
 }
