@@ -17,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Shim tests: containerd (1.6 on Debian 12) with ctr, and runc beside it.
 apt_packages=(clang lld wasi-libc libclang-rt-dev-wasm32
   docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
-  containerd runc procps)
+  containerd runc procps iproute2)
 if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3 busybox-static); fi
 
 missing=()

@@ -66,6 +66,21 @@ fn engine() -> Runtime {
     }
 }
 
+/// Moves the calling thread into the network namespace at `path`.
+fn join_network_namespace(path: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path)?;
+    // SAFETY: setns(2) with a file descriptor we own and keep open for the
+    // call; it changes only this thread's network namespace.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[async_trait]
 impl Shim for WasmShim {
     type T = TaskService;
@@ -81,11 +96,19 @@ impl Shim for WasmShim {
     async fn start_shim(&mut self, opts: StartOpts) -> Result<String, Error> {
         // containerd runs `start` in the bundle. Containers of one pod share
         // a shim: group them by the CRI sandbox id.
-        let grouping = Spec::load(Path::new("."))
-            .ok()
+        let spec = Spec::load(Path::new(".")).ok();
+        let grouping = spec
+            .as_ref()
             .and_then(|s| s.sandbox_id().map(str::to_string))
             .unwrap_or_else(|| opts.id.clone());
         info!(id = %opts.id, %grouping, "start shim");
+        // The server is forked from this thread: joining the pod's network
+        // namespace here puts every thread of the server, and so every
+        // guest socket, in it from the start.
+        if let Some(netns) = spec.as_ref().and_then(Spec::network_namespace) {
+            join_network_namespace(netns)
+                .map_err(|e| Error::Other(format!("join network namespace {netns}: {e}")))?;
+        }
         let address = spawn(opts, &grouping, Vec::new()).await?;
         // A restarted containerd reconnects through this file.
         std::fs::write("address", &address)

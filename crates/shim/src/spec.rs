@@ -105,6 +105,18 @@ impl Spec {
         self.annotations.get(CONTAINER_TYPE).map(String::as_str) == Some("sandbox")
     }
 
+    /// The network namespace to join, if the spec names an existing one (a
+    /// pod's, created by CRI, or `ctr run --with-ns network:PATH`).
+    pub fn network_namespace(&self) -> Option<&str> {
+        self.linux
+            .as_ref()?
+            .namespaces
+            .iter()
+            .find(|n| n.kind == "network")
+            .and_then(|n| n.path.as_deref())
+            .filter(|p| !p.is_empty())
+    }
+
     /// The pod this container belongs to, if CRI created it.
     pub fn sandbox_id(&self) -> Option<&str> {
         self.annotations.get(SANDBOX_ID).map(String::as_str)
@@ -293,6 +305,8 @@ mod tests {
         assert!(sandbox.is_sandbox());
         assert_eq!(sandbox.memory_limit(), None);
         assert_eq!(sandbox.cwd(), "/");
+        assert_eq!(sandbox.network_namespace(), None);
+        assert_eq!(spec.network_namespace(), Some("/var/run/netns/x"));
     }
 
     #[test]

@@ -553,3 +553,70 @@ fn containerd_restart_keeps_the_task_and_reports_its_exit() {
         .expect("delete");
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
+
+/// A container given a network namespace (as CRI gives a pod's) runs in it:
+/// the shim server, and with it every guest socket, lives there.
+#[test]
+fn instances_live_in_the_network_namespace_of_the_spec() {
+    let s = Setup::new();
+    let name = format!("wasmpod-test-{}", std::process::id());
+    let add = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .expect("ip netns add");
+    assert!(add.success(), "ip netns add {name}");
+    struct Netns(String);
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "delete", &self.0])
+                .status();
+        }
+    }
+    let ns = Netns(name.clone());
+    let path = format!("/var/run/netns/{}", ns.0);
+    let child = s
+        .ctd
+        .ctr()
+        .args([
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--with-ns",
+            &format!("network:{path}"),
+        ])
+        .args([&s.image, "in-netns", "/probe.wasm", "sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ctr run");
+    wait_running(&s, "in-netns");
+    let netns_of = |p: &str| {
+        std::fs::metadata(p)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .expect(p)
+    };
+    let pod = netns_of(&path);
+    let host = netns_of("/proc/self/ns/net");
+    assert_ne!(pod, host);
+    let shim = std::process::Command::new("pgrep")
+        .args([
+            "-f",
+            "--",
+            &format!("-id in-netns -address {}", s.ctd.socket()),
+        ])
+        .output()
+        .expect("pgrep");
+    let pids: Vec<String> = text(&shim.stdout).lines().map(str::to_string).collect();
+    assert_eq!(pids.len(), 1, "one shim server: {pids:?}");
+    assert_eq!(
+        netns_of(&format!("/proc/{}/ns/net", pids[0])),
+        pod,
+        "the shim is in the pod's network namespace"
+    );
+    s.ctr_ok(&["task", "kill", "in-netns"]);
+    let out = child.wait_with_output().expect("wait");
+    assert_exit(&out, 143, &s.ctd);
+}
