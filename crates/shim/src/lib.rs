@@ -20,7 +20,9 @@
 //! tracing's `log` feature. `RUST_LOG` in containerd's environment sets the
 //! level.
 
+mod cgroup;
 mod error;
+pub mod events;
 pub mod shim;
 pub mod spec;
 mod stats;

@@ -142,9 +142,13 @@ impl Shim for WasmShim {
     }
 
     async fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+        // Events go through our own forwarder, which survives containerd
+        // restarts; the crate's publisher only lends its address.
+        let events =
+            crate::events::EventForwarder::start(publisher.address.clone(), self.namespace.clone());
         TaskService::new(
             Arc::new(engine()),
-            publisher,
+            events,
             self.namespace.clone(),
             self.exit.clone(),
         )

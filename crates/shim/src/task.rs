@@ -8,7 +8,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use containerd_shim::api::*;
 use containerd_shim::asynchronous::ExitSignal;
-use containerd_shim::asynchronous::publisher::RemotePublisher;
 use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
 };
@@ -26,6 +25,7 @@ use wasmpod_engine::{
 };
 
 use crate::ShimError;
+use crate::events::EventForwarder;
 use crate::spec::{self, Spec};
 
 type TtrpcResult<T> = Result<T, ttrpc::Error>;
@@ -104,7 +104,7 @@ impl Proc {
 pub struct TaskService {
     runtime: Arc<Runtime>,
     containers: Arc<Mutex<HashMap<String, Container>>>,
-    publisher: Arc<RemotePublisher>,
+    events: EventForwarder,
     namespace: String,
     exit: Arc<ExitSignal>,
 }
@@ -120,37 +120,25 @@ impl std::fmt::Debug for TaskService {
 impl TaskService {
     pub fn new(
         runtime: Arc<Runtime>,
-        publisher: RemotePublisher,
+        events: EventForwarder,
         namespace: String,
         exit: Arc<ExitSignal>,
     ) -> Self {
         Self {
             runtime,
             containers: Arc::default(),
-            publisher: Arc::new(publisher),
+            events,
             namespace,
             exit,
         }
     }
 
-    async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        publish(&self.publisher, &self.namespace, topic, event).await;
+    fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
+        self.events.publish(topic, event);
     }
 
     fn pid() -> u32 {
         std::process::id()
-    }
-}
-
-async fn publish(
-    publisher: &RemotePublisher,
-    namespace: &str,
-    topic: &str,
-    event: Box<dyn MessageDyn>,
-) {
-    let ctx = containerd_shim::Context::default();
-    if let Err(e) = publisher.publish(ctx, topic, namespace, event).await {
-        warn!(topic, error = %e, "cannot publish event");
     }
 }
 
@@ -203,11 +191,16 @@ fn load_module(runtime: &Runtime, base: &Base, args: &[String]) -> Result<Progra
         .map_err(|e| ShimError::Module(format!("{first}: {e}")))
 }
 
+/// stdout or stderr to a FIFO. Opened read-write: a write-only open waits
+/// for a reader, and the reader (containerd, or a client attached through
+/// it) may be gone or restarting; a read-write open never waits, and output
+/// reaches whoever reads next.
 fn open_output(path: &str) -> Result<OutputSpec, ShimError> {
     if path.is_empty() {
         return Ok(OutputSpec::Null);
     }
     std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .open(path)
         .map(OutputSpec::File)
@@ -244,8 +237,7 @@ fn open_input(path: &str) -> InputSpec {
 #[allow(clippy::too_many_arguments)]
 fn launch(
     runtime: Arc<Runtime>,
-    publisher: Arc<RemotePublisher>,
-    namespace: String,
+    events: EventForwarder,
     container_id: String,
     exec_id: String,
     proc_: &mut Proc,
@@ -328,13 +320,7 @@ fn launch(
             exited_at: MessageField::some(timestamp(exited.at)),
             ..Default::default()
         };
-        publish(
-            &publisher,
-            &namespace,
-            topics::TASK_EXIT_EVENT_TOPIC,
-            Box::new(event),
-        )
-        .await;
+        events.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event));
     });
     Ok(())
 }
@@ -383,6 +369,16 @@ impl Task for TaskService {
                     .map_err(|e| ShimError::Mount(format!("{}: {e}", rootfs.display())))?;
             }
             mounted = Some(rootfs.clone());
+        }
+        // The first container (a pod's sandbox, under CRI) puts this
+        // process in the pod's cgroup.
+        if containers.is_empty()
+            && let Some(pod) = spec
+                .linux
+                .as_ref()
+                .and_then(|l| crate::cgroup::pod_cgroup(&l.cgroups_path))
+        {
+            crate::cgroup::join(Path::new("/sys/fs/cgroup"), &pod);
         }
         let stdio = (req.stdin.clone(), req.stdout.clone(), req.stderr.clone());
         let (plan, base) = if spec.is_sandbox() {
@@ -451,8 +447,7 @@ impl Task for TaskService {
             pid: Self::pid(),
             ..Default::default()
         };
-        self.publish(topics::TASK_CREATE_EVENT_TOPIC, Box::new(event))
-            .await;
+        self.publish(topics::TASK_CREATE_EVENT_TOPIC, Box::new(event));
         Ok(CreateTaskResponse {
             pid: Self::pid(),
             ..Default::default()
@@ -473,8 +468,7 @@ impl Task for TaskService {
         };
         launch(
             self.runtime.clone(),
-            self.publisher.clone(),
-            self.namespace.clone(),
+            self.events.clone(),
             req.id.clone(),
             req.exec_id.clone(),
             proc_,
@@ -486,8 +480,7 @@ impl Task for TaskService {
                 pid: Self::pid(),
                 ..Default::default()
             };
-            self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(event))
-                .await;
+            self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(event));
         } else {
             let event = TaskExecStarted {
                 container_id: req.id.clone(),
@@ -495,8 +488,7 @@ impl Task for TaskService {
                 pid: Self::pid(),
                 ..Default::default()
             };
-            self.publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(event))
-                .await;
+            self.publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(event));
         }
         Ok(StartResponse {
             pid: Self::pid(),
@@ -636,8 +628,7 @@ impl Task for TaskService {
                 exited_at: MessageField::some(timestamp(exited.at)),
                 ..Default::default()
             };
-            self.publish(topics::TASK_DELETE_EVENT_TOPIC, Box::new(event))
-                .await;
+            self.publish(topics::TASK_DELETE_EVENT_TOPIC, Box::new(event));
         }
         Ok(DeleteResponse {
             pid: Self::pid(),
@@ -702,8 +693,7 @@ impl Task for TaskService {
             exec_id: req.exec_id.clone(),
             ..Default::default()
         };
-        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, Box::new(event))
-            .await;
+        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, Box::new(event));
         Ok(Empty::new())
     }
 

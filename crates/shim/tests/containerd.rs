@@ -542,7 +542,17 @@ fn containerd_restart_keeps_the_task_and_reports_its_exit() {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "exit never reported: {out}");
+        assert!(
+            Instant::now() < deadline,
+            "exit never reported: {out}\n{}",
+            s.ctd
+                .log()
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let o = s
@@ -619,4 +629,76 @@ fn instances_live_in_the_network_namespace_of_the_spec() {
     s.ctr_ok(&["task", "kill", "in-netns"]);
     let out = child.wait_with_output().expect("wait");
     assert_exit(&out, 143, &s.ctd);
+}
+
+/// The shim process joins the pod's cgroup: the parent of the container's
+/// cgroupsPath, in every hierarchy.
+#[test]
+fn the_shim_joins_the_pod_cgroup() {
+    let s = Setup::new();
+    let pod = format!("wasmpod-test-{}", std::process::id());
+    let child = s
+        .ctd
+        .ctr()
+        .args([
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--cgroup",
+            &format!("/{pod}/c1"),
+        ])
+        .args([&s.image, "in-pod", "/probe.wasm", "sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ctr run");
+    wait_running(&s, "in-pod");
+    let shim = std::process::Command::new("pgrep")
+        .args([
+            "-f",
+            "--",
+            &format!("-id in-pod -address {}", s.ctd.socket()),
+        ])
+        .output()
+        .expect("pgrep");
+    let pid = text(&shim.stdout)
+        .lines()
+        .next()
+        .expect("shim pid")
+        .to_string();
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    let in_pod: Vec<&str> = cgroups
+        .lines()
+        .filter(|l| l.ends_with(&format!(":/{pod}")))
+        .collect();
+    assert!(
+        in_pod
+            .iter()
+            .any(|l| l.contains("memory") || l.starts_with("0::")),
+        "shim not in /{pod}:\n{cgroups}"
+    );
+    s.ctr_ok(&["task", "kill", "in-pod"]);
+    let out = child.wait_with_output().expect("wait");
+    assert_exit(&out, 143, &s.ctd);
+    // Remove the pod cgroups once the shim has left them.
+    for _ in 0..50 {
+        let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path().join(&pod))
+                    .filter(|p| p.exists())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let remaining: Vec<_> = left
+            .into_iter()
+            .filter(|p| std::fs::remove_dir(p).is_err())
+            .collect();
+        if remaining.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -733,6 +733,13 @@ impl Drop for Containerd {
             .args(["-9", "-f", "--", &format!("-address {}", self.socket())])
             .stderr(Stdio::null())
             .status();
+        // ctr's default cgroupsPath is /<namespace>/<id>, so shims join
+        // /wasmpod; remove it where it is empty (another test may still use it).
+        if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
+            for d in dirs.flatten() {
+                let _ = std::fs::remove_dir(d.path().join("wasmpod"));
+            }
+        }
         if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
             let prefix = self.dir.path().display().to_string();
             let mut targets: Vec<&str> = mounts

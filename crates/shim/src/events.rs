@@ -1,0 +1,109 @@
+//! Forwarding task events to containerd, across containerd restarts.
+//!
+//! The `containerd-shim` crate's publisher reconnects only on two kinds of
+//! ttrpc error and gives up after five tries, so an exit that happens while
+//! containerd restarts can be lost, leaving a task "running" forever. This
+//! forwarder keeps events in order, bounds each call (3 s), reconnects after
+//! any error or timeout, and retries with backoff (100 ms doubling to 5 s)
+//! for about two minutes per event.
+
+use std::time::Duration;
+
+use containerd_shim::protos::protobuf::MessageDyn;
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
+use containerd_shim::protos::shim_async::{Client, EventsClient};
+use containerd_shim::protos::ttrpc::context::Context;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+/// Attempts per event before it is dropped (with a warning).
+const ATTEMPTS: u32 = 40;
+
+/// Sends events to containerd's ttrpc address, in order.
+#[derive(Debug, Clone)]
+pub struct EventForwarder {
+    tx: mpsc::UnboundedSender<Envelope>,
+    namespace: String,
+}
+
+impl EventForwarder {
+    /// Starts forwarding to `address` (containerd's ttrpc socket).
+    pub fn start(address: String, namespace: String) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Envelope>();
+        tokio::spawn(async move {
+            let mut client: Option<EventsClient> = None;
+            while let Some(envelope) = rx.recv().await {
+                let mut req = ForwardRequest::new();
+                req.set_envelope(envelope);
+                let mut delay = Duration::from_millis(100);
+                let mut sent = false;
+                for attempt in 1..=ATTEMPTS {
+                    if client.is_none() {
+                        client = connect(&address).await;
+                    }
+                    if let Some(c) = &client {
+                        // A connection whose peer went away can leave a call
+                        // waiting forever; bound it and reconnect.
+                        let call = c.forward(Context::default(), &req);
+                        match tokio::time::timeout(Duration::from_secs(3), call).await {
+                            Ok(Ok(_)) => {
+                                sent = true;
+                                break;
+                            }
+                            Ok(Err(e)) => {
+                                debug!(attempt, error = %e, "forwarding an event failed; reconnecting");
+                                client = None;
+                            }
+                            Err(_) => {
+                                debug!(attempt, "forwarding an event timed out; reconnecting");
+                                client = None;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                if !sent {
+                    warn!(topic = %req.envelope.topic, "dropping an event containerd never accepted");
+                }
+            }
+        });
+        Self { tx, namespace }
+    }
+
+    /// Queues an event for `topic`.
+    pub fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
+        let any = match containerd_shim::util::convert_to_any(event) {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(topic, error = %e, "cannot encode event");
+                return;
+            }
+        };
+        let mut envelope = Envelope::new();
+        envelope.set_topic(topic.to_string());
+        envelope.set_namespace(self.namespace.clone());
+        if let Ok(ts) = containerd_shim::util::timestamp() {
+            envelope.set_timestamp(ts);
+        }
+        envelope.set_event(any);
+        if self.tx.send(envelope).is_err() {
+            warn!(topic, "event forwarder stopped; event dropped");
+        }
+    }
+}
+
+async fn connect(address: &str) -> Option<EventsClient> {
+    let addr = address.to_string();
+    let fd = tokio::task::spawn_blocking(move || containerd_shim::util::connect(addr))
+        .await
+        .ok()?
+        .map_err(|e| debug!(error = %e, "cannot connect to containerd"))
+        .ok()?;
+    // SAFETY: `fd` is a connected socket that `connect` just opened and that
+    // nothing else owns; the client takes ownership of it.
+    #[allow(unsafe_code)]
+    let client = unsafe { Client::from_raw_unix_socket_fd(fd) };
+    Some(EventsClient::new(client))
+}
