@@ -370,9 +370,12 @@ impl Task for TaskService {
             }
             mounted = Some(rootfs.clone());
         }
-        // The first container (a pod's sandbox, under CRI) puts this
-        // process in the pod's cgroup.
+        // The first container of a pod (its sandbox, under CRI) puts this
+        // process in the pod's cgroup. A container outside a pod (plain
+        // ctr) has no pod cgroup to join, and moving a process between v1
+        // cgroups costs tens of milliseconds of start-up.
         if containers.is_empty()
+            && (spec.is_sandbox() || spec.sandbox_id().is_some())
             && let Some(pod) = spec
                 .linux
                 .as_ref()

@@ -631,8 +631,9 @@ fn instances_live_in_the_network_namespace_of_the_spec() {
     assert_exit(&out, 143, &s.ctd);
 }
 
-/// The shim process joins the pod's cgroup: the parent of the container's
-/// cgroupsPath, in every hierarchy.
+/// The shim process of a pod joins the pod's cgroup: the parent of the
+/// container's cgroupsPath, in every hierarchy. (A container outside a pod,
+/// as in the other tests, joins nothing.)
 #[test]
 fn the_shim_joins_the_pod_cgroup() {
     let s = Setup::new();
@@ -648,6 +649,8 @@ fn the_shim_joins_the_pod_cgroup() {
             "--cgroup",
             &format!("/{pod}/c1"),
         ])
+        // What CRI puts on a pod's containers.
+        .args(["--annotation", "io.kubernetes.cri.sandbox-id=in-pod"])
         .args([&s.image, "in-pod", "/probe.wasm", "sleep", "30"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
