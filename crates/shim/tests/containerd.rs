@@ -303,15 +303,33 @@ fn ctr_run_output_args_env_mounts_and_exit_codes() {
 }
 
 fn spawn_run(s: &Setup, id: &str, args: &[&str]) -> std::process::Child {
+    spawn_run_with(s, &[], id, args)
+}
+
+/// `ctr run --rm` in the background, with extra `ctr run` flags.
+fn spawn_run_with(s: &Setup, flags: &[&str], id: &str, args: &[&str]) -> std::process::Child {
     s.ctd
         .ctr()
-        .args(["run", "--rm", "--runtime", RUNTIME, &s.image, id])
+        .args(["run", "--rm", "--runtime", RUNTIME])
+        .args(flags)
+        .args([&s.image, id])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("ctr run")
+}
+
+/// The pid of the shim server that runs container `id`.
+fn shim_pid(s: &Setup, id: &str) -> String {
+    let o = std::process::Command::new("pgrep")
+        .args(["-f", "--", &format!("-id {id} -address {}", s.ctd.socket())])
+        .output()
+        .expect("pgrep");
+    let pids: Vec<String> = text(&o.stdout).lines().map(str::to_string).collect();
+    assert_eq!(pids.len(), 1, "one shim server for {id}: {pids:?}");
+    pids[0].clone()
 }
 
 fn wait_running(s: &Setup, id: &str) {
@@ -585,23 +603,13 @@ fn instances_live_in_the_network_namespace_of_the_spec() {
     }
     let ns = Netns(name.clone());
     let path = format!("/var/run/netns/{}", ns.0);
-    let child = s
-        .ctd
-        .ctr()
-        .args([
-            "run",
-            "--rm",
-            "--runtime",
-            RUNTIME,
-            "--with-ns",
-            &format!("network:{path}"),
-        ])
-        .args([&s.image, "in-netns", "/probe.wasm", "sleep", "30"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ctr run");
+    let netns_flag = format!("network:{path}");
+    let child = spawn_run_with(
+        &s,
+        &["--with-ns", &netns_flag],
+        "in-netns",
+        &["/probe.wasm", "sleep", "30"],
+    );
     wait_running(&s, "in-netns");
     let netns_of = |p: &str| {
         std::fs::metadata(p)
@@ -611,18 +619,9 @@ fn instances_live_in_the_network_namespace_of_the_spec() {
     let pod = netns_of(&path);
     let host = netns_of("/proc/self/ns/net");
     assert_ne!(pod, host);
-    let shim = std::process::Command::new("pgrep")
-        .args([
-            "-f",
-            "--",
-            &format!("-id in-netns -address {}", s.ctd.socket()),
-        ])
-        .output()
-        .expect("pgrep");
-    let pids: Vec<String> = text(&shim.stdout).lines().map(str::to_string).collect();
-    assert_eq!(pids.len(), 1, "one shim server: {pids:?}");
+    let shim = shim_pid(&s, "in-netns");
     assert_eq!(
-        netns_of(&format!("/proc/{}/ns/net", pids[0])),
+        netns_of(&format!("/proc/{shim}/ns/net")),
         pod,
         "the shim is in the pod's network namespace"
     );
@@ -638,39 +637,21 @@ fn instances_live_in_the_network_namespace_of_the_spec() {
 fn the_shim_joins_the_pod_cgroup() {
     let s = Setup::new();
     let pod = format!("wasmpod-test-{}", std::process::id());
-    let child = s
-        .ctd
-        .ctr()
-        .args([
-            "run",
-            "--rm",
-            "--runtime",
-            RUNTIME,
+    let cgroup = format!("/{pod}/c1");
+    // The annotation is what CRI puts on a pod's containers.
+    let child = spawn_run_with(
+        &s,
+        &[
             "--cgroup",
-            &format!("/{pod}/c1"),
-        ])
-        // What CRI puts on a pod's containers.
-        .args(["--annotation", "io.kubernetes.cri.sandbox-id=in-pod"])
-        .args([&s.image, "in-pod", "/probe.wasm", "sleep", "30"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ctr run");
+            &cgroup,
+            "--annotation",
+            "io.kubernetes.cri.sandbox-id=in-pod",
+        ],
+        "in-pod",
+        &["/probe.wasm", "sleep", "30"],
+    );
     wait_running(&s, "in-pod");
-    let shim = std::process::Command::new("pgrep")
-        .args([
-            "-f",
-            "--",
-            &format!("-id in-pod -address {}", s.ctd.socket()),
-        ])
-        .output()
-        .expect("pgrep");
-    let pid = text(&shim.stdout)
-        .lines()
-        .next()
-        .expect("shim pid")
-        .to_string();
+    let pid = shim_pid(&s, "in-pod");
     let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
     let in_pod: Vec<&str> = cgroups
         .lines()
