@@ -338,15 +338,12 @@ pub async fn pull(
             });
         record
     } else {
-        match media::tar_layer_gzipped(&manifest.config.media_type) {
-            None if manifest.config.media_type == media::OCI_CONFIG
-                || manifest.config.media_type == media::DOCKER_CONFIG => {}
-            _ => {
-                return Err(OciError::UnsupportedMediaType {
-                    media_type: manifest.config.media_type.clone(),
-                    what: format!("{r}: not a Wasm artifact or container image config"),
-                });
-            }
+        if ![media::OCI_CONFIG, media::DOCKER_CONFIG].contains(&manifest.config.media_type.as_str())
+        {
+            return Err(OciError::UnsupportedMediaType {
+                media_type: manifest.config.media_type.clone(),
+                what: format!("{r}: not a Wasm artifact or container image config"),
+            });
         }
         for layer in &manifest.layers {
             if media::tar_layer_gzipped(&layer.media_type).is_none() {

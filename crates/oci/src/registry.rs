@@ -131,25 +131,26 @@ impl RegistryClient {
         })
     }
 
-    fn base(&self, r: &ImageRef) -> String {
+    /// `https://HOST/v2`, or `http://` for loopback registries and
+    /// `--insecure`: the one place the transport rule lives.
+    fn registry_root(&self, r: &ImageRef) -> String {
         let scheme = if self.options.insecure || r.is_loopback() {
             "http"
         } else {
             "https"
         };
-        format!("{scheme}://{}/v2/{}", r.api_host(), r.repository())
+        format!("{scheme}://{}/v2", r.api_host())
+    }
+
+    fn base(&self, r: &ImageRef) -> String {
+        format!("{}/{}", self.registry_root(r), r.repository())
     }
 
     /// Checks that the registry answers and the credentials (if any) work,
     /// for `wasmpod login`.
     pub async fn check_login(&self, registry: &str, creds: &Credentials) -> Result<(), OciError> {
         let probe = ImageRef::parse(&format!("{registry}/wasmpod-login-check"))?;
-        let scheme = if self.options.insecure || probe.is_loopback() {
-            "http"
-        } else {
-            "https"
-        };
-        let url = format!("{scheme}://{}/v2/", probe.api_host());
+        let url = format!("{}/", self.registry_root(&probe));
         let resp = self
             .send_raw(registry, Method::GET, &url, &[], &Body::Empty, None, true)
             .await?;

@@ -234,7 +234,6 @@ fn open_input(path: &str) -> InputSpec {
 }
 
 /// Starts a process: a task that runs the guest and records its exit.
-#[allow(clippy::too_many_arguments)]
 fn launch(
     runtime: Arc<Runtime>,
     events: EventForwarder,
