@@ -24,10 +24,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s/storage}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work" "$port" > "$work/registry.yml"
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_registry "$work"
+pids+=("$REGISTRY_PID")
+port=$REGISTRY_PORT
 
 # The Wasm image: examples/hello as a compat image.
 clang --target=wasm32-wasi -O2 -o "$work/hello.wasm" examples/hello/hello.c

@@ -15,16 +15,11 @@ registry_pid=""
 cleanup() { [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/storage}}
-http: {addr: 127.0.0.1:$port}
-YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_registry "$work"
+registry_pid=$REGISTRY_PID
+port=$REGISTRY_PORT
 
 # A valid module with a 10 MiB data segment of incompressible bytes.
 python3 - "$work/big.wasm" <<'PY'

@@ -27,6 +27,27 @@ fn skopeo(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The manifest of `reference` as skopeo (not wasmpod) reads it.
+fn remote_manifest(reference: &str) -> serde_json::Value {
+    json(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]))
+}
+
+/// The config of `reference` as skopeo reads it.
+fn remote_config(reference: &str) -> serde_json::Value {
+    json(&skopeo(&[
+        "inspect",
+        "--config",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]))
+}
+
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
 }
@@ -78,25 +99,14 @@ fn push_artifact_is_readable_by_skopeo_and_runs_by_reference() {
     );
 
     // An independent client sees the CNCF Wasm artifact.
-    let raw = json(&skopeo(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
+    let raw = remote_manifest(&reference);
     assert_eq!(raw["mediaType"], media::OCI_MANIFEST);
     assert_eq!(raw["config"]["mediaType"], media::WASM_CONFIG_V0);
     assert_eq!(raw["layers"].as_array().map(Vec::len), Some(1));
     assert_eq!(raw["layers"][0]["mediaType"], media::WASM_LAYER);
     let module = std::fs::read(guests::PROBE).expect("probe");
     assert_eq!(raw["layers"][0]["digest"], Digest::of(&module).to_string());
-    let config = json(&skopeo(&[
-        "inspect",
-        "--config",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
+    let config = remote_config(&reference);
     assert_eq!(config["architecture"], "wasm");
     assert_eq!(config["os"], "wasip1");
     assert_eq!(config["layerDigests"][0], Digest::of(&module).to_string());
@@ -119,13 +129,7 @@ fn push_artifact_is_readable_by_skopeo_and_runs_by_reference() {
         &w.exec(&["push", "-q", guests::PROBE_COMPONENT, &creference]),
         0,
     );
-    let config = json(&skopeo(&[
-        "inspect",
-        "--config",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{creference}"),
-    ]));
+    let config = remote_config(&creference);
     assert_eq!(config["os"], "wasip2");
     let exports: Vec<&str> = config["component"]["exports"]
         .as_array()
@@ -265,21 +269,10 @@ fn compat_image_pushed_by_wasmpod_has_an_entrypoint_and_runs() {
         stdout(&o)
     );
 
-    let raw = json(&skopeo(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
+    let raw = remote_manifest(&reference);
     assert_eq!(raw["config"]["mediaType"], media::OCI_CONFIG);
     assert_eq!(raw["layers"][0]["mediaType"], media::OCI_LAYER_TAR_GZIP);
-    let config = json(&skopeo(&[
-        "inspect",
-        "--config",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
+    let config = remote_config(&reference);
     assert_eq!(config["os"], "wasi");
     assert_eq!(config["architecture"], "wasm");
     assert_eq!(config["config"]["Entrypoint"][0], "/bin/probe.wasm");
@@ -394,12 +387,7 @@ fn compat_image_built_by_umoci_runs() {
         &format!("oci:{image}"),
         &format!("docker://{docker}"),
     ]);
-    let raw = json(&skopeo(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{docker}"),
-    ]));
+    let raw = remote_manifest(&docker);
     assert_eq!(raw["mediaType"], media::DOCKER_MANIFEST);
     let o = w.run(&[&docker, "args", "docker"]);
     assert_code(&o, 0);
@@ -923,12 +911,7 @@ fn killed_pull_leaves_nothing_listed_and_the_next_pull_works() {
 
     assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
     let layer_hex = {
-        let raw = json(&skopeo(&[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{direct}"),
-        ]));
+        let raw = remote_manifest(&direct);
         raw["layers"][0]["digest"]
             .as_str()
             .expect("digest")
