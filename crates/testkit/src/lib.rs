@@ -74,9 +74,7 @@ impl Registry {
 
     pub fn start_with(auth: Auth<'_>) -> Self {
         let bin = require("docker-registry", "docker-registry");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
+        let mut dir = tempfile::tempdir().expect("tempdir");
         let storage = dir.path().join("storage");
         let auth_yaml = match auth {
             Auth::None => String::new(),
@@ -102,34 +100,46 @@ impl Registry {
                 issuer.cert.display()
             ),
         };
-        let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: wasmpod-test-secret\n{auth_yaml}",
-            storage.display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("write config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        let mut registry = Self { child, dir, addr };
-        registry.wait_ready();
-        registry
+        // A free port is only free until someone binds it: if another test's
+        // registry takes it first, ours exits, so start again elsewhere.
+        for _ in 0..5 {
+            let addr = format!("127.0.0.1:{}", free_port());
+            let config = format!(
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: wasmpod-test-secret\n{auth_yaml}",
+                storage.display()
+            );
+            let config_path = dir.path().join("config.yml");
+            std::fs::write(&config_path, config).expect("write config");
+            let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
+            let child = Command::new(&bin)
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("start docker-registry");
+            let mut registry = Self { child, dir, addr };
+            if registry.wait_ready() {
+                return registry;
+            }
+            dir = registry.take_dir();
+        }
+        panic!("docker-registry could not bind a loopback port in 5 attempts");
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until our own registry answers. `false` if it exited (its port
+    /// was taken); panics if it neither answers nor exits.
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if let Some(200 | 401) = http_status(&self.addr, "/v2/") {
-                return;
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("docker-registry exited with {status}: {}", self.log());
+            if let Some(200 | 401) = http_status(&self.addr, "/v2/") {
+                // Something answers; make sure it is ours, still running.
+                std::thread::sleep(Duration::from_millis(100));
+                return self.child.try_wait().is_ok_and(|s| s.is_none());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -138,6 +148,13 @@ impl Registry {
             self.addr,
             self.log()
         );
+    }
+
+    /// Hands the temp dir to the next attempt (this one's child is dead).
+    fn take_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, placeholder)
     }
 
     /// `127.0.0.1:PORT`.
