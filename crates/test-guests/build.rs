@@ -52,8 +52,11 @@ fn main() {
         let wasm = out.join(format!("{name}.wat.wasm"));
         std::fs::write(&wasm, binary).expect("write wat output");
         consts.push_str(&constant(name, "_WAT_WASM", &wasm));
-        let absolute = std::fs::canonicalize(&src).expect("canonical path");
-        consts.push_str(&constant(name, "_WAT", &absolute));
+        // The text itself is copied next to the binaries: a path into this
+        // checkout would outlive it in a target dir shared by checkouts.
+        let text = out.join(format!("{name}.wat"));
+        std::fs::copy(&src, &text).expect("copy wat");
+        consts.push_str(&constant(name, "_WAT", &text));
     }
 
     // The probe as a WASI 0.2 command component.

@@ -4,6 +4,7 @@
 //! `tests/guests/*.c` and `examples/*/*.c`) as WASI preview 1 modules named
 //! after the file (`PROBE`, `HELLO`), WAT fixtures both as text (`*_WAT`) and
 //! binary (`*_WAT_WASM`), and the probe as a WASI 0.2 component
-//! (`PROBE_COMPONENT`).
+//! (`PROBE_COMPONENT`). Every path is inside `OUT_DIR`, never inside the
+//! checkout, because several checkouts may share one target dir.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));

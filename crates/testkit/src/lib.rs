@@ -589,11 +589,6 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
-/// A path inside the testkit's crate (for finding repository files).
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// A containerd daemon with its own root, state and socket, and a given
 /// folder first on its `PATH` (where the shim under test is).
 pub struct Containerd {
