@@ -585,3 +585,98 @@ fn net_flag_grants_sockets_and_nothing_else_does() {
         );
     }
 }
+
+/// A child process killed and reaped when dropped, so that a failed
+/// assertion does not leave it running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tcp_hello_serves_connections_with_net_only() {
+    // The guest binds 0.0.0.0 on the port given as its first argument,
+    // prints `listening on 0.0.0.0:PORT`, and answers every connection
+    // with `hello from wasm\n` before closing it.
+    let w = Wasmpod::new();
+    let stderr_path = w.home.path().join("server-stderr");
+    let mut attempts = 0;
+    let (mut server, lines, port) = loop {
+        attempts += 1;
+        // A port free a moment ago; another process may take it before
+        // the guest binds it, so address-in-use (12) means try another.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = w
+            .cmd()
+            .args(["run", "--net", guests::TCP_HELLO_WAT_WASM])
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn");
+        let mut server = KillOnDrop(child);
+        // Lines are read on a thread so that waiting for one is bounded.
+        let out = server.0.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no line from the server ({e}); stderr:\n{}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                )
+            });
+        if first == "bind failed: error-code 12" && attempts < 3 {
+            continue;
+        }
+        assert_eq!(first, format!("listening on 0.0.0.0:{port}"));
+        break (server, lines, port);
+    };
+
+    for _ in 0..2 {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let mut got = Vec::new();
+        // The guest closes the connection after the greeting.
+        std::io::Read::read_to_end(&mut conn, &mut got).expect("read");
+        assert_eq!(String::from_utf8_lossy(&got), "hello from wasm\n");
+    }
+    // Still serving, and nothing more on stdout.
+    assert!(server.0.try_wait().expect("try_wait").is_none());
+    drop(server);
+    let rest: Vec<String> =
+        std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect();
+    assert!(rest.is_empty(), "{rest:?}");
+
+    // Without `--net` the guest cannot create its socket.
+    let port = port.to_string();
+    let o = w.run(&[guests::TCP_HELLO_WAT_WASM, &port]);
+    assert_code(&o, 1);
+    assert_eq!(stdout(&o), "create-tcp-socket failed: error-code 1\n");
+
+    // A port that is not one fails before any socket is made.
+    let o = w.run(&["--net", guests::TCP_HELLO_WAT_WASM, "65536"]);
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).starts_with("parse-port failed: "),
+        "{}",
+        stdout(&o)
+    );
+}
