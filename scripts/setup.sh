@@ -14,10 +14,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Guests: clang + wasi-libc. Registry tests: the CNCF distribution registry,
 # skopeo and umoci as independent clients, htpasswd and openssl for auth.
-# Shim tests: containerd (1.6 on Debian 12) with ctr, and runc beside it.
-apt_packages=(clang lld wasi-libc libclang-rt-dev-wasm32
+# Shim tests: containerd (1.6 on Debian 12) with ctr, runc beside it, CNI
+# plugins for CRI pods, protoc for the CRI client bindings, and static libc
+# for the test pod image's native pause program.
+apt_packages=(clang lld libc6-dev wasi-libc libclang-rt-dev-wasm32
   docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
-  containerd runc procps iproute2)
+  containerd runc containernetworking-plugins protobuf-compiler procps iproute2)
 if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3 busybox-static); fi
 
 missing=()

@@ -59,6 +59,29 @@ fn main() {
         consts.push_str(&constant(name, "_WAT", &text));
     }
 
+    // Native helpers (the test pod image's pause program), static so they
+    // run in an image with nothing else in it.
+    for src in files(&root.join("tests/native"), "c") {
+        println!("cargo:rerun-if-changed={}", src.display());
+        let name = src
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        let bin = out.join(format!("{name}.native"));
+        let status = Command::new(&clang)
+            .args(["-static", "-O2", "-Wall", "-Werror", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {clang}: {e}. Run `make setup`"));
+        assert!(
+            status.success(),
+            "{clang} -static failed on {} (libc6-dev installed?)",
+            src.display()
+        );
+        consts.push_str(&constant(name, "_NATIVE", &bin));
+    }
+
     // The probe as a WASI 0.2 command component.
     let module = std::fs::read(out.join("probe.wasm")).expect("probe.wasm");
     let component = wit_component::ComponentEncoder::default()

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use wasmpod_oci::image::BuiltImage;
-use wasmpod_oci::manifest::{ContainerConfig, Descriptor, ImageConfig, RootFs};
-use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient, media};
 use wasmpod_test_guests as guests;
 use wasmpod_testkit::{Containerd, Registry};
+
+mod common;
+use common::{push, shim_bin_dir};
 
 const RUNTIME: &str = "io.containerd.wasmpod.v1";
 
@@ -22,64 +22,6 @@ struct Setup {
     image: String,
     _bin: tempfile::TempDir,
     _home: tempfile::TempDir,
-}
-
-fn shim_bin_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tmp");
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_containerd-shim-wasmpod-v1"),
-        dir.path().join("containerd-shim-wasmpod-v1"),
-    )
-    .expect("symlink shim");
-    dir
-}
-
-fn compat_image(files: &[(&str, &[u8])], entrypoint: &str) -> BuiltImage {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o755);
-        b.append_data(&mut h, path.trim_start_matches('/'), *data)
-            .expect("tar");
-    }
-    let tar_bytes = b.into_inner().expect("tar");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &tar_bytes).expect("gz");
-    let layer = gz.finish().expect("gz");
-    let config = serde_json::to_vec(&ImageConfig {
-        created: None,
-        architecture: "wasm".into(),
-        os: "wasi".into(),
-        config: Some(ContainerConfig {
-            entrypoint: Some(vec![entrypoint.into()]),
-            ..Default::default()
-        }),
-        rootfs: Some(RootFs {
-            kind: "layers".into(),
-            diff_ids: vec![Digest::of(&tar_bytes)],
-        }),
-    })
-    .expect("config");
-    BuiltImage::new(
-        (Descriptor::new(media::OCI_CONFIG, &config), config),
-        vec![(Descriptor::new(media::OCI_LAYER_TAR_GZIP, &layer), layer)],
-    )
-    .expect("image")
-}
-
-fn push(reference: &str, files: &[(&str, &[u8])], entrypoint: &str) {
-    let image = compat_image(files, entrypoint);
-    let dir = tempfile::tempdir().expect("tmp");
-    let auth = wasmpod_oci::auth::AuthFiles::new(dir.path().join("a.json"), vec![]);
-    let client = RegistryClient::new(auth, ClientOptions::default()).expect("client");
-    let r = ImageRef::parse(reference).expect("ref");
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt")
-        .block_on(wasmpod_oci::image::push(&client, &r, &image, &NoProgress))
-        .expect("push");
 }
 
 impl Setup {

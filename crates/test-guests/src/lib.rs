@@ -4,7 +4,9 @@
 //! `tests/guests/*.c` and `examples/*/*.c`) as WASI preview 1 modules named
 //! after the file (`PROBE`, `HELLO`), WAT fixtures both as text (`*_WAT`) and
 //! binary (`*_WAT_WASM`), and the probe as a WASI 0.2 component
-//! (`PROBE_COMPONENT`). Every path is inside `OUT_DIR`, never inside the
-//! checkout, because several checkouts may share one target dir.
+//! (`PROBE_COMPONENT`), and `tests/native/*.c` as static native programs
+//! (`PAUSE_NATIVE`, the test pod image's sandbox program). Every path is
+//! inside `OUT_DIR`, never inside the checkout, because several checkouts
+//! may share one target dir.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));

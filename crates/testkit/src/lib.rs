@@ -10,6 +10,10 @@
 //! - [`Proxy`]: a TCP proxy that can throttle, so a pull can be killed
 //!   midway.
 //!
+//! - [`Containerd`]: containerd with its own root, state and sockets,
+//!   optionally with CRI, CNI and a local sandbox image ([`cri`] has the
+//!   CRI v1 client).
+//!
 //! Missing tools are a hard failure with the install hint, never a skip.
 
 #![allow(missing_debug_implementations)]
@@ -23,6 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+
+pub mod cri;
 
 fn require(tool: &str, package: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
@@ -596,7 +602,19 @@ pub struct Containerd {
     dir: tempfile::TempDir,
     path: String,
     env: Vec<(String, String)>,
+    cni: Option<cri::CniNetwork>,
 }
+
+/// What a CRI-enabled [`Containerd`] is set up with.
+pub struct CriSetup<'a> {
+    /// The static native binary the sandbox (pause) image runs as `/pause`.
+    pub pause_binary: &'a Path,
+    /// Registries (`127.0.0.1:PORT`) pulled from over plain HTTP.
+    pub plain_http_registries: &'a [&'a str],
+}
+
+/// The name the locally built sandbox image is imported under.
+pub const PAUSE_IMAGE: &str = "localhost/wasmpod-test/pause:1";
 
 impl Containerd {
     /// Starts containerd. `bin_dir` goes first on its PATH; `env` is added
@@ -604,12 +622,24 @@ impl Containerd {
     /// appended to config.toml (version 2). The CRI plugin is disabled
     /// unless `extra_config` mentions it.
     pub fn start(bin_dir: &Path, env: &[(&str, &str)], extra_config: &str) -> Self {
-        let bin = require("containerd", "containerd");
+        Self::start_in(Self::new_dir(), bin_dir, env, extra_config)
+    }
+
+    fn new_dir() -> tempfile::TempDir {
         // Socket paths must fit in 108 bytes: keep the folder short.
-        let dir = tempfile::Builder::new()
+        tempfile::Builder::new()
             .prefix("ctd")
             .tempdir_in("/tmp")
-            .expect("tempdir");
+            .expect("tempdir")
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        bin_dir: &Path,
+        env: &[(&str, &str)],
+        extra_config: &str,
+    ) -> Self {
+        let bin = require("containerd", "containerd");
         let d = dir.path().display().to_string();
         let disabled = if extra_config.contains("io.containerd.grpc.v1.cri") {
             ""
@@ -637,9 +667,73 @@ impl Containerd {
             dir,
             path,
             env,
+            cni: None,
         };
         c.wait_ready();
         c
+    }
+
+    /// Starts containerd with its CRI plugin serving on [`Self::socket`]:
+    /// runtime handlers `wasmpod` (our shim) and `runc`, a CNI bridge
+    /// network of its own (Debian's containernetworking-plugins), plain
+    /// HTTP to the given registries, and a sandbox image built from
+    /// `pause_binary` and imported (there is no internet to pull one from).
+    pub fn start_cri(bin_dir: &Path, env: &[(&str, &str)], setup: &CriSetup<'_>) -> Self {
+        let cni_bin = Path::new("/usr/lib/cni");
+        assert!(
+            cni_bin.join("bridge").is_file() && cni_bin.join("host-local").is_file(),
+            "CNI plugins are not installed: run `make setup` (Debian package containernetworking-plugins)"
+        );
+        let dir = Self::new_dir();
+        let conf_dir = dir.path().join("cni");
+        let network = cri::CniNetwork::create(&conf_dir, &dir.path().join("cni-state"));
+        let mut mirrors = String::new();
+        for r in setup.plain_http_registries {
+            mirrors.push_str(&format!(
+                "[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"{r}\"]\n  endpoint = [\"http://{r}\"]\n"
+            ));
+        }
+        let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
+        let config = format!(
+            "[{cri}]\n  sandbox_image = \"{PAUSE_IMAGE}\"\n  stream_server_address = \"127.0.0.1\"\n  \
+             stream_server_port = \"0\"\n  enable_selinux = false\n  restrict_oom_score_adj = true\n  \
+             disable_hugetlb_controller = true\n  tolerate_missing_hugetlb_controller = true\n\
+             [{cri}.containerd]\n  default_runtime_name = \"runc\"\n\
+             [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\
+             [{cri}.containerd.runtimes.wasmpod]\n  runtime_type = \"io.containerd.wasmpod.v1\"\n\
+             [{cri}.cni]\n  bin_dir = \"{}\"\n  conf_dir = \"{}\"\n  max_conf_num = 1\n{mirrors}",
+            cni_bin.display(),
+            conf_dir.display(),
+        );
+        let mut c = Self::start_in(dir, bin_dir, env, &config);
+        c.cni = Some(network);
+        let archive = cri::oci_archive(
+            PAUSE_IMAGE,
+            &[(
+                "/pause",
+                &std::fs::read(setup.pause_binary).expect("read the pause binary"),
+                0o755,
+            )],
+            &["/pause"],
+        );
+        let path = c.dir().join("pause.tar");
+        std::fs::write(&path, archive).expect("write pause.tar");
+        let out = Command::new(require("ctr", "containerd"))
+            .args(["-a", &c.socket(), "-n", "k8s.io", "images", "import"])
+            .arg(&path)
+            .output()
+            .expect("ctr images import");
+        assert!(
+            out.status.success(),
+            "import the pause image: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c
+    }
+
+    /// The CNI network of a [`Self::start_cri`] containerd.
+    pub fn cni(&self) -> Option<&cri::CniNetwork> {
+        self.cni.as_ref()
     }
 
     fn spawn(bin: &Path, dir: &Path, path: &str, env: &[(String, String)]) -> Child {
@@ -717,6 +811,43 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
+        if self.cni.is_some() {
+            // Pods a failed test left behind: stop and remove them through
+            // CRI, which also tears down their network namespaces. On a
+            // thread of its own: this drop may run inside a test's runtime.
+            let socket = self.socket();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    let mut cri = cri::Cri::connect(&socket).await;
+                    let pods = cri
+                        .runtime
+                        .list_pod_sandbox(cri::api::ListPodSandboxRequest::default())
+                        .await
+                        .map(|r| r.into_inner().items)
+                        .unwrap_or_default();
+                    for pod in pods {
+                        let id = pod.id;
+                        let _ = cri
+                            .runtime
+                            .stop_pod_sandbox(cri::api::StopPodSandboxRequest {
+                                pod_sandbox_id: id.clone(),
+                            })
+                            .await;
+                        let _ = cri
+                            .runtime
+                            .remove_pod_sandbox(cri::api::RemovePodSandboxRequest {
+                                pod_sandbox_id: id,
+                            })
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
         // Kill what it started, then itself; unmount what the shims mounted.
         let _ = Command::new("ctr")
             .args(["-a", &self.socket(), "-n", "wasmpod", "task", "ls", "-q"])
