@@ -251,3 +251,49 @@ fn usage_counts_linear_memory_and_keeps_the_peak() {
         out.stdout()
     );
 }
+
+/// CPU time is the instance's own: a spinning guest accrues about its wall
+/// time, a sleeping one next to none, and a reader sees it while it runs.
+#[test]
+fn usage_counts_cpu_time_of_the_instance_only() {
+    let (_d, rt) = runtime(false);
+    for kind in [guests::PROBE, guests::PROBE_COMPONENT] {
+        let program = load(&rt, kind);
+        let run_for = |args: &[&str]| {
+            let out = Captured::new();
+            let s = spec(args, out.stdio(InputSpec::Null));
+            let usage = s.usage.clone();
+            let stop = StopHandle::new();
+            let (status, live) = block_on(async {
+                let stopper = stop.clone();
+                let reader = usage.clone();
+                let killer = tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let live = reader.cpu_nanos();
+                    stopper.stop(StopReason::Signal(15));
+                    live
+                });
+                let status = rt.run(&program, s, &stop).await;
+                (status, killer.await.expect("join"))
+            });
+            assert_eq!(
+                status.expect("run"),
+                ExitStatus::Stopped(StopReason::Signal(15)),
+                "{kind} {args:?}"
+            );
+            let total = usage.cpu_nanos();
+            assert!(live <= total, "{kind} {args:?}: {live} then {total}");
+            (live, total)
+        };
+        let (live, spun) = run_for(&["probe", "spin"]);
+        // 300 ms of wall time; the thread may lose some of it to a busy
+        // machine.
+        assert!(spun >= 150_000_000, "{kind}: spinning used {spun} ns");
+        assert!(
+            live >= 100_000_000,
+            "{kind}: a spinning guest's CPU is visible while it runs: {live} ns"
+        );
+        let (_, slept) = run_for(&["probe", "sleep", "60"]);
+        assert!(slept < 100_000_000, "{kind}: sleeping used {slept} ns");
+    }
+}

@@ -613,6 +613,9 @@ impl Task for TaskService {
                 .execs
                 .remove(&req.exec_id)
                 .ok_or_else(|| not_found(&req.exec_id))?;
+            // Its CPU time stays in the container's total (as a finished
+            // process's stays in a cgroup's), so the counter never goes back.
+            c.init.usage.add_cpu_nanos(e.usage.cpu_nanos());
             release_stdin(&e.stdio.0);
             let exited = *e.exit.borrow();
             exited.unwrap_or(Exited {
@@ -736,13 +739,14 @@ impl Task for TaskService {
         let containers = self.containers.lock().await;
         let c = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
         let procs = std::iter::once(&c.init).chain(c.execs.values());
-        let (memory, peak) = procs.fold((0, 0), |(m, p), proc_| {
+        let (memory, peak, cpu) = procs.fold((0, 0, 0), |(m, p, cpu), proc_| {
             (
                 m + proc_.usage.memory_bytes(),
                 p + proc_.usage.peak_memory_bytes(),
+                cpu + proc_.usage.cpu_nanos(),
             )
         });
-        let metrics = crate::stats::container_metrics(memory, peak)?;
+        let metrics = crate::stats::container_metrics(memory, peak, cpu);
         let any = containerd_shim::util::convert_to_any(Box::new(metrics))
             .map_err(|e| ShimError::Engine(e.to_string()))?;
         Ok(StatsResponse {

@@ -444,6 +444,47 @@ fn exec_runs_another_module_of_the_image_and_metrics_have_numbers() {
         "released when the exec ends"
     );
 
+    // Per-container CPU: the instances' own time, rising while an exec spins
+    // (the guest makes no host call, so this is read mid-computation), and
+    // kept once that exec is deleted.
+    let cpu_before = metric("cpuacct.usage");
+    let spinner = s
+        .ctd
+        .ctr()
+        .args([
+            "task",
+            "exec",
+            "--exec-id",
+            "spin",
+            "host",
+            "/probe.wasm",
+            "spin",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("exec");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spinning = loop {
+        let c = metric("cpuacct.usage");
+        if c >= cpu_before + 200_000_000 || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        spinning >= cpu_before + 200_000_000,
+        "with an exec spinning: {cpu_before} then {spinning}"
+    );
+    s.ctr_ok(&["task", "kill", "--exec-id", "spin", "host"]);
+    let spun = spinner.wait_with_output().expect("wait");
+    assert_exit(&spun, 143, &s.ctd);
+    let after = metric("cpuacct.usage");
+    assert!(
+        after >= spinning,
+        "kept after the exec: {spinning} then {after}"
+    );
+
     let o = s
         .ctd
         .ctr()
