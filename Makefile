@@ -44,3 +44,4 @@ bench: setup
 	bench/run-startup.sh
 	bench/pull.sh
 	bench/ctr-cold-start.sh
+	bench/cri-density.sh

@@ -9,7 +9,8 @@ use wasmpod_test_guests as guests;
 use wasmpod_testkit::{Containerd, Registry};
 
 mod common;
-use common::{push, shim_bin_dir};
+use common::shim_bin_dir;
+use wasmpod_testkit::image::push_compat as push;
 
 const RUNTIME: &str = "io.containerd.wasmpod.v1";
 

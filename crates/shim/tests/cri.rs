@@ -12,7 +12,8 @@ use wasmpod_testkit::cri::{Cri, api};
 use wasmpod_testkit::{Containerd, CriSetup, Registry, wait_until};
 
 mod common;
-use common::{push, shim_bin_dir};
+use common::shim_bin_dir;
+use wasmpod_testkit::image::push_compat as push;
 
 struct Setup {
     ctd: Containerd,

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 
 pub mod cri;
+pub mod image;
 
 fn require(tool: &str, package: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
