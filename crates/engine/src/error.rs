@@ -49,6 +49,11 @@ pub enum EngineError {
     #[error("the component does not export `wasi:cli/run`: {0}")]
     NotACommand(String),
 
+    /// A program served over HTTP that does not export
+    /// `wasi:http/incoming-handler`.
+    #[error("the program does not export `wasi:http/incoming-handler`: {0}")]
+    NotHttp(String),
+
     /// A directory to preopen could not be opened.
     #[error("volume {}: {source}", host.display())]
     Volume {

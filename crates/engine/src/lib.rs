@@ -36,6 +36,7 @@
 mod cache;
 mod error;
 pub mod home;
+mod http;
 mod options;
 mod program;
 pub mod quantity;
@@ -43,6 +44,7 @@ mod run;
 
 pub use cache::{CacheOutcome, CompileCache};
 pub use error::EngineError;
+pub use http::{HttpOptions, HttpStats};
 pub use options::EngineOptions;
 pub use program::{Program, ProgramKind, to_binary};
 pub use run::{

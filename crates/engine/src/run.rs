@@ -11,6 +11,7 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::http::HttpHost;
 use crate::program::Compiled;
 use crate::{CompileCache, EngineError, EngineOptions, Program};
 
@@ -20,6 +21,7 @@ pub struct Runtime {
     cache: Option<CompileCache>,
     module_linker: OnceLock<Result<wasmtime::Linker<ModuleHost>, String>>,
     component_linker: OnceLock<Result<wasmtime::component::Linker<ComponentHost>, String>>,
+    http_linker: OnceLock<Result<wasmtime::component::Linker<HttpHost>, String>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -47,6 +49,7 @@ impl Runtime {
             cache,
             module_linker: OnceLock::new(),
             component_linker: OnceLock::new(),
+            http_linker: OnceLock::new(),
         })
     }
 
@@ -131,6 +134,35 @@ impl Runtime {
             .map_err(|e| EngineError::Config(e.clone()))
     }
 
+    pub(crate) fn http_linker(
+        &self,
+    ) -> Result<&wasmtime::component::Linker<HttpHost>, EngineError> {
+        self.http_linker
+            .get_or_init(|| {
+                let mut linker = wasmtime::component::Linker::new(&self.engine);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+                    .map_err(|e| EngineError::chain(&e))?;
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+                    .map_err(|e| EngineError::chain(&e))?;
+                Ok(linker)
+            })
+            .as_ref()
+            .map_err(|e| EngineError::Config(e.clone()))
+    }
+
+    /// Whether `program` is a component that exports
+    /// `wasi:http/incoming-handler`, to be served with
+    /// [`Runtime::serve_http`] rather than run.
+    pub fn is_http_handler(&self, program: &Program) -> bool {
+        match &program.compiled {
+            Compiled::Module(_) => false,
+            Compiled::Component(c) => c
+                .component_type()
+                .exports(&self.engine)
+                .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@")),
+        }
+    }
+
     async fn run_module(
         &self,
         module: &wasmtime::Module,
@@ -142,7 +174,6 @@ impl Runtime {
             .instantiate_pre(module)
             .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
         let limits = spec.limits.limiter(spec.usage.clone());
-        let _usage = UsageGuard(spec.usage.clone());
         let wasi = spec.wasi_builder()?.build_p1();
         let mut store = Store::new(&self.engine, ModuleHost { wasi, limits });
         store.limiter(|h| &mut h.limits);
@@ -175,7 +206,6 @@ impl Runtime {
         let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)
             .map_err(|e| EngineError::NotACommand(EngineError::chain(&e)))?;
         let limits = spec.limits.limiter(spec.usage.clone());
-        let _usage = UsageGuard(spec.usage.clone());
         let ctx = spec.wasi_builder()?.build();
         let host = ComponentHost {
             ctx,
@@ -278,6 +308,25 @@ impl RunSpec {
     }
 
     fn wasi_builder(&mut self) -> Result<WasiCtxBuilder, EngineError> {
+        let mut b = self.shared_wasi_builder()?;
+        match std::mem::take(&mut self.stdio.stdin) {
+            InputSpec::Null => {}
+            InputSpec::Inherit => {
+                b.inherit_stdin();
+            }
+            InputSpec::File(f) => {
+                b.stdin(wasmtime_wasi::cli::InputFile::new(f));
+            }
+            InputSpec::Reader(r) => {
+                b.stdin(wasmtime_wasi::cli::AsyncStdinStream::new(r));
+            }
+        }
+        Ok(b)
+    }
+
+    /// Everything but stdin, which only one instance can own: for specs
+    /// that serve many instances (one per HTTP request).
+    pub(crate) fn shared_wasi_builder(&self) -> Result<WasiCtxBuilder, EngineError> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args).envs(&self.env);
         if let Some(cwd) = &self.cwd {
@@ -307,18 +356,6 @@ impl RunSpec {
                     host: p.host.clone(),
                     source: std::io::Error::other(EngineError::chain(&e)),
                 })?;
-        }
-        match std::mem::take(&mut self.stdio.stdin) {
-            InputSpec::Null => {}
-            InputSpec::Inherit => {
-                b.inherit_stdin();
-            }
-            InputSpec::File(f) => {
-                b.stdin(wasmtime_wasi::cli::InputFile::new(f));
-            }
-            InputSpec::Reader(r) => {
-                b.stdin(wasmtime_wasi::cli::AsyncStdinStream::new(r));
-            }
         }
         match &self.stdio.stdout {
             OutputSpec::Null => {}
@@ -469,15 +506,28 @@ impl Usage {
         self.peak.fetch_max(now, Relaxed);
     }
 
-    fn ended(&self) {
-        self.memory.store(0, std::sync::atomic::Ordering::Relaxed);
+    fn released(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self
+            .memory
+            .fetch_update(Relaxed, Relaxed, |m| Some(m.saturating_sub(bytes)));
     }
 }
 
 /// The store's resource limiter: the limits, plus usage accounting.
-struct Limiter {
+pub(crate) struct Limiter {
     limits: StoreLimits,
     usage: Arc<Usage>,
+    /// This store's share of `usage`'s memory, released when the store is
+    /// dropped (the run ended), so instances sharing a `Usage` (one per
+    /// HTTP request) each take back only their own.
+    own: u64,
+}
+
+impl Drop for Limiter {
+    fn drop(&mut self) {
+        self.usage.released(self.own);
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
@@ -489,7 +539,9 @@ impl wasmtime::ResourceLimiter for Limiter {
     ) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum)?;
         if allowed {
-            self.usage.grew(desired.saturating_sub(current) as u64);
+            let by = desired.saturating_sub(current) as u64;
+            self.own += by;
+            self.usage.grew(by);
         }
         Ok(allowed)
     }
@@ -536,7 +588,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    fn limiter(&self, usage: Arc<Usage>) -> Limiter {
+    pub(crate) fn limiter(&self, usage: Arc<Usage>) -> Limiter {
         let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(false);
         if let Some(bytes) = self.memory {
             b = b.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
@@ -544,6 +596,7 @@ impl Limits {
         Limiter {
             limits: b.build(),
             usage,
+            own: 0,
         }
     }
 }
@@ -657,6 +710,8 @@ pub struct StopHandle {
 #[derive(Debug)]
 struct StopInner {
     reason: watch::Sender<Option<StopReason>>,
+    /// Set by a SIGKILL stop even after another reason: it ends a drain.
+    killed: watch::Sender<bool>,
     engine: OnceLock<wasmtime::Engine>,
 }
 
@@ -672,6 +727,7 @@ impl StopHandle {
         Self {
             inner: Arc::new(StopInner {
                 reason: watch::Sender::new(None),
+                killed: watch::Sender::new(false),
                 engine: OnceLock::new(),
             }),
         }
@@ -680,7 +736,13 @@ impl StopHandle {
     /// Stops the guest: a guest running wasm code is interrupted at its next
     /// epoch check (loop back-edges and function entries), one blocked in a
     /// host call is dropped.
+    ///
+    /// A served HTTP component drains on its first stop; SIGKILL
+    /// (`StopReason::Signal(9)`), first or later, ends it at once.
     pub fn stop(&self, reason: StopReason) {
+        if reason == StopReason::Signal(libc::SIGKILL) {
+            self.inner.killed.send_replace(true);
+        }
         let first = self.inner.reason.send_if_modified(|r| {
             if r.is_none() {
                 *r = Some(reason);
@@ -708,7 +770,15 @@ impl StopHandle {
         wait_stopped(&mut rx).await
     }
 
-    fn attach(&self, engine: &wasmtime::Engine) {
+    /// Waits until the handle is used with SIGKILL.
+    pub(crate) async fn killed(&self) {
+        let mut rx = self.inner.killed.subscribe();
+        if rx.wait_for(|k| *k).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    pub(crate) fn attach(&self, engine: &wasmtime::Engine) {
         let _ = self.inner.engine.set(engine.clone());
         // A stop that raced with attaching must still reach the guest.
         if self.reason().is_some() {
@@ -768,7 +838,7 @@ impl TimeoutGuard {
 }
 
 /// Runs `fut`, counting the CPU time of every poll into `usage`.
-async fn count_cpu<F: Future>(usage: &Usage, fut: F) -> F::Output {
+pub(crate) async fn count_cpu<F: Future>(usage: &Usage, fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         let _poll = usage.poll_started();
@@ -838,15 +908,6 @@ impl ThreadClock {
 
     fn now(self) -> Option<u64> {
         None
-    }
-}
-
-/// Marks the instance's memory as released when a run ends, however it ends.
-struct UsageGuard(Arc<Usage>);
-
-impl Drop for UsageGuard {
-    fn drop(&mut self) {
-        self.0.ended();
     }
 }
 

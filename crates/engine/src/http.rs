@@ -1,0 +1,357 @@
+//! Serving `wasi:http/incoming-handler` components over HTTP/1.1.
+//!
+//! One pre-instantiated component ([`ProxyPre`]: imports type-checked and
+//! resolved once) and a fresh instance per request, in its own store, from
+//! the engine's pooling allocator. Every request gets the [`RunSpec`]'s
+//! grants (env, preopens, stdout/stderr, limits) and nothing else; outgoing
+//! `wasi:http` requests are denied unless the spec grants the network.
+//!
+//! Stopping: the first stop through the [`StopHandle`] drains (no new
+//! connections, keep-alive connections close after their current request,
+//! requests in flight finish, each still bounded by the request timeout);
+//! a SIGKILL stop ends everything at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::program::Compiled;
+use crate::run::{Limiter, StopReason, count_cpu};
+use crate::{EngineError, ExitStatus, Program, RunSpec, Runtime, StopHandle};
+
+/// How a component is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Longest a request may run, from its arrival to the end of the
+    /// guest's `handle`. A request that has no response by then gets 504.
+    pub request_timeout: Duration,
+    /// Most requests handled at once; more wait for a slot.
+    pub max_concurrency: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            max_concurrency: 1024,
+        }
+    }
+}
+
+/// What the server counts, readable while it serves.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// Requests whose handling has started.
+    pub started: std::sync::atomic::AtomicU64,
+    /// Requests being handled now.
+    pub in_flight: std::sync::atomic::AtomicU64,
+}
+
+pub(crate) struct HttpHost {
+    ctx: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: Hooks,
+    limits: Limiter,
+}
+
+impl WasiView for HttpHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HttpHost {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Outgoing requests only with the network granted.
+struct Hooks {
+    network: bool,
+}
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        drop(fut);
+        if !self.network {
+            debug!(uri = %request.uri(), "outgoing request denied: no network grant");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+struct Server {
+    pre: ProxyPre<HttpHost>,
+    spec: RunSpec,
+    options: HttpOptions,
+    slots: Semaphore,
+    stats: Arc<HttpStats>,
+}
+
+impl Runtime {
+    /// Serves `program`, a component exporting
+    /// `wasi:http/incoming-handler`, on `listener` until `stop` is used
+    /// (then drains; see the module docs). The spec's stdin is ignored; its
+    /// `args` are what the guest sees.
+    pub async fn serve_http(
+        &self,
+        program: &Program,
+        spec: RunSpec,
+        listener: tokio::net::TcpListener,
+        options: HttpOptions,
+        stats: Arc<HttpStats>,
+        stop: &StopHandle,
+    ) -> Result<ExitStatus, EngineError> {
+        let Compiled::Component(component) = &program.compiled else {
+            return Err(EngineError::NotHttp(
+                "a core module cannot export wasi:http/incoming-handler".into(),
+            ));
+        };
+        let pre = self
+            .http_linker()?
+            .instantiate_pre(component)
+            .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
+        let pre = ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(EngineError::chain(&e)))?;
+        // Build one context now, so a bad preopen fails here and not per
+        // request.
+        spec.shared_wasi_builder()?;
+        let server = Arc::new(Server {
+            pre,
+            spec,
+            slots: Semaphore::new(options.max_concurrency.max(1)),
+            options,
+            stats,
+        });
+        stop.attach(self.engine());
+        let _ticker = EpochTicker::start(self.engine().clone());
+
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut connections = tokio::task::JoinSet::new();
+        let reason = loop {
+            tokio::select! {
+                biased;
+                reason = stop.stopped() => break reason,
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of file descriptors and the like: keep
+                            // serving what is open, try again shortly.
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let server = server.clone();
+                    let conn = http1::Builder::new().keep_alive(true).serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(move |req| {
+                            let server = server.clone();
+                            async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                        }),
+                    );
+                    let conn = graceful.watch(conn);
+                    connections.spawn(async move {
+                        if let Err(e) = conn.await {
+                            debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                    // Reap finished connection tasks as we go.
+                    while connections.try_join_next().is_some() {}
+                }
+            }
+        };
+        drop(listener);
+        if reason != StopReason::Signal(libc::SIGKILL) {
+            debug!(?reason, "draining");
+            tokio::select! {
+                _ = graceful.shutdown() => {}
+                _ = stop.killed() => {}
+            }
+        }
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+        Ok(ExitStatus::Stopped(reason))
+    }
+}
+
+impl Server {
+    async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let deadline = Instant::now() + self.options.request_timeout;
+        let Ok(_slot) = self.slots.acquire().await else {
+            return plain(503, "server is shutting down\n");
+        };
+        self.stats.started.fetch_add(1, Relaxed);
+        self.stats.in_flight.fetch_add(1, Relaxed);
+        let _in_flight = InFlight(self.stats.clone());
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let this = self.clone();
+        // The guest runs in a task of its own: it may keep streaming the
+        // body after the response head is sent.
+        let task = tokio::spawn(async move {
+            let mut store = this.store(deadline)?;
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, req)?;
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            let usage = this.spec.usage.clone();
+            count_cpu(&usage, async {
+                let proxy = this.pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+            })
+            .await
+        });
+        let abort = task.abort_handle();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, receiver).await {
+            Ok(Ok(Ok(response))) => response,
+            Ok(Ok(Err(code))) => {
+                debug!(?code, "the guest answered with an error");
+                plain(500, "internal error\n")
+            }
+            // The guest ended without setting a response: say why.
+            Ok(Err(_)) => {
+                match task.await {
+                    Ok(Ok(())) => warn!("the guest returned without setting a response"),
+                    Ok(Err(e)) => warn!(error = %EngineError::chain(&e), "the guest failed"),
+                    Err(e) => warn!(error = %e, "the request task failed"),
+                }
+                plain(500, "internal error\n")
+            }
+            Err(_) => {
+                abort.abort();
+                warn!(timeout = ?self.options.request_timeout, "request timed out");
+                plain(504, "request timed out\n")
+            }
+        }
+    }
+
+    fn store(&self, deadline: Instant) -> wasmtime::Result<Store<HttpHost>> {
+        let ctx = self.spec.shared_wasi_builder()?.build();
+        let host = HttpHost {
+            ctx,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: Hooks {
+                network: self.spec.network,
+            },
+            limits: self.spec.limits.limiter(self.spec.usage.clone()),
+        };
+        let mut store = Store::new(self.pre.engine(), host);
+        store.limiter(|h| &mut h.limits);
+        // The ticker moves the epoch; a guest past its deadline is
+        // interrupted at its next check even if it never yields.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Continue(1)
+            })
+        });
+        Ok(store)
+    }
+}
+
+struct InFlight(Arc<HttpStats>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn plain(status: u16, body: &'static str) -> hyper::Response<HyperOutgoingBody> {
+    let body = http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
+    response
+}
+
+/// Moves the engine's epoch every 10 ms while a server runs, so request
+/// deadlines reach guests that compute without yielding. A thread, not a
+/// task: a runtime whose workers are all busy in guests still ticks.
+struct EpochTicker {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl EpochTicker {
+    fn start(engine: wasmtime::Engine) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("wasmpod-epoch".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(Duration::from_millis(10))
+                {
+                    engine.increment_epoch();
+                }
+            });
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot start the epoch thread; request timeouts only apply to guests that yield");
+        }
+        Self { _stop: tx }
+    }
+}

@@ -1,0 +1,203 @@
+//! Serving wasi:http components: a fresh instance per request, request
+//! timeouts, the concurrency limit, graceful drain and SIGKILL.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wasmpod_engine::{
+    EngineError, EngineOptions, ExitStatus, HttpOptions, HttpStats, RunSpec, Runtime, StopHandle,
+    StopReason,
+};
+use wasmpod_test_guests as guests;
+
+struct Served {
+    addr: std::net::SocketAddr,
+    stop: StopHandle,
+    stats: Arc<HttpStats>,
+    spec_usage: Arc<wasmpod_engine::Usage>,
+    task: tokio::task::JoinHandle<Result<ExitStatus, EngineError>>,
+}
+
+async fn serve(options: HttpOptions) -> Served {
+    let runtime = Arc::new(Runtime::new(EngineOptions::default()).expect("runtime"));
+    let bytes = std::fs::read(guests::HTTP_HELLO_WAT_WASM).expect("http-hello");
+    let program = runtime.load(&bytes).expect("load");
+    assert!(runtime.is_http_handler(&program));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = StopHandle::new();
+    let stats = Arc::new(HttpStats::default());
+    let spec = RunSpec::new(vec!["http-hello".into()]);
+    let spec_usage = spec.usage.clone();
+    let task = tokio::spawn({
+        let (stop, stats) = (stop.clone(), stats.clone());
+        async move {
+            runtime
+                .serve_http(&program, spec, listener, options, stats, &stop)
+                .await
+        }
+    });
+    Served {
+        addr,
+        stop,
+        stats,
+        spec_usage,
+        task,
+    }
+}
+
+/// `GET path` over a new HTTP/1.0 connection (so the body is not chunked):
+/// status and body, or the I/O error.
+async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+        .await?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_each_request_from_a_fresh_instance() {
+    let s = serve(HttpOptions::default()).await;
+    for _ in 0..3 {
+        let (status, body) = get(s.addr, "/").await.expect("GET /");
+        assert_eq!((status, body.as_str()), (200, "hello from wasm\n"));
+    }
+    let (status, body) = get(s.addr, "/fail").await.expect("GET /fail");
+    assert_eq!((status, body.as_str()), (500, "failing\n"));
+    assert_eq!(s.stats.started.load(Relaxed), 4);
+    assert_eq!(s.stats.in_flight.load(Relaxed), 0);
+    // Each instance's linear memory was counted and given back.
+    assert!(s.spec_usage.peak_memory_bytes() > 0);
+    assert_eq!(s.spec_usage.memory_bytes(), 0);
+    s.stop.stop(StopReason::Signal(15));
+    let status = s.task.await.expect("join").expect("serve");
+    assert_eq!(status, ExitStatus::Stopped(StopReason::Signal(15)));
+    assert!(
+        get(s.addr, "/").await.is_err(),
+        "nothing listens after a stop"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_timeout_gets_504() {
+    let s = serve(HttpOptions {
+        request_timeout: Duration::from_millis(200),
+        ..HttpOptions::default()
+    })
+    .await;
+    let started = Instant::now();
+    let (status, body) = get(s.addr, "/sleep").await.expect("GET /sleep");
+    assert_eq!((status, body.as_str()), (504, "request timed out\n"));
+    assert!(started.elapsed() < Duration::from_millis(900));
+    // The server goes on serving.
+    assert_eq!(get(s.addr, "/").await.expect("GET /").0, 200);
+    s.stop.stop(StopReason::Signal(9));
+    s.task.await.expect("join").expect("serve");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_queues_requests() {
+    let s = serve(HttpOptions {
+        max_concurrency: 1,
+        ..HttpOptions::default()
+    })
+    .await;
+    let started = Instant::now();
+    let (a, b) = tokio::join!(get(s.addr, "/sleep"), get(s.addr, "/sleep"));
+    assert_eq!(a.expect("a").0, 200);
+    assert_eq!(b.expect("b").0, 200);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900),
+        "one slot: the second request waited for the first ({took:?})"
+    );
+    s.stop.stop(StopReason::Signal(9));
+    s.task.await.expect("join").expect("serve");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_requests_in_flight() {
+    let s = serve(HttpOptions::default()).await;
+    let in_flight = tokio::spawn(get(s.addr, "/sleep"));
+    while s.stats.in_flight.load(Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.stop.stop(StopReason::Signal(15));
+    // The request in flight finishes normally...
+    let (status, body) = in_flight.await.expect("join").expect("GET /sleep");
+    assert_eq!((status, body.as_str()), (200, "slept\n"));
+    // ...and then the server is done.
+    let status = tokio::time::timeout(Duration::from_secs(5), s.task)
+        .await
+        .expect("the drain ends")
+        .expect("join")
+        .expect("serve");
+    assert_eq!(status, ExitStatus::Stopped(StopReason::Signal(15)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_drain_ends_it_at_once() {
+    let s = serve(HttpOptions::default()).await;
+    let in_flight = tokio::spawn(get(s.addr, "/sleep"));
+    while s.stats.in_flight.load(Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.stop.stop(StopReason::Signal(15));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed = Instant::now();
+    s.stop.stop(StopReason::Signal(9));
+    let status = s.task.await.expect("join").expect("serve");
+    assert!(killed.elapsed() < Duration::from_millis(500));
+    assert_eq!(status, ExitStatus::Stopped(StopReason::Signal(15)));
+    let r = in_flight.await.expect("join");
+    assert!(
+        r.as_ref().map_or(true, |(status, _)| *status != 200),
+        "the request in flight did not complete: {r:?}"
+    );
+}
+
+#[tokio::test]
+async fn only_http_components_are_served() {
+    let runtime = Runtime::new(EngineOptions::default()).expect("runtime");
+    for path in [guests::PROBE, guests::PROBE_COMPONENT] {
+        let program = runtime
+            .load(&std::fs::read(path).expect("read"))
+            .expect("load");
+        assert!(!runtime.is_http_handler(&program));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let err = runtime
+            .serve_http(
+                &program,
+                RunSpec::new(vec![]),
+                listener,
+                HttpOptions::default(),
+                Arc::new(HttpStats::default()),
+                &StopHandle::new(),
+            )
+            .await
+            .expect_err("not an http component");
+        assert!(matches!(err, EngineError::NotHttp(_)), "{path}: {err}");
+        assert!(
+            err.to_string().contains("wasi:http/incoming-handler"),
+            "{err}"
+        );
+    }
+}
