@@ -105,6 +105,19 @@ pub fn duration(input: &str) -> anyhow::Result<Duration> {
     Ok(total)
 }
 
+/// Parses a listen address: `HOST:PORT` (`0.0.0.0:8080`, `[::1]:80`) or a
+/// bare `PORT`, which means 127.0.0.1 (nothing is exposed beyond this
+/// machine unless asked for).
+pub fn listen_addr(input: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let s = input.trim();
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        anyhow::anyhow!("invalid address {input:?}: use HOST:PORT (127.0.0.1:8080) or a port")
+    })
+}
+
 /// Parses one `-e` value. `KEY=VALUE` sets it; a bare `KEY` copies the
 /// host's value if it has one (an explicit grant, as `docker run -e KEY`
 /// does) and is skipped otherwise.
@@ -154,6 +167,23 @@ fn env_key(key: &str, spec: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            listen_addr("9000").expect("port").to_string(),
+            "127.0.0.1:9000"
+        );
+        assert_eq!(
+            listen_addr("0.0.0.0:80").expect("addr").to_string(),
+            "0.0.0.0:80"
+        );
+        assert_eq!(listen_addr("[::1]:81").expect("v6").to_string(), "[::1]:81");
+        for bad in ["", "localhost:80", "1.2.3.4", "70000", "a:b"] {
+            let e = listen_addr(bad).expect_err(bad).to_string();
+            assert!(e.starts_with("invalid address"), "{e}");
+        }
+    }
 
     fn no_host(_: &str) -> Option<String> {
         None

@@ -680,3 +680,86 @@ fn tcp_hello_serves_connections_with_net_only() {
         stdout(&o)
     );
 }
+
+/// `GET path` over HTTP/1.0 (so the body is not chunked): status and body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    std::io::Write::write_all(
+        &mut conn,
+        format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes(),
+    )
+    .expect("write");
+    let mut raw = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut raw).expect("read");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {raw:?}"));
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
+}
+
+#[test]
+fn an_http_component_is_served_and_drains_on_sigterm() {
+    let w = Wasmpod::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = w
+        .cmd()
+        .args([
+            "run",
+            "--listen",
+            &port.to_string(),
+            guests::HTTP_HELLO_WAT_WASM,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut server = KillOnDrop(child);
+    let err = server.0.stderr.take().expect("stderr");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server's first line");
+    assert_eq!(
+        first,
+        format!("wasmpod: serving HTTP on http://127.0.0.1:{port}/")
+    );
+
+    assert_eq!(http_get(port, "/"), (200, "hello from wasm\n".into()));
+    assert_eq!(http_get(port, "/fail"), (500, "failing\n".into()));
+
+    // SIGTERM with a request in flight: it completes, then wasmpod exits 143.
+    let slow = std::thread::spawn(move || http_get(port, "/sleep"));
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert_eq!(slow.join().expect("join"), (200, "slept\n".into()));
+    let status = server.0.wait().expect("wait");
+    assert_eq!(status.code(), Some(143));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens after the drain"
+    );
+
+    let o = w.run(&["--listen", "nowhere", guests::HTTP_HELLO_WAT_WASM]);
+    assert_host_failure(&o, "--listen: invalid address \"nowhere\"");
+}

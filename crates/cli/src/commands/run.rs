@@ -51,6 +51,12 @@ pub struct RunArgs {
     #[arg(long)]
     net: bool,
 
+    /// Where to serve a wasi:http component (one that exports
+    /// `wasi:http/incoming-handler`): HOST:PORT, or a bare PORT on
+    /// 127.0.0.1. Each request gets a fresh instance.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+
     /// Print what wasmpod does (module kind, digest, compile cache hit or
     /// miss, timings) to stderr.
     #[arg(long)]
@@ -159,12 +165,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         );
     }
 
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let http = runtime.is_http_handler(&program);
+    let tokio = if http {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build()
+    .context("cannot start the async runtime")?;
     let stop = StopHandle::new();
-    let status = tokio.block_on(runtime.run(&program, spec, &stop))?;
+    let status = if http {
+        tokio.block_on(serve(&runtime, &program, spec, &args.listen, &stop))?
+    } else {
+        tokio.block_on(runtime.run(&program, spec, &stop))?
+    };
     if verbose {
         eprintln!("wasmpod: {status:?} after {}", ms(started.elapsed()));
     }
@@ -186,6 +201,57 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     // Keep the runtime (and any blocked stdin reader) alive until exit.
     std::mem::forget(tokio);
     Ok(status.code())
+}
+
+/// Serves a wasi:http component until Ctrl-C or SIGTERM (which drain the
+/// requests in flight; a second one stops at once).
+async fn serve(
+    runtime: &Runtime,
+    program: &wasmpod_engine::Program,
+    spec: RunSpec,
+    listen: &str,
+    stop: &StopHandle,
+) -> anyhow::Result<ExitStatus> {
+    let addr = parse::listen_addr(listen).context("--listen")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr().context("--listen")?;
+    eprintln!("wasmpod: serving HTTP on http://{local}/");
+    let signals = stop.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let mut first = true;
+        loop {
+            let n = tokio::select! {
+                _ = int.recv() => libc::SIGINT,
+                _ = term.recv() => libc::SIGTERM,
+            };
+            if first {
+                eprintln!("wasmpod: draining requests in flight (again to stop at once)");
+                signals.stop(StopReason::Signal(n));
+                first = false;
+            } else {
+                signals.stop(StopReason::Signal(libc::SIGKILL));
+            }
+        }
+    });
+    Ok(runtime
+        .serve_http(
+            program,
+            spec,
+            listener,
+            wasmpod_engine::HttpOptions::default(),
+            Default::default(),
+            stop,
+        )
+        .await?)
 }
 
 fn build_spec(args: &RunArgs, image: Option<&ImageRecord>) -> anyhow::Result<RunSpec> {
