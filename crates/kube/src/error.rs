@@ -1,0 +1,100 @@
+//! The crate's one error type. Every message is one line and names where the
+//! problem is: a file with line and column, or an object (`Kind/name`) and
+//! the field path inside it.
+
+use std::path::PathBuf;
+
+use wasmpod_engine::quantity::QuantityError;
+
+/// Why manifests could not be loaded or planned.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// A file or directory could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The text is not valid YAML: `app.yaml:12:5: mapping values are not allowed in this context`.
+    #[error("{file}:{line}:{column}: {message}")]
+    Yaml {
+        /// The file (or the name given to a [`Source::Text`](crate::Source::Text)).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message, without its position.
+        message: String,
+    },
+
+    /// A document that is valid YAML but not a Kubernetes object (no
+    /// `kind`, no `metadata.name`, not a mapping ...).
+    #[error("{file}: document {index}: {message}")]
+    Document {
+        /// The file.
+        file: String,
+        /// 1-based position of the document in the file (counting empty ones).
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A kind this crate does not model: `Foo/bar: kind Foo is not supported`.
+    #[error(
+        "{object}: kind {kind} is not supported (supported: Pod, Deployment, Job, ConfigMap, Secret, Service)"
+    )]
+    UnsupportedKind {
+        /// `Kind/name`.
+        object: String,
+        /// The kind.
+        kind: String,
+    },
+
+    /// A field that is not on the allow-list (and `lenient` is off):
+    /// `Deployment/web: spec.template.spec.containers[0].securityContext is not supported`.
+    #[error("{object}: {path} is not supported")]
+    UnsupportedField {
+        /// `Kind/name`.
+        object: String,
+        /// The field path, e.g. `spec.containers[0].securityContext`.
+        path: String,
+    },
+
+    /// A resource quantity that does not parse:
+    /// `Pod/a: spec.containers[0].resources.limits.memory: invalid quantity "12Q": ...`.
+    #[error("{object}: {path}: {source}")]
+    Quantity {
+        /// `Kind/name`.
+        object: String,
+        /// The field path.
+        path: String,
+        /// The parser's reason.
+        #[source]
+        source: QuantityError,
+    },
+
+    /// Anything else wrong with an object: a bad value, a missing reference,
+    /// a selector that does not match. The message starts with the field
+    /// path where there is one.
+    #[error("{object}: {message}")]
+    Invalid {
+        /// `Kind/name`.
+        object: String,
+        /// What is wrong, e.g. `spec.template.spec.restartPolicy must be OnFailure or Never for a Job`.
+        message: String,
+    },
+}
+
+impl KubeError {
+    pub(crate) fn invalid(object: impl ToString, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            object: object.to_string(),
+            message: message.into(),
+        }
+    }
+}
