@@ -45,3 +45,4 @@ bench: setup
 	bench/pull.sh
 	bench/ctr-cold-start.sh
 	bench/cri-density.sh
+	bench/http.sh

@@ -20,7 +20,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 apt_packages=(clang lld libc6-dev wasi-libc libclang-rt-dev-wasm32
   docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
   containerd runc containernetworking-plugins protobuf-compiler procps iproute2)
-if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3 busybox-static); fi
+if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3 busybox-static wrk); fi
 
 missing=()
 for p in "${apt_packages[@]}"; do

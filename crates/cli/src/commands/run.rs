@@ -147,11 +147,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some(home) => options.cache_dir = Some(home.join("cache").join("compiled")),
         None => tracing::warn!("no state folder (set WASMPOD_HOME); compiling without a cache"),
     }
-    let runtime = Runtime::new(options)?;
+    let mut runtime = Runtime::new(options.clone())?;
     let engine_ready = started.elapsed();
-    let program = runtime
+    let mut program = runtime
         .load(&bytes)
         .with_context(|| format!("cannot load {}", args.file))?;
+    if runtime.is_http_handler(&program) {
+        // A server makes an instance per request: take them from a pool
+        // (compiled code is the same, so the cache still serves it).
+        options.pooling = true;
+        runtime = Runtime::new(options)?;
+        program = runtime
+            .load(&bytes)
+            .with_context(|| format!("cannot load {}", args.file))?;
+    }
     let loaded = started.elapsed();
     if verbose {
         eprintln!(
