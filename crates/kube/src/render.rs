@@ -98,7 +98,7 @@ fn args(out: &mut String, args: &[Arg]) {
 /// `64Mi` for whole binary units, the byte count otherwise.
 pub(crate) fn bytes(n: u64) -> String {
     for (shift, suffix) in [(40, "Ti"), (30, "Gi"), (20, "Mi"), (10, "Ki")] {
-        if n != 0 && n % (1u64 << shift) == 0 {
+        if n != 0 && n.is_multiple_of(1u64 << shift) {
             return format!("{}{suffix}", n >> shift);
         }
     }

@@ -104,7 +104,7 @@ const CONTAINER: Shape = Obj(&[
     ("readinessProbe", PROBE),
 ]);
 
-const ITEMS: Shape = List(&Obj(&[("key", Str), ("path", Str), ("mode", Int)]));
+const ITEMS: Shape = List(&Obj(&[("key", Str), ("path", Str), ("mode", Any)]));
 
 const VOLUME: Shape = Obj(&[
     ("name", Str),
@@ -116,7 +116,7 @@ const VOLUME: Shape = Obj(&[
             ("name", Str),
             ("items", ITEMS),
             ("optional", Bool),
-            ("defaultMode", Int),
+            ("defaultMode", Any),
         ]),
     ),
     (
@@ -125,7 +125,7 @@ const VOLUME: Shape = Obj(&[
             ("secretName", Str),
             ("items", ITEMS),
             ("optional", Bool),
-            ("defaultMode", Int),
+            ("defaultMode", Any),
         ]),
     ),
 ]);
