@@ -1078,3 +1078,11 @@ service web http 80 -> web-0:8080, web-1:8080
     assert!(!text.contains("s3cr3t") && !text.contains("hunter2"));
     assert_eq!(p.to_string(), text);
 }
+
+#[test]
+fn duplicate_keys_are_yaml_errors_with_a_position() {
+    let e =
+        error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  k: one\n  k: two\n");
+    assert!(e.starts_with("app.yaml:5:3: "), "{e}");
+    assert!(e.contains("duplicate entry with key \"k\""), "{e}");
+}
