@@ -17,6 +17,17 @@ Exit codes:
   134   the guest trapped (the trap and a Wasm backtrace go to stderr)
   128+N the guest was stopped by signal N (130 for SIGINT, 143 for SIGTERM)";
 
+/// Shown at the end of `wasmpod up --help`.
+pub const UP_HELP: &str = "\
+Exit codes:
+  0     everything ran to completion and succeeded (or up was stopped
+        without a signal)
+  1     everything ran to completion and something failed (a Job past its
+        backoffLimit, a run-once pod with a failed container)
+  125   wasmpod itself failed: invalid YAML, an unknown kind or unsupported
+        field, a missing ConfigMap, Secret or image, a Service port in use
+  128+N stopped by signal N (130 for Ctrl-C, 143 for SIGTERM)";
+
 /// Prints a one-line error and returns the host-failure code.
 pub fn host_failure(err: &anyhow::Error) -> i32 {
     let line = format!("{err:#}").replace('\n', " ");

@@ -21,6 +21,10 @@ enum Command {
     /// command component, or .wat text) or an image reference.
     #[command(after_help = exit::HELP)]
     Run(commands::run::RunArgs),
+    /// Run Kubernetes manifests (Pod, Deployment, Job, Service, ConfigMap,
+    /// Secret) on this machine, with no cluster.
+    #[command(after_help = exit::UP_HELP)]
+    Up(commands::up::UpArgs),
     /// Package a module as an OCI image and push it to a registry.
     Push(commands::push::PushArgs),
     /// Pull an image into the local store.
@@ -45,6 +49,7 @@ fn main() {
     init_tracing();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
+        Command::Up(args) => commands::up::run(args),
         Command::Push(args) => commands::push::run(args),
         Command::Pull(args) => commands::pull::run(args),
         Command::Images(args) => commands::images::list(args),

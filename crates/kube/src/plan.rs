@@ -117,7 +117,7 @@ pub struct JobPlan {
 }
 
 /// Where a container's Wasm comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Image {
     /// An OCI reference, pulled as `wasmpod run IMAGE` does.
     Oci(String),

@@ -7,3 +7,4 @@ pub mod oci;
 pub mod pull;
 pub mod push;
 pub mod run;
+pub mod up;

@@ -1,0 +1,247 @@
+//! `wasmpod up`: Kubernetes manifests on this machine.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use wasmpod_engine::{EngineOptions, Runtime};
+use wasmpod_kube::{Image, PlanOptions, PullPolicy, Source};
+use wasmpod_local::{Console, LoadedImage, Outcome, Shutdown, UpOptions};
+use wasmpod_oci::ImageRef;
+
+use super::oci::{self as images, RegistryArgs};
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// A manifest file, a directory of `*.yaml`/`*.yml` files, or `-` for
+    /// stdin. Repeatable; multi-document YAML is fine.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    files: Vec<String>,
+
+    /// Check the manifests and print what would run, running nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Warn about unsupported fields instead of refusing the manifests.
+    #[arg(long)]
+    lenient: bool,
+
+    /// Multiply the restart backoff (kubelet: 10s doubling to 5m). 0.01
+    /// makes it 100ms doubling to 3s.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    backoff_scale: f64,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn run(args: UpArgs) -> anyhow::Result<i32> {
+    if !(args.backoff_scale.is_finite() && args.backoff_scale >= 0.0) {
+        anyhow::bail!(
+            "--backoff-scale {}: must be a number from 0 up",
+            args.backoff_scale
+        );
+    }
+    let mut sources = Vec::new();
+    for f in &args.files {
+        if f == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read manifests from stdin")?;
+            sources.push(Source::Text {
+                name: "<stdin>".into(),
+                text,
+                dir: std::env::current_dir().context("current directory")?,
+            });
+        } else {
+            sources.push(Source::Path(PathBuf::from(f)));
+        }
+    }
+    let docs = wasmpod_kube::load(&sources)?;
+    let plan = wasmpod_kube::plan(
+        &docs,
+        &PlanOptions {
+            lenient: args.lenient,
+        },
+    )?;
+    for w in &plan.warnings {
+        eprintln!("wasmpod: warning: {w}");
+    }
+    if args.dry_run {
+        print!("{}", plan.render());
+        return Ok(0);
+    }
+
+    let console = Arc::new(Console::stdout(std::io::stdout().is_terminal()));
+    let mut options = EngineOptions {
+        pooling: true,
+        ..EngineOptions::default()
+    };
+    let home = images::home()?;
+    options.cache_dir = Some(home.join("cache").join("compiled"));
+    let runtime = Arc::new(Runtime::new(options)?);
+
+    // Every image the plan names, pulled per its policy and compiled once.
+    let wanted = plan
+        .pods
+        .iter()
+        .chain(plan.jobs.iter().map(|j| &j.template))
+        .flat_map(|p| p.containers.iter())
+        .map(|c| (c.image.clone(), c.pull_policy));
+    let mut loaded: HashMap<Image, LoadedImage> = HashMap::new();
+    for (image, policy) in wanted {
+        if loaded.contains_key(&image) {
+            continue;
+        }
+        let li = load_image(&runtime, &image, policy, &args.registry, &console)?;
+        loaded.insert(image, li);
+    }
+
+    let state = tempfile::Builder::new()
+        .prefix("up-")
+        .tempdir_in({
+            let run = home.join("run");
+            std::fs::create_dir_all(&run)
+                .with_context(|| format!("cannot create {}", run.display()))?;
+            run
+        })
+        .context("cannot create the pods' state folder")?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let shutdown = Shutdown::new();
+    let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let outcome = tokio.block_on(async {
+        let (stop, sig) = (shutdown.clone(), signal.clone());
+        let c = console.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            let mut first = true;
+            loop {
+                let n = tokio::select! {
+                    _ = int.recv() => libc::SIGINT,
+                    _ = term.recv() => libc::SIGTERM,
+                };
+                if first {
+                    sig.store(n, std::sync::atomic::Ordering::Relaxed);
+                    c.event("wasmpod", "Stopping (again to force)");
+                    stop.graceful();
+                    first = false;
+                } else {
+                    c.event("wasmpod", "Forcing the stop");
+                    stop.force();
+                }
+            }
+        });
+        wasmpod_local::up(
+            plan,
+            loaded,
+            UpOptions {
+                runtime,
+                state_dir: state.path().to_path_buf(),
+                backoff_scale: args.backoff_scale,
+                http: wasmpod_engine::HttpOptions::default(),
+                console,
+            },
+            shutdown,
+        )
+        .await
+    })?;
+    // Workloads may leave blocked host calls behind; do not wait for them.
+    tokio.shutdown_background();
+    Ok(match outcome {
+        Outcome::Succeeded => 0,
+        Outcome::Failed => 1,
+        Outcome::Stopped => match signal.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => 0,
+            n => 128 + n,
+        },
+    })
+}
+
+fn load_image(
+    runtime: &Runtime,
+    image: &Image,
+    policy: PullPolicy,
+    registry: &RegistryArgs,
+    console: &Console,
+) -> anyhow::Result<LoadedImage> {
+    match image {
+        Image::File(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let program = runtime
+                .load(&bytes)
+                .with_context(|| format!("cannot load {}", path.display()))?;
+            Ok(LoadedImage {
+                program,
+                entrypoint: vec![path.display().to_string()],
+                cmd: Vec::new(),
+                env: Vec::new(),
+                working_dir: None,
+            })
+        }
+        Image::Oci(reference) => {
+            let r = ImageRef::parse(reference)?;
+            let store = images::store()?;
+            let local = match policy {
+                PullPolicy::Always => None,
+                PullPolicy::IfNotPresent | PullPolicy::Never => store.resolve(&r)?,
+            };
+            let record = match local {
+                Some(record) => record,
+                None if policy == PullPolicy::Never => {
+                    anyhow::bail!(
+                        "{reference} is not in the local store and imagePullPolicy is Never"
+                    )
+                }
+                None => {
+                    let client = images::client(registry)?;
+                    let record = images::tokio()?.block_on(wasmpod_oci::image::pull(
+                        &client,
+                        &store,
+                        &r,
+                        &wasmpod_oci::NoProgress,
+                    ))?;
+                    console.event(reference, &format!("Pulled ({})", record.digest));
+                    record
+                }
+            };
+            let bytes = store.read_blob(&record.wasm)?;
+            let program = runtime
+                .load(&bytes)
+                .with_context(|| format!("cannot load {reference}"))?;
+            let (entrypoint, cmd) = match (&record.entrypoint[..], &record.cmd[..]) {
+                ([], []) => (vec![reference.clone()], Vec::new()),
+                ([], [module, rest @ ..]) => (vec![module.clone()], rest.to_vec()),
+                (e, c) => (e.to_vec(), c.to_vec()),
+            };
+            let env = record
+                .env
+                .iter()
+                .map(|e| {
+                    let (k, v) = e.split_once('=').unwrap_or((e, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+            Ok(LoadedImage {
+                program,
+                entrypoint,
+                cmd,
+                env,
+                working_dir: record.working_dir.clone(),
+            })
+        }
+    }
+}

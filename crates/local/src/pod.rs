@@ -1,0 +1,762 @@
+//! Pods, containers, restarts, probes and Jobs.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use wasmpod_engine::{
+    ExitStatus, HttpStats, InputSpec, Limits, OutputSpec, Preopen, Program, RunSpec, StopHandle,
+    StopReason,
+};
+use wasmpod_kube::{
+    ContainerPlan, Image, JobPlan, MountSource, Plan, PodPlan, Probe, ProbeAction, RestartPolicy,
+};
+
+use crate::{LoadedImage, LocalError, Outcome, Shutdown, UpOptions, probe, service};
+
+/// The kubelet's restart backoff: 10 s, doubling, at most 5 min.
+const BACKOFF_BASE: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+pub(crate) struct Supervisor {
+    plan: Plan,
+    images: HashMap<Image, LoadedImage>,
+    options: UpOptions,
+    shutdown: Shutdown,
+    /// Running pods by name, for Services.
+    pods: Mutex<HashMap<String, Arc<PodState>>>,
+}
+
+/// A running pod's containers, as Services and probes see them.
+struct PodState {
+    containers: Vec<Arc<ContainerState>>,
+}
+
+impl PodState {
+    fn ready(&self) -> bool {
+        self.containers
+            .iter()
+            .all(|c| c.ready.load(Ordering::Relaxed))
+    }
+
+    /// Where `container_port` of this pod is served now.
+    fn address(&self, container_port: u16) -> SocketAddr {
+        self.containers
+            .iter()
+            .find_map(|c| c.mapped(container_port))
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], container_port)))
+    }
+}
+
+#[derive(Default)]
+struct ContainerState {
+    ready: AtomicBool,
+    /// containerPort -> where it is served (a wasi:http component's own
+    /// loopback port).
+    ports: Mutex<HashMap<u16, SocketAddr>>,
+}
+
+impl ContainerState {
+    fn mapped(&self, port: u16) -> Option<SocketAddr> {
+        self.ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&port)
+            .copied()
+    }
+
+    fn address(&self, port: u16) -> SocketAddr {
+        self.mapped(port)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+}
+
+fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) && d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d >= Duration::from_secs(1) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+impl Supervisor {
+    pub(crate) fn new(
+        plan: Plan,
+        images: HashMap<Image, LoadedImage>,
+        options: UpOptions,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Self>, LocalError> {
+        let templates = plan
+            .pods
+            .iter()
+            .chain(plan.jobs.iter().map(|j| &j.template));
+        for pod in templates {
+            for c in &pod.containers {
+                if !images.contains_key(&c.image) {
+                    return Err(LocalError::MissingImage {
+                        pod: pod.name.clone(),
+                        container: c.name.clone(),
+                        image: format!("{:?}", c.image),
+                    });
+                }
+            }
+        }
+        Ok(Arc::new(Self {
+            plan,
+            images,
+            options,
+            shutdown,
+            pods: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let d = BACKOFF_BASE
+            .saturating_mul(1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX))
+            .min(BACKOFF_MAX);
+        d.mul_f64(self.options.backoff_scale.max(0.0))
+    }
+
+    pub(crate) async fn run(self: Arc<Self>) -> Result<Outcome, LocalError> {
+        let console = self.options.console.clone();
+        // Services first: a port that is taken is an error before anything
+        // runs.
+        let mut services = JoinSet::new();
+        for svc in &self.plan.services {
+            for port in &svc.ports {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.port))
+                    .await
+                    .map_err(|source| LocalError::ServicePort {
+                        service: svc.name.clone(),
+                        port: port.port,
+                        source,
+                    })?;
+                let endpoints: Vec<(String, u16)> = port
+                    .endpoints
+                    .iter()
+                    .map(|e| (e.pod.clone(), e.port))
+                    .collect();
+                let this = self.clone();
+                let resolve: service::Resolve = Arc::new(move |pod: &str, port: u16| {
+                    let pods = this.pods.lock().unwrap_or_else(PoisonError::into_inner);
+                    let p = pods.get(pod)?;
+                    p.ready().then(|| p.address(port))
+                });
+                console.event(
+                    &format!("service/{}", svc.name),
+                    &format!(
+                        "Listening on http://127.0.0.1:{} ({} endpoints)",
+                        port.port,
+                        endpoints.len()
+                    ),
+                );
+                services.spawn(service::serve(listener, endpoints, resolve));
+            }
+        }
+
+        let mut work: JoinSet<bool> = JoinSet::new();
+        for pod in self.plan.pods.clone() {
+            let name = pod.name.clone();
+            work.spawn(self.clone().run_pod(pod, name));
+        }
+        for job in self.plan.jobs.clone() {
+            work.spawn(self.clone().run_job(job));
+        }
+
+        let mut rx = self.shutdown.subscribe();
+        let completes = self.plan.runs_to_completion();
+        let mut all_ok = true;
+        let outcome = loop {
+            let stopped = tokio::select! {
+                next = work.join_next() => match next {
+                    Some(result) => {
+                        all_ok &= result.unwrap_or(false);
+                        continue;
+                    }
+                    None => false,
+                },
+                _ = rx.wait_for(|l| *l > 0) => true,
+            };
+            if stopped {
+                // Every task sees the stop itself; wait for them.
+                while work.join_next().await.is_some() {}
+                break Outcome::Stopped;
+            }
+            if completes {
+                break if all_ok {
+                    Outcome::Succeeded
+                } else {
+                    Outcome::Failed
+                };
+            }
+            // Long-running workloads cannot end unless stopped; a plan of
+            // only Services waits for the stop too.
+            let _ = rx.wait_for(|l| *l > 0).await;
+            break Outcome::Stopped;
+        };
+        services.abort_all();
+        Ok(outcome)
+    }
+
+    /// Runs a pod until its containers are done (never, for restart policy
+    /// Always) or `up` stops. True when every container's last exit was 0.
+    async fn run_pod(self: Arc<Self>, pod: PodPlan, name: String) -> bool {
+        let console = self.options.console.clone();
+        let dir = self.options.state_dir.join(&name);
+        let volumes = match self.make_volumes(&pod, &name, &dir) {
+            Ok(v) => v,
+            Err(e) => {
+                console.event(&name, &format!("Failed: {e}"));
+                return false;
+            }
+        };
+        let states: Vec<Arc<ContainerState>> =
+            pod.containers.iter().map(|_| Arc::default()).collect();
+        self.pods
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                name.clone(),
+                Arc::new(PodState {
+                    containers: states.clone(),
+                }),
+            );
+        let pod = Arc::new(pod);
+        let mut containers = JoinSet::new();
+        for (i, state) in states.into_iter().enumerate() {
+            let preopens = volumes[i].clone();
+            containers.spawn(self.clone().run_container(
+                pod.clone(),
+                name.clone(),
+                i,
+                state,
+                preopens,
+            ));
+        }
+        let mut ok = true;
+        while let Some(r) = containers.join_next().await {
+            ok &= r.unwrap_or(false);
+        }
+        self.pods
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        ok
+    }
+
+    /// The pod's volumes, per container as preopens: emptyDir and
+    /// ConfigMap/Secret folders under the pod's state folder, hostPath as
+    /// given.
+    fn make_volumes(
+        &self,
+        pod: &PodPlan,
+        name: &str,
+        dir: &Path,
+    ) -> Result<Vec<Vec<Preopen>>, LocalError> {
+        let mut made: HashMap<String, PathBuf> = HashMap::new();
+        let mut all = Vec::new();
+        for c in &pod.containers {
+            let mut preopens = Vec::new();
+            for m in &c.mounts {
+                let err = |path: &Path, source| LocalError::Volume {
+                    pod: name.to_string(),
+                    volume: m.volume.clone(),
+                    path: path.to_path_buf(),
+                    source,
+                };
+                let host = match &m.source {
+                    MountSource::HostPath { path, create } => {
+                        if *create {
+                            std::fs::create_dir_all(path).map_err(|e| err(path, e))?;
+                        }
+                        path.clone()
+                    }
+                    MountSource::EmptyDir | MountSource::Files { .. } => {
+                        if let Some(p) = made.get(&m.volume) {
+                            p.clone()
+                        } else {
+                            let path = dir.join("volumes").join(&m.volume);
+                            std::fs::create_dir_all(&path).map_err(|e| err(&path, e))?;
+                            if let MountSource::Files { files, .. } = &m.source {
+                                for (rel, data) in files {
+                                    let file = path.join(rel);
+                                    if let Some(parent) = file.parent() {
+                                        std::fs::create_dir_all(parent)
+                                            .map_err(|e| err(parent, e))?;
+                                    }
+                                    std::fs::write(&file, data).map_err(|e| err(&file, e))?;
+                                }
+                            }
+                            made.insert(m.volume.clone(), path.clone());
+                            path
+                        }
+                    }
+                };
+                preopens.push(Preopen {
+                    host,
+                    guest: m.guest_path.clone(),
+                    read_only: m.read_only,
+                });
+            }
+            all.push(preopens);
+        }
+        Ok(all)
+    }
+
+    fn spec(
+        &self,
+        c: &ContainerPlan,
+        image: &LoadedImage,
+        argv: Vec<String>,
+        preopens: &[Preopen],
+        output: Option<std::fs::File>,
+    ) -> RunSpec {
+        let mut env = image.env.clone();
+        for var in &c.env {
+            env.retain(|(k, _)| *k != var.name);
+            env.push((var.name.clone(), var.value.clone()));
+        }
+        let (stdout, stderr) = match output {
+            Some(f) => match f.try_clone() {
+                Ok(g) => (OutputSpec::File(f), OutputSpec::File(g)),
+                Err(_) => (OutputSpec::File(f), OutputSpec::Null),
+            },
+            None => (OutputSpec::Null, OutputSpec::Null),
+        };
+        RunSpec {
+            args: argv,
+            env,
+            preopens: preopens.to_vec(),
+            cwd: c.working_dir.clone().or_else(|| image.working_dir.clone()),
+            limits: Limits {
+                memory: c.memory_limit,
+                timeout: None,
+            },
+            stdio: wasmpod_engine::Stdio {
+                stdin: InputSpec::Null,
+                stdout,
+                stderr,
+            },
+            // A pod has a network; in local mode it is the host's.
+            network: true,
+            usage: Default::default(),
+        }
+    }
+
+    /// Runs one container, restarting it per the pod's policy. True when
+    /// its last exit was 0.
+    async fn run_container(
+        self: Arc<Self>,
+        pod: Arc<PodPlan>,
+        pod_name: String,
+        index: usize,
+        state: Arc<ContainerState>,
+        preopens: Vec<Preopen>,
+    ) -> bool {
+        let console = self.options.console.clone();
+        let c = &pod.containers[index];
+        let name = format!("{pod_name}/{}", c.name);
+        let Some(image) = self.images.get(&c.image) else {
+            return false;
+        };
+        let argv = c.argv(&image.entrypoint, &image.cmd);
+        let runtime = self.options.runtime.clone();
+        let http = runtime.is_http_handler(&image.program);
+        let grace = Duration::from_secs(pod.termination_grace_period_seconds);
+        let mut shutdown = self.shutdown.subscribe();
+        let mut restarts: u32 = 0;
+        loop {
+            if *shutdown.borrow() > 0 {
+                return false;
+            }
+            let stop = StopHandle::new();
+            let (output, pump) = match std::io::pipe() {
+                Ok((reader, writer)) => (
+                    Some(std::fs::File::from(std::os::fd::OwnedFd::from(writer))),
+                    console.pump(name.clone(), reader),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no pipe for the container's output");
+                    (None, None)
+                }
+            };
+            let spec = self.spec(c, image, argv.clone(), &preopens, output);
+            let started = Instant::now();
+            let mut helpers = JoinSet::new();
+
+            let status = if http {
+                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        console.event(&name, &format!("Failed: cannot listen: {e}"));
+                        return false;
+                    }
+                };
+                let local = listener.local_addr().ok();
+                let port = c.ports.first().map(|p| p.container_port);
+                if let (Some(port), Some(local)) = (port, local) {
+                    state
+                        .ports
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(port, local);
+                }
+                match (port, local) {
+                    (Some(port), Some(local)) => console.event(
+                        &name,
+                        &format!("Started (containerPort {port} served at http://{local}/)"),
+                    ),
+                    (None, Some(local)) => {
+                        console.event(&name, &format!("Started (served at http://{local}/)"))
+                    }
+                    _ => console.event(&name, "Started"),
+                }
+                self.watch_probes(
+                    &mut helpers,
+                    c,
+                    image,
+                    &preopens,
+                    &state,
+                    &stop,
+                    &name,
+                    grace,
+                );
+                self.watch_shutdown(&mut helpers, &stop, grace);
+                runtime
+                    .serve_http(
+                        &image.program,
+                        spec,
+                        listener,
+                        self.options.http.clone(),
+                        Arc::new(HttpStats::default()),
+                        &stop,
+                    )
+                    .await
+            } else {
+                console.event(&name, "Started");
+                self.watch_probes(
+                    &mut helpers,
+                    c,
+                    image,
+                    &preopens,
+                    &state,
+                    &stop,
+                    &name,
+                    grace,
+                );
+                self.watch_shutdown(&mut helpers, &stop, grace);
+                runtime.run(&image.program, spec, &stop).await
+            };
+            helpers.abort_all();
+            // The instance and its output pipe are gone: let the last lines
+            // out before the exit event (bounded: a stray copy of the pipe
+            // must not hang the container's loop).
+            if let Some(pump) = pump {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    tokio::task::spawn_blocking(move || pump.join()),
+                )
+                .await;
+            }
+            state.ready.store(false, Ordering::Relaxed);
+            state
+                .ports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+
+            let code = match &status {
+                Ok(s) => {
+                    if let ExitStatus::Trapped { message, .. } = s {
+                        console.event(&name, &format!("Trapped: {message}"));
+                    }
+                    s.code()
+                }
+                Err(e) => {
+                    console.event(&name, &format!("Failed: {e}"));
+                    125
+                }
+            };
+            console.event(&name, &format!("Exited with code {code}"));
+            let ok = code == 0;
+            if *shutdown.borrow() > 0 {
+                return ok;
+            }
+            let restart = match pod.restart_policy {
+                RestartPolicy::Always => true,
+                RestartPolicy::OnFailure => !ok,
+                RestartPolicy::Never => false,
+            };
+            if !restart {
+                return ok;
+            }
+            // A container that ran well past the longest backoff starts
+            // over, as the kubelet's does.
+            if started.elapsed() > BACKOFF_MAX.mul_f64(2.0 * self.options.backoff_scale) {
+                restarts = 0;
+            }
+            let delay = self.backoff(restarts);
+            restarts = restarts.saturating_add(1);
+            console.event(&name, &format!("Restarting in {}", human(delay)));
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait_for(|l| *l > 0) => return ok,
+            }
+        }
+    }
+
+    /// On `up`'s stop: SIGTERM, then SIGKILL after the grace period (or at
+    /// once on a forced stop).
+    fn watch_shutdown(&self, helpers: &mut JoinSet<()>, stop: &StopHandle, grace: Duration) {
+        let mut rx = self.shutdown.subscribe();
+        let stop = stop.clone();
+        helpers.spawn(async move {
+            if rx.wait_for(|l| *l > 0).await.is_err() {
+                return;
+            }
+            if *rx.borrow() >= 2 {
+                stop.stop(StopReason::Signal(libc::SIGKILL));
+                return;
+            }
+            stop.stop(StopReason::Signal(libc::SIGTERM));
+            let _ = tokio::time::timeout(grace, rx.wait_for(|l| *l >= 2)).await;
+            stop.stop(StopReason::Signal(libc::SIGKILL));
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn watch_probes(
+        &self,
+        helpers: &mut JoinSet<()>,
+        c: &ContainerPlan,
+        image: &LoadedImage,
+        preopens: &[Preopen],
+        state: &Arc<ContainerState>,
+        stop: &StopHandle,
+        name: &str,
+        grace: Duration,
+    ) {
+        let checker = |probe: &Probe| Checker {
+            action: probe.action.clone(),
+            timeout: Duration::from_secs(u64::from(probe.timeout_seconds.max(1))),
+            state: state.clone(),
+            runtime: self.options.runtime.clone(),
+            program: image.program.clone(),
+            spec_env: self.spec(c, image, Vec::new(), preopens, None).env,
+            preopens: preopens.to_vec(),
+        };
+        match &c.readiness_probe {
+            None => state.ready.store(true, Ordering::Relaxed),
+            Some(probe) => {
+                let check = checker(probe);
+                let (state, console, name) = (
+                    state.clone(),
+                    self.options.console.clone(),
+                    name.to_string(),
+                );
+                let probe = probe.clone();
+                helpers.spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(u64::from(probe.initial_delay_seconds)))
+                        .await;
+                    let (mut ok_run, mut fail_run) = (0u32, 0u32);
+                    loop {
+                        if check.run().await {
+                            ok_run += 1;
+                            fail_run = 0;
+                        } else {
+                            fail_run += 1;
+                            ok_run = 0;
+                        }
+                        let ready = state.ready.load(Ordering::Relaxed);
+                        if !ready && ok_run >= probe.success_threshold.max(1) {
+                            state.ready.store(true, Ordering::Relaxed);
+                            console.event(&name, "Ready");
+                        } else if ready && fail_run >= probe.failure_threshold.max(1) {
+                            state.ready.store(false, Ordering::Relaxed);
+                            console.event(&name, "Not ready (readiness probe failed)");
+                        }
+                        tokio::time::sleep(Duration::from_secs(u64::from(
+                            probe.period_seconds.max(1),
+                        )))
+                        .await;
+                    }
+                });
+            }
+        }
+        if let Some(probe) = &c.liveness_probe {
+            let check = checker(probe);
+            let (console, name, stop) =
+                (self.options.console.clone(), name.to_string(), stop.clone());
+            let probe = probe.clone();
+            helpers.spawn(async move {
+                tokio::time::sleep(Duration::from_secs(u64::from(probe.initial_delay_seconds)))
+                    .await;
+                let mut fail_run = 0u32;
+                loop {
+                    if check.run().await {
+                        fail_run = 0;
+                    } else {
+                        fail_run += 1;
+                        if fail_run >= probe.failure_threshold.max(1) {
+                            console.event(&name, "Liveness probe failed; restarting");
+                            stop.stop(StopReason::Signal(libc::SIGTERM));
+                            tokio::time::sleep(grace).await;
+                            stop.stop(StopReason::Signal(libc::SIGKILL));
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_secs(u64::from(probe.period_seconds.max(1))))
+                        .await;
+                }
+            });
+        }
+    }
+
+    /// Runs a Job: pods from its template (named `<job>-<n>`, each run once)
+    /// until `completions` succeeded, `parallelism` at a time; more than
+    /// `backoffLimit` failed pods fail it. True when it completed.
+    async fn run_job(self: Arc<Self>, job: JobPlan) -> bool {
+        let console = self.options.console.clone();
+        let label = format!("job/{}", job.name);
+        let mut shutdown = self.shutdown.subscribe();
+        let (mut succeeded, mut failed, mut index) = (0u32, 0u32, 0u32);
+        let mut running: JoinSet<bool> = JoinSet::new();
+        let mut wait_until: Option<Instant> = None;
+        loop {
+            if succeeded >= job.completions {
+                console.event(
+                    &label,
+                    &format!("Complete ({succeeded}/{} succeeded)", job.completions),
+                );
+                return true;
+            }
+            let stopping = *shutdown.borrow() > 0;
+            let may_start = wait_until.is_none_or(|t| Instant::now() >= t);
+            while !stopping
+                && may_start
+                && (running.len() as u32) < job.parallelism.max(1)
+                && succeeded + (running.len() as u32) < job.completions
+            {
+                let mut pod = job.template.clone();
+                // Each failure is a new pod, counted against backoffLimit.
+                pod.restart_policy = RestartPolicy::Never;
+                let name = format!("{}-{index}", job.name);
+                index += 1;
+                running.spawn(self.clone().run_pod(pod, name));
+            }
+            if running.is_empty() {
+                if stopping {
+                    return false;
+                }
+                // Waiting out a retry backoff.
+                let delay = wait_until.map_or(Duration::ZERO, |t| {
+                    t.saturating_duration_since(Instant::now())
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => { wait_until = None; }
+                    _ = shutdown.wait_for(|l| *l > 0) => return false,
+                }
+                continue;
+            }
+            match running.join_next().await {
+                Some(Ok(true)) => succeeded += 1,
+                Some(_) => {
+                    failed += 1;
+                    if failed > job.backoff_limit {
+                        console.event(
+                            &label,
+                            &format!(
+                                "Failed: backoffLimit {} reached ({failed} failed pods)",
+                                job.backoff_limit
+                            ),
+                        );
+                        // Stop what still runs.
+                        while running.join_next().await.is_some() {}
+                        return false;
+                    }
+                    if *shutdown.borrow() == 0 {
+                        let delay = self.backoff(failed - 1);
+                        console.event(&label, &format!("Pod failed; retrying in {}", human(delay)));
+                        wait_until = Some(Instant::now() + delay);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// One probe's check, with what an `exec` probe needs to run.
+struct Checker {
+    action: ProbeAction,
+    timeout: Duration,
+    state: Arc<ContainerState>,
+    runtime: Arc<wasmpod_engine::Runtime>,
+    program: Program,
+    spec_env: Vec<(String, String)>,
+    preopens: Vec<Preopen>,
+}
+
+impl Checker {
+    async fn run(&self) -> bool {
+        match &self.action {
+            ProbeAction::HttpGet { path, port } => {
+                probe::http_get(self.state.address(*port), path, self.timeout).await
+            }
+            ProbeAction::TcpSocket { port } => {
+                probe::tcp(self.state.address(*port), self.timeout).await
+            }
+            ProbeAction::Exec { command } => self.exec(command).await,
+        }
+    }
+
+    /// `exec`: a new instance, as the shim's Exec makes one. `command[0]`
+    /// is a Wasm file in one of the container's volumes, or else the
+    /// container's own module is run with `command` as its argv.
+    async fn exec(&self, command: &[String]) -> bool {
+        let program = match command.first().and_then(|c| self.file_in_volume(c)) {
+            Some(host) => match std::fs::read(&host).map(|b| self.runtime.load(&b)) {
+                Ok(Ok(p)) => p,
+                _ => return false,
+            },
+            None => self.program.clone(),
+        };
+        let spec = RunSpec {
+            args: command.to_vec(),
+            env: self.spec_env.clone(),
+            preopens: self.preopens.clone(),
+            limits: Limits {
+                memory: None,
+                timeout: Some(self.timeout),
+            },
+            network: true,
+            ..RunSpec::default()
+        };
+        matches!(
+            self.runtime.run(&program, spec, &StopHandle::new()).await,
+            Ok(ExitStatus::Exited(0))
+        )
+    }
+
+    /// The host path of a guest path that is a file inside a volume.
+    fn file_in_volume(&self, guest: &str) -> Option<PathBuf> {
+        self.preopens.iter().find_map(|p| {
+            let rest = Path::new(guest).strip_prefix(&p.guest).ok()?;
+            if rest
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return None;
+            }
+            let host = p.host.join(rest);
+            host.is_file().then_some(host)
+        })
+    }
+}
