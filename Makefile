@@ -23,9 +23,11 @@ examples: setup
 	@mkdir -p $(EXAMPLES_OUT)
 	clang --target=wasm32-wasi -O2 -o $(EXAMPLES_OUT)/hello.wasm examples/hello/hello.c
 
-## Set up, build, and run the example workload.
+## Set up, build, and run the examples: `wasmpod run` of a module, then
+## `wasmpod up` of a wasi:http service with a Job (until Ctrl-C; with CI=true
+## it curls the Service and stops by itself).
 demo: release examples
-	$(WASMPOD_RELEASE) run --verbose -e GREETING_NAME=wasmpod $(EXAMPLES_OUT)/hello.wasm -- from the quick start
+	WASMPOD=$(WASMPOD_RELEASE) scripts/demo.sh
 
 ## Set up and run every check: format, lints, unit and integration tests.
 test: setup lint unit

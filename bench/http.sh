@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP serving: the same wasi:http hello component (tests/guests/http-hello.wat)
+# HTTP serving: the same wasi:http hello component (examples/http-service/http-hello.wat)
 # served by wasmpod and by `wasmtime serve` (wasmtime-cli 48.0.8), driven by
 # the same load generator (wrk, Debian) in one run, alternating ROUNDS times.
 # Prints RPS and p50/p99 latency medians for both and the ratios.
@@ -25,7 +25,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 300); do curl -fs "http://127.0.0.1:$1/" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no server on $1" >&2; return 1; }
 
-component=tests/guests/http-hello.wat
+component=examples/http-service/http-hello.wat
 p1=$(free_port); p2=$(free_port)
 WASMPOD_HOME="$work/home" "$WASMPOD" run --listen "127.0.0.1:$p1" "$component" 2>"$work/wasmpod.log" & pids+=($!)
 "$WASMTIME" serve --addr "127.0.0.1:$p2" "$component" 2>"$work/wasmtime.log" >/dev/null & pids+=($!)

@@ -42,7 +42,14 @@ fn main() {
         assert!(status.success(), "{clang} failed on {}", src.display());
         consts.push_str(&constant(name, "", &wasm));
     }
-    for src in files(&root.join("tests/guests"), "wat") {
+    let mut wat_sources = files(&root.join("tests/guests"), "wat");
+    for example in std::fs::read_dir(root.join("examples")).expect("examples/") {
+        let example = example.expect("examples entry").path();
+        if example.is_dir() {
+            wat_sources.extend(files(&example, "wat"));
+        }
+    }
+    for src in wat_sources {
         println!("cargo:rerun-if-changed={}", src.display());
         let name = src
             .file_stem()
