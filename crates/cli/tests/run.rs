@@ -763,3 +763,47 @@ fn an_http_component_is_served_and_drains_on_sigterm() {
     let o = w.run(&["--listen", "nowhere", guests::HTTP_HELLO_WAT_WASM]);
     assert_host_failure(&o, "--listen: invalid address \"nowhere\"");
 }
+
+#[test]
+fn cpus_limits_the_guest_cpu_time() {
+    // A guest spinning for 1.5 s uses about 1.5 s of CPU; with --cpus 0.2
+    // about a fifth of that. A shell runs wasmpod and then reports its
+    // children's CPU time (cutime + cstime, in clock ticks, from
+    // /proc/$$/stat), so no other test's processes are counted.
+    let w = Wasmpod::new();
+    let measure = |cpus: &[&str]| -> f64 {
+        let script = format!(
+            "\"$0\" run {} --timeout 1500ms {} spin >/dev/null; echo code=$?; cat /proc/$$/stat",
+            cpus.join(" "),
+            guests::PROBE
+        );
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .arg(env!("CARGO_BIN_EXE_wasmpod"))
+            .env("WASMPOD_HOME", w.home.path())
+            .output()
+            .expect("sh");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("code=124"), "{out}");
+        let stat = out.lines().last().unwrap_or("");
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        // After ")": state is field 3, so cutime (16) and cstime (17) are
+        // at 13 and 14.
+        let ticks: f64 =
+            fields[13].parse::<f64>().expect("cutime") + fields[14].parse::<f64>().expect("cstime");
+        ticks / 100.0
+    };
+    let free = measure(&[]);
+    let limited = measure(&["--cpus", "0.2"]);
+    assert!(free > 1.0, "unlimited spin used {free}s of CPU");
+    assert!(
+        limited < 0.6,
+        "--cpus 0.2 over 1.5 s used {limited}s of CPU (unlimited: {free}s)"
+    );
+    let o = w.run(&["--cpus", "0", guests::PROBE, "args"]);
+    assert_host_failure(&o, "--cpus 0: must be more than 0");
+}

@@ -28,7 +28,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::program::Compiled;
-use crate::run::{Limiter, StopReason, count_cpu};
+use crate::run::{EpochTicker, Limiter, StopReason, Throttle, count_cpu};
 use crate::{EngineError, ExitStatus, Program, RunSpec, Runtime, StopHandle};
 
 /// How a component is served.
@@ -126,6 +126,9 @@ impl WasiHttpHooks for Hooks {
 struct Server {
     pre: ProxyPre<HttpHost>,
     spec: RunSpec,
+    /// One CPU quota for every request's instance: the limit is the
+    /// container's.
+    throttle: Option<Arc<Throttle>>,
     options: HttpOptions,
     slots: Semaphore,
     stats: Arc<HttpStats>,
@@ -160,6 +163,7 @@ impl Runtime {
         spec.shared_wasi_builder()?;
         let server = Arc::new(Server {
             pre,
+            throttle: spec.limits.throttle(&spec.usage),
             spec,
             slots: Semaphore::new(options.max_concurrency.max(1)),
             options,
@@ -295,9 +299,12 @@ impl Server {
         // The ticker moves the epoch; a guest past its deadline is
         // interrupted at its next check even if it never yields.
         store.set_epoch_deadline(1);
+        let throttle = self.throttle.clone();
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
                 wasmtime::UpdateDeadline::Interrupt
+            } else if let Some(t) = &throttle {
+                t.deadline()
             } else {
                 wasmtime::UpdateDeadline::Continue(1)
             })
@@ -328,30 +335,4 @@ fn plain(status: u16, body: &'static str) -> hyper::Response<HyperOutgoingBody> 
         hyper::header::HeaderValue::from_static("text/plain"),
     );
     response
-}
-
-/// Moves the engine's epoch every 10 ms while a server runs, so request
-/// deadlines reach guests that compute without yielding. A thread, not a
-/// task: a runtime whose workers are all busy in guests still ticks.
-struct EpochTicker {
-    _stop: std::sync::mpsc::Sender<()>,
-}
-
-impl EpochTicker {
-    fn start(engine: wasmtime::Engine) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let spawned = std::thread::Builder::new()
-            .name("wasmpod-epoch".into())
-            .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    rx.recv_timeout(Duration::from_millis(10))
-                {
-                    engine.increment_epoch();
-                }
-            });
-        if let Err(e) = spawned {
-            warn!(error = %e, "cannot start the epoch thread; request timeouts only apply to guests that yield");
-        }
-        Self { _stop: tx }
-    }
 }

@@ -84,6 +84,11 @@ impl Runtime {
                 .limits
                 .timeout
                 .map(|t| TimeoutGuard::start(stop.clone(), t));
+            // A CPU limit is checked at epoch ticks, so the epoch must move.
+            let _ticker = spec
+                .limits
+                .cpu_millis
+                .map(|_| EpochTicker::start(self.engine.clone()));
             let mut stopped = stop.subscribe();
             let work = async {
                 match &program.compiled {
@@ -174,10 +179,11 @@ impl Runtime {
             .instantiate_pre(module)
             .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
         let limits = spec.limits.limiter(spec.usage.clone());
+        let throttle = spec.limits.throttle(&spec.usage);
         let wasi = spec.wasi_builder()?.build_p1();
         let mut store = Store::new(&self.engine, ModuleHost { wasi, limits });
         store.limiter(|h| &mut h.limits);
-        stop.arm(&mut store);
+        stop.arm(&mut store, throttle);
 
         let instance = match pre.instantiate_async(&mut store).await {
             Ok(i) => i,
@@ -214,7 +220,7 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.limits);
-        stop.arm(&mut store);
+        stop.arm(&mut store, spec.limits.throttle(&spec.usage));
 
         let command = match pre.instantiate_async(&mut store).await {
             Ok(c) => c,
@@ -585,6 +591,11 @@ pub struct Limits {
     /// Wall-clock time after which the guest is stopped with
     /// [`StopReason::Timeout`].
     pub timeout: Option<Duration>,
+    /// CPU the guest may use, in thousandths of a CPU (Kubernetes `500m` is
+    /// 500; `2` CPUs is 2000): in every 100 ms period, a guest that has
+    /// used its share is paused until the period ends, as the kernel's CFS
+    /// quota does. Instances sharing one [`Usage`] share the quota.
+    pub cpu_millis: Option<u64>,
 }
 
 impl Limits {
@@ -597,6 +608,54 @@ impl Limits {
             limits: b.build(),
             usage,
             own: 0,
+        }
+    }
+
+    /// The CPU throttle for instances counted in `usage`, if a CPU limit is
+    /// set.
+    pub(crate) fn throttle(&self, usage: &Arc<Usage>) -> Option<Arc<Throttle>> {
+        let millis = self.cpu_millis?;
+        let quota = CPU_PERIOD.as_nanos() as u64 * millis / 1000;
+        Some(Arc::new(Throttle {
+            usage: usage.clone(),
+            quota,
+            period: Mutex::new((std::time::Instant::now(), usage.cpu_nanos())),
+        }))
+    }
+}
+
+/// The CFS-style accounting period of a CPU limit.
+const CPU_PERIOD: Duration = Duration::from_millis(100);
+
+/// A CPU quota per [`CPU_PERIOD`], checked at every epoch tick.
+pub(crate) struct Throttle {
+    usage: Arc<Usage>,
+    /// Nanoseconds of CPU allowed per period.
+    quota: u64,
+    /// When the current period began, and the CPU count then.
+    period: Mutex<(std::time::Instant, u64)>,
+}
+
+impl Throttle {
+    /// How long to pause now, if the period's quota is used up.
+    pub(crate) fn over_quota(&self) -> Option<Duration> {
+        let now = std::time::Instant::now();
+        let used = self.usage.cpu_nanos();
+        let mut period = self.period.lock().unwrap_or_else(PoisonError::into_inner);
+        if now >= period.0 + CPU_PERIOD {
+            *period = (now, used);
+            return None;
+        }
+        (used.saturating_sub(period.1) >= self.quota)
+            .then(|| (period.0 + CPU_PERIOD).saturating_duration_since(now))
+    }
+
+    /// The epoch callback's answer: pause (yielding to the executor) until
+    /// the period ends, or go on.
+    pub(crate) fn deadline(&self) -> UpdateDeadline {
+        match self.over_quota() {
+            Some(wait) => UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(wait))),
+            None => UpdateDeadline::Continue(1),
         }
     }
 }
@@ -790,13 +849,16 @@ impl StopHandle {
         self.inner.reason.subscribe()
     }
 
-    /// Makes `store` check this handle whenever the engine's epoch moves.
-    fn arm<T: 'static>(&self, store: &mut Store<T>) {
+    /// Makes `store` check this handle (and the CPU quota, if any)
+    /// whenever the engine's epoch moves.
+    fn arm<T: 'static>(&self, store: &mut Store<T>, throttle: Option<Arc<Throttle>>) {
         let rx = self.subscribe();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             Ok(if rx.borrow().is_some() {
                 UpdateDeadline::Interrupt
+            } else if let Some(t) = &throttle {
+                t.deadline()
             } else {
                 UpdateDeadline::Continue(1)
             })
@@ -834,6 +896,32 @@ impl TimeoutGuard {
             tracing::warn!(error = %e, "cannot start the timeout thread; no timeout applies");
         }
         Self { _cancel: tx }
+    }
+}
+
+/// Moves the engine's epoch every 10 ms while alive, so request deadlines
+/// and CPU quotas reach guests that compute without yielding. A thread, not
+/// a task: a runtime whose workers are all busy in guests still ticks.
+pub(crate) struct EpochTicker {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: wasmtime::Engine) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("wasmpod-epoch".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(Duration::from_millis(10))
+                {
+                    engine.increment_epoch();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the epoch thread; deadlines and CPU limits only apply to guests that yield");
+        }
+        Self { _stop: tx }
     }
 }
 

@@ -195,6 +195,7 @@ fn one_program_runs_many_instances_at_once_under_pooling() {
             s.limits = Limits {
                 memory: Some(32 << 20),
                 timeout: Some(Duration::from_secs(20)),
+                cpu_millis: None,
             };
             let rt = &rt;
             let program = &program;
@@ -296,4 +297,25 @@ fn usage_counts_cpu_time_of_the_instance_only() {
         let (_, slept) = run_for(&["probe", "sleep", "60"]);
         assert!(slept < 100_000_000, "{kind}: sleeping used {slept} ns");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_limit_throttles_a_spinning_guest() {
+    // 200m: at most 20 ms of CPU per 100 ms period. Over about a second of
+    // spinning, an unthrottled guest uses about a second of CPU.
+    let rt = Runtime::new(EngineOptions::default()).expect("runtime");
+    let program = rt
+        .load(&std::fs::read(guests::PROBE).expect("probe"))
+        .expect("load");
+    let mut s = RunSpec::new(vec!["probe".into(), "spin".into()]);
+    s.limits.cpu_millis = Some(200);
+    s.limits.timeout = Some(Duration::from_millis(1000));
+    let usage = s.usage.clone();
+    let status = rt.run(&program, s, &StopHandle::new()).await.expect("run");
+    assert_eq!(status.code(), 124);
+    let cpu = Duration::from_nanos(usage.cpu_nanos());
+    assert!(
+        cpu >= Duration::from_millis(100) && cpu <= Duration::from_millis(450),
+        "200m over ~1 s: {cpu:?} of CPU"
+    );
 }

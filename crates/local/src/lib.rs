@@ -17,10 +17,8 @@
 //!   next ready endpoint, round robin.
 //! - Output: every container's lines prefixed `pod/container | `, events as
 //!   `[event] pod/container: ...`.
-//!
-//! `resources.limits.cpu` is accepted but not enforced in local mode (all
-//! containers share this process; the containerd shim enforces it through
-//! the pod cgroup).
+//! - `resources.limits.memory` and `resources.limits.cpu` are the engine's
+//!   memory cap and CPU quota for the container's instances.
 
 mod console;
 mod error;

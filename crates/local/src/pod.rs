@@ -338,6 +338,7 @@ impl Supervisor {
             limits: Limits {
                 memory: c.memory_limit,
                 timeout: None,
+                cpu_millis: c.cpu_limit,
             },
             stdio: wasmpod_engine::Stdio {
                 stdin: InputSpec::Null,
@@ -735,6 +736,7 @@ impl Checker {
             limits: Limits {
                 memory: None,
                 timeout: Some(self.timeout),
+                cpu_millis: None,
             },
             network: true,
             ..RunSpec::default()

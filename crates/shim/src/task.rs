@@ -283,6 +283,8 @@ fn launch(
                             limits: Limits {
                                 memory: base.memory,
                                 timeout: None,
+                                // The pod cgroup holds the CPU limit.
+                                cpu_millis: None,
                             },
                             stdio,
                             network: true,

@@ -42,6 +42,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "QUANTITY", allow_hyphen_values = true)]
     memory: Option<String>,
 
+    /// Limit the guest's CPU: a number of CPUs (0.5, 2) or a Kubernetes
+    /// quantity (500m). Enforced per 100ms period, as docker's --cpus.
+    #[arg(long, value_name = "CPUS", allow_hyphen_values = true)]
+    cpus: Option<String>,
+
     /// Stop the guest after this long (500ms, 2s, 1m) and exit 124.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     timeout: Option<String>,
@@ -304,6 +309,15 @@ fn build_spec(args: &RunArgs, image: Option<&ImageRecord>) -> anyhow::Result<Run
                 .context("--memory")
         })
         .transpose()?;
+    let cpu_millis = args
+        .cpus
+        .as_deref()
+        .map(|c| -> anyhow::Result<u64> {
+            let millis = Quantity::parse(c).context("--cpus")?.millis();
+            anyhow::ensure!(millis > 0, "--cpus {c}: must be more than 0");
+            Ok(u64::try_from(millis).unwrap_or(u64::MAX))
+        })
+        .transpose()?;
     let timeout = args
         .timeout
         .as_deref()
@@ -326,7 +340,11 @@ fn build_spec(args: &RunArgs, image: Option<&ImageRecord>) -> anyhow::Result<Run
         env: deduped,
         preopens,
         cwd: image.and_then(|i| i.working_dir.clone()),
-        limits: Limits { memory, timeout },
+        limits: Limits {
+            memory,
+            timeout,
+            cpu_millis,
+        },
         stdio: Stdio::inherit(),
         network: args.net,
         usage: Default::default(),
