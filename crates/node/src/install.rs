@@ -1,0 +1,464 @@
+//! `install`, `uninstall` and `status`: a [`Plan`] of file changes is
+//! computed first (what `--dry-run` prints), then applied.
+//!
+//! What install records, so uninstall can reverse it: a file it created
+//! starts with [`config::CREATED_HEADER`]; a file it changed has a backup
+//! of its bytes before the first change (`<file>.wasmpod-backup`, never
+//! overwritten); the binaries are the two names in the bin dir.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{self, CREATED_HEADER, ConfigVersion};
+use crate::locate::{Located, locate};
+use crate::{Host, NodeError, cri, files};
+
+/// The shim's file name (containerd derives it from the runtime type).
+pub const SHIM: &str = "containerd-shim-wasmpod-v1";
+/// The CLI's file name.
+pub const CLI: &str = "wasmpod";
+/// Appended to a config's path for its backup.
+pub const BACKUP_SUFFIX: &str = ".wasmpod-backup";
+
+/// The settings shared by install, uninstall and status.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// The config to edit; found by [`locate`] when `None`.
+    pub containerd_config: Option<PathBuf>,
+    /// Where the binaries go.
+    pub bin_dir: PathBuf,
+    /// Where the shim is taken from (the running `wasmpod`'s folder).
+    pub source_dir: PathBuf,
+    /// The `wasmpod` binary to install (the running one).
+    pub source_cli: PathBuf,
+    /// The host's root, for finding configs (`/`, or a hostPath mount).
+    pub host_root: PathBuf,
+    /// The CRI socket; the flavour's default when `None`.
+    pub cri_socket: Option<PathBuf>,
+    pub restart: bool,
+    pub dry_run: bool,
+    /// How long to wait for the handler after a restart.
+    pub timeout: Duration,
+}
+
+/// One file change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+    },
+    Write {
+        path: PathBuf,
+        old: Option<Vec<u8>>,
+        new: Vec<u8>,
+        /// Written first, when the file exists and has no backup yet.
+        backup: Option<PathBuf>,
+    },
+    Remove {
+        path: PathBuf,
+    },
+}
+
+/// What a command will do (or did).
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    /// Lines for the report that are not file changes.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    fn config_changed(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| !matches!(c, Change::Copy { .. }))
+    }
+
+    fn apply(&self) -> Result<(), NodeError> {
+        for change in &self.changes {
+            match change {
+                Change::Copy { from, to } => files::copy_atomic(from, to)?,
+                Change::Write {
+                    path,
+                    old,
+                    new,
+                    backup,
+                } => {
+                    if let (Some(backup), Some(old)) = (backup, old) {
+                        files::write_atomic(backup, old, files::mode_or(path, 0o644))?;
+                    }
+                    files::write_atomic(path, new, files::mode_or(path, 0o644))?;
+                }
+                Change::Remove { path } => {
+                    files::remove_optional(path)?;
+                }
+            }
+            tracing::info!(change = %ChangeLine(change), "applied");
+        }
+        Ok(())
+    }
+}
+
+struct ChangeLine<'a>(&'a Change);
+
+impl fmt::Display for ChangeLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Change::Copy { from, to } => write!(f, "copy {} -> {}", from.display(), to.display()),
+            Change::Write {
+                path, old, backup, ..
+            } => {
+                let verb = if old.is_some() { "edit" } else { "create" };
+                write!(f, "{verb} {}", path.display())?;
+                if let Some(b) = backup {
+                    write!(f, " (backup {})", b.display())?;
+                }
+                Ok(())
+            }
+            Change::Remove { path } => write!(f, "remove {}", path.display()),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.changes.is_empty() {
+            writeln!(f, "nothing to change")?;
+        }
+        for change in &self.changes {
+            writeln!(f, "{}", ChangeLine(change))?;
+            if let Change::Write { path, old, new, .. } = change {
+                let old = String::from_utf8_lossy(old.as_deref().unwrap_or_default());
+                write!(
+                    f,
+                    "{}",
+                    files::diff(path, &old, &String::from_utf8_lossy(new))
+                )?;
+            }
+        }
+        for note in &self.notes {
+            writeln!(f, "{note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The config as found: where, its text (or the seed's, for a template
+/// to create), its version, and where the handler lives.
+struct Target {
+    located: Located,
+    /// The file holding (or to hold) the handler: the main file or a drop-in.
+    file: PathBuf,
+    version: ConfigVersion,
+    main: toml_edit::DocumentMut,
+    main_text: String,
+    main_exists: bool,
+}
+
+fn config_error(path: &Path) -> impl FnOnce(config::ConfigError) -> NodeError {
+    let path = path.to_path_buf();
+    move |source| NodeError::Config { path, source }
+}
+
+fn read_text(path: &Path) -> Result<Option<String>, NodeError> {
+    Ok(files::read_optional(path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+fn target(opts: &InstallOptions, host: &dyn Host) -> Result<Target, NodeError> {
+    let located = locate(&opts.host_root, opts.containerd_config.as_deref())?;
+    let (main_text, main_exists) = match &located.seed {
+        Some(seed) => {
+            let text = read_text(seed)?.unwrap_or_default();
+            (format!("{CREATED_HEADER}\n{text}"), false)
+        }
+        None => (read_text(&located.path)?.unwrap_or_default(), true),
+    };
+    let source = located.seed.as_deref().unwrap_or(&located.path);
+    let main = config::parse(&main_text).map_err(config_error(source))?;
+    let version = match config::declared_version(&main).map_err(config_error(source))? {
+        Some(v) => v,
+        None => {
+            let out = host.containerd_version().unwrap_or_else(|e| e.to_string());
+            ConfigVersion::from_containerd_version(&out)
+                .ok_or_else(|| NodeError::UnknownVersion(source.to_path_buf(), out))?
+        }
+    };
+    let file = config::drop_in_path(&main, &located.path).unwrap_or(located.path.clone());
+    Ok(Target {
+        located,
+        file,
+        version,
+        main,
+        main_text,
+        main_exists,
+    })
+}
+
+fn backup_of(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(BACKUP_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// The plan for install, without changing anything.
+pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
+    let shim = opts.source_dir.join(SHIM);
+    if !shim.is_file() {
+        return Err(NodeError::NoShim(shim));
+    }
+    let t = target(opts, host)?;
+    let mut plan = Plan::default();
+    for (from, name) in [(shim, SHIM), (opts.source_cli.clone(), CLI)] {
+        let to = opts.bin_dir.join(name);
+        let same = files::read_optional(&to)? == files::read_optional(&from)?;
+        if !same {
+            plan.changes.push(Change::Copy { from, to });
+        }
+    }
+    let (old, new) = if t.file == t.located.path {
+        let mut doc = t.main.clone();
+        config::add_handler(&mut doc, t.version).map_err(config_error(&t.file))?;
+        let old = t.main_exists.then(|| t.main_text.clone().into_bytes());
+        (old, doc.to_string())
+    } else {
+        match read_text(&t.file)? {
+            Some(text) => {
+                let mut doc = config::parse(&text).map_err(config_error(&t.file))?;
+                config::add_handler(&mut doc, t.version).map_err(config_error(&t.file))?;
+                (Some(text.into_bytes()), doc.to_string())
+            }
+            None => (
+                None,
+                config::new_drop_in(&t.main, t.version).map_err(config_error(&t.file))?,
+            ),
+        }
+    };
+    if old.as_deref() != Some(new.as_bytes()) {
+        let backup = backup_of(&t.file);
+        let backup = (old.is_some() && !backup.exists()).then_some(backup);
+        plan.changes.push(Change::Write {
+            path: t.file.clone(),
+            old,
+            new: new.into_bytes(),
+            backup,
+        });
+    }
+    plan.notes.push(format!(
+        "handler `{}` ({}) in {} [{}]",
+        config::HANDLER,
+        t.version.handler_path(),
+        t.file.display(),
+        match t.located.flavor {
+            crate::Flavor::Containerd => "containerd",
+            crate::Flavor::K3s => "k3s",
+            crate::Flavor::Rke2 => "RKE2",
+            crate::Flavor::MicroK8s => "MicroK8s",
+        }
+    ));
+    Ok(plan)
+}
+
+/// The plan for uninstall, without changing anything.
+pub fn plan_uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
+    let t = target(opts, host)?;
+    let mut plan = Plan::default();
+    for name in [SHIM, CLI] {
+        let path = opts.bin_dir.join(name);
+        if path.exists() {
+            plan.changes.push(Change::Remove { path });
+        }
+    }
+    let Some(text) = read_text(&t.file)? else {
+        return Ok(plan);
+    };
+    if text.starts_with(CREATED_HEADER) {
+        plan.changes.push(Change::Remove { path: t.file });
+        return Ok(plan);
+    }
+    let backup = backup_of(&t.file);
+    if let Some(original) = files::read_optional(&backup)? {
+        let reapplied = config::parse(&String::from_utf8_lossy(&original)).and_then(|mut doc| {
+            config::add_handler(&mut doc, t.version)?;
+            Ok(doc.to_string())
+        });
+        if reapplied.is_ok_and(|r| r == text) {
+            plan.changes.push(Change::Write {
+                path: t.file.clone(),
+                old: Some(text.into_bytes()),
+                new: original,
+                backup: None,
+            });
+            plan.changes.push(Change::Remove { path: backup });
+            return Ok(plan);
+        }
+        plan.notes.push(format!(
+            "{} changed since install: removing only the handler, keeping {}",
+            t.file.display(),
+            backup.display()
+        ));
+    }
+    let mut doc = config::parse(&text).map_err(config_error(&t.file))?;
+    if config::remove_handler(&mut doc, t.version) {
+        plan.changes.push(Change::Write {
+            path: t.file.clone(),
+            old: Some(text.into_bytes()),
+            new: doc.to_string().into_bytes(),
+            backup: None,
+        });
+    }
+    Ok(plan)
+}
+
+fn socket(opts: &InstallOptions, t: &Located) -> PathBuf {
+    opts.cri_socket
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(t.flavor.cri_socket()))
+}
+
+fn finish(
+    mut plan: Plan,
+    opts: &InstallOptions,
+    host: &dyn Host,
+    install: bool,
+) -> Result<Plan, NodeError> {
+    if opts.dry_run {
+        return Ok(plan);
+    }
+    plan.apply()?;
+    if opts.restart {
+        let located = locate(&opts.host_root, opts.containerd_config.as_deref())?;
+        let socket = socket(opts, &located);
+        let live = install && cri::handler_listed(&socket).unwrap_or(false);
+        if plan.config_changed() || (install && !live) {
+            let how = host.restart_containerd(located.flavor)?;
+            plan.notes.push(format!("restarted containerd: {how}"));
+        }
+        if install {
+            cri::wait_for_handler(&socket, opts.timeout)?;
+            plan.notes.push(format!(
+                "CRI at {} lists handler `{}`",
+                socket.display(),
+                config::HANDLER
+            ));
+        }
+    }
+    Ok(plan)
+}
+
+/// Installs (or with `dry_run`, only plans): binaries, handler, and with
+/// `restart` a containerd restart and a wait until CRI lists the handler.
+pub fn install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
+    let plan = plan_install(opts, host)?;
+    finish(plan, opts, host, true)
+}
+
+/// Reverses [`install`].
+pub fn uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
+    let plan = plan_uninstall(opts, host)?;
+    finish(plan, opts, host, false)
+}
+
+/// What `wasmpod node status` reports.
+#[derive(Debug)]
+pub struct StatusReport {
+    /// The installed shim and its sha256 (the shim has no version flag;
+    /// the installed `wasmpod --version` is built from the same tree).
+    pub shim: Option<(PathBuf, String)>,
+    pub cli: Option<(PathBuf, String)>,
+    pub config: Result<(PathBuf, ConfigVersion, bool), String>,
+    pub cri: (PathBuf, Result<bool, String>),
+}
+
+impl StatusReport {
+    /// Installed, registered and live.
+    pub fn ready(&self) -> bool {
+        self.shim.is_some()
+            && matches!(self.config, Ok((_, _, true)))
+            && matches!(self.cri.1, Ok(true))
+    }
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.shim {
+            Some((p, sha)) => writeln!(f, "shim:    {} (sha256 {sha})", p.display())?,
+            None => writeln!(f, "shim:    not installed")?,
+        }
+        match &self.cli {
+            Some((p, v)) => writeln!(f, "wasmpod: {} ({v})", p.display())?,
+            None => writeln!(f, "wasmpod: not installed")?,
+        }
+        match &self.config {
+            Ok((p, v, true)) => writeln!(
+                f,
+                "config:  handler present in {} ({})",
+                p.display(),
+                v.handler_path()
+            )?,
+            Ok((p, _, false)) => writeln!(f, "config:  handler absent from {}", p.display())?,
+            Err(e) => writeln!(f, "config:  {e}")?,
+        }
+        match &self.cri.1 {
+            Ok(true) => writeln!(
+                f,
+                "cri:     {} lists handler `{}`",
+                self.cri.0.display(),
+                config::HANDLER
+            ),
+            Ok(false) => writeln!(
+                f,
+                "cri:     {} does not list handler `{}`",
+                self.cri.0.display(),
+                config::HANDLER
+            ),
+            Err(e) => writeln!(f, "cri:     {e}"),
+        }
+    }
+}
+
+/// Reports what is installed, registered and live.
+pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
+    let shim_path = opts.bin_dir.join(SHIM);
+    let shim = files::sha256(&shim_path).ok().map(|sha| (shim_path, sha));
+    let cli_path = opts.bin_dir.join(CLI);
+    let cli = cli_path.is_file().then(|| {
+        let version = std::process::Command::new(&cli_path)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|e| format!("cannot run: {e}"));
+        (cli_path, version)
+    });
+    let t = target(opts, host);
+    let config = t.as_ref().map_err(|e| e.to_string()).and_then(|t| {
+        let text = read_text(&t.file)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let doc = config::parse(&text).map_err(|e| format!("{}: {e}", t.file.display()))?;
+        Ok((
+            t.file.clone(),
+            t.version,
+            config::has_handler(&doc, t.version),
+        ))
+    });
+    let socket = match &t {
+        Ok(t) => socket(opts, &t.located),
+        Err(_) => opts
+            .cri_socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::Flavor::Containerd.cri_socket())),
+    };
+    let listed = cri::handler_listed(&socket).map_err(|e| e.to_string());
+    StatusReport {
+        shim,
+        cli,
+        config,
+        cri: (socket, listed),
+    }
+}

@@ -1,0 +1,72 @@
+//! `wasmpod node`: puts wasmpod on a Kubernetes node and takes it off
+//! again. It owns the binary copy, the containerd CRI config edit (the
+//! `wasmpod` runtime handler), finding that config (plain containerd,
+//! k3s, RKE2, MicroK8s), restarting containerd and checking through CRI
+//! that the handler is live, and labelling the node.
+//!
+//! It does not run workloads (the shim does) and does not talk to
+//! containerd's own API; the host side (commands, signals) sits behind
+//! [`Host`] so the install logic is tested without a node.
+
+pub mod config;
+pub mod cri;
+pub mod files;
+pub mod host;
+pub mod install;
+pub mod label;
+pub mod locate;
+
+pub use config::{ConfigError, ConfigVersion, HANDLER, PORTS_ANNOTATION, RUNTIME_TYPE};
+pub use host::{Host, SystemHost};
+pub use install::{InstallOptions, Plan, StatusReport, install, status, uninstall};
+pub use locate::{Flavor, Located};
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong on the node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{path}: {source}")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no containerd config found; looked at {}", list(.0))]
+    NoConfig(Vec<PathBuf>),
+    #[error("the shim binary is not next to wasmpod: {0} does not exist")]
+    NoShim(PathBuf),
+    #[error(
+        "{0} declares no version and `containerd --version` did not say which one containerd reads ({1}); add `version = 2` (containerd 1.x) or `version = 3` (containerd 2.x)"
+    )]
+    UnknownVersion(PathBuf, String),
+    #[error("restarting containerd: {0}")]
+    Restart(String),
+    #[error("CRI at {socket}: {message}")]
+    Cri { socket: PathBuf, message: String },
+    #[error("labelling the node: {0}")]
+    Label(String),
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn io(
+    what: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> NodeError {
+    let path = path.into();
+    move |source| NodeError::Io { what, path, source }
+}

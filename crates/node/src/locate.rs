@@ -1,0 +1,150 @@
+//! Which containerd config a node uses, by distribution: k3s and RKE2
+//! (a `config.toml.tmpl` k3s renders `config.toml` from, since it
+//! rewrites `config.toml` on every start), MicroK8s (a template under the
+//! snap), or plain containerd (`/etc/containerd/config.toml`).
+
+use std::path::{Path, PathBuf};
+
+use crate::NodeError;
+
+/// Whose containerd this is, which decides the service to restart and
+/// the CRI socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    Containerd,
+    K3s,
+    Rke2,
+    MicroK8s,
+}
+
+impl Flavor {
+    /// systemd units that run containerd, in the order they are tried.
+    pub fn services(self) -> &'static [&'static str] {
+        match self {
+            Flavor::Containerd => &["containerd"],
+            Flavor::K3s => &["k3s", "k3s-agent"],
+            Flavor::Rke2 => &["rke2-server", "rke2-agent"],
+            Flavor::MicroK8s => &["snap.microk8s.daemon-containerd"],
+        }
+    }
+
+    /// The CRI socket this flavour's containerd serves.
+    pub fn cri_socket(self) -> &'static str {
+        match self {
+            Flavor::Containerd => "/run/containerd/containerd.sock",
+            Flavor::K3s | Flavor::Rke2 => "/run/k3s/containerd/containerd.sock",
+            Flavor::MicroK8s => "/var/snap/microk8s/common/run/containerd.sock",
+        }
+    }
+}
+
+/// The config file to edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub path: PathBuf,
+    pub flavor: Flavor,
+    /// For a k3s/RKE2 template that does not exist yet: the rendered
+    /// `config.toml` to create it from.
+    pub seed: Option<PathBuf>,
+}
+
+const K3S: &str = "var/lib/rancher/k3s/agent/etc/containerd";
+const RKE2: &str = "var/lib/rancher/rke2/agent/etc/containerd";
+const MICROK8S: &str = "var/snap/microk8s/current/args/containerd-template.toml";
+const PLAIN: &str = "etc/containerd/config.toml";
+
+/// Finds the config under `root` (`/`, or where the host's root is
+/// mounted), or uses `given` as is (plain containerd unless its path
+/// says otherwise).
+pub fn locate(root: &Path, given: Option<&Path>) -> Result<Located, NodeError> {
+    if let Some(path) = given {
+        let s = path.to_string_lossy();
+        let flavor = if s.contains("rancher/k3s") {
+            Flavor::K3s
+        } else if s.contains("rancher/rke2") {
+            Flavor::Rke2
+        } else if s.contains("microk8s") {
+            Flavor::MicroK8s
+        } else {
+            Flavor::Containerd
+        };
+        if !path.is_file() {
+            return Err(NodeError::NoConfig(vec![path.to_path_buf()]));
+        }
+        return Ok(Located {
+            path: path.to_path_buf(),
+            flavor,
+            seed: None,
+        });
+    }
+    let mut looked = Vec::new();
+    for (dir, flavor) in [(K3S, Flavor::K3s), (RKE2, Flavor::Rke2)] {
+        let dir = root.join(dir);
+        let tmpl = dir.join("config.toml.tmpl");
+        let rendered = dir.join("config.toml");
+        if tmpl.is_file() {
+            return Ok(Located {
+                path: tmpl,
+                flavor,
+                seed: None,
+            });
+        }
+        if rendered.is_file() {
+            return Ok(Located {
+                path: tmpl,
+                flavor,
+                seed: Some(rendered),
+            });
+        }
+        looked.push(tmpl);
+        looked.push(rendered);
+    }
+    for (path, flavor) in [(MICROK8S, Flavor::MicroK8s), (PLAIN, Flavor::Containerd)] {
+        let path = root.join(path);
+        if path.is_file() {
+            return Ok(Located {
+                path,
+                flavor,
+                seed: None,
+            });
+        }
+        looked.push(path);
+    }
+    Err(NodeError::NoConfig(looked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k3s_template_is_created_from_the_rendered_config() {
+        let root = tempfile::tempdir().expect("tmp");
+        let dir = root.path().join(K3S);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("config.toml"), "version = 2\n").expect("write");
+        let found = locate(root.path(), None).expect("found");
+        assert_eq!(found.path, dir.join("config.toml.tmpl"));
+        assert_eq!(found.flavor, Flavor::K3s);
+        assert_eq!(found.seed, Some(dir.join("config.toml")));
+    }
+
+    #[test]
+    fn microk8s_then_plain_and_a_clear_error_otherwise() {
+        let root = tempfile::tempdir().expect("tmp");
+        let err = locate(root.path(), None).expect_err("nothing there");
+        let message = err.to_string();
+        for p in [K3S, RKE2, MICROK8S, PLAIN] {
+            assert!(message.contains(p), "{message}");
+        }
+        let plain = root.path().join(PLAIN);
+        std::fs::create_dir_all(plain.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&plain, "").expect("write");
+        assert_eq!(locate(root.path(), None).expect("plain").path, plain);
+        let micro = root.path().join(MICROK8S);
+        std::fs::create_dir_all(micro.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&micro, "").expect("write");
+        let found = locate(root.path(), None).expect("microk8s");
+        assert_eq!((found.path, found.flavor), (micro, Flavor::MicroK8s));
+    }
+}
