@@ -39,6 +39,9 @@ enum Command {
     Login(commands::login::LoginArgs),
     /// Remove saved credentials for a registry.
     Logout(commands::login::LogoutArgs),
+    /// Install wasmpod on this Kubernetes node: the shim, and runtime
+    /// handler `wasmpod` in containerd's CRI config.
+    Node(commands::node::NodeArgs),
 }
 
 fn main() {
@@ -57,6 +60,7 @@ fn main() {
         Command::Inspect(args) => commands::images::inspect(args),
         Command::Login(args) => commands::login::login(args),
         Command::Logout(args) => commands::login::logout(args),
+        Command::Node(args) => commands::node::run(args),
     };
     let code = result.unwrap_or_else(|err| exit::host_failure(&err));
     exit::exit(code)

@@ -3,6 +3,7 @@
 
 pub mod images;
 pub mod login;
+pub mod node;
 pub mod oci;
 pub mod pull;
 pub mod push;
