@@ -15,12 +15,13 @@ pub enum LocalError {
     },
 
     /// A Service port cannot be listened on.
-    #[error("Service/{service}: cannot listen on 127.0.0.1:{port}: {source}")]
+    /// (The reason is in the message, not a `source`: `{:#}` would print
+    /// it twice.)
+    #[error("Service/{service}: cannot listen on 127.0.0.1:{port}: {error}")]
     ServicePort {
         service: String,
         port: u16,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A pod's volume could not be made.

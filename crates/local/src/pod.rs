@@ -132,10 +132,10 @@ impl Supervisor {
             for port in &svc.ports {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.port))
                     .await
-                    .map_err(|source| LocalError::ServicePort {
+                    .map_err(|error| LocalError::ServicePort {
                         service: svc.name.clone(),
                         port: port.port,
-                        source,
+                        error,
                     })?;
                 let endpoints: Vec<(String, u16)> = port
                     .endpoints
@@ -163,7 +163,7 @@ impl Supervisor {
         let mut work: JoinSet<bool> = JoinSet::new();
         for pod in self.plan.pods.clone() {
             let name = pod.name.clone();
-            work.spawn(self.clone().run_pod(pod, name));
+            work.spawn(self.clone().run_pod(pod, name, self.shutdown.clone()));
         }
         for job in self.plan.jobs.clone() {
             work.spawn(self.clone().run_job(job));
@@ -205,8 +205,9 @@ impl Supervisor {
     }
 
     /// Runs a pod until its containers are done (never, for restart policy
-    /// Always) or `up` stops. True when every container's last exit was 0.
-    async fn run_pod(self: Arc<Self>, pod: PodPlan, name: String) -> bool {
+    /// Always) or `stop` (`up`'s, or its Job's) stops it. True when every
+    /// container's last exit was 0.
+    async fn run_pod(self: Arc<Self>, pod: PodPlan, name: String, stop: Shutdown) -> bool {
         let console = self.options.console.clone();
         let dir = self.options.state_dir.join(&name);
         let volumes = match self.make_volumes(&pod, &name, &dir) {
@@ -237,6 +238,7 @@ impl Supervisor {
                 i,
                 state,
                 preopens,
+                stop.clone(),
             ));
         }
         let mut ok = true;
@@ -360,6 +362,7 @@ impl Supervisor {
         index: usize,
         state: Arc<ContainerState>,
         preopens: Vec<Preopen>,
+        pod_stop: Shutdown,
     ) -> bool {
         let console = self.options.console.clone();
         let c = &pod.containers[index];
@@ -371,7 +374,7 @@ impl Supervisor {
         let runtime = self.options.runtime.clone();
         let http = runtime.is_http_handler(&image.program);
         let grace = Duration::from_secs(pod.termination_grace_period_seconds);
-        let mut shutdown = self.shutdown.subscribe();
+        let mut shutdown = pod_stop.subscribe();
         let mut restarts: u32 = 0;
         loop {
             if *shutdown.borrow() > 0 {
@@ -429,7 +432,7 @@ impl Supervisor {
                     &name,
                     grace,
                 );
-                self.watch_shutdown(&mut helpers, &stop, grace);
+                Self::watch_shutdown(&mut helpers, &pod_stop, &stop, grace);
                 runtime
                     .serve_http(
                         &image.program,
@@ -452,7 +455,7 @@ impl Supervisor {
                     &name,
                     grace,
                 );
-                self.watch_shutdown(&mut helpers, &stop, grace);
+                Self::watch_shutdown(&mut helpers, &pod_stop, &stop, grace);
                 runtime.run(&image.program, spec, &stop).await
             };
             helpers.abort_all();
@@ -513,10 +516,15 @@ impl Supervisor {
         }
     }
 
-    /// On `up`'s stop: SIGTERM, then SIGKILL after the grace period (or at
-    /// once on a forced stop).
-    fn watch_shutdown(&self, helpers: &mut JoinSet<()>, stop: &StopHandle, grace: Duration) {
-        let mut rx = self.shutdown.subscribe();
+    /// On the pod's stop: SIGTERM, then SIGKILL after the grace period (or
+    /// at once on a forced stop).
+    fn watch_shutdown(
+        helpers: &mut JoinSet<()>,
+        pod_stop: &Shutdown,
+        stop: &StopHandle,
+        grace: Duration,
+    ) {
+        let mut rx = pod_stop.subscribe();
         let stop = stop.clone();
         helpers.spawn(async move {
             if rx.wait_for(|l| *l > 0).await.is_err() {
@@ -627,6 +635,25 @@ impl Supervisor {
         let console = self.options.console.clone();
         let label = format!("job/{}", job.name);
         let mut shutdown = self.shutdown.subscribe();
+        // The Job's pods stop with `up`, and when the Job fails.
+        let pods_stop = Shutdown::new();
+        let mut forward = JoinSet::new();
+        {
+            let (mut global, pods_stop) = (self.shutdown.subscribe(), pods_stop.clone());
+            forward.spawn(async move {
+                loop {
+                    let level = *global.borrow_and_update();
+                    match level {
+                        0 => {}
+                        1 => pods_stop.graceful(),
+                        _ => pods_stop.force(),
+                    }
+                    if global.changed().await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         let (mut succeeded, mut failed, mut index) = (0u32, 0u32, 0u32);
         let mut running: JoinSet<bool> = JoinSet::new();
         let mut wait_until: Option<Instant> = None;
@@ -650,7 +677,7 @@ impl Supervisor {
                 pod.restart_policy = RestartPolicy::Never;
                 let name = format!("{}-{index}", job.name);
                 index += 1;
-                running.spawn(self.clone().run_pod(pod, name));
+                running.spawn(self.clone().run_pod(pod, name, pods_stop.clone()));
             }
             if running.is_empty() {
                 if stopping {
@@ -679,6 +706,7 @@ impl Supervisor {
                             ),
                         );
                         // Stop what still runs.
+                        pods_stop.graceful();
                         while running.join_next().await.is_some() {}
                         return false;
                     }

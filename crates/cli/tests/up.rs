@@ -1,0 +1,1593 @@
+//! `wasmpod up` as a user sees it: the built binary on manifests written to a
+//! temp folder next to copies of the test guests (`file://probe.wasm`,
+//! `file://http.wasm`). Every wait is bounded; long-running `up` processes
+//! are stopped with SIGINT (and killed by a guard if a test fails first).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use common::*;
+use wasmpod_test_guests as guests;
+
+/// How long a run-to-completion `up` may take before the test fails.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+/// How long to wait for one expected line of a long-running `up`.
+const LINE_LIMIT: Duration = Duration::from_secs(30);
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A folder holding manifests and copies of the guests.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(guests::PROBE, dir.path().join("probe.wasm")).expect("copy probe");
+        std::fs::copy(guests::HTTP_HELLO_WAT_WASM, dir.path().join("http.wasm"))
+            .expect("copy http guest");
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `name` (relative to the project) and returns its path.
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write manifest");
+        path
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.path().join(name).display().to_string()
+    }
+}
+
+/// Runs `cmd` to its end within `limit`, feeding it `stdin`.
+fn output_within(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().expect("spawn wasmpod"));
+    if let Some(text) = stdin {
+        let mut input = child.0.stdin.take().expect("stdin");
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let reader = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = reader(child.0.stdout.take().map(|r| Box::new(r) as _));
+    let err = reader(child.0.stderr.take().map(|r| Box::new(r) as _));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.0.kill();
+            let _ = child.0.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out.join().expect("join stdout");
+    let stderr = err.join().expect("join stderr");
+    let Some(status) = status else {
+        panic!(
+            "wasmpod up did not end within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// `wasmpod up ARGS...` to its end (bounded).
+fn up(w: &Wasmpod, args: &[&str]) -> Output {
+    let mut cmd = w.cmd();
+    cmd.arg("up").args(args);
+    output_within(cmd, None, RUN_LIMIT)
+}
+
+/// `wasmpod up -f FILE --backoff-scale 0.01` to its end (bounded).
+fn up_file(w: &Wasmpod, file: &Path) -> Output {
+    let file = file.display().to_string();
+    up(w, &["-f", &file, "--backoff-scale", "0.01"])
+}
+
+fn lines(o: &Output) -> Vec<String> {
+    stdout(o).lines().map(str::to_string).collect()
+}
+
+fn count(lines: &[String], needle: &str) -> usize {
+    lines.iter().filter(|l| l.as_str() == needle).count()
+}
+
+fn position(lines: &[String], needle: &str) -> usize {
+    lines
+        .iter()
+        .position(|l| l == needle)
+        .unwrap_or_else(|| panic!("no line {needle:?} in:\n{}", lines.join("\n")))
+}
+
+/// A long-running `wasmpod up`, its stdout read line by line on a thread.
+struct Running {
+    child: KillOnDrop,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    fn start(w: &Wasmpod, file: &Path) -> Self {
+        let mut child = w
+            .cmd()
+            .arg("up")
+            .arg("-f")
+            .arg(file)
+            .args(["--backoff-scale", "0.01"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wasmpod up");
+        let out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Self {
+            child: KillOnDrop(child),
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.0.id().to_string()
+    }
+
+    /// Waits (bounded) for a line that `matches`, and returns it.
+    #[track_caller]
+    fn wait_for(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        if let Some(line) = self.seen.iter().find(|l| matches(l)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + LINE_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "no line {what} ({e:?}); output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for exactly `line`.
+    #[track_caller]
+    fn wait_line(&mut self, line: &str) -> String {
+        self.wait_for(&format!("{line:?}"), |l| l == line)
+    }
+
+    /// Waits until `line` has been seen `n` times.
+    #[track_caller]
+    fn wait_count(&mut self, line: &str, n: usize) {
+        let deadline = Instant::now() + LINE_LIMIT;
+        while count(&self.seen, line) < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(e) => panic!(
+                    "{line:?} not seen {n} times ({e:?}); output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Collects what arrives for `d`.
+    fn collect_for(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// `kill -INT`.
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.pid()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to end and for the rest of its
+    /// output: its status, every stdout line, and stderr.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        let deadline = Instant::now() + LINE_LIMIT;
+        let status = loop {
+            if let Some(s) = self.child.0.try_wait().expect("try_wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "wasmpod up did not stop; output so far:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("stdout stays open"),
+            }
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().expect("join stderr"))
+            .unwrap_or_default();
+        (status, std::mem::take(&mut self.seen), stderr)
+    }
+
+    /// SIGINT, then asserts the graceful stop: exit 130, no panic.
+    #[track_caller]
+    fn stop(self) -> Vec<String> {
+        self.interrupt();
+        let (status, lines, stderr) = self.finish();
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "stdout:\n{}\nstderr:\n{stderr}",
+            lines.join("\n")
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            lines.contains(&"[event] wasmpod: Stopping (again to force)".to_string()),
+            "{}",
+            lines.join("\n")
+        );
+        lines
+    }
+}
+
+/// A port nothing listens on (at the time of asking).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// `GET path` over HTTP/1.0: status and body, or `None` when the connection
+/// closes without a status line.
+fn try_http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).ok()?;
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Some((status, body.to_string()))
+}
+
+#[track_caller]
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    try_http_get(port, path).unwrap_or_else(|| panic!("no HTTP response on port {port}"))
+}
+
+/// The port in `... served at http://127.0.0.1:PORT/)`.
+fn served_port(line: &str) -> u16 {
+    line.rsplit_once("127.0.0.1:")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
+fn pod(name: &str, restart: &str, containers: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: {restart}\n  containers:\n{containers}"
+    )
+}
+
+/// A probe container: `command: [probe]`, `args` as given (YAML flow list).
+fn probe_container(name: &str, args: &str) -> String {
+    format!(
+        "  - name: {name}\n    image: file://probe.wasm\n    command: [probe]\n    args: {args}\n"
+    )
+}
+
+// 1. command/args, $(VAR) expansion, exit codes.
+
+#[test]
+fn a_pod_runs_its_command_with_expanded_args() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "app.yaml",
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: cli
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: file://probe.wasm
+    command: [probe, args]
+    args: ["$(GREETING)", "x $(NAME) y", "$$(GREETING)", "$(UNKNOWN)"]
+    env:
+    - name: GREETING
+      value: hello
+    - name: NAME
+      value: $(GREETING)-world
+"#,
+    );
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        "[event] cli/main: Started\n\
+         cli/main | argv[0]=probe\n\
+         cli/main | argv[1]=args\n\
+         cli/main | argv[2]=hello\n\
+         cli/main | argv[3]=x hello-world y\n\
+         cli/main | argv[4]=$(GREETING)\n\
+         cli/main | argv[5]=$(UNKNOWN)\n\
+         [event] cli/main: Exited with code 0\n"
+    );
+    assert_eq!(stderr(&o), "");
+
+    // Without `command` the entrypoint is the image (the file's path).
+    let file = p.write(
+        "noentry.yaml",
+        &pod(
+            "bare",
+            "Never",
+            "  - name: main\n    image: file://probe.wasm\n    args: [args]\n",
+        ),
+    );
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    let out = lines(&o);
+    assert_eq!(
+        out[1],
+        format!("bare/main | argv[0]={}", p.file("probe.wasm"))
+    );
+    assert_eq!(out[2], "bare/main | argv[1]=args");
+
+    // A failing container with restartPolicy Never: exit 1, no restart.
+    let file = p.write(
+        "fail.yaml",
+        &pod("cli", "Never", &probe_container("main", "[exit, \"3\"]")),
+    );
+    let o = up_file(&w, &file);
+    assert_code(&o, 1);
+    assert_eq!(
+        stdout(&o),
+        "[event] cli/main: Started\n\
+         cli/main | exiting with 3\n\
+         [event] cli/main: Exited with code 3\n"
+    );
+}
+
+// 2. env sources.
+
+#[test]
+fn env_comes_from_values_config_maps_secrets_and_fields() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "env.yaml",
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+  namespace: team
+data:
+  color: blue
+  size: "3"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: sec
+  namespace: team
+data:
+  token: czNjcjN0      # s3cr3t
+  user: bm9ib2R5       # nobody, replaced by stringData
+stringData:
+  user: admin
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: envs
+  namespace: team
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: file://probe.wasm
+    command: [probe, env]
+    envFrom:
+    - configMapRef:
+        name: cfg
+      prefix: CFG_
+    - secretRef:
+        name: sec
+      prefix: SEC_
+    env:
+    - name: PLAIN
+      value: plain value
+    - name: COLOR
+      valueFrom:
+        configMapKeyRef: {name: cfg, key: color}
+    - name: TOKEN
+      valueFrom:
+        secretKeyRef: {name: sec, key: token}
+    - name: USER
+      valueFrom:
+        secretKeyRef: {name: sec, key: user}
+    - name: POD_NAME
+      valueFrom:
+        fieldRef: {fieldPath: metadata.name}
+    - name: POD_NS
+      valueFrom:
+        fieldRef: {fieldPath: metadata.namespace}
+    - name: DERIVED
+      value: $(COLOR)-$(POD_NAME)
+    - name: CFG_size
+      value: overridden
+"#,
+    );
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    let vars: Vec<String> = lines(&o)
+        .iter()
+        .filter_map(|l| l.strip_prefix("envs/main | "))
+        .map(str::to_string)
+        .collect();
+    // envFrom first, then env; a later name replaces an earlier one in place.
+    assert_eq!(
+        vars,
+        [
+            "CFG_color=blue",
+            "CFG_size=overridden",
+            "SEC_token=s3cr3t",
+            "SEC_user=admin",
+            "PLAIN=plain value",
+            "COLOR=blue",
+            "TOKEN=s3cr3t",
+            "USER=admin",
+            "POD_NAME=envs",
+            "POD_NS=team",
+            "DERIVED=blue-envs",
+            "env-end",
+        ]
+    );
+    // Nothing of the host's environment reaches the guest.
+    assert!(!stdout(&o).contains("host-secret-value"));
+}
+
+// 3. Volumes and workingDir.
+
+#[test]
+fn volumes_config_map_secret_empty_dir_and_host_path() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    p.write("ro/keep.txt", "original\n");
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+data:
+  color: |
+    blue
+  unused: nope
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: sec
+stringData:
+  token: s3cr3t
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: files
+spec:
+  restartPolicy: Never
+  volumes:
+  - name: cfg
+    configMap:
+      name: cfg
+      items:
+      - key: color
+        path: sub/renamed
+  - name: sec
+    secret:
+      secretName: sec
+  containers:
+{cfg}    volumeMounts:
+    - {{name: cfg, mountPath: /cfg}}
+{cfgls}    volumeMounts:
+    - {{name: cfg, mountPath: /cfg}}
+{cfgw}    volumeMounts:
+    - {{name: cfg, mountPath: /cfg}}
+{sec}    volumeMounts:
+    - {{name: sec, mountPath: /sec}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: shared
+spec:
+  # The reader fails until the writer has written, and is restarted.
+  restartPolicy: OnFailure
+  volumes:
+  - name: scratch
+    emptyDir: {{}}
+  containers:
+{writer}    volumeMounts:
+    - {{name: scratch, mountPath: /shared}}
+{reader}    volumeMounts:
+    - {{name: scratch, mountPath: /data}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: host
+spec:
+  restartPolicy: Never
+  volumes:
+  - name: ro
+    hostPath: {{path: ro}}
+  - name: rw
+    hostPath: {{path: rw-made, type: DirectoryOrCreate}}
+  - name: gone
+    hostPath: {{path: not-there}}
+  containers:
+{rowrite}    volumeMounts:
+    - {{name: ro, mountPath: /ro, readOnly: true}}
+{roread}    volumeMounts:
+    - {{name: ro, mountPath: /ro, readOnly: true}}
+{rwwrite}    volumeMounts:
+    - {{name: rw, mountPath: /rw}}
+{gone}    volumeMounts:
+    - {{name: gone, mountPath: /gone}}
+"#,
+        cfg = probe_container("cfg", "[cat, /cfg/sub/renamed]"),
+        cfgls = probe_container("cfgls", "[ls, /cfg]"),
+        cfgw = probe_container("cfgw", "[write, /cfg/new, x]"),
+        sec = probe_container("sec", "[cat, /sec/token]"),
+        writer = probe_container("writer", "[write, /shared/msg, from-the-writer]"),
+        reader = probe_container("reader", "[cat, /data/msg]"),
+        rowrite = probe_container("rowrite", "[write, /ro/keep.txt, changed]"),
+        roread = probe_container("roread", "[cat, /ro/keep.txt]"),
+        rwwrite = probe_container("rwwrite", "[write, /rw/out.txt, written-by-guest]"),
+        gone = probe_container("gone", "[ls, /gone]"),
+    );
+    let file = p.write("volumes.yaml", &manifest);
+    let o = up_file(&w, &file);
+    // The writes to read-only volumes fail, so the run fails.
+    assert_code(&o, 1);
+    let out = lines(&o);
+    let text = out.join("\n");
+
+    // ConfigMap volume with items: only the listed key, at its path.
+    assert!(out.contains(&"files/cfg | blue".to_string()), "{text}");
+    let mut listed: Vec<&str> = out
+        .iter()
+        .filter_map(|l| l.strip_prefix("files/cfgls | "))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, [".", "..", "sub"], "{text}");
+    // ConfigMap volumes are read-only.
+    assert_eq!(count(&out, "[event] files/cfgw: Exited with code 1"), 1);
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("files/cfgw | open /cfg/new failed: ")),
+        "{text}"
+    );
+    assert!(out.contains(&"files/sec | s3cr3t".to_string()), "{text}");
+    assert_eq!(count(&out, "[event] files/cfg: Exited with code 0"), 1);
+    assert_eq!(count(&out, "[event] files/sec: Exited with code 0"), 1);
+
+    // emptyDir: what one container writes, the other reads.
+    assert!(
+        out.contains(&"shared/writer | wrote /shared/msg".to_string()),
+        "{text}"
+    );
+    assert!(
+        out.contains(&"shared/reader | from-the-writer".to_string()),
+        "{text}"
+    );
+    assert_eq!(count(&out, "[event] shared/writer: Exited with code 0"), 1);
+    assert_eq!(
+        out.iter()
+            .rev()
+            .find(|l| l.starts_with("[event] shared/reader: Exited")),
+        Some(&"[event] shared/reader: Exited with code 0".to_string())
+    );
+    // OnFailure does not restart a container that succeeded.
+    assert!(
+        !text.contains("[event] shared/writer: Restarting"),
+        "{text}"
+    );
+
+    // hostPath readOnly: readable, not writable, the host file untouched.
+    assert!(
+        out.contains(&"host/roread | original".to_string()),
+        "{text}"
+    );
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("host/rowrite | open /ro/keep.txt failed: ")),
+        "{text}"
+    );
+    assert_eq!(count(&out, "[event] host/rowrite: Exited with code 1"), 1);
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("ro/keep.txt")).expect("read"),
+        "original\n"
+    );
+    // hostPath read-write (DirectoryOrCreate made it): the file is on the
+    // host.
+    assert!(
+        out.contains(&"host/rwwrite | wrote /rw/out.txt".to_string()),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("rw-made/out.txt")).expect("read"),
+        "written-by-guest"
+    );
+    // A hostPath (type Directory) that does not exist: the container
+    // cannot start, and nothing is created.
+    assert!(
+        out.contains(&format!(
+            "[event] host/gone: Failed: volume {}: No such file or directory (os error 2)",
+            p.file("not-there")
+        )),
+        "{text}"
+    );
+    assert_eq!(count(&out, "[event] host/gone: Exited with code 125"), 1);
+    assert!(!p.path().join("not-there").exists());
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+// 4. Memory limits.
+
+#[test]
+fn memory_limit_caps_what_a_container_can_allocate() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "mem.yaml",
+        &pod(
+            "mem",
+            "Never",
+            &format!(
+                "{}    resources:\n      limits: {{memory: 16Mi, cpu: 500m}}\n{}",
+                probe_container("capped", "[alloc, \"64\"]"),
+                probe_container("free", "[alloc, \"64\"]"),
+            ),
+        ),
+    );
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    let out = lines(&o);
+    let capped = out
+        .iter()
+        .find_map(|l| l.strip_prefix("mem/capped | allocated "))
+        .unwrap_or_else(|| panic!("{}", out.join("\n")));
+    let got: u32 = capped
+        .strip_suffix(" MiB of 64")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected {capped:?}"));
+    assert!((1..16).contains(&got), "allocated {got} MiB under 16Mi");
+    assert!(out.contains(&"mem/free | allocated 64 MiB of 64".to_string()));
+}
+
+// 5. Restart policies.
+
+#[test]
+fn restart_policies_on_failure_and_always_restart_with_backoff() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let manifest = [
+        pod(
+            "onfail",
+            "OnFailure",
+            &probe_container("main", "[exit, \"3\"]"),
+        ),
+        pod(
+            "always",
+            "Always",
+            &probe_container("main", "[exit, \"0\"]"),
+        ),
+        pod(
+            "once",
+            "OnFailure",
+            &probe_container("main", "[exit, \"0\"]"),
+        ),
+    ]
+    .join("---\n");
+    let file = p.write("restarts.yaml", &manifest);
+    let mut up = Running::start(&w, &file);
+    // The kubelet's backoff, scaled: 100ms doubling.
+    up.wait_line("[event] onfail/main: Restarting in 100ms");
+    up.wait_line("[event] onfail/main: Restarting in 200ms");
+    up.wait_line("[event] onfail/main: Restarting in 400ms");
+    up.wait_count("[event] onfail/main: Exited with code 3", 4);
+    // Always restarts even after exit 0.
+    up.wait_line("[event] always/main: Restarting in 200ms");
+    up.wait_count("[event] always/main: Exited with code 0", 2);
+    up.wait_line("[event] once/main: Exited with code 0");
+    let out = up.stop();
+    let text = out.join("\n");
+
+    let started = count(&out, "[event] onfail/main: Started");
+    let exited = count(&out, "[event] onfail/main: Exited with code 3");
+    let restarting = out
+        .iter()
+        .filter(|l| l.starts_with("[event] onfail/main: Restarting in "))
+        .count();
+    assert!(exited >= 4, "{text}");
+    assert_eq!(started, exited, "{text}");
+    // Every exit is followed by a restart, except maybe the one the stop
+    // interrupted.
+    assert!(restarting == exited || restarting + 1 == exited, "{text}");
+    assert_eq!(
+        count(&out, "onfail/main | exiting with 3"),
+        exited,
+        "{text}"
+    );
+
+    assert!(count(&out, "[event] always/main: Started") >= 2, "{text}");
+    assert!(text.contains("[event] always/main: Restarting in 100ms"));
+
+    // OnFailure after exit 0: ran once, never restarted.
+    assert_eq!(count(&out, "[event] once/main: Started"), 1, "{text}");
+    assert!(!text.contains("once/main: Restarting"), "{text}");
+}
+
+// 6. Jobs.
+
+fn job(name: &str, extra: &str, args: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n{extra}  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: main\n        image: file://probe.wasm\n        command: [probe]\n        args: {args}\n"
+    )
+}
+
+#[test]
+fn a_job_runs_to_its_completions_one_at_a_time() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "job.yaml",
+        &job(
+            "batch",
+            "  completions: 2\n  parallelism: 1\n",
+            "[exit, \"0\"]",
+        ),
+    );
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    let out = lines(&o);
+    assert_eq!(count(&out, "[event] batch-0/main: Exited with code 0"), 1);
+    assert_eq!(count(&out, "[event] batch-1/main: Exited with code 0"), 1);
+    assert_eq!(count(&out, "batch-0/main | exiting with 0"), 1);
+    // parallelism 1: the second pod starts after the first ended.
+    assert!(
+        position(&out, "[event] batch-0/main: Exited with code 0")
+            < position(&out, "[event] batch-1/main: Started")
+    );
+    assert_eq!(
+        out.last().map(String::as_str),
+        Some("[event] job/batch: Complete (2/2 succeeded)")
+    );
+    assert!(!stdout(&o).contains("batch-2"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_failing_job_stops_at_its_backoff_limit() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "job.yaml",
+        &job("flaky", "  backoffLimit: 2\n", "[exit, \"3\"]"),
+    );
+    let o = up_file(&w, &file);
+    assert_code(&o, 1);
+    let out = lines(&o);
+    let text = out.join("\n");
+    let exits: Vec<&String> = out
+        .iter()
+        .filter(|l| l.contains(": Exited with code"))
+        .collect();
+    assert_eq!(
+        exits,
+        [
+            "[event] flaky-0/main: Exited with code 3",
+            "[event] flaky-1/main: Exited with code 3",
+            "[event] flaky-2/main: Exited with code 3",
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        position(&out, "[event] job/flaky: Pod failed; retrying in 100ms") + 1,
+        position(&out, "[event] flaky-1/main: Started")
+    );
+    position(&out, "[event] job/flaky: Pod failed; retrying in 200ms");
+    assert_eq!(
+        out.last().map(String::as_str),
+        Some("[event] job/flaky: Failed: backoffLimit 2 reached (3 failed pods)"),
+        "{text}"
+    );
+}
+
+/// Answers HTTP GETs on a port of its own: 500 to the first request, 200
+/// to every other, until dropped.
+struct FailOnce {
+    port: u16,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FailOnce {
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let thread = std::thread::spawn(move || {
+            let mut served = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf);
+                let status = if served == 0 { "500 Failing" } else { "200 OK" };
+                served += 1;
+                let _ = conn.write_all(format!("HTTP/1.0 {status}\r\n\r\n").as_bytes());
+            }
+        });
+        Self {
+            port,
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FailOnce {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_failed_job_stops_its_pods_that_still_run() {
+    // Two pods at once; the liveness probe fails exactly once, so one pod
+    // is killed (a failed pod, past backoffLimit 0) and the other would
+    // sleep for 10 minutes: failing the Job must stop it.
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let checker = FailOnce::start();
+    let file = p.write(
+        "job.yaml",
+        &format!(
+            "{}        livenessProbe:\n          httpGet: {{path: /, port: {}}}\n          periodSeconds: 1\n          failureThreshold: 1\n",
+            job(
+                "pair",
+                "  completions: 2\n  parallelism: 2\n  backoffLimit: 0\n",
+                "[sleep, \"600\"]",
+            ),
+            checker.port
+        ),
+    );
+    let mut cmd = w.cmd();
+    cmd.arg("up").arg("-f").arg(&file);
+    let started = Instant::now();
+    let o = output_within(cmd, None, Duration::from_secs(20));
+    assert_code(&o, 1);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let out = lines(&o);
+    let text = out.join("\n");
+    assert_eq!(
+        count(
+            &out,
+            "[event] pair-0/main: Liveness probe failed; restarting"
+        ) + count(
+            &out,
+            "[event] pair-1/main: Liveness probe failed; restarting"
+        ),
+        1,
+        "{text}"
+    );
+    assert_eq!(count(&out, "[event] pair-0/main: Exited with code 143"), 1);
+    assert_eq!(count(&out, "[event] pair-1/main: Exited with code 143"), 1);
+    assert!(
+        text.contains("[event] job/pair: Failed: backoffLimit 0 reached (1 failed pods)"),
+        "{text}"
+    );
+    assert!(!text.contains("pair-2"), "{text}");
+    assert!(!text.contains("woke"), "{text}");
+}
+
+// 7. Deployments and Services.
+
+fn http_deployment(name: &str, replicas: u32, extra: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: app
+        image: file://http.wasm
+        ports:
+        - {{containerPort: 8080, name: http}}
+{extra}"#
+    )
+}
+
+fn service(name: &str, app: &str, port: u16) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector: {{app: {app}}}\n  ports:\n  - port: {port}\n    targetPort: http\n"
+    )
+}
+
+#[test]
+fn a_deployment_is_served_through_its_service_and_stops_on_sigint() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let port = free_port();
+    let file = p.write(
+        "web.yaml",
+        &[http_deployment("web", 2, ""), service("web", "web", port)].join("---\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    up.wait_line(&format!(
+        "[event] service/web: Listening on http://127.0.0.1:{port} (2 endpoints)"
+    ));
+    let mut direct = Vec::new();
+    for replica in ["web-0", "web-1"] {
+        let prefix = format!("[event] {replica}/app: Started (containerPort 8080 served at ");
+        let line = up.wait_for(&prefix, |l| l.starts_with(&prefix));
+        direct.push(served_port(&line));
+    }
+    assert_ne!(direct[0], direct[1]);
+    assert!(!direct.contains(&port));
+    for _ in 0..6 {
+        assert_eq!(http_get(port, "/"), (200, "hello from wasm\n".into()));
+    }
+    for d in &direct {
+        assert_eq!(http_get(*d, "/"), (200, "hello from wasm\n".into()));
+    }
+    assert_eq!(http_get(port, "/fail"), (500, "failing\n".into()));
+
+    let out = up.stop();
+    let text = out.join("\n");
+    assert_eq!(count(&out, "[event] web-0/app: Exited with code 143"), 1);
+    assert_eq!(count(&out, "[event] web-1/app: Exited with code 143"), 1);
+    assert!(!text.contains("Restarting"), "{text}");
+    // Nothing listens any more.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+// 8. Probes.
+
+#[test]
+fn readiness_gates_service_traffic() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let (good_port, bad_port) = (free_port(), free_port());
+    let probe = |path: &str| {
+        format!(
+            "        readinessProbe:\n          httpGet: {{path: {path}, port: http}}\n          periodSeconds: 1\n          failureThreshold: 1\n"
+        )
+    };
+    let file = p.write(
+        "probes.yaml",
+        &[
+            http_deployment("good", 1, &probe("/")),
+            service("good", "good", good_port),
+            http_deployment("bad", 1, &probe("/fail")),
+            service("bad", "bad", bad_port),
+        ]
+        .join("---\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    up.wait_line("[event] good-0/app: Ready");
+    let started = up.wait_for("bad-0 started", |l| {
+        l.starts_with("[event] bad-0/app: Started (")
+    });
+    assert_eq!(http_get(good_port, "/"), (200, "hello from wasm\n".into()));
+    // Give the failing probe a few periods.
+    up.collect_for(Duration::from_millis(2500));
+    assert_eq!(try_http_get(bad_port, "/"), None);
+    // The pod itself is serving: only the Service holds traffic back.
+    assert_eq!(http_get(served_port(&started), "/").0, 200);
+    assert_eq!(http_get(good_port, "/"), (200, "hello from wasm\n".into()));
+
+    let out = up.stop();
+    let text = out.join("\n");
+    assert!(!text.contains("bad-0/app: Ready"), "{text}");
+    assert!(!text.contains("Restarting"), "{text}");
+}
+
+#[test]
+fn a_pod_that_stops_being_ready_leaves_the_service_and_comes_back() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    std::fs::create_dir(p.path().join("tools")).expect("mkdir");
+    std::fs::copy(guests::PROBE, p.path().join("tools/check.wasm")).expect("copy");
+    p.write("flags/ready", "yes\n");
+    let port = free_port();
+    let extra = "        volumeMounts:\n        - {name: tools, mountPath: /tools, readOnly: true}\n        - {name: flags, mountPath: /flags, readOnly: true}\n        readinessProbe:\n          exec:\n            command: [/tools/check.wasm, cat, /flags/ready]\n          periodSeconds: 1\n          failureThreshold: 1\n      volumes:\n      - {name: tools, hostPath: {path: tools}}\n      - {name: flags, hostPath: {path: flags}}\n";
+    let file = p.write(
+        "toggle.yaml",
+        &[
+            http_deployment("web", 1, extra),
+            service("web", "web", port),
+        ]
+        .join("---\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    up.wait_line("[event] web-0/app: Ready");
+    assert_eq!(http_get(port, "/"), (200, "hello from wasm\n".into()));
+
+    std::fs::remove_file(p.path().join("flags/ready")).expect("rm");
+    up.wait_line("[event] web-0/app: Not ready (readiness probe failed)");
+    assert_eq!(try_http_get(port, "/"), None);
+
+    std::fs::write(p.path().join("flags/ready"), "yes\n").expect("write");
+    up.wait_count("[event] web-0/app: Ready", 2);
+    assert_eq!(http_get(port, "/"), (200, "hello from wasm\n".into()));
+
+    // SIGTERM stops gracefully too, with 128+15.
+    let killed = Command::new("kill")
+        .args(["-TERM", &up.pid()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let (status, out, stderr) = up.finish();
+    assert_eq!(status.code(), Some(143), "{}\n{stderr}", out.join("\n"));
+    assert_eq!(count(&out, "[event] web-0/app: Exited with code 143"), 1);
+    assert!(!out.join("\n").contains("Restarting"));
+}
+
+#[test]
+fn a_failing_liveness_probe_restarts_the_container() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let dead = free_port();
+    let file = p.write(
+        "live.yaml",
+        &pod(
+            "live",
+            "Always",
+            &format!(
+                "{}    livenessProbe:\n      tcpSocket: {{port: {dead}}}\n      periodSeconds: 1\n      failureThreshold: 1\n",
+                probe_container("main", "[sleep, \"600\"]")
+            ),
+        )
+        .replace("spec:\n", "spec:\n  terminationGracePeriodSeconds: 1\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    up.wait_line("live/main | sleeping");
+    up.wait_line("[event] live/main: Liveness probe failed; restarting");
+    up.wait_line("[event] live/main: Restarting in 100ms");
+    up.wait_count("[event] live/main: Started", 2);
+    up.wait_count("live/main | sleeping", 2);
+    let out = up.stop();
+    let text = out.join("\n");
+    // The probe's SIGTERM stops the instance (a guest cannot catch it).
+    let first_exit = out
+        .iter()
+        .find(|l| l.starts_with("[event] live/main: Exited with code "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(first_exit, "[event] live/main: Exited with code 143");
+    assert!(
+        position(&out, "[event] live/main: Liveness probe failed; restarting")
+            < position(&out, "[event] live/main: Restarting in 100ms")
+    );
+}
+
+#[test]
+fn exec_readiness_probes_run_the_container_module_or_a_volume_file() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    std::fs::create_dir(p.path().join("tools")).expect("mkdir");
+    std::fs::copy(guests::PROBE, p.path().join("tools/check.wasm")).expect("copy");
+    let exec = |command: &str| {
+        format!(
+            "    readinessProbe:\n      exec:\n        command: {command}\n      periodSeconds: 1\n"
+        )
+    };
+    let manifest = [
+        // The container's own module, run with the probe's argv.
+        pod(
+            "own",
+            "Always",
+            &format!(
+                "{}{}",
+                probe_container("main", "[sleep, \"600\"]"),
+                exec("[probe, exit, \"0\"]")
+            ),
+        ),
+        pod(
+            "ownfail",
+            "Always",
+            &format!(
+                "{}{}",
+                probe_container("main", "[sleep, \"600\"]"),
+                exec("[probe, exit, \"1\"]")
+            ),
+        ),
+        // An HTTP component cannot run as a command: Ready proves that the
+        // Wasm file in the volume ran.
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: tool\nspec:\n  volumes:\n  - name: tools\n    hostPath: {{path: tools}}\n  containers:\n  - name: main\n    image: file://http.wasm\n    ports: [{{containerPort: 8080}}]\n    volumeMounts:\n    - {{name: tools, mountPath: /tools, readOnly: true}}\n{}",
+            exec("[/tools/check.wasm, exit, \"0\"]")
+        ),
+    ]
+    .join("---\n");
+    let file = p.write("exec.yaml", &manifest);
+    let mut up = Running::start(&w, &file);
+    up.wait_line("[event] own/main: Ready");
+    up.wait_line("[event] tool/main: Ready");
+    up.collect_for(Duration::from_millis(2500));
+    let out = up.stop();
+    let text = out.join("\n");
+    assert!(!text.contains("ownfail/main: Ready"), "{text}");
+    // A probe's output is not the container's.
+    assert!(!text.contains("exiting with"), "{text}");
+}
+
+// 10. Graceful stop.
+
+#[test]
+fn sigint_drains_requests_in_flight() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let port = free_port();
+    let file = p.write(
+        "drain.yaml",
+        &[
+            http_deployment("slow", 1, ""),
+            service("slow", "slow", port),
+        ]
+        .join("---\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    let started = up.wait_for("slow-0 started", |l| {
+        l.starts_with("[event] slow-0/app: Started (")
+    });
+    let direct = served_port(&started);
+    up.wait_for("service", |l| {
+        l.starts_with("[event] service/slow: Listening")
+    });
+    assert_eq!(http_get(port, "/"), (200, "hello from wasm\n".into()));
+
+    // One request straight to the pod, one through the Service; SIGINT
+    // while both are in flight.
+    let via_pod = std::thread::spawn(move || try_http_get(direct, "/sleep"));
+    let via_service = std::thread::spawn(move || try_http_get(port, "/sleep"));
+    std::thread::sleep(Duration::from_millis(300));
+    let started_at = Instant::now();
+    let out = up.stop();
+    assert_eq!(via_pod.join().expect("join"), Some((200, "slept\n".into())));
+    assert_eq!(
+        via_service.join().expect("join"),
+        Some((200, "slept\n".into()))
+    );
+    assert!(started_at.elapsed() < Duration::from_secs(5));
+    assert_eq!(count(&out, "[event] slow-0/app: Exited with code 143"), 1);
+}
+
+#[test]
+fn the_grace_period_bounds_the_drain_and_a_second_sigint_forces() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "grace.yaml",
+        &[
+            http_deployment("nograce", 1, "").replace(
+                "terminationGracePeriodSeconds: 5",
+                "terminationGracePeriodSeconds: 0",
+            ),
+            http_deployment("patient", 1, "").replace(
+                "terminationGracePeriodSeconds: 5",
+                "terminationGracePeriodSeconds: 30",
+            ),
+        ]
+        .join("---\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    let mut ports = Vec::new();
+    for name in ["nograce", "patient"] {
+        let prefix = format!("[event] {name}-0/app: Started (");
+        ports.push(served_port(
+            &up.wait_for(&prefix, |l| l.starts_with(&prefix)),
+        ));
+    }
+    let (nograce, patient) = (ports[0], ports[1]);
+    assert_eq!(http_get(patient, "/"), (200, "hello from wasm\n".into()));
+    let cut = std::thread::spawn(move || try_http_get(nograce, "/sleep"));
+    let forced = std::thread::spawn(move || try_http_get(patient, "/sleep"));
+    std::thread::sleep(Duration::from_millis(300));
+    up.interrupt();
+    // Grace 0: the request in flight is cut at once.
+    assert_eq!(cut.join().expect("join"), None);
+    // Grace 30: the drain would wait for the other one (1 s); a second
+    // SIGINT stops now.
+    up.interrupt();
+    assert_eq!(forced.join().expect("join"), None);
+    let (status, out, stderr) = up.finish();
+    let text = out.join("\n");
+    assert_eq!(status.code(), Some(130), "{text}\n{stderr}");
+    assert_eq!(
+        count(&out, "[event] wasmpod: Forcing the stop"),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        count(&out, "[event] nograce-0/app: Exited with code 143"),
+        1,
+        "{text}"
+    );
+    // The forced stop comes after a SIGTERM, so the status stays 143.
+    assert_eq!(
+        count(&out, "[event] patient-0/app: Exited with code 143"),
+        1,
+        "{text}"
+    );
+}
+
+// 11. Input handling.
+
+#[test]
+fn bad_input_is_one_error_line_and_exit_125() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let ok_pod = pod("p", "Never", &probe_container("main", "[exit, \"0\"]"));
+
+    let bad = p.write("bad.yaml", "kind: Pod\nmetadata:\n  name: [x\n");
+    let o = up(&w, &["-f", &bad.display().to_string()]);
+    assert_host_failure(&o, &format!("{}:", bad.display()));
+    let rest = stderr(&o);
+    let rest = rest
+        .split_once("bad.yaml:")
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    let mut pos = rest.splitn(3, ':');
+    let line: usize = pos.next().and_then(|n| n.parse().ok()).expect("line");
+    let col: usize = pos.next().and_then(|n| n.parse().ok()).expect("column");
+    assert!(line >= 3 && col >= 1, "{}", stderr(&o));
+
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "kind.yaml",
+            "apiVersion: v1\nkind: Frobnicator\nmetadata:\n  name: f\n".into(),
+            "Frobnicator/f: kind Frobnicator is not supported".into(),
+        ),
+        (
+            "field.yaml",
+            ok_pod.replace(
+                "    command: [probe]\n",
+                "    command: [probe]\n    securityContext: {runAsUser: 1000}\n",
+            ),
+            "Pod/p: spec.containers[0].securityContext is not supported".into(),
+        ),
+        (
+            "quantity.yaml",
+            ok_pod.replace(
+                "    command: [probe]\n",
+                "    command: [probe]\n    resources:\n      limits: {memory: 12Q}\n",
+            ),
+            "Pod/p: spec.containers[0].resources.limits.memory: ".into(),
+        ),
+        (
+            "configmap.yaml",
+            ok_pod.replace(
+                "    command: [probe]\n",
+                "    command: [probe]\n    env:\n    - name: X\n      valueFrom:\n        configMapKeyRef: {name: nope, key: k}\n",
+            ),
+            "Pod/p: spec.containers[0].env[0].valueFrom.configMapKeyRef: ConfigMap nope not found"
+                .into(),
+        ),
+        (
+            "image.yaml",
+            ok_pod.replace("file://probe.wasm", "file://missing.wasm"),
+            format!("cannot read {}", p.file("missing.wasm")),
+        ),
+        (
+            "notwasm.yaml",
+            ok_pod.replace("file://probe.wasm", "file://notwasm.yaml"),
+            format!("cannot load {}", p.file("notwasm.yaml")),
+        ),
+    ];
+    for (name, text, needle) in &cases {
+        let file = p.write(name, text);
+        let o = up(&w, &["-f", &file.display().to_string()]);
+        assert_host_failure(&o, needle);
+    }
+
+    // A Service port that is taken: nothing runs.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let marker = p.path().join("ran");
+    let file = p.write(
+        "port.yaml",
+        &[
+            pod(
+                "p",
+                "Never",
+                &format!(
+                    "{}    volumeMounts: [{{name: here, mountPath: /here}}]\n",
+                    probe_container("main", "[write, /here/ran, x]")
+                ),
+            )
+            .replace(
+                "  containers:\n",
+                "  volumes: [{name: here, hostPath: {path: .}}]\n  containers:\n",
+            )
+            .replace("  name: p\n", "  name: p\n  labels: {app: p}\n")
+            .replace(
+                "    volumeMounts:",
+                "    ports: [{containerPort: 80, name: http}]\n    volumeMounts:",
+            ),
+            service("svc", "p", port),
+        ]
+        .join("---\n"),
+    );
+    let o = up(&w, &["-f", &file.display().to_string()]);
+    assert_host_failure(
+        &o,
+        &format!("Service/svc: cannot listen on 127.0.0.1:{port}: "),
+    );
+    // The reason once, at the end of the line.
+    let err = stderr(&o);
+    assert!(
+        err.ends_with(&format!("{port}: Address already in use (os error 98)\n")),
+        "{err}"
+    );
+    assert_eq!(err.matches("Address already in use").count(), 1, "{err}");
+    assert!(!marker.exists());
+    drop(taken);
+
+    // Bad flags.
+    let ok = p.write("ok.yaml", &ok_pod);
+    let o = up(
+        &w,
+        &["-f", &ok.display().to_string(), "--backoff-scale", "NaN"],
+    );
+    assert_host_failure(&o, "--backoff-scale NaN: must be a number from 0 up");
+    let o = up(&w, &["-f", &p.file("absent.yaml")]);
+    assert_host_failure(&o, &p.file("absent.yaml"));
+}
+
+#[test]
+fn lenient_warns_about_unsupported_fields_and_runs() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "lenient.yaml",
+        &pod(
+            "p",
+            "Never",
+            "  - name: main\n    image: file://probe.wasm\n    command: [probe, exit, \"0\"]\n    securityContext: {runAsUser: 1000}\n",
+        ),
+    );
+    let f = file.display().to_string();
+    let o = up(&w, &["-f", &f, "--lenient"]);
+    assert_code(&o, 0);
+    let warnings: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with("wasmpod: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        ["wasmpod: warning: Pod/p: spec.containers[0].securityContext is not supported (ignored)"]
+    );
+    assert!(
+        lines(&o).contains(&"p/main | exiting with 0".to_string()),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "dry.yaml",
+        &[
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  pw: hunter2\n"
+                .to_string(),
+            pod(
+                "p",
+                "Never",
+                "  - name: main\n    image: file://probe.wasm\n    command: [probe, write, /here/ran, $(PW)]\n    env:\n    - name: PW\n      valueFrom:\n        secretKeyRef: {name: s, key: pw}\n    volumeMounts: [{name: here, mountPath: /here}]\n",
+            )
+            .replace(
+                "  containers:\n",
+                "  volumes: [{name: here, hostPath: {path: .}}]\n  containers:\n",
+            ),
+            job("j", "", "[exit, \"0\"]"),
+        ]
+        .join("---\n"),
+    );
+    let o = up(&w, &["-f", &file.display().to_string(), "--dry-run"]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.starts_with("pod p restart=Never grace=30s\n"), "{out}");
+    assert!(out.contains("\n  container main image=file://"), "{out}");
+    assert!(
+        out.contains("job j completions=1 parallelism=1 backoffLimit=6 restart=Never"),
+        "{out}"
+    );
+    assert!(!out.contains("[event]"), "{out}");
+    assert!(!out.contains("hunter2"), "{out}");
+    assert!(out.contains("<secret>"), "{out}");
+    assert!(!p.path().join("ran").exists());
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn manifests_come_from_stdin_directories_and_several_files() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  word: bird\n";
+    let user = pod(
+        "p",
+        "Never",
+        "  - name: main\n    image: file://probe.wasm\n    command: [probe, args, $(WORD)]\n    env:\n    - name: WORD\n      valueFrom:\n        configMapKeyRef: {name: cfg, key: word}\n",
+    );
+
+    // `-f -`: file:// paths are relative to the current directory.
+    let mut cmd = w.cmd();
+    cmd.args(["up", "-f", "-"]).current_dir(p.path());
+    let o = output_within(cmd, Some(&format!("{config}---\n{user}")), RUN_LIMIT);
+    assert_code(&o, 0);
+    assert!(
+        lines(&o).contains(&"p/main | argv[2]=bird".to_string()),
+        "{}",
+        stdout(&o)
+    );
+
+    // A directory: its *.yaml and *.yml files, nothing else.
+    let dir = p.path().join("manifests");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("a-config.yaml"), config).expect("write");
+    std::fs::write(
+        dir.join("b-pod.yml"),
+        user.replace("file://probe.wasm", "file://../probe.wasm"),
+    )
+    .expect("write");
+    std::fs::write(dir.join("notes.txt"), "not: [yaml").expect("write");
+    let o = up(&w, &["-f", &dir.display().to_string()]);
+    assert_code(&o, 0);
+    assert!(
+        lines(&o).contains(&"p/main | argv[2]=bird".to_string()),
+        "{}",
+        stdout(&o)
+    );
+
+    // Several -f.
+    let cfg = p.write("cfg.yaml", config);
+    let user_file = p.write("user.yaml", &user);
+    let o = up(
+        &w,
+        &[
+            "-f",
+            &cfg.display().to_string(),
+            "-f",
+            &user_file.display().to_string(),
+        ],
+    );
+    assert_code(&o, 0);
+    assert!(
+        lines(&o).contains(&"p/main | argv[2]=bird".to_string()),
+        "{}",
+        stdout(&o)
+    );
+    // The same object twice is an error.
+    let o = up(
+        &w,
+        &[
+            "-f",
+            &cfg.display().to_string(),
+            "-f",
+            &dir.display().to_string(),
+        ],
+    );
+    assert_host_failure(&o, "ConfigMap/cfg: defined twice");
+}
