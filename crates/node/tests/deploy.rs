@@ -1,0 +1,136 @@
+//! deploy/ is valid Kubernetes: every YAML document parses into the
+//! k8s-openapi type of its kind, and serialising that type gives the
+//! document back, so a misspelt or misplaced field (which the types
+//! ignore) fails too.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::{apps, batch, core, node, rbac};
+use serde::Deserialize as _;
+use serde::de::DeserializeOwned;
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+fn round_trip<T: DeserializeOwned + serde::Serialize>(doc: &serde_json::Value, what: &str) {
+    let typed: T = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let back = serde_json::to_value(&typed).expect("serialise");
+    assert_eq!(
+        &back, doc,
+        "{what}: fields the type does not know were dropped"
+    );
+}
+
+/// Every document of every YAML file under deploy/, with its kind.
+fn documents() -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![deploy()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read deploy/") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).expect("read");
+                for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+                    let value = serde_json::Value::deserialize(doc)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    out.push((format!("{} #{i}", path.display()), value));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_document_is_a_valid_kubernetes_object() {
+    let docs = documents();
+    let mut kinds: Vec<&str> = Vec::new();
+    for (what, doc) in &docs {
+        let kind = doc["kind"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no kind"));
+        kinds.push(kind);
+        match kind {
+            "RuntimeClass" => round_trip::<node::v1::RuntimeClass>(doc, what),
+            "Namespace" => round_trip::<core::v1::Namespace>(doc, what),
+            "ServiceAccount" => round_trip::<core::v1::ServiceAccount>(doc, what),
+            "ClusterRole" => round_trip::<rbac::v1::ClusterRole>(doc, what),
+            "ClusterRoleBinding" => round_trip::<rbac::v1::ClusterRoleBinding>(doc, what),
+            "DaemonSet" => round_trip::<apps::v1::DaemonSet>(doc, what),
+            "Deployment" => round_trip::<apps::v1::Deployment>(doc, what),
+            "Service" => round_trip::<core::v1::Service>(doc, what),
+            "Job" => round_trip::<batch::v1::Job>(doc, what),
+            other => panic!("{what}: unexpected kind {other}"),
+        }
+    }
+    for kind in [
+        "RuntimeClass",
+        "DaemonSet",
+        "ClusterRole",
+        "Job",
+        "Deployment",
+        "Service",
+    ] {
+        assert!(kinds.contains(&kind), "deploy/ has no {kind}");
+    }
+}
+
+#[test]
+fn the_runtime_class_and_installer_agree() {
+    let docs = documents();
+    let find = |kind: &str| {
+        docs.iter()
+            .filter(|(_, d)| d["kind"] == kind)
+            .map(|(_, d)| d.clone())
+            .collect::<Vec<_>>()
+    };
+    let rc: node::v1::RuntimeClass =
+        serde_json::from_value(find("RuntimeClass")[0].clone()).expect("RuntimeClass");
+    assert_eq!(rc.metadata.name.as_deref(), Some("wasmpod"));
+    assert_eq!(rc.handler, "wasmpod");
+    let selector = rc
+        .scheduling
+        .and_then(|s| s.node_selector)
+        .expect("nodeSelector");
+    assert_eq!(
+        selector.get("wasmpod.dev/ready").map(String::as_str),
+        Some("true")
+    );
+
+    let ds: apps::v1::DaemonSet =
+        serde_json::from_value(find("DaemonSet")[0].clone()).expect("DaemonSet");
+    let pod = ds.spec.and_then(|s| s.template.spec).expect("pod spec");
+    assert_eq!(pod.host_pid, Some(true));
+    let c = &pod.containers[0];
+    assert_eq!(
+        c.security_context.as_ref().and_then(|s| s.privileged),
+        Some(true)
+    );
+    let script = c.args.as_ref().map(|a| a.join(" ")).unwrap_or_default();
+    assert!(
+        script.contains("wasmpod node install --restart"),
+        "{script}"
+    );
+    assert!(script.contains("wasmpod.dev/ready=true"), "{script}");
+
+    let role: rbac::v1::ClusterRole =
+        serde_json::from_value(find("ClusterRole")[0].clone()).expect("ClusterRole");
+    let rules = role.rules.expect("rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0].resources.as_deref(),
+        Some(&["nodes".to_string()][..])
+    );
+    assert_eq!(rules[0].verbs, ["get", "patch"]);
+
+    for kind in ["Job", "Deployment"] {
+        let doc = &find(kind)[0];
+        assert_eq!(
+            doc["spec"]["template"]["spec"]["runtimeClassName"], "wasmpod",
+            "{kind}"
+        );
+    }
+}
