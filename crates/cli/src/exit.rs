@@ -30,9 +30,27 @@ Exit codes:
 
 /// Prints a one-line error and returns the host-failure code.
 pub fn host_failure(err: &anyhow::Error) -> i32 {
-    let line = format!("{err:#}").replace('\n', " ");
+    let line = one_line(err);
     eprintln!("wasmpod: error: {line}");
     HOST_FAILURE
+}
+
+/// The error and its causes on one line, `outer: inner: root`, leaving out
+/// a cause whose text the line already holds (library errors often show
+/// their source in their own message).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Handles a command-line parse failure: help and version print normally and
@@ -73,4 +91,16 @@ pub fn exit(code: i32) -> ! {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let err = anyhow::Error::new(io).context("app.yaml: No such file");
+        assert_eq!(super::one_line(&err), "app.yaml: No such file");
+        let err = anyhow::anyhow!("root cause").context("middle").context("top");
+        assert_eq!(super::one_line(&err), "top: middle: root cause");
+    }
 }

@@ -346,7 +346,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn warn(&mut self, message: String) {
         if !self.warnings.contains(&message) {
-            tracing::warn!("{message}");
+            tracing::debug!("{message}");
             self.warnings.push(message);
         }
     }
