@@ -462,3 +462,92 @@ pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
         cri: (socket, listed),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host whose containerd says `version` and must not be restarted.
+    struct FakeHost(&'static str);
+
+    impl Host for FakeHost {
+        fn containerd_version(&self) -> Result<String, NodeError> {
+            Ok(self.0.to_string())
+        }
+        fn restart_containerd(&self, _: crate::Flavor) -> Result<String, NodeError> {
+            panic!("no restart without --restart")
+        }
+    }
+
+    fn options(root: &Path) -> InstallOptions {
+        let src = root.join("src");
+        std::fs::create_dir_all(&src).expect("mkdir");
+        std::fs::write(src.join(SHIM), "shim").expect("write");
+        std::fs::write(src.join(CLI), "cli").expect("write");
+        InstallOptions {
+            containerd_config: None,
+            bin_dir: root.join("bin"),
+            source_dir: src.clone(),
+            source_cli: src.join(CLI),
+            host_root: root.to_path_buf(),
+            cri_socket: None,
+            restart: false,
+            dry_run: false,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn k3s_gets_a_template_with_the_containerd_2_layout_and_uninstall_removes_it() {
+        let root = tempfile::tempdir().expect("tmp");
+        let dir = root.path().join("var/lib/rancher/k3s/agent/etc/containerd");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let rendered = "# k3s rendered this\n[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n";
+        std::fs::write(dir.join("config.toml"), rendered).expect("write");
+        let opts = options(root.path());
+        let host = FakeHost("containerd github.com/k3s-io/containerd v2.0.4-k3s2");
+
+        install(&opts, &host).expect("install");
+        let tmpl = std::fs::read_to_string(dir.join("config.toml.tmpl")).expect("tmpl");
+        assert_eq!(
+            tmpl,
+            format!(
+                "{CREATED_HEADER}\n{rendered}\n[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.wasmpod]\nruntime_type = \"io.containerd.wasmpod.v1\"\ncontainer_annotations = [\"io.kubernetes.container.ports\"]\n"
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("config.toml")).expect("read"),
+            rendered
+        );
+        assert!(plan_install(&opts, &host).expect("plan").is_empty());
+
+        uninstall(&opts, &host).expect("uninstall");
+        assert!(!dir.join("config.toml.tmpl").exists());
+        assert!(!opts.bin_dir.join(SHIM).exists());
+    }
+
+    #[test]
+    fn dry_run_changes_nothing_and_a_missing_shim_is_named() {
+        let root = tempfile::tempdir().expect("tmp");
+        let config = root.path().join("etc/containerd/config.toml");
+        std::fs::create_dir_all(config.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&config, "version = 2\n").expect("write");
+        let mut opts = options(root.path());
+        opts.dry_run = true;
+        let plan = install(&opts, &FakeHost("")).expect("plan");
+        assert_eq!(plan.changes.len(), 3, "{plan}");
+        assert_eq!(
+            std::fs::read_to_string(&config).expect("read"),
+            "version = 2\n"
+        );
+        assert!(!opts.bin_dir.exists());
+
+        std::fs::remove_file(opts.source_dir.join(SHIM)).expect("rm");
+        let err = install(&opts, &FakeHost("")).expect_err("no shim");
+        assert!(
+            err.to_string()
+                .contains(&opts.source_dir.join(SHIM).display().to_string()),
+            "{err}"
+        );
+    }
+}
