@@ -132,6 +132,8 @@ struct Server {
     options: HttpOptions,
     slots: Semaphore,
     stats: Arc<HttpStats>,
+    /// The server's stop: a SIGKILL ends the guests of requests in flight.
+    stop: StopHandle,
 }
 
 impl Runtime {
@@ -168,6 +170,7 @@ impl Runtime {
             slots: Semaphore::new(options.max_concurrency.max(1)),
             options,
             stats,
+            stop: stop.clone(),
         });
         stop.attach(self.engine());
         let _ticker = EpochTicker::start(self.engine().clone());
@@ -210,11 +213,13 @@ impl Runtime {
             }
         };
         drop(listener);
+        let mut reason = reason;
         if reason != StopReason::Signal(libc::SIGKILL) {
             debug!(?reason, "draining");
             tokio::select! {
                 _ = graceful.shutdown() => {}
-                _ = stop.killed() => {}
+                // Killed before the drain ended: that is how it stopped.
+                _ = stop.killed() => reason = StopReason::Signal(libc::SIGKILL),
             }
         }
         connections.abort_all();
@@ -242,21 +247,13 @@ impl Server {
         // The guest runs in a task of its own: it may keep streaming the
         // body after the response head is sent.
         let task = tokio::spawn(async move {
-            let mut store = this.store(deadline)?;
-            let req = store
-                .data_mut()
-                .http()
-                .new_incoming_request(Scheme::Http, req)?;
-            let out = store.data_mut().http().new_response_outparam(sender)?;
-            let usage = this.spec.usage.clone();
-            count_cpu(&usage, async {
-                let proxy = this.pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
-            })
-            .await
+            let stop = this.stop.clone();
+            tokio::select! {
+                biased;
+                // A SIGKILL drops the instance wherever it is.
+                _ = stop.killed() => Ok(()),
+                done = this.run_guest(deadline, req, sender) => done,
+            }
         });
         let abort = task.abort_handle();
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -281,6 +278,35 @@ impl Server {
                 plain(504, "request timed out\n")
             }
         }
+    }
+
+    /// One request in a fresh instance.
+    async fn run_guest(
+        self: Arc<Self>,
+        deadline: Instant,
+        req: hyper::Request<hyper::body::Incoming>,
+        sender: tokio::sync::oneshot::Sender<
+            Result<
+                hyper::Response<HyperOutgoingBody>,
+                wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
+            >,
+        >,
+    ) -> wasmtime::Result<()> {
+        let mut store = self.store(deadline)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let usage = self.spec.usage.clone();
+        count_cpu(&usage, async {
+            let proxy = self.pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        })
+        .await
     }
 
     fn store(&self, deadline: Instant) -> wasmtime::Result<Store<HttpHost>> {
