@@ -13,6 +13,14 @@ pub enum EngineError {
     #[error("invalid engine configuration: {0}")]
     Config(String),
 
+    /// A wasi:http component's address cannot be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A file the workload needs could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {

@@ -17,6 +17,15 @@ use crate::ShimError;
 pub const CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 /// The CRI annotation that groups a pod's containers.
 pub const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+/// The kubelet's annotation with the container's `ports` as JSON; containerd
+/// passes it into the spec when the runtime's `container_annotations` list
+/// it (`wasmpod node install` does).
+pub const CONTAINER_PORTS: &str = "io.kubernetes.container.ports";
+/// The env var that sets where a wasi:http component is served, as
+/// `HOST:PORT` or a bare port.
+pub const HTTP_LISTEN_ENV: &str = "WASMPOD_HTTP_LISTEN";
+/// Where a wasi:http component is served when nothing says otherwise.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Spec {
@@ -115,6 +124,49 @@ impl Spec {
             .find(|n| n.kind == "network")
             .and_then(|n| n.path.as_deref())
             .filter(|p| !p.is_empty())
+    }
+
+    /// Where a wasi:http component in this container is served: the
+    /// `WASMPOD_HTTP_LISTEN` env var (`HOST:PORT` or a port), else the first
+    /// TCP `containerPort` from the kubelet's ports annotation, else 8080;
+    /// on every address of the pod's network namespace.
+    pub fn http_listen(&self) -> Result<std::net::SocketAddr, ShimError> {
+        let any = |port: u16| std::net::SocketAddr::from(([0, 0, 0, 0], port));
+        let env = self.process.as_ref().and_then(|p| {
+            p.env.iter().find_map(|e| {
+                e.strip_prefix(HTTP_LISTEN_ENV)
+                    .and_then(|rest| rest.strip_prefix('='))
+            })
+        });
+        if let Some(value) = env {
+            return value
+                .parse::<u16>()
+                .map(any)
+                .or_else(|_| value.parse())
+                .map_err(|_| {
+                    ShimError::InvalidSpec(format!(
+                        "{HTTP_LISTEN_ENV}={value}: use HOST:PORT or a port"
+                    ))
+                });
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Port {
+            container_port: u16,
+            #[serde(default)]
+            protocol: Option<String>,
+        }
+        let from_annotation = self
+            .annotations
+            .get(CONTAINER_PORTS)
+            .and_then(|json| serde_json::from_str::<Vec<Port>>(json).ok())
+            .and_then(|ports| {
+                ports
+                    .into_iter()
+                    .find(|p| p.protocol.as_deref().is_none_or(|p| p == "TCP"))
+            })
+            .map(|p| p.container_port);
+        Ok(any(from_annotation.unwrap_or(DEFAULT_HTTP_PORT)))
     }
 
     /// The pod this container belongs to, if CRI created it.
@@ -259,6 +311,44 @@ fn components(path: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_listen_from_env_annotation_or_default() {
+        let spec = |env: &str, ann: &str| -> Spec {
+            serde_json::from_value(serde_json::json!({
+                "process": {"env": [env]},
+                "annotations": if ann.is_empty() { serde_json::json!({}) } else { serde_json::json!({CONTAINER_PORTS: ann}) },
+            }))
+            .expect("spec")
+        };
+        let addr = |s: Spec| s.http_listen().expect("addr").to_string();
+        assert_eq!(addr(spec("A=b", "")), "0.0.0.0:8080");
+        assert_eq!(
+            addr(spec(
+                "A=b",
+                r#"[{"name":"dns","containerPort":53,"protocol":"UDP"},{"containerPort":3000,"protocol":"TCP"}]"#
+            )),
+            "0.0.0.0:3000"
+        );
+        assert_eq!(
+            addr(spec(
+                "WASMPOD_HTTP_LISTEN=9000",
+                r#"[{"containerPort":3000}]"#
+            )),
+            "0.0.0.0:9000"
+        );
+        assert_eq!(
+            addr(spec("WASMPOD_HTTP_LISTEN=127.0.0.1:81", "")),
+            "127.0.0.1:81"
+        );
+        let err = spec("WASMPOD_HTTP_LISTEN=nope", "")
+            .http_listen()
+            .expect_err("bad");
+        assert!(
+            err.to_string().contains("WASMPOD_HTTP_LISTEN=nope"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn reads_what_a_wasm_container_needs() {

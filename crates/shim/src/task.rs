@@ -67,6 +67,8 @@ struct Base {
     preopens: Vec<wasmpod_engine::Preopen>,
     memory: Option<u64>,
     rootfs: PathBuf,
+    /// Where the init process is served if it is a wasi:http component.
+    http_listen: std::net::SocketAddr,
 }
 
 struct Container {
@@ -258,6 +260,7 @@ fn launch(
                 spec_args,
                 base,
             } => {
+                let listen = base.http_listen;
                 let stdin = open_input(&stdin);
                 let stdio = tokio::task::spawn_blocking(move || -> Result<Stdio, ShimError> {
                     Ok(Stdio {
@@ -290,7 +293,15 @@ fn launch(
                             network: true,
                             usage,
                         };
-                        match runtime.run(&program, spec, &stop).await {
+                        // The container's own wasi:http component is served
+                        // (in the pod's network namespace, where this shim
+                        // runs); an exec of one is run like any module.
+                        let result = if exec_id.is_empty() && runtime.is_http_handler(&program) {
+                            serve(&runtime, &program, spec, listen, &stop).await
+                        } else {
+                            runtime.run(&program, spec, &stop).await
+                        };
+                        match result {
                             Ok(status) => {
                                 if let ExitStatus::Trapped { message, backtrace } = &status {
                                     warn!(container = %container_id, %message, backtrace = backtrace.as_deref().unwrap_or(""), "guest trapped");
@@ -324,6 +335,34 @@ fn launch(
         events.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event));
     });
     Ok(())
+}
+
+/// Serves a wasi:http component on `listen` until it is stopped: SIGTERM
+/// drains the requests in flight, SIGKILL ends them.
+async fn serve(
+    runtime: &Runtime,
+    program: &Program,
+    spec: RunSpec,
+    listen: std::net::SocketAddr,
+    stop: &StopHandle,
+) -> Result<ExitStatus, wasmpod_engine::EngineError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| wasmpod_engine::EngineError::Listen {
+            addr: listen,
+            source,
+        })?;
+    info!(%listen, "serving wasi:http");
+    runtime
+        .serve_http(
+            program,
+            spec,
+            listener,
+            wasmpod_engine::HttpOptions::default(),
+            Default::default(),
+            stop,
+        )
+        .await
 }
 
 async fn wait_exit(exit: &watch::Sender<Option<Exited>>) -> Exited {
@@ -394,6 +433,7 @@ impl Task for TaskService {
                 preopens: spec.preopens(&rootfs),
                 memory: spec.memory_limit(),
                 rootfs: rootfs.clone(),
+                http_listen: spec.http_listen()?,
             };
             let args = spec
                 .process

@@ -32,12 +32,14 @@ impl Setup {
         let probe = std::fs::read(guests::PROBE).expect("probe");
         let hello = std::fs::read(guests::HELLO).expect("hello");
         let web = std::fs::read(guests::TCP_HELLO_WAT_WASM).expect("tcp-hello");
+        let http = std::fs::read(guests::HTTP_HELLO_WAT_WASM).expect("http-hello");
         push(
             &image,
             &[
                 ("/probe.wasm", &probe),
                 ("/hello.wasm", &hello),
                 ("/tcp-hello.wasm", &web),
+                ("/http-hello.wasm", &http),
             ],
             "/probe.wasm",
         );
@@ -191,6 +193,21 @@ impl Setup {
             .filter_map(|l| l.trim().parse().ok())
             .collect()
     }
+}
+
+/// `GET path` over HTTP/1.0 to `addr`: status and body, or `None` if
+/// nothing answers.
+fn testkit_http(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: pod\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
 }
 
 fn env(key: &str, value: &str) -> api::KeyValue {
@@ -350,9 +367,32 @@ async fn a_pod_of_two_wasm_containers_runs_through_cri() {
             },
         )
         .await;
+    // A wasi:http component, served on its containerPort (from the
+    // kubelet's ports annotation) in the pod's network namespace.
+    let api = s
+        .create(
+            &pod,
+            &pod_config,
+            api::ContainerConfig {
+                metadata: Some(api::ContainerMetadata {
+                    name: "api".into(),
+                    attempt: 0,
+                }),
+                command: args(&["/http-hello.wasm"]),
+                annotations: [(
+                    "io.kubernetes.container.ports".to_string(),
+                    r#"[{"name":"http","containerPort":9090,"protocol":"TCP"}]"#.to_string(),
+                )]
+                .into(),
+                log_path: "api.log".into(),
+                ..Default::default()
+            },
+        )
+        .await;
     s.start(&app).await;
     s.start(&hello).await;
     s.start(&web).await;
+    s.start(&api).await;
     let running = s
         .wait_state(&app, api::ContainerState::ContainerRunning)
         .await;
@@ -393,6 +433,40 @@ async fn a_pod_of_two_wasm_containers_runs_through_cri() {
         std::io::Read::read_to_string(&mut conn, &mut got).expect("read");
         assert_eq!(got, "hello from wasm\n");
     }
+    // The wasi:http container answers at the pod IP; StopContainer (SIGTERM)
+    // drains a request in flight, then the container exits 143.
+    let mut answered = None;
+    for _ in 0..100 {
+        answered = testkit_http(&format!("{ip}:9090"), "/");
+        if answered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answered, Some((200, "hello from wasm\n".to_string())));
+    let target = format!("{ip}:9090");
+    let slow = std::thread::spawn(move || testkit_http(&target, "/sleep"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    s.cri
+        .runtime
+        .stop_container(api::StopContainerRequest {
+            container_id: api.clone(),
+            timeout: 30,
+        })
+        .await
+        .expect("StopContainer api");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        slow.join().expect("join"),
+        Some((200, "slept\n".to_string())),
+        "the request in flight finished"
+    );
+    assert_eq!(s.status(&api).await.exit_code, 143);
     let hello_log = log_lines(&pod_logs.join("hello.log"));
     assert!(
         hello_log
@@ -447,7 +521,7 @@ async fn a_pod_of_two_wasm_containers_runs_through_cri() {
         })
         .await
         .expect("StopContainer");
-    for id in [&app, &hello, &web] {
+    for id in [&app, &hello, &web, &api] {
         s.cri
             .runtime
             .remove_container(api::RemoveContainerRequest {

@@ -701,7 +701,8 @@ impl Containerd {
              disable_hugetlb_controller = true\n  tolerate_missing_hugetlb_controller = true\n\
              [{cri}.containerd]\n  default_runtime_name = \"runc\"\n\
              [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\
-             [{cri}.containerd.runtimes.wasmpod]\n  runtime_type = \"io.containerd.wasmpod.v1\"\n\
+             [{cri}.containerd.runtimes.wasmpod]\n  runtime_type = \"io.containerd.wasmpod.v1\"\n  \
+             container_annotations = [\"io.kubernetes.container.ports\"]\n\
              [{cri}.cni]\n  bin_dir = \"{}\"\n  conf_dir = \"{}\"\n  max_conf_num = 1\n{mirrors}",
             cni_bin.display(),
             conf_dir.display(),
