@@ -81,7 +81,7 @@ async fn main() {
         &[("WASMPOD_HOME", &home_s)],
         &CriSetup {
             pause_binary: Path::new(guests::PAUSE_NATIVE),
-            plain_http_registries: &[&addr],
+            plain_http_registries: &[addr],
         },
     );
     let archive = oci_archive(
@@ -100,7 +100,11 @@ async fn main() {
         .arg(&tar)
         .output()
         .expect("ctr import");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let cri = Cri::connect(&ctd.socket()).await;
     let mut b = Bench {
@@ -154,7 +158,11 @@ async fn main() {
         );
     }
     drop(b);
-    for root in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+    for root in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let _ = std::fs::remove_dir(root.path().join(CGROUP.trim_start_matches('/')));
     }
     let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(CGROUP.trim_start_matches('/')));

@@ -100,7 +100,9 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
         let err = anyhow::Error::new(io).context("app.yaml: No such file");
         assert_eq!(super::one_line(&err), "app.yaml: No such file");
-        let err = anyhow::anyhow!("root cause").context("middle").context("top");
+        let err = anyhow::anyhow!("root cause")
+            .context("middle")
+            .context("top");
         assert_eq!(super::one_line(&err), "top: middle: root cause");
     }
 }

@@ -55,7 +55,7 @@ enum Plan {
     Wasm {
         program: Program,
         spec_args: Vec<String>,
-        base: Base,
+        base: Box<Base>,
     },
 }
 
@@ -260,6 +260,7 @@ fn launch(
                 spec_args,
                 base,
             } => {
+                let base = *base;
                 let listen = base.http_listen;
                 let stdin = open_input(&stdin);
                 let stdio = tokio::task::spawn_blocking(move || -> Result<Stdio, ShimError> {
@@ -461,7 +462,7 @@ impl Task for TaskService {
                 Plan::Wasm {
                     program,
                     spec_args: args,
-                    base: base.clone(),
+                    base: Box::new(base.clone()),
                 },
                 Some(base),
             )
@@ -730,7 +731,7 @@ impl Task for TaskService {
                 Plan::Wasm {
                     program,
                     spec_args: process.args,
-                    base,
+                    base: Box::new(base),
                 },
             ),
         );

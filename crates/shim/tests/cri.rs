@@ -52,7 +52,7 @@ impl Setup {
             &[("WASMPOD_HOME", &home_s), ("RUST_LOG", "info")],
             &CriSetup {
                 pause_binary: Path::new(guests::PAUSE_NATIVE),
-                plain_http_registries: &[&addr],
+                plain_http_registries: &[addr],
             },
         );
         let cri = Cri::connect(&ctd.socket()).await;
