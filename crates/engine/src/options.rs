@@ -20,12 +20,12 @@ pub struct EngineOptions {
     /// front ends set it to `$WASMPOD_HOME/cache/compiled`.
     pub cache_dir: Option<PathBuf>,
 
-    /// Use wasmtime's pooling instance allocator: memory and tables for up to
-    /// [`pooling_max_instances`](Self::pooling_max_instances) instances are
-    /// reserved once, so instantiation is a few microseconds. Pays off when
-    /// one process starts many instances (the shim, HTTP services). Default:
-    /// `false`, because a one-shot `wasmpod run` starts a single instance and
-    /// would only pay for the reservation.
+    /// Use wasmtime's pooling instance allocator: memory, tables and async
+    /// stacks for up to [`pooling_max_instances`](Self::pooling_max_instances)
+    /// instances are reserved once, so instantiation is a few microseconds.
+    /// Pays off when one process starts many instances (the shim, HTTP
+    /// services). Default: `false`, because a one-shot `wasmpod run` starts a
+    /// single instance and would only pay for the reservation.
     pub pooling: bool,
 
     /// Instances the pooling allocator reserves room for. Default: 1000.
@@ -80,6 +80,10 @@ impl EngineOptions {
                 .total_memories(self.pooling_max_instances)
                 .total_tables(self.pooling_max_instances)
                 .total_component_instances(self.pooling_max_instances)
+                // One fiber stack per running instance. Left at wasmtime's
+                // default (1000), the stack pool alone took 2 ms to set up
+                // (a guard page, so two mappings, per stack) in every shim.
+                .total_stacks(self.pooling_max_instances)
                 .max_memory_size(
                     usize::try_from(self.pooling_max_memory_bytes)
                         .map_err(|_| EngineError::Config("pooling memory size too large".into()))?,
