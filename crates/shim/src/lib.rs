@@ -15,14 +15,15 @@
 //! - [`task`]: the task service (create, start, kill, wait, exec, ...);
 //! - [`shim`]: process lifecycle (`start`, `delete`, the server).
 //!
-//! Logging: the crate's logger writes `log` records to the FIFO containerd
-//! reads as the shim log; this crate's `tracing` events reach it through
-//! tracing's `log` feature. `RUST_LOG` in containerd's environment sets the
-//! level.
+//! Logging: `logger` writes `log` records to the FIFO containerd reads as
+//! the shim log; this crate's `tracing` events reach it through tracing's
+//! `log` feature. `RUST_LOG` in containerd's environment sets the level.
 
 mod cgroup;
 mod error;
 pub mod events;
+mod logger;
+mod rootfs;
 pub mod shim;
 pub mod spec;
 mod stats;

@@ -10,7 +10,7 @@ use containerd_shim::asynchronous::publisher::RemotePublisher;
 use containerd_shim::asynchronous::{ExitSignal, Shim, spawn};
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::{Config, Error, Flags, StartOpts};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use wasmpod_engine::{EngineOptions, Runtime};
 
 use crate::spec::Spec;
@@ -85,7 +85,16 @@ fn join_network_namespace(path: &str) -> std::io::Result<()> {
 impl Shim for WasmShim {
     type T = TaskService;
 
-    async fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+    async fn new(_runtime_id: &str, args: &Flags, config: &mut Config) -> Self {
+        // The server (any action but these two) logs through our logger,
+        // not the crate's.
+        config.no_setup_logger = true;
+        if !matches!(args.action.as_str(), "start" | "delete")
+            && let Err(e) = crate::logger::init(args.debug, &config.default_log_level)
+        {
+            eprintln!("containerd-shim-wasmpod-v1: cannot open the shim log: {e}");
+            std::process::exit(1);
+        }
         Self {
             exit: Arc::new(ExitSignal::default()),
             namespace: args.namespace.clone(),
@@ -146,8 +155,11 @@ impl Shim for WasmShim {
         // restarts; the crate's publisher only lends its address.
         let events =
             crate::events::EventForwarder::start(publisher.address.clone(), self.namespace.clone());
+        let started = std::time::Instant::now();
+        let runtime = engine();
+        debug!(ms = started.elapsed().as_secs_f64() * 1e3, "engine ready");
         TaskService::new(
-            Arc::new(engine()),
+            Arc::new(runtime),
             events,
             self.namespace.clone(),
             self.exit.clone(),

@@ -845,7 +845,7 @@ fn release_stdin(path: &str) {
 }
 
 fn unmount(root: &Path) {
-    if let Err(e) = containerd_shim::mount::umount_recursive(root.to_str(), libc::MNT_DETACH) {
+    if let Err(e) = crate::rootfs::unmount(root) {
         warn!(root = %root.display(), error = %e, "cannot unmount rootfs");
     }
 }
