@@ -1640,3 +1640,25 @@ fn oci_images_are_pulled_once_and_run_with_their_entrypoint() {
         "{out:?}"
     );
 }
+
+#[test]
+fn working_dir_is_where_relative_paths_resolve() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("data/sub")).expect("mkdir");
+    std::fs::write(p.path().join("data/sub/f.txt"), "from the working dir\n").expect("write");
+    let data = p.file("data");
+    let file = p.write(
+        "wd.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: wd\nspec:\n  restartPolicy: Never\n  volumes:\n  - name: data\n    hostPath: {{path: {data}}}\n  containers:\n  - name: c\n    image: file://probe.wasm\n    command: [probe]\n    args: [cat, f.txt]\n    workingDir: /data/sub\n    volumeMounts:\n    - {{name: data, mountPath: /data, readOnly: true}}\n"
+        ),
+    );
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    assert!(
+        lines(&o).contains(&"wd/c | from the working dir".to_string()),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -330,6 +330,36 @@ impl RunSpec {
         Ok(b)
     }
 
+    /// The host directory of the guest path `cwd`, inside the preopen with
+    /// the longest matching guest path, with that preopen's permissions.
+    /// `None` when no preopen holds it, or when it is not a directory that
+    /// stays inside the preopen (`..`, or a symlink pointing out of it).
+    fn cwd_host(&self, cwd: &str) -> Option<(PathBuf, wasmtime_wasi::FsPerms)> {
+        use std::path::{Component, Path};
+        let (p, rest) = self
+            .preopens
+            .iter()
+            .filter_map(|p| Some((p, Path::new(cwd).strip_prefix(&p.guest).ok()?)))
+            .max_by_key(|(p, _)| p.guest.len())?;
+        if rest
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return None;
+        }
+        let root = p.host.canonicalize().ok()?;
+        let host = root.join(rest).canonicalize().ok()?;
+        if !host.starts_with(&root) || !host.is_dir() {
+            return None;
+        }
+        let perms = if p.read_only {
+            wasmtime_wasi::FsPerms::ReadOnly
+        } else {
+            wasmtime_wasi::FsPerms::ReadWrite
+        };
+        Some((host, perms))
+    }
+
     /// Everything but stdin, which only one instance can own: for specs
     /// that serve many instances (one per HTTP request).
     pub(crate) fn shared_wasi_builder(&self) -> Result<WasiCtxBuilder, EngineError> {
@@ -360,6 +390,16 @@ impl RunSpec {
             b.preopened_dir(&p.host, &p.guest, perms)
                 .map_err(|e| EngineError::Volume {
                     host: p.host.clone(),
+                    source: std::io::Error::other(EngineError::chain(&e)),
+                })?;
+        }
+        // WASI preview 1 has no working directory: wasi-libc resolves a
+        // relative path against a preopen named ".". Give the working
+        // directory that name too, when it is inside a preopen.
+        if let Some((host, perms)) = self.cwd.as_deref().and_then(|cwd| self.cwd_host(cwd)) {
+            b.preopened_dir(&host, ".", perms)
+                .map_err(|e| EngineError::Volume {
+                    host: host.clone(),
                     source: std::io::Error::other(EngineError::chain(&e)),
                 })?;
         }

@@ -319,3 +319,45 @@ async fn a_cpu_limit_throttles_a_spinning_guest() {
         "200m over ~1 s: {cpu:?} of CPU"
     );
 }
+
+#[tokio::test]
+async fn relative_paths_resolve_in_the_working_directory_inside_a_volume() {
+    // wasi-libc (preview 1) has no working directory of its own: the engine
+    // names the working directory "." too, so `cat f.txt` reads
+    // /data/sub/f.txt. A working directory that leaves the volume through
+    // a symlink is not given.
+    let rt = Runtime::new(EngineOptions::default()).expect("runtime");
+    let program = rt
+        .load(&std::fs::read(guests::PROBE).expect("probe"))
+        .expect("load");
+    let dir = tempfile::tempdir().expect("tmp");
+    let outside = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    std::fs::write(dir.path().join("sub/f.txt"), "inside\n").expect("write");
+    std::fs::write(outside.path().join("f.txt"), "outside\n").expect("write");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("escape")).expect("symlink");
+    let run = |cwd: &str| {
+        let out = tempfile::NamedTempFile::new().expect("out");
+        let mut s = RunSpec::new(vec!["probe".into(), "cat".into(), "f.txt".into()]);
+        s.preopens = vec![Preopen {
+            host: dir.path().to_path_buf(),
+            guest: "/data".into(),
+            read_only: true,
+        }];
+        s.cwd = Some(cwd.into());
+        s.stdio.stdout = OutputSpec::File(out.reopen().expect("reopen"));
+        let rt = &rt;
+        let program = &program;
+        async move {
+            let status = rt.run(program, s, &StopHandle::new()).await.expect("run");
+            (status, std::fs::read_to_string(out.path()).expect("read"))
+        }
+    };
+    let (status, out) = run("/data/sub").await;
+    assert_eq!((status, out.as_str()), (ExitStatus::Exited(0), "inside\n"));
+    let (status, out) = run("/data/escape").await;
+    assert_ne!(status, ExitStatus::Exited(0), "{out}");
+    assert!(!out.contains("outside"), "{out}");
+    let (status, _) = run("/data/../etc").await;
+    assert_ne!(status, ExitStatus::Exited(0));
+}
