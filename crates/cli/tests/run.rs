@@ -799,9 +799,11 @@ fn cpus_limits_the_guest_cpu_time() {
     };
     let free = measure(&[]);
     let limited = measure(&["--cpus", "0.2"]);
-    assert!(free > 1.0, "unlimited spin used {free}s of CPU");
+    // Unlimited, the spin gets what the machine gives it (1.5 s when idle);
+    // limited, at most a fifth of the wall time plus start-up.
+    assert!(free > 0.4, "unlimited spin used {free}s of CPU");
     assert!(
-        limited < 0.6,
+        limited < 0.6 && limited < free,
         "--cpus 0.2 over 1.5 s used {limited}s of CPU (unlimited: {free}s)"
     );
     let o = w.run(&["--cpus", "0", guests::PROBE, "args"]);
