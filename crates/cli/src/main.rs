@@ -3,6 +3,7 @@
 mod commands;
 mod exit;
 mod parse;
+mod signals;
 
 use clap::{Parser, Subcommand};
 

@@ -263,6 +263,8 @@ impl Server {
                 debug!(?code, "the guest answered with an error");
                 plain(500, "internal error\n")
             }
+            // Killed: the connection is being cut; answer nothing.
+            Ok(Err(_)) if self.stop.is_killed() => std::future::pending().await,
             // The guest ended without setting a response: say why.
             Ok(Err(_)) => {
                 match task.await {

@@ -869,6 +869,11 @@ impl StopHandle {
         wait_stopped(&mut rx).await
     }
 
+    /// Whether the handle was used with SIGKILL.
+    pub(crate) fn is_killed(&self) -> bool {
+        *self.inner.killed.borrow()
+    }
+
     /// Waits until the handle is used with SIGKILL.
     pub(crate) async fn killed(&self) {
         let mut rx = self.inner.killed.subscribe();

@@ -320,11 +320,7 @@ impl Supervisor {
         preopens: &[Preopen],
         output: Option<std::fs::File>,
     ) -> RunSpec {
-        let mut env = image.env.clone();
-        for var in &c.env {
-            env.retain(|(k, _)| *k != var.name);
-            env.push((var.name.clone(), var.value.clone()));
-        }
+        let env = container_env(c, image);
         let (stdout, stderr) = match output {
             Some(f) => match f.try_clone() {
                 Ok(g) => (OutputSpec::File(f), OutputSpec::File(g)),
@@ -395,68 +391,66 @@ impl Supervisor {
             let started = Instant::now();
             let mut helpers = JoinSet::new();
 
-            let status = if http {
-                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-                    Ok(l) => l,
+            // A wasi:http component gets a loopback port of its own, standing
+            // for its first containerPort.
+            let listener = if http {
+                match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                    Ok(l) => Some(l),
                     Err(e) => {
                         console.event(&name, &format!("Failed: cannot listen: {e}"));
                         return false;
                     }
-                };
-                let local = listener.local_addr().ok();
-                let port = c.ports.first().map(|p| p.container_port);
-                if let (Some(port), Some(local)) = (port, local) {
-                    state
-                        .ports
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(port, local);
                 }
-                match (port, local) {
-                    (Some(port), Some(local)) => console.event(
-                        &name,
-                        &format!("Started (containerPort {port} served at http://{local}/)"),
-                    ),
-                    (None, Some(local)) => {
-                        console.event(&name, &format!("Started (served at http://{local}/)"))
-                    }
-                    _ => console.event(&name, "Started"),
-                }
-                self.watch_probes(
-                    &mut helpers,
-                    c,
-                    image,
-                    &preopens,
-                    &state,
-                    &stop,
-                    &name,
-                    grace,
-                );
-                Self::watch_shutdown(&mut helpers, &pod_stop, &stop, grace);
-                runtime
-                    .serve_http(
-                        &image.program,
-                        spec,
-                        listener,
-                        self.options.http.clone(),
-                        Arc::new(HttpStats::default()),
-                        &stop,
-                    )
-                    .await
             } else {
-                console.event(&name, "Started");
-                self.watch_probes(
-                    &mut helpers,
-                    c,
-                    image,
-                    &preopens,
-                    &state,
-                    &stop,
-                    &name,
-                    grace,
-                );
-                Self::watch_shutdown(&mut helpers, &pod_stop, &stop, grace);
-                runtime.run(&image.program, spec, &stop).await
+                None
+            };
+            let local = listener.as_ref().and_then(|l| l.local_addr().ok());
+            let port = c.ports.first().map(|p| p.container_port);
+            if let (Some(port), Some(local)) = (port, local) {
+                state
+                    .ports
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(port, local);
+            }
+            let event = match (port, local) {
+                (Some(port), Some(local)) => {
+                    format!("Started (containerPort {port} served at http://{local}/)")
+                }
+                (None, Some(local)) => format!("Started (served at http://{local}/)"),
+                _ => "Started".to_string(),
+            };
+            // Without a readiness probe a container is ready once started,
+            // and anyone who saw "Started" may rely on it.
+            if c.readiness_probe.is_none() {
+                state.ready.store(true, Ordering::Relaxed);
+            }
+            console.event(&name, &event);
+            self.watch_probes(
+                &mut helpers,
+                c,
+                image,
+                &preopens,
+                &state,
+                &stop,
+                &name,
+                grace,
+            );
+            Self::watch_shutdown(&mut helpers, &pod_stop, &stop, grace);
+            let status = match listener {
+                Some(listener) => {
+                    runtime
+                        .serve_http(
+                            &image.program,
+                            spec,
+                            listener,
+                            self.options.http.clone(),
+                            Arc::new(HttpStats::default()),
+                            &stop,
+                        )
+                        .await
+                }
+                None => runtime.run(&image.program, spec, &stop).await,
             };
             helpers.abort_all();
             // The instance and its output pipe are gone: let the last lines
@@ -558,11 +552,11 @@ impl Supervisor {
             state: state.clone(),
             runtime: self.options.runtime.clone(),
             program: image.program.clone(),
-            spec_env: self.spec(c, image, Vec::new(), preopens, None).env,
+            spec_env: container_env(c, image),
             preopens: preopens.to_vec(),
         };
         match &c.readiness_probe {
-            None => state.ready.store(true, Ordering::Relaxed),
+            None => {}
             Some(probe) => {
                 let check = checker(probe);
                 let (state, console, name) = (
@@ -720,6 +714,17 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// The container's environment over its image's: a variable the container
+/// sets replaces the image's.
+fn container_env(c: &ContainerPlan, image: &LoadedImage) -> Vec<(String, String)> {
+    let mut env = image.env.clone();
+    for var in &c.env {
+        env.retain(|(k, _)| *k != var.name);
+        env.push((var.name.clone(), var.value.clone()));
+    }
+    env
 }
 
 /// One probe's check, with what an `exec` probe needs to run.

@@ -70,20 +70,26 @@ impl ImageRecord {
     /// module itself comes from Cmd, it stays argv\[0\]). An artifact has
     /// neither, so its argv is `argv0` and the user's arguments.
     pub fn argv(&self, argv0: &str, user_args: &[String]) -> Vec<String> {
-        let (mut argv, defaults): (Vec<String>, &[String]) =
-            match (&self.entrypoint[..], &self.cmd[..]) {
-                ([], []) => (vec![argv0.to_string()], &[]),
-                // The module came from Cmd, so it stays; only its arguments are
-                // replaced.
-                ([], [module, rest @ ..]) => (vec![module.clone()], rest),
-                (entrypoint, cmd) => (entrypoint.to_vec(), cmd),
-            };
+        let (mut argv, defaults) = self.command(argv0);
         if user_args.is_empty() {
-            argv.extend(defaults.iter().cloned());
+            argv.extend(defaults);
         } else {
             argv.extend(user_args.iter().cloned());
         }
         argv
+    }
+
+    /// [`argv`](Self::argv) in its two parts, for callers that apply their
+    /// own rules to them (Kubernetes' `command` and `args`): the entrypoint,
+    /// `argv[0]` first, and the default arguments.
+    pub fn command(&self, argv0: &str) -> (Vec<String>, Vec<String>) {
+        match (&self.entrypoint[..], &self.cmd[..]) {
+            ([], []) => (vec![argv0.to_string()], Vec::new()),
+            // The module came from Cmd, so it stays; only its arguments are
+            // replaced.
+            ([], [module, rest @ ..]) => (vec![module.clone()], rest.to_vec()),
+            (entrypoint, cmd) => (entrypoint.to_vec(), cmd.to_vec()),
+        }
     }
 
     /// The reference this record answers to.

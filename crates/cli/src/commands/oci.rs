@@ -21,6 +21,56 @@ pub struct RegistryArgs {
     pub insecure: bool,
 }
 
+/// When a command pulls an image it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Every time.
+    Always,
+    /// Only when it is not in the local store.
+    Missing,
+    /// Never: it must be in the local store.
+    Never,
+}
+
+/// Where [`find_or_pull`] found an image.
+#[derive(Debug)]
+pub enum Found {
+    /// In the local store.
+    Local(wasmpod_oci::ImageRecord),
+    /// Pulled now.
+    Pulled(wasmpod_oci::ImageRecord),
+    /// Not in the local store, and the policy says never pull.
+    Missing,
+}
+
+/// The image `reference` names, from the local store or pulled into it as
+/// `policy` says.
+pub fn find_or_pull(
+    reference: &wasmpod_oci::ImageRef,
+    policy: PullPolicy,
+    registry: &RegistryArgs,
+    quiet: bool,
+) -> anyhow::Result<Found> {
+    let store = store()?;
+    if policy != PullPolicy::Always
+        && let Some(record) = store.resolve(reference)?
+    {
+        return Ok(Found::Local(record));
+    }
+    if policy == PullPolicy::Never {
+        return Ok(Found::Missing);
+    }
+    let client = client(registry)?;
+    let progress = progress(quiet);
+    let record = tokio()?.block_on(wasmpod_oci::image::pull(
+        &client,
+        &store,
+        reference,
+        progress.as_ref(),
+    ))?;
+    Ok(Found::Pulled(record))
+}
+
 /// The state folder, or an error saying how to set one.
 pub fn home() -> anyhow::Result<PathBuf> {
     wasmpod_engine::home::default_home().context("no state folder: set WASMPOD_HOME (or HOME)")

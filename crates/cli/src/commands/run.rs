@@ -70,7 +70,7 @@ pub struct RunArgs {
     /// When to pull an image reference: `always`, `missing` (only if it is
     /// not in the local store) or `never`.
     #[arg(long, value_name = "POLICY", default_value = "missing")]
-    pull: PullPolicy,
+    pull: images::PullPolicy,
 
     #[command(flatten)]
     registry: RegistryArgs,
@@ -90,13 +90,6 @@ pub struct RunArgs {
     args: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum PullPolicy {
-    Always,
-    Missing,
-    Never,
-}
-
 /// Whether FILE names a file or an image.
 fn is_file(arg: &str) -> bool {
     std::path::Path::new(arg).exists()
@@ -108,28 +101,13 @@ fn is_file(arg: &str) -> bool {
 
 /// Finds (pulling if the policy says so) the image and its module.
 fn resolve_image(args: &RunArgs, reference: &ImageRef) -> anyhow::Result<(ImageRecord, Vec<u8>)> {
-    let store = images::store()?;
-    let local = match args.pull {
-        PullPolicy::Always => None,
-        PullPolicy::Missing | PullPolicy::Never => store.resolve(reference)?,
-    };
-    let record = match local {
-        Some(r) => r,
-        None if args.pull == PullPolicy::Never => {
+    let record = match images::find_or_pull(reference, args.pull, &args.registry, false)? {
+        images::Found::Local(r) | images::Found::Pulled(r) => r,
+        images::Found::Missing => {
             anyhow::bail!("{reference} is not in the local store and --pull=never was given")
         }
-        None => {
-            let client = images::client(&args.registry)?;
-            let progress = images::progress(false);
-            images::tokio()?.block_on(wasmpod_oci::image::pull(
-                &client,
-                &store,
-                reference,
-                progress.as_ref(),
-            ))?
-        }
     };
-    let wasm = store.read_blob(&record.wasm)?;
+    let wasm = images::store()?.read_blob(&record.wasm)?;
     Ok((record, wasm))
 }
 
@@ -232,30 +210,14 @@ async fn serve(
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().context("--listen")?;
     eprintln!("wasmpod: serving HTTP on http://{local}/");
-    let signals = stop.clone();
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        let mut first = true;
-        loop {
-            let n = tokio::select! {
-                _ = int.recv() => libc::SIGINT,
-                _ = term.recv() => libc::SIGTERM,
-            };
-            if first {
-                eprintln!("wasmpod: draining requests in flight (again to stop at once)");
-                signals.stop(StopReason::Signal(n));
-                first = false;
-            } else {
-                signals.stop(StopReason::Signal(libc::SIGKILL));
-            }
-        }
-    });
+    let (graceful, forced) = (stop.clone(), stop.clone());
+    crate::signals::on_stop(
+        move |n| {
+            eprintln!("wasmpod: draining requests in flight (again to stop at once)");
+            graceful.stop(StopReason::Signal(n));
+        },
+        move || forced.stop(StopReason::Signal(libc::SIGKILL)),
+    );
     Ok(runtime
         .serve_http(
             program,

@@ -117,33 +117,19 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
     let shutdown = Shutdown::new();
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     let outcome = tokio.block_on(async {
-        let (stop, sig) = (shutdown.clone(), signal.clone());
-        let c = console.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return;
-            };
-            let mut first = true;
-            loop {
-                let n = tokio::select! {
-                    _ = int.recv() => libc::SIGINT,
-                    _ = term.recv() => libc::SIGTERM,
-                };
-                if first {
-                    sig.store(n, std::sync::atomic::Ordering::Relaxed);
-                    c.event("wasmpod", "Stopping (again to force)");
-                    stop.graceful();
-                    first = false;
-                } else {
-                    c.event("wasmpod", "Forcing the stop");
-                    stop.force();
-                }
-            }
-        });
+        let (stop, force, sig) = (shutdown.clone(), shutdown.clone(), signal.clone());
+        let (c, c2) = (console.clone(), console.clone());
+        crate::signals::on_stop(
+            move |n| {
+                sig.store(n, std::sync::atomic::Ordering::Relaxed);
+                c.event("wasmpod", "Stopping (again to force)");
+                stop.graceful();
+            },
+            move || {
+                c2.event("wasmpod", "Forcing the stop");
+                force.force();
+            },
+        );
         wasmpod_local::up(
             plan,
             loaded,
@@ -194,39 +180,27 @@ fn load_image(
         }
         Image::Oci(reference) => {
             let r = ImageRef::parse(reference)?;
-            let store = images::store()?;
-            let local = match policy {
-                PullPolicy::Always => None,
-                PullPolicy::IfNotPresent | PullPolicy::Never => store.resolve(&r)?,
+            let policy = match policy {
+                PullPolicy::Always => images::PullPolicy::Always,
+                PullPolicy::IfNotPresent => images::PullPolicy::Missing,
+                PullPolicy::Never => images::PullPolicy::Never,
             };
-            let record = match local {
-                Some(record) => record,
-                None if policy == PullPolicy::Never => {
-                    anyhow::bail!(
-                        "{reference} is not in the local store and imagePullPolicy is Never"
-                    )
-                }
-                None => {
-                    let client = images::client(registry)?;
-                    let record = images::tokio()?.block_on(wasmpod_oci::image::pull(
-                        &client,
-                        &store,
-                        &r,
-                        &wasmpod_oci::NoProgress,
-                    ))?;
+            let record = match images::find_or_pull(&r, policy, registry, true)? {
+                images::Found::Local(record) => record,
+                images::Found::Pulled(record) => {
                     console.event(reference, &format!("Pulled ({})", record.digest));
                     record
                 }
+                images::Found::Missing => anyhow::bail!(
+                    "{reference} is not in the local store and imagePullPolicy is Never"
+                ),
             };
+            let store = images::store()?;
             let bytes = store.read_blob(&record.wasm)?;
             let program = runtime
                 .load(&bytes)
                 .with_context(|| format!("cannot load {reference}"))?;
-            let (entrypoint, cmd) = match (&record.entrypoint[..], &record.cmd[..]) {
-                ([], []) => (vec![reference.clone()], Vec::new()),
-                ([], [module, rest @ ..]) => (vec![module.clone()], rest.to_vec()),
-                (e, c) => (e.to_vec(), c.to_vec()),
-            };
+            let (entrypoint, cmd) = record.command(reference);
             let env = record
                 .env
                 .iter()
