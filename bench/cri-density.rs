@@ -266,30 +266,7 @@ impl Bench {
 
     /// Stops and removes every pod, and waits (bounded) for the shims to go.
     async fn remove_all(&mut self) {
-        let pods = self
-            .cri
-            .runtime
-            .list_pod_sandbox(api::ListPodSandboxRequest::default())
-            .await
-            .expect("ListPodSandbox")
-            .into_inner()
-            .items;
-        for pod in pods {
-            let _ = self
-                .cri
-                .runtime
-                .stop_pod_sandbox(api::StopPodSandboxRequest {
-                    pod_sandbox_id: pod.id.clone(),
-                })
-                .await;
-            let _ = self
-                .cri
-                .runtime
-                .remove_pod_sandbox(api::RemovePodSandboxRequest {
-                    pod_sandbox_id: pod.id,
-                })
-                .await;
-        }
+        self.cri.remove_all_pods().await;
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.shims().is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;

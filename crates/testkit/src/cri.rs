@@ -45,6 +45,33 @@ impl Cri {
     }
 }
 
+impl Cri {
+    /// Stops and removes every pod sandbox (and so its containers and
+    /// network namespace); errors are ignored, as in a cleanup.
+    pub async fn remove_all_pods(&mut self) {
+        let pods = self
+            .runtime
+            .list_pod_sandbox(api::ListPodSandboxRequest::default())
+            .await
+            .map(|r| r.into_inner().items)
+            .unwrap_or_default();
+        for pod in pods {
+            let _ = self
+                .runtime
+                .stop_pod_sandbox(api::StopPodSandboxRequest {
+                    pod_sandbox_id: pod.id.clone(),
+                })
+                .await;
+            let _ = self
+                .runtime
+                .remove_pod_sandbox(api::RemovePodSandboxRequest {
+                    pod_sandbox_id: pod.id,
+                })
+                .await;
+        }
+    }
+}
+
 /// A CNI network of its own for one containerd: a bridge with a unique
 /// name and a /24 of 10.250.0.0/16, addresses from host-local with its
 /// state under `dir`. The bridge is deleted on drop.

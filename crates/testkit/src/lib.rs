@@ -823,30 +823,7 @@ impl Drop for Containerd {
                     .enable_all()
                     .build()
                     .expect("runtime");
-                rt.block_on(async {
-                    let mut cri = cri::Cri::connect(&socket).await;
-                    let pods = cri
-                        .runtime
-                        .list_pod_sandbox(cri::api::ListPodSandboxRequest::default())
-                        .await
-                        .map(|r| r.into_inner().items)
-                        .unwrap_or_default();
-                    for pod in pods {
-                        let id = pod.id;
-                        let _ = cri
-                            .runtime
-                            .stop_pod_sandbox(cri::api::StopPodSandboxRequest {
-                                pod_sandbox_id: id.clone(),
-                            })
-                            .await;
-                        let _ = cri
-                            .runtime
-                            .remove_pod_sandbox(cri::api::RemovePodSandboxRequest {
-                                pod_sandbox_id: id,
-                            })
-                            .await;
-                    }
-                });
+                rt.block_on(async { cri::Cri::connect(&socket).await.remove_all_pods().await });
             })
             .join();
         }
