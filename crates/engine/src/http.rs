@@ -134,6 +134,8 @@ struct Server {
     stats: Arc<HttpStats>,
     /// The server's stop: a SIGKILL ends the guests of requests in flight.
     stop: StopHandle,
+    /// The working directory's host folder, resolved once.
+    cwd_dir: Option<(std::path::PathBuf, wasmtime_wasi::FsPerms)>,
 }
 
 impl Runtime {
@@ -162,7 +164,8 @@ impl Runtime {
         let pre = ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(EngineError::chain(&e)))?;
         // Build one context now, so a bad preopen fails here and not per
         // request.
-        spec.shared_wasi_builder()?;
+        let cwd_dir = spec.cwd_dir();
+        spec.shared_wasi_builder(cwd_dir.as_ref())?;
         let server = Arc::new(Server {
             pre,
             throttle: spec.limits.throttle(&spec.usage),
@@ -171,6 +174,7 @@ impl Runtime {
             options,
             stats,
             stop: stop.clone(),
+            cwd_dir,
         });
         stop.attach(self.engine());
         let _ticker = EpochTicker::start(self.engine().clone());
@@ -312,7 +316,10 @@ impl Server {
     }
 
     fn store(&self, deadline: Instant) -> wasmtime::Result<Store<HttpHost>> {
-        let ctx = self.spec.shared_wasi_builder()?.build();
+        let ctx = self
+            .spec
+            .shared_wasi_builder(self.cwd_dir.as_ref())?
+            .build();
         let host = HttpHost {
             ctx,
             http: WasiHttpCtx::new(),

@@ -314,7 +314,7 @@ impl RunSpec {
     }
 
     fn wasi_builder(&mut self) -> Result<WasiCtxBuilder, EngineError> {
-        let mut b = self.shared_wasi_builder()?;
+        let mut b = self.shared_wasi_builder(self.cwd_dir().as_ref())?;
         match std::mem::take(&mut self.stdio.stdin) {
             InputSpec::Null => {}
             InputSpec::Inherit => {
@@ -330,12 +330,13 @@ impl RunSpec {
         Ok(b)
     }
 
-    /// The host directory of the guest path `cwd`, inside the preopen with
+    /// The host directory of the working directory, inside the preopen with
     /// the longest matching guest path, with that preopen's permissions.
     /// `None` when no preopen holds it, or when it is not a directory that
     /// stays inside the preopen (`..`, or a symlink pointing out of it).
-    fn cwd_host(&self, cwd: &str) -> Option<(PathBuf, wasmtime_wasi::FsPerms)> {
+    pub(crate) fn cwd_dir(&self) -> Option<(PathBuf, wasmtime_wasi::FsPerms)> {
         use std::path::{Component, Path};
+        let cwd = self.cwd.as_deref()?;
         let (p, rest) = self
             .preopens
             .iter()
@@ -362,7 +363,12 @@ impl RunSpec {
 
     /// Everything but stdin, which only one instance can own: for specs
     /// that serve many instances (one per HTTP request).
-    pub(crate) fn shared_wasi_builder(&self) -> Result<WasiCtxBuilder, EngineError> {
+    /// `cwd_dir` is [`Self::cwd_dir`], resolved once by callers that build
+    /// many contexts.
+    pub(crate) fn shared_wasi_builder(
+        &self,
+        cwd_dir: Option<&(PathBuf, wasmtime_wasi::FsPerms)>,
+    ) -> Result<WasiCtxBuilder, EngineError> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args).envs(&self.env);
         if let Some(cwd) = &self.cwd {
@@ -396,8 +402,8 @@ impl RunSpec {
         // WASI preview 1 has no working directory: wasi-libc resolves a
         // relative path against a preopen named ".". Give the working
         // directory that name too, when it is inside a preopen.
-        if let Some((host, perms)) = self.cwd.as_deref().and_then(|cwd| self.cwd_host(cwd)) {
-            b.preopened_dir(&host, ".", perms)
+        if let Some((host, perms)) = cwd_dir {
+            b.preopened_dir(host, ".", *perms)
                 .map_err(|e| EngineError::Volume {
                     host: host.clone(),
                     source: std::io::Error::other(EngineError::chain(&e)),
