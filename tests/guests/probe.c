@@ -28,7 +28,7 @@ __attribute__((noinline)) static void spin_forever(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|stdin|trap|alloc MIB [S]|spin|sleep S\n");
+    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|stdin|trap|alloc MIB [S]|spin|sleep S|flap F S\n");
     return 2;
   }
   const char *cmd = argv[1];
@@ -132,6 +132,22 @@ int main(int argc, char **argv) {
     sleep(atoi(argv[2]));
     printf("woke\n");
     return 0;
+  }
+  if (!strcmp(cmd, "flap") && argc > 3) {
+    // Healthy while F exists: write it, keep it S seconds, remove it, and
+    // stay up (an exec liveness probe `probe cat F` then starts failing).
+    FILE *f = fopen(argv[2], "w");
+    if (!f || fputs("ok\n", f) < 0 || fclose(f) != 0)
+      return fail("write", argv[2]);
+    printf("healthy for %s s\n", argv[3]);
+    fflush(stdout);
+    sleep(atoi(argv[3]));
+    if (unlink(argv[2]) != 0)
+      return fail("unlink", argv[2]);
+    printf("unhealthy now\n");
+    fflush(stdout);
+    for (;;)
+      sleep(3600);
   }
   fprintf(stderr, "probe: unknown probe %s\n", cmd);
   return 2;

@@ -336,7 +336,8 @@ fn finish(
         let socket = socket(opts, &located);
         let live = install && cri::handler_listed(&socket).unwrap_or(false);
         if plan.config_changed() || (install && !live) {
-            let how = host.restart_containerd(located.flavor)?;
+            let config = crate::host::host_path(&opts.host_root, &located.daemon_config());
+            let how = host.restart_containerd(located.flavor, &config)?;
             plan.notes.push(format!("restarted containerd: {how}"));
         }
         if install {
@@ -474,7 +475,7 @@ mod tests {
         fn containerd_version(&self) -> Result<String, NodeError> {
             Ok(self.0.to_string())
         }
-        fn restart_containerd(&self, _: crate::Flavor) -> Result<String, NodeError> {
+        fn restart_containerd(&self, _: crate::Flavor, _: &Path) -> Result<String, NodeError> {
             panic!("no restart without --restart")
         }
     }

@@ -15,9 +15,10 @@ pub mod host;
 pub mod install;
 pub mod label;
 pub mod locate;
+pub mod proc;
 
 pub use config::{ConfigError, ConfigVersion, HANDLER, PORTS_ANNOTATION, RUNTIME_TYPE};
-pub use host::{Host, SystemHost};
+pub use host::{Host, SystemHost, host_path};
 pub use install::{InstallOptions, Plan, StatusReport, install, status, uninstall};
 pub use locate::{Flavor, Located};
 

@@ -48,6 +48,23 @@ pub struct Located {
     pub seed: Option<PathBuf>,
 }
 
+impl Located {
+    /// The config containerd is started with: [`Located::path`], except
+    /// that k3s and RKE2 render `config.toml` from `config.toml.tmpl`
+    /// and MicroK8s renders `containerd.toml` from
+    /// `containerd-template.toml` (each next to its template).
+    pub fn daemon_config(&self) -> PathBuf {
+        let name = self.path.file_name().and_then(|n| n.to_str());
+        match name {
+            Some(n) if n.ends_with(".tmpl") => {
+                self.path.with_file_name(&n[..n.len() - ".tmpl".len()])
+            }
+            Some("containerd-template.toml") => self.path.with_file_name("containerd.toml"),
+            _ => self.path.clone(),
+        }
+    }
+}
+
 const K3S: &str = "var/lib/rancher/k3s/agent/etc/containerd";
 const RKE2: &str = "var/lib/rancher/rke2/agent/etc/containerd";
 const MICROK8S: &str = "var/snap/microk8s/current/args/containerd-template.toml";
@@ -127,6 +144,33 @@ mod tests {
         assert_eq!(found.path, dir.join("config.toml.tmpl"));
         assert_eq!(found.flavor, Flavor::K3s);
         assert_eq!(found.seed, Some(dir.join("config.toml")));
+    }
+
+    #[test]
+    fn containerd_reads_the_file_rendered_from_a_template() {
+        let located = |path: &str, flavor| Located {
+            path: PathBuf::from(path),
+            flavor,
+            seed: None,
+        };
+        let k3s = located(
+            "/host/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl",
+            Flavor::K3s,
+        );
+        assert_eq!(
+            k3s.daemon_config(),
+            PathBuf::from("/host/var/lib/rancher/k3s/agent/etc/containerd/config.toml")
+        );
+        let micro = located(
+            "/var/snap/microk8s/current/args/containerd-template.toml",
+            Flavor::MicroK8s,
+        );
+        assert_eq!(
+            micro.daemon_config(),
+            PathBuf::from("/var/snap/microk8s/current/args/containerd.toml")
+        );
+        let plain = located("/etc/containerd/config.toml", Flavor::Containerd);
+        assert_eq!(plain.daemon_config(), plain.path);
     }
 
     #[test]

@@ -8,6 +8,16 @@ use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient, m
 /// A compat image: `files` in one gzip layer, `entrypoint` as its
 /// entrypoint, for wasi/wasm.
 pub fn compat_image(files: &[(&str, &[u8])], entrypoint: &str) -> BuiltImage {
+    image_for(files, entrypoint, "wasi", "wasm")
+}
+
+/// An ordinary linux/amd64 image of native `files` (static binaries), for
+/// runc beside the Wasm pods.
+pub fn linux_image(files: &[(&str, &[u8])], entrypoint: &str) -> BuiltImage {
+    image_for(files, entrypoint, "linux", "amd64")
+}
+
+fn image_for(files: &[(&str, &[u8])], entrypoint: &str, os: &str, arch: &str) -> BuiltImage {
     let mut b = tar::Builder::new(Vec::new());
     for (path, data) in files {
         let mut h = tar::Header::new_ustar();
@@ -22,8 +32,8 @@ pub fn compat_image(files: &[(&str, &[u8])], entrypoint: &str) -> BuiltImage {
     let layer = gz.finish().expect("gz");
     let config = serde_json::to_vec(&ImageConfig {
         created: None,
-        architecture: "wasm".into(),
-        os: "wasi".into(),
+        architecture: arch.into(),
+        os: os.into(),
         config: Some(ContainerConfig {
             entrypoint: Some(vec![entrypoint.into()]),
             ..Default::default()
@@ -44,7 +54,11 @@ pub fn compat_image(files: &[(&str, &[u8])], entrypoint: &str) -> BuiltImage {
 /// Builds a compat image ([`compat_image`]) and pushes it to `reference`
 /// (plain HTTP for a loopback registry).
 pub fn push_compat(reference: &str, files: &[(&str, &[u8])], entrypoint: &str) {
-    let image = compat_image(files, entrypoint);
+    push_image(reference, &compat_image(files, entrypoint));
+}
+
+/// Pushes a built image to `reference` (plain HTTP for a loopback registry).
+pub fn push_image(reference: &str, image: &BuiltImage) {
     let dir = tempfile::tempdir().expect("tmp");
     let auth = wasmpod_oci::auth::AuthFiles::new(dir.path().join("a.json"), vec![]);
     let client = RegistryClient::new(auth, ClientOptions::default()).expect("client");
@@ -56,7 +70,7 @@ pub fn push_compat(reference: &str, files: &[(&str, &[u8])], entrypoint: &str) {
                 .enable_all()
                 .build()
                 .expect("rt")
-                .block_on(wasmpod_oci::image::push(&client, &r, &image, &NoProgress))
+                .block_on(wasmpod_oci::image::push(&client, &r, image, &NoProgress))
                 .expect("push");
         });
     });
