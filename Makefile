@@ -30,7 +30,9 @@ demo: release examples
 	WASMPOD=$(WASMPOD_RELEASE) scripts/demo.sh
 
 ## Set up and run every check: format, lints, unit and integration tests.
-test: setup lint unit
+test: setup
+	@scripts/setup.sh test
+	$(MAKE) lint unit
 
 lint:
 	$(CARGO) fmt --all -- --check

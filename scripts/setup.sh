@@ -2,11 +2,21 @@
 # Installs what building and testing wasmpod needs on a fresh Debian machine,
 # and nothing that is already there. Safe to run again.
 #
-#   scripts/setup.sh          # build + test prerequisites
-#   scripts/setup.sh bench    # plus hyperfine and the wasmtime CLI (48.0.8)
+#   scripts/setup.sh          # build prerequisites (enough for `make demo`)
+#   scripts/setup.sh test     # plus the e2e cluster's Kubernetes binaries,
+#                             # built from source (tests/k8s/build.sh)
+#   scripts/setup.sh bench    # plus those, hyperfine and the wasmtime CLI
 set -euo pipefail
 
-want_bench=${1:-}
+mode=${1:-}
+want_bench=""
+want_k8s=""
+case "$mode" in
+  "") ;;
+  test) want_k8s=1 ;;
+  bench) want_k8s=1; want_bench=bench ;;
+  *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
+esac
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 SUDO=""
@@ -16,11 +26,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # skopeo and umoci as independent clients, htpasswd and openssl for auth.
 # Shim tests: containerd (1.6 on Debian 12) with ctr, runc beside it, CNI
 # plugins for CRI pods, protoc for the CRI client bindings, and static libc
-# for the test pod image's native pause program.
+# for the test pod image's native pause program. The e2e cluster: iptables
+# and conntrack for kube-proxy, busybox-static for its native pod, curl.
 apt_packages=(clang lld libc6-dev wasi-libc libclang-rt-dev-wasm32
   docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
-  containerd runc containernetworking-plugins protobuf-compiler procps iproute2)
-if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine curl python3 busybox-static wrk); fi
+  containerd runc containernetworking-plugins protobuf-compiler procps iproute2
+  busybox-static iptables conntrack curl python3)
+if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine wrk); fi
 
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -55,5 +67,25 @@ if [ "$want_bench" = bench ]; then
     cargo install --locked wasmtime-cli@48.0.8 \
       --target-dir "${HOME}/.cache/wasmpod/wasmtime-cli-target"
   fi
+fi
+if [ -n "$want_k8s" ]; then
+  # Kubernetes v1.33 needs Go 1.24 or newer. Debian's golang is older, so a
+  # missing or old Go comes from the Go module proxy's toolchain module.
+  go_ok() { command -v go >/dev/null && go version | awk '{ split(substr($3, 3), v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 24)) }'; }
+  if ! go_ok; then
+    gov=1.24.6
+    dest="$HOME/.cache/wasmpod/go-$gov"
+    if [ ! -x "$dest/bin/go" ]; then
+      say "installing Go $gov from the Go module proxy (golang.org/toolchain)"
+      tmp=$(mktemp -d)
+      curl -fsSL "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$gov.linux-amd64.zip" -o "$tmp/go.zip"
+      python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$tmp/go.zip" "$tmp/x"
+      chmod +x "$tmp"/x/golang.org/toolchain@*/bin/* "$tmp"/x/golang.org/toolchain@*/pkg/tool/*/*
+      mkdir -p "$(dirname "$dest")"
+      rm -rf "$dest" && mv "$tmp"/x/golang.org/toolchain@* "$dest" && rm -rf "$tmp"
+    fi
+    export PATH="$dest/bin:$PATH"
+  fi
+  tests/k8s/build.sh >/dev/null
 fi
 say "ok"

@@ -1,0 +1,999 @@
+//! Wasm pods on a real Kubernetes node: `tests/k8s/cluster.sh up` starts
+//! etcd, the control plane, containerd with our shim installed by
+//! `wasmpod node install`, the kubelet and kube-proxy, all built from
+//! upstream sources; then each scenario drives it with `kubectl` and
+//! asserts on what `kubectl` reports. One cluster serves every scenario, in
+//! sequence, and is taken down at the end, pass or fail.
+//!
+//! A custom harness (`harness = false`) so the cluster is started once; it
+//! prints libtest's summary line. `cargo test -p wasmpod-e2e -- NAME` runs
+//! the scenarios whose name contains NAME.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmpod_test_guests as guests;
+use wasmpod_testkit::image::{compat_image, linux_image, push_image};
+
+const NS: &str = "e2e";
+
+struct Cluster {
+    repo: PathBuf,
+    kubeconfig: String,
+    path: String,
+    registry: String,
+    node: String,
+    state: PathBuf,
+}
+
+type Scenario = fn(&Cluster) -> Result<(), String>;
+
+fn main() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let scenarios: &[(&str, Scenario)] = &[
+        (
+            "deploy_manifests_apply_cleanly",
+            deploy_manifests_apply_cleanly,
+        ),
+        (
+            "job_completes_and_logs_reach_kubectl",
+            job_completes_and_logs_reach_kubectl,
+        ),
+        (
+            "http_deployment_behind_a_cluster_ip_scales",
+            http_deployment_behind_a_cluster_ip_scales,
+        ),
+        (
+            "kubectl_exec_runs_a_wasm_command",
+            kubectl_exec_runs_a_wasm_command,
+        ),
+        (
+            "deleting_a_spinning_pod_is_quick",
+            deleting_a_spinning_pod_is_quick,
+        ),
+        ("memory_limit_holds", memory_limit_holds),
+        (
+            "stats_summary_has_cpu_and_memory",
+            stats_summary_has_cpu_and_memory,
+        ),
+        (
+            "failing_exec_liveness_probe_restarts",
+            failing_exec_liveness_probe_restarts,
+        ),
+        (
+            "native_runc_pod_beside_wasm_pods",
+            native_runc_pod_beside_wasm_pods,
+        ),
+        // Last: it restarts the node's containerd.
+        (
+            "installer_daemonset_installs_labels_and_reapplies",
+            installer_daemonset_installs_labels_and_reapplies,
+        ),
+    ];
+    let chosen: Vec<_> = scenarios
+        .iter()
+        .filter(|(name, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests", chosen.len());
+    if chosen.is_empty() {
+        println!(
+            "\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; {} filtered out\n",
+            scenarios.len()
+        );
+        return;
+    }
+
+    let started = Instant::now();
+    let cluster = Cluster::up();
+    let mut failed = Vec::new();
+    match &cluster {
+        Ok(c) => {
+            if let Err(e) = c.prepare() {
+                failed.extend(chosen.iter().map(|(n, _)| (n.to_string(), e.clone())));
+            } else {
+                for (name, scenario) in &chosen {
+                    let t = Instant::now();
+                    let result = scenario(c);
+                    match &result {
+                        Ok(()) => {
+                            println!("test {name} ... ok ({:.1}s)", t.elapsed().as_secs_f64())
+                        }
+                        Err(_) => {
+                            println!("test {name} ... FAILED ({:.1}s)", t.elapsed().as_secs_f64())
+                        }
+                    }
+                    if let Err(e) = result {
+                        failed.push((name.to_string(), format!("{e}\n{}", c.diagnostics())));
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            for (name, _) in &chosen {
+                println!("test {name} ... FAILED");
+                failed.push((
+                    name.to_string(),
+                    format!("the cluster did not come up: {e}"),
+                ));
+            }
+        }
+    }
+    let down = Cluster::down(&cluster_script());
+    for (name, why) in &failed {
+        println!("\n---- {name} ----\n{why}");
+    }
+    if let Err(e) = &down {
+        println!("\ncluster.sh down failed: {e}");
+    }
+    let ok = failed.is_empty() && down.is_ok();
+    println!(
+        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.1}s\n",
+        if ok { "ok" } else { "FAILED" },
+        chosen.len() - failed.len(),
+        failed.len(),
+        scenarios.len() - chosen.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !ok {
+        std::process::exit(101);
+    }
+}
+
+fn cluster_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/k8s/cluster.sh")
+}
+
+/// Where cargo put this workspace's binaries (`wasmpod` and the shim, which
+/// `cargo test --workspace` builds before any test runs).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/debug/deps/k8s-HASH -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<Output, String> {
+    cmd.output().map_err(|e| format!("{cmd:?}: {e}"))
+}
+
+impl Cluster {
+    fn up() -> Result<Self, String> {
+        let script = cluster_script();
+        let repo = script
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .ok_or("no repo root")?
+            .to_path_buf();
+        let out = run(Command::new("bash")
+            .arg(&script)
+            .arg("up")
+            .env("WASMPOD_BIN_DIR", bin_dir())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit()))?;
+        if !out.status.success() {
+            return Err(format!("cluster.sh up: {}", out.status));
+        }
+        let env = run(Command::new("bash").arg(&script).arg("env"))?;
+        let env = String::from_utf8_lossy(&env.stdout).into_owned();
+        let var = |name: &str| -> Result<String, String> {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .map(|v| v.to_string())
+                .ok_or(format!("cluster.sh env printed no {name}: {env}"))
+        };
+        let path = var("PATH")?.replace("$PATH", &std::env::var("PATH").unwrap_or_default());
+        Ok(Self {
+            repo,
+            kubeconfig: var("KUBECONFIG")?,
+            path,
+            registry: var("WASMPOD_K8S_REGISTRY")?,
+            node: var("WASMPOD_K8S_NODE")?,
+            state: PathBuf::from(var("WASMPOD_K8S_STATE")?),
+        })
+    }
+
+    fn down(script: &Path) -> Result<(), String> {
+        let out = run(Command::new("bash").arg(script).arg("down"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// The test namespace and the images: the guests as one compat image,
+    /// and busybox as an ordinary linux image for runc.
+    fn prepare(&self) -> Result<(), String> {
+        let read = |p: &str| std::fs::read(p).map_err(|e| format!("{p}: {e}"));
+        let (hello, probe, http) = (
+            read(guests::HELLO)?,
+            read(guests::PROBE)?,
+            read(guests::HTTP_HELLO_WAT_WASM)?,
+        );
+        push_image(
+            &self.image("guests"),
+            &compat_image(
+                &[
+                    ("/hello.wasm", &hello),
+                    ("/probe.wasm", &probe),
+                    ("/http-hello.wasm", &http),
+                ],
+                "/hello.wasm",
+            ),
+        );
+        let busybox = read("/bin/busybox")
+            .map_err(|e| format!("{e} (Debian package busybox-static; run scripts/setup.sh)"))?;
+        push_image(
+            &self.image("busybox"),
+            &linux_image(&[("/bin/busybox", &busybox)], "/bin/busybox"),
+        );
+        // Pods opt in through the RuntimeClass deploy/ ships.
+        let rc = self
+            .repo
+            .join("deploy/runtimeclass.yaml")
+            .display()
+            .to_string();
+        self.kubectl_ok(&["apply", "--validate=strict", "-f", &rc])?;
+        let handler = self.kubectl_ok(&[
+            "get",
+            "runtimeclass",
+            "wasmpod",
+            "-o",
+            "jsonpath={.handler}",
+        ])?;
+        check(handler == "wasmpod", || {
+            format!("RuntimeClass handler {handler:?}")
+        })?;
+        self.kubectl_ok(&["create", "namespace", NS])?;
+        // The admission plugin refuses pods until the namespace's default
+        // service account exists.
+        self.poll(
+            Duration::from_secs(30),
+            "service account e2e/default",
+            || {
+                Ok(self
+                    .kubectl(&["-n", NS, "get", "serviceaccount", "default"])?
+                    .status
+                    .success())
+            },
+        )
+    }
+
+    fn image(&self, name: &str) -> String {
+        format!("{}/e2e/{name}:v1", self.registry)
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Result<Output, String> {
+        run(Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", &self.path))
+    }
+
+    /// Runs kubectl and returns its stdout, or its stderr as the error.
+    fn kubectl_ok(&self, args: &[&str]) -> Result<String, String> {
+        let out = self.kubectl(args)?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "kubectl {}: {}: {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    fn apply(&self, yaml: &str) -> Result<String, String> {
+        let mut child = Command::new("kubectl")
+            .args(["apply", "-f", "-"])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", &self.path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("kubectl apply: {e}"))?;
+        child
+            .stdin
+            .take()
+            .ok_or("stdin")?
+            .write_all(yaml.as_bytes())
+            .map_err(|e| format!("kubectl apply: {e}"))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("kubectl apply: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "kubectl apply: {}\n{yaml}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// `kubectl get` of one field through jsonpath.
+    fn field(&self, what: &[&str], jsonpath: &str) -> Result<String, String> {
+        let mut args = vec!["-n", NS, "get"];
+        args.extend_from_slice(what);
+        let path = format!("jsonpath={jsonpath}");
+        args.extend_from_slice(&["-o", &path]);
+        self.kubectl_ok(&args)
+    }
+
+    fn poll(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut f: impl FnMut() -> Result<bool, String>,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            match f() {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => last = e,
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{what}: not reached within {timeout:?} {last}"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn wait_pod_ready(&self, pod: &str) -> Result<(), String> {
+        self.kubectl_ok(&[
+            "-n",
+            NS,
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{pod}"),
+            "--timeout=90s",
+        ])
+        .map(|_| ())
+    }
+
+    fn logs(&self, pod: &str) -> Result<String, String> {
+        self.kubectl_ok(&["-n", NS, "logs", pod])
+    }
+
+    fn node_ready(&self) -> Result<(), String> {
+        let status = self.kubectl_ok(&[
+            "get",
+            "node",
+            &self.node,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ])?;
+        if status == "True" {
+            Ok(())
+        } else {
+            Err(format!("node {} Ready={status:?}", self.node))
+        }
+    }
+
+    /// Pods and events of the test namespace, for a failure's report.
+    fn diagnostics(&self) -> String {
+        let mut s = String::new();
+        for args in [
+            &["-n", NS, "get", "pods", "-o", "wide"][..],
+            &["-n", NS, "get", "events", "--sort-by=.lastTimestamp"][..],
+        ] {
+            if let Ok(out) = self.kubectl(args) {
+                // The newest lines: the ones about the failing scenario.
+                let text = String::from_utf8_lossy(&out.stdout);
+                let lines: Vec<&str> = text.lines().collect();
+                for l in &lines[lines.len().saturating_sub(15)..] {
+                    s.push_str(l);
+                    s.push('\n');
+                }
+                s.push_str(&String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        s
+    }
+
+    fn pod(
+        &self,
+        name: &str,
+        runtime: Option<&str>,
+        image: &str,
+        command: &[&str],
+        extra: &str,
+    ) -> String {
+        let runtime = runtime
+            .map(|r| format!("  runtimeClassName: {r}\n"))
+            .unwrap_or_default();
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {NS}\nspec:\n{runtime}  \
+             containers:\n  - name: main\n    image: {}\n    command: {}\n{extra}",
+            self.image(image),
+            serde_json::to_string(command).unwrap_or_default()
+        )
+    }
+}
+
+/// GET `path` from `addr`; the status line and the body.
+fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect_timeout(
+        &addr.parse().map_err(|e| format!("{addr}: {e}"))?,
+        Duration::from_secs(3),
+    )
+    .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("write {addr}: {e}"))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .map_err(|e| format!("read {addr}: {e}"))?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or(format!("no status line from {addr}: {text:?}"))?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+/// A chunked HTTP/1.1 body, decoded.
+fn dechunk(mut rest: &str) -> Result<String, String> {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest
+            .split_once("\r\n")
+            .ok_or(format!("bad chunk: {rest:?}"))?;
+        let size = usize::from_str_radix(size.trim(), 16)
+            .map_err(|_| format!("bad chunk size: {size:?}"))?;
+        if size == 0 {
+            return Ok(body);
+        }
+        let chunk = after.get(..size).ok_or(format!("short chunk: {after:?}"))?;
+        body.push_str(chunk);
+        rest = after.get(size + 2..).ok_or("chunk without CRLF")?;
+    }
+}
+
+fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond { Ok(()) } else { Err(what()) }
+}
+
+// ---- scenarios ------------------------------------------------------------
+
+/// Scenario 9: every manifest in deploy/ passes the real API server's
+/// validation (strict field checks, admission) in a server-side dry run.
+/// (The RuntimeClass itself was applied for real by `prepare`.)
+fn deploy_manifests_apply_cleanly(c: &Cluster) -> Result<(), String> {
+    let deploy = c.repo.join("deploy").display().to_string();
+    // A dry run of namespaced objects needs their namespace to exist.
+    c.kubectl_ok(&["create", "namespace", "wasmpod-system"])?;
+    let out = c.kubectl_ok(&[
+        "apply",
+        "--dry-run=server",
+        "--validate=strict",
+        "-R",
+        "-f",
+        &deploy,
+    ])?;
+    for kind in [
+        "runtimeclass.node.k8s.io/wasmpod",
+        "serviceaccount/wasmpod-installer",
+        "clusterrole.rbac.authorization.k8s.io/wasmpod-installer",
+        "clusterrolebinding.rbac.authorization.k8s.io/wasmpod-installer",
+        "daemonset.apps/wasmpod-installer",
+        "job.batch/",
+        "deployment.apps/",
+        "service/",
+    ] {
+        check(out.contains(kind), || {
+            format!("dry run did not report {kind}:\n{out}")
+        })?;
+    }
+    check(!out.contains("Warning"), || format!("warnings:\n{out}"))?;
+    c.kubectl_ok(&["delete", "namespace", "wasmpod-system", "--wait=false"])
+        .map(|_| ())
+}
+
+/// Scenario 1: a Job whose Wasm container prints and exits 0 completes, and
+/// `kubectl logs` shows its lines.
+fn job_completes_and_logs_reach_kubectl(c: &Cluster) -> Result<(), String> {
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: hello\n  namespace: {NS}\nspec:\n  backoffLimit: 0\n  \
+         template:\n    spec:\n      runtimeClassName: wasmpod\n      restartPolicy: Never\n      containers:\n      \
+         - name: hello\n        image: {}\n        command: [\"/hello.wasm\", \"from\", \"kubernetes\"]\n        \
+         env: [{{name: GREETING_NAME, value: e2e}}]\n",
+        c.image("guests")
+    );
+    c.apply(&yaml)?;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "wait",
+        "--for=condition=Complete",
+        "job/hello",
+        "--timeout=120s",
+    ])?;
+    let logs = c.kubectl_ok(&["-n", NS, "logs", "job/hello"])?;
+    check(
+        logs.contains("Hello from WebAssembly, e2e!")
+            && logs.contains("arg 1: from")
+            && logs.contains("arg 2: kubernetes"),
+        || format!("job logs: {logs:?}"),
+    )?;
+    let code = c.field(
+        &["pods", "-l", "job-name=hello"],
+        "{.items[0].status.containerStatuses[0].state.terminated.exitCode}",
+    )?;
+    check(code == "0", || format!("exit code {code:?}"))
+}
+
+/// Scenario 2: two replicas of a wasi:http component behind a ClusterIP
+/// Service answer through kube-proxy; scaling to 3 and to 0 works.
+fn http_deployment_behind_a_cluster_ip_scales(c: &Cluster) -> Result<(), String> {
+    let yaml = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {NS}\nspec:\n  replicas: 2\n  \
+         selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      \
+         runtimeClassName: wasmpod\n      containers:\n      - name: web\n        image: {}\n        \
+         command: [\"/http-hello.wasm\"]\n        ports: [{{containerPort: 8080}}]\n        \
+         readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {NS}\nspec:\n  \
+         selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080}}]\n",
+        c.image("guests")
+    );
+    c.apply(&yaml)?;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "rollout",
+        "status",
+        "deployment/web",
+        "--timeout=120s",
+    ])?;
+    let ip = c.field(&["service", "web"], "{.spec.clusterIP}")?;
+    let addr = format!("{ip}:80");
+    let ready_endpoints = |n: usize| -> Result<bool, String> {
+        let ips = c.field(
+            &["endpointslices", "-l", "kubernetes.io/service-name=web"],
+            "{.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}",
+        )?;
+        Ok(ips.split_whitespace().count() == n)
+    };
+    c.poll(Duration::from_secs(30), "2 ready endpoints", || {
+        ready_endpoints(2)
+    })?;
+    // kube-proxy programs the rules after the endpoints change.
+    c.poll(Duration::from_secs(30), "the Service answers", || {
+        Ok(http_get(&addr, "/").is_ok_and(|(s, _)| s == 200))
+    })?;
+    for _ in 0..10 {
+        let (status, body) = http_get(&addr, "/")?;
+        check(status == 200 && body == "hello from wasm\n", || {
+            format!("{status} {body:?}")
+        })?;
+    }
+
+    c.kubectl_ok(&["-n", NS, "scale", "deployment/web", "--replicas=3"])?;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "rollout",
+        "status",
+        "deployment/web",
+        "--timeout=120s",
+    ])?;
+    c.poll(Duration::from_secs(30), "3 ready endpoints", || {
+        ready_endpoints(3)
+    })?;
+    let ready = c.field(&["deployment", "web"], "{.status.readyReplicas}")?;
+    check(ready == "3", || format!("readyReplicas {ready:?}"))?;
+    let (status, body) = http_get(&addr, "/")?;
+    check(status == 200 && body == "hello from wasm\n", || {
+        format!("{status} {body:?}")
+    })?;
+
+    c.kubectl_ok(&["-n", NS, "scale", "deployment/web", "--replicas=0"])?;
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "wait",
+        "--for=delete",
+        "pod",
+        "-l",
+        "app=web",
+        "--timeout=60s",
+    ])?;
+    let pods = c.kubectl_ok(&["-n", NS, "get", "pods", "-l", "app=web", "-o", "name"])?;
+    check(pods.trim().is_empty(), || format!("pods left: {pods}"))?;
+    // No endpoints: kube-proxy rejects the connection.
+    c.poll(Duration::from_secs(30), "the Service refuses", || {
+        Ok(http_get(&addr, "/").is_err())
+    })
+}
+
+/// Scenario 3: `kubectl exec` runs a Wasm file from the pod's image as a new
+/// instance, with its output and exit code.
+fn kubectl_exec_runs_a_wasm_command(c: &Cluster) -> Result<(), String> {
+    c.apply(&c.pod(
+        "sleeper",
+        Some("wasmpod"),
+        "guests",
+        &["/probe.wasm", "sleep", "3600"],
+        "",
+    ))?;
+    c.wait_pod_ready("sleeper")?;
+    let out = c.kubectl_ok(&["-n", NS, "exec", "sleeper", "--", "/hello.wasm", "a", "b"])?;
+    check(
+        out.contains("Hello from WebAssembly, world!")
+            && out.contains("arg 1: a")
+            && out.contains("arg 2: b"),
+        || format!("exec output {out:?}"),
+    )?;
+    let out = c.kubectl(&[
+        "-n",
+        NS,
+        "exec",
+        "sleeper",
+        "--",
+        "/probe.wasm",
+        "exit",
+        "3",
+    ])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(
+        out.status.code() == Some(3) && stdout.contains("exiting with 3"),
+        || {
+            format!(
+                "exec exit: {:?} {stdout:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        },
+    )?;
+    let out = c.kubectl(&["-n", NS, "exec", "sleeper", "--", "/missing.wasm"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    check(
+        !out.status.success() && stderr.contains("missing.wasm"),
+        || format!("exec of a missing file: {:?} {stderr:?}", out.status),
+    )?;
+    c.kubectl_ok(&["-n", NS, "delete", "pod", "sleeper", "--wait=false"])
+        .map(|_| ())
+}
+
+/// Scenario 4: a guest spinning in a loop cannot handle SIGTERM, so the
+/// shim stops it at once: `kubectl delete pod` is done well inside the
+/// 30 s grace period.
+fn deleting_a_spinning_pod_is_quick(c: &Cluster) -> Result<(), String> {
+    c.apply(&c.pod(
+        "spinner",
+        Some("wasmpod"),
+        "guests",
+        &["/probe.wasm", "spin"],
+        "",
+    ))?;
+    c.wait_pod_ready("spinner")?;
+    c.poll(Duration::from_secs(30), "spinner logs", || {
+        Ok(c.logs("spinner")?.contains("spinning"))
+    })?;
+    let t = Instant::now();
+    c.kubectl_ok(&["-n", NS, "delete", "pod", "spinner", "--timeout=60s"])?;
+    let took = t.elapsed();
+    check(took < Duration::from_secs(3), || {
+        format!("kubectl delete pod took {took:?}")
+    })
+}
+
+/// Scenario 5: a memory hog in a pod limited to 64Mi gets no more than
+/// that (its allocations fail inside the guest) and the node stays Ready.
+fn memory_limit_holds(c: &Cluster) -> Result<(), String> {
+    let extra = "    resources: {limits: {memory: 64Mi}}\n  restartPolicy: Never\n";
+    c.apply(&c.pod(
+        "hog",
+        Some("wasmpod"),
+        "guests",
+        &["/probe.wasm", "alloc", "512"],
+        extra,
+    ))?;
+    c.poll(Duration::from_secs(90), "hog finished", || {
+        let phase = c.field(&["pod", "hog"], "{.status.phase}")?;
+        Ok(phase == "Succeeded" || phase == "Failed")
+    })?;
+    let logs = c.logs("hog")?;
+    let got: u32 = logs
+        .strip_prefix("allocated ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or(format!("hog logs: {logs:?}"))?;
+    check(got > 8 && got < 64 && logs.contains("of 512"), || {
+        format!("hog logs: {logs:?}")
+    })?;
+    c.node_ready()
+}
+
+/// Scenario 6: the kubelet's summary API has CPU and memory numbers for a
+/// running Wasm container (through CRI stats from the shim).
+fn stats_summary_has_cpu_and_memory(c: &Cluster) -> Result<(), String> {
+    c.apply(&c.pod(
+        "holder",
+        Some("wasmpod"),
+        "guests",
+        &["/probe.wasm", "alloc", "32", "600"],
+        "",
+    ))?;
+    c.wait_pod_ready("holder")?;
+    c.poll(Duration::from_secs(30), "holder holding", || {
+        Ok(c.logs("holder")?.contains("holding"))
+    })?;
+    let path = format!("/api/v1/nodes/{}/proxy/stats/summary", c.node);
+    let mut seen = String::new();
+    c.poll(Duration::from_secs(90), "holder stats", || {
+        let summary: serde_json::Value =
+            serde_json::from_str(&c.kubectl_ok(&["get", "--raw", &path])?)
+                .map_err(|e| e.to_string())?;
+        let pod = summary["pods"]
+            .as_array()
+            .and_then(|pods| pods.iter().find(|p| p["podRef"]["name"] == "holder"));
+        let Some(pod) = pod else { return Ok(false) };
+        let container = &pod["containers"][0];
+        let cpu = container["cpu"]["usageCoreNanoSeconds"]
+            .as_u64()
+            .unwrap_or(0);
+        let memory = container["memory"]["workingSetBytes"].as_u64().unwrap_or(0);
+        seen = format!("cpu {cpu} ns, memory {memory} bytes");
+        // 32 MiB of linear memory are held.
+        Ok(cpu > 0 && memory >= 32 << 20)
+    })
+    .map_err(|e| format!("{e}; last seen: {seen}"))?;
+    c.kubectl_ok(&["-n", NS, "delete", "pod", "holder", "--wait=false"])
+        .map(|_| ())
+}
+
+/// Scenario 7: an exec liveness probe (a Wasm command run in the pod) that
+/// starts failing gets the container restarted.
+fn failing_exec_liveness_probe_restarts(c: &Cluster) -> Result<(), String> {
+    let extra = "    volumeMounts: [{name: data, mountPath: /data}]\n    \
+                 livenessProbe:\n      exec: {command: [\"/probe.wasm\", \"cat\", \"/data/healthy\"]}\n      \
+                 initialDelaySeconds: 1\n      periodSeconds: 1\n      failureThreshold: 2\n  \
+                 volumes: [{name: data, emptyDir: {}}]\n";
+    c.apply(&c.pod(
+        "flappy",
+        Some("wasmpod"),
+        "guests",
+        &["/probe.wasm", "flap", "/data/healthy", "4"],
+        extra,
+    ))?;
+    c.wait_pod_ready("flappy")?;
+    let restarts = || -> Result<u32, String> {
+        let n = c.field(
+            &["pod", "flappy"],
+            "{.status.containerStatuses[0].restartCount}",
+        )?;
+        n.parse().map_err(|_| format!("restartCount {n:?}"))
+    };
+    check(restarts()? == 0, || {
+        "restarted before the probe failed".into()
+    })?;
+    c.poll(Duration::from_secs(90), "flappy restarted", || {
+        Ok(restarts()? >= 1)
+    })?;
+    let events = c.kubectl_ok(&[
+        "-n",
+        NS,
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=flappy,reason=Unhealthy",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ])?;
+    check(events.contains("Liveness probe failed"), || {
+        format!("events: {events:?}")
+    })?;
+    c.kubectl_ok(&["-n", NS, "delete", "pod", "flappy", "--wait=false"])
+        .map(|_| ())
+}
+
+/// Scenario 8: a native busybox pod (runc, the default handler) runs on the
+/// same node, beside a Wasm pod.
+fn native_runc_pod_beside_wasm_pods(c: &Cluster) -> Result<(), String> {
+    c.apply(&c.pod(
+        "wasm-neighbour",
+        Some("wasmpod"),
+        "guests",
+        &["/probe.wasm", "sleep", "3600"],
+        "",
+    ))?;
+    c.apply(&c.pod(
+        "native",
+        None,
+        "busybox",
+        &[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "echo native on $(/bin/busybox uname -s); exec /bin/busybox sleep 3600",
+        ],
+        "",
+    ))?;
+    c.wait_pod_ready("native")?;
+    c.wait_pod_ready("wasm-neighbour")?;
+    c.poll(Duration::from_secs(30), "native logs", || {
+        Ok(c.logs("native")?.contains("native on Linux"))
+    })?;
+    let out = c.kubectl_ok(&[
+        "-n",
+        NS,
+        "exec",
+        "native",
+        "--",
+        "/bin/busybox",
+        "echo",
+        "exec ok",
+    ])?;
+    check(out.trim() == "exec ok", || format!("native exec {out:?}"))?;
+    let handler = c.field(&["pod", "native"], "{.spec.runtimeClassName}")?;
+    check(handler.is_empty(), || {
+        format!("runtimeClassName {handler:?}")
+    })?;
+    let nodes = c.field(
+        &["pods", "native", "wasm-neighbour"],
+        "{.items[*].spec.nodeName}",
+    )?;
+    check(nodes == format!("{0} {0}", c.node), || {
+        format!("nodes {nodes:?}")
+    })?;
+    c.node_ready()
+}
+
+/// The installer DaemonSet from deploy/ (its image built by
+/// deploy/build-installer-image.sh, its hostPaths pointed at this node's
+/// containerd config and bin dirs): on a node whose handler was removed it
+/// runs `wasmpod node install --restart` (containerd restarted by the
+/// no-systemd fallback, from inside a privileged hostPID pod), labels the
+/// node `wasmpod.dev/ready=true` through the API with its service account,
+/// and installs again when the config is reverted.
+fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), String> {
+    let config = c.state.join("containerd/config.toml");
+    let node_bin = c.state.join("node-bin");
+    let wasmpod = bin_dir().join("wasmpod");
+    let uninstall = || -> Result<(), String> {
+        let out = run(Command::new(&wasmpod)
+            .args(["node", "uninstall", "--containerd-config"])
+            .arg(&config)
+            .arg("--bin-dir")
+            .arg(&node_bin))?;
+        check(out.status.success(), || {
+            format!(
+                "wasmpod node uninstall: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+    let has_handler = || -> Result<bool, String> {
+        let text =
+            std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+        Ok(text.contains("runtimes.wasmpod]")
+            && node_bin.join("containerd-shim-wasmpod-v1").is_file())
+    };
+    // A node as an admin finds it: no handler, no label.
+    uninstall()?;
+    check(!has_handler()?, || "uninstall left the handler".into())?;
+    c.kubectl_ok(&["label", "node", &c.node, "wasmpod.dev/ready-"])?;
+
+    let image = c.image("installer");
+    let out = run(Command::new("sh")
+        .arg(c.repo.join("deploy/build-installer-image.sh"))
+        .arg(&image)
+        .arg(bin_dir())
+        .env("INSECURE", "1"))?;
+    check(out.status.success(), || {
+        format!(
+            "build-installer-image.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+
+    let yaml =
+        std::fs::read_to_string(c.repo.join("deploy/installer.yaml")).map_err(|e| e.to_string())?;
+    let state = c.state.display().to_string();
+    let patched = yaml
+        .replace(
+            "image: ghcr.io/wasmpod/wasmpod-installer:0.1.0",
+            &format!("image: {image}"),
+        )
+        .replace(
+            "path: /etc/containerd\n",
+            &format!("path: {state}/containerd\n"),
+        )
+        .replace(
+            "path: /usr/local/bin\n",
+            &format!("path: {state}/node-bin\n"),
+        )
+        .replace("path: /run\n", &format!("path: {state}\n"))
+        // Re-check every 2 s instead of every minute.
+        .replace("sleep 60", "sleep 2");
+    check(
+        patched.matches(&state).count() == 3 && patched.contains("sleep 2"),
+        || format!("deploy/installer.yaml changed shape; patched:\n{patched}"),
+    )?;
+    c.apply(&patched)?;
+    let label = || -> Result<bool, String> {
+        let v = c.kubectl_ok(&[
+            "get",
+            "node",
+            &c.node,
+            "-o",
+            "jsonpath={.metadata.labels.wasmpod\\.dev/ready}",
+        ])?;
+        Ok(v == "true")
+    };
+    let installer_logs = || {
+        c.kubectl(&[
+            "-n",
+            "wasmpod-system",
+            "logs",
+            "daemonset/wasmpod-installer",
+        ])
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+    };
+    c.poll(
+        Duration::from_secs(180),
+        "node labelled by the installer",
+        label,
+    )
+    .map_err(|e| format!("{e}\ninstaller logs:\n{}", installer_logs()))?;
+    check(has_handler()?, || {
+        "labelled without the handler installed".into()
+    })?;
+    let logs = installer_logs();
+    check(logs.contains("restarted containerd"), || {
+        format!("installer logs:\n{logs}")
+    })?;
+
+    // Wasm pods run through the handler the installer put in.
+    c.apply(&c.pod(
+        "after-install",
+        Some("wasmpod"),
+        "guests",
+        &["/hello.wasm", "again"],
+        "  restartPolicy: Never\n",
+    ))?;
+    c.poll(Duration::from_secs(90), "after-install finished", || {
+        Ok(c.field(&["pod", "after-install"], "{.status.phase}")? == "Succeeded")
+    })?;
+    let out = c.logs("after-install")?;
+    check(out.contains("arg 1: again"), || {
+        format!("after-install logs {out:?}")
+    })?;
+
+    // Reverted behind its back: the installer puts it back.
+    uninstall()?;
+    c.poll(Duration::from_secs(120), "handler re-applied", has_handler)
+        .map_err(|e| format!("{e}\ninstaller logs:\n{}", installer_logs()))?;
+    c.poll(Duration::from_secs(60), "node still labelled", label)?;
+    c.kubectl_ok(&["delete", "namespace", "wasmpod-system", "--wait=false"])
+        .map(|_| ())
+}
