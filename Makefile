@@ -50,3 +50,4 @@ bench: setup
 	bench/ctr-cold-start.sh
 	bench/cri-density.sh
 	bench/http.sh
+	bench/k8s-startup.sh
