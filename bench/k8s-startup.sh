@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wasmpod/target}
 cargo build -q --release -p wasmpod -p wasmpod-shim
 work=$(mktemp -d)
-trap 'tests/k8s/cluster.sh down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'tests/k8s/cluster.sh down >/dev/null || true; rm -rf "$work"' EXIT
 WASMPOD_BIN_DIR="$CARGO_TARGET_DIR/release" tests/k8s/cluster.sh up
 eval "$(tests/k8s/cluster.sh env)"
 

@@ -69,6 +69,7 @@ def round_(kind, image, n, tag):
     kubectl("create", "-f", "-", stdin=pods_yaml(kind, image, n, prefix))
     ok = done.wait(180)
     watch.kill()
+    watch.wait()
     if not ok:
         raise SystemExit(f"{prefix}: only {len(running)} of {n} pods Running within 180 s")
     latencies = [(t - start) * 1000 for t in running.values()]

@@ -14,16 +14,17 @@
 #   docker-registry the node pulls from over plain HTTP.
 #
 # Nothing touches the host's own containerd or /etc. Host-wide state it does
-# change: the bridge below, kube-proxy's KUBE-* iptables chains, cgroups under
-# /wasmpod-k8s, and the sysctls the kubelet sets (vm.overcommit_memory,
-# kernel.panic, kernel.panic_on_oops); `down` restores all of them.
+# change: the bridge below, the kubelet's and kube-proxy's KUBE-* iptables
+# chains, cgroups under /wasmpod-k8s, and the sysctls the kubelet and the CNI
+# bridge set (see SYSCTLS); `down` restores all of them. A run's logs are
+# kept in $STATE.logs after `down`.
 #
 # Environment:
 #   WASMPOD_K8S_STATE   state dir (default /tmp/wasmpod-k8s)
 #   WASMPOD_BIN_DIR     where the built wasmpod and containerd-shim-wasmpod-v1
 #                       are (default $CARGO_TARGET_DIR/debug)
 #   WASMPOD_K8S_CACHE   the build cache (see build.sh)
-set -euo pipefail
+set -Eeuo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -37,18 +38,30 @@ SERVICE_IP=10.253.0.1
 ETCD_PORT=23379
 REGISTRY=127.0.0.1:25000
 CGROUP_ROOT=wasmpod-k8s
-SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward)
 
 say() { printf 'cluster: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
+trap 'say "failed (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
+
+# A pid file holds "PID START-TIME BOOT-ID": a pid is only signalled while it
+# is still the process that was started (not a reused pid after a reboot or
+# after the installer restarted containerd).
+started_at() { awk '{ print $22 }' "/proc/$1/stat" 2>/dev/null; }
+boot_id() { cat /proc/sys/kernel/random/boot_id; }
+ours() { # PIDFILE -> prints the pid if it is still ours
+  local pid start boot
+  read -r pid start boot <"$1" 2>/dev/null || return 1
+  [ "$boot" = "$(boot_id)" ] && [ -n "$start" ] && [ "$(started_at "$pid")" = "$start" ] && echo "$pid"
+}
 
 # ---- down -----------------------------------------------------------------
 
 stop_pid() { # NAME: SIGTERM, up to 10 s, then SIGKILL
   local f="$STATE/pids/$1" pid
   [ -f "$f" ] || return 0
-  pid="$(cat "$f")"
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid="$(ours "$f")"; then
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
@@ -67,8 +80,9 @@ cgroup_dirs() { # every v1 controller's (and the unified) copy of our root
 kill_pods() { # every process in the pods' cgroups
   local d f pid
   for d in $(cgroup_dirs); do
+    # A cgroup may vanish between find and read (runc deletes it).
     while read -r f; do
-      while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$f"
+      { while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$f"; } 2>/dev/null || true
     done < <(find "$d" -name cgroup.procs 2>/dev/null)
   done
 }
@@ -77,7 +91,7 @@ down() {
   [ -d "$STATE" ] || { say "nothing to stop ($STATE does not exist)"; return 0; }
   # Let the kubelet tear the pods down through CRI (CNI DEL frees their
   # veths and addresses), bounded; whatever is left is killed below.
-  if [ -x "$STATE/bin/kubectl" ] && [ -f "$STATE/pids/kubelet" ] && kill -0 "$(cat "$STATE/pids/kubelet")" 2>/dev/null; then
+  if [ -x "$STATE/bin/kubectl" ] && [ -f "$STATE/pids/kubelet" ] && ours "$STATE/pids/kubelet" >/dev/null; then
     local k=("$STATE/bin/kubectl" --kubeconfig "$STATE/pki/admin.kubeconfig" --request-timeout=5s)
     "${k[@]}" delete deploy,ds,rs,job,sts --all -A --wait=false >/dev/null 2>&1 || true
     "${k[@]}" delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1 || true
@@ -107,22 +121,19 @@ down() {
   stop_pid registry
   # Mounts: the kubelet's volumes, containerd's rootfs and shm mounts.
   local m
-  for m in $(awk '{print $2}' /proc/self/mounts | grep "^$STATE/" | sort -r); do
+  for m in $(awk -v p="$STATE/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r); do
     umount -l "$m" 2>/dev/null || true
   done
-  # Network namespaces containerd made for our pods (their mount points are
-  # in /run/netns, where containerd 1.6 always puts them).
-  if [ -f "$STATE/netns.before" ]; then
-    for m in /run/netns/cni-*; do
-      [ -e "$m" ] || continue
-      grep -qxF "$m" "$STATE/netns.before" && continue
-      umount -l "$m" 2>/dev/null || true
-      rm -f "$m"
-    done
-  fi
+  # (Pod network namespaces are mounted under containerd's state dir,
+  # netns_mounts_under_state_dir, so the loop above unmounted them.)
   if [ -x "$STATE/bin/kube-proxy" ]; then
     timeout 30 "$STATE/bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
+  iptables_leftovers
+  # The kubelet's container log links and libcni's result cache live in
+  # fixed host paths; remove the ones that are ours.
+  find /var/log/containers -maxdepth 1 -type l -lname "$STATE/*" -delete 2>/dev/null || true
+  rm -f /var/lib/cni/results/wasmpod-k8s-* 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   local d
   for d in $(cgroup_dirs); do
@@ -131,8 +142,31 @@ down() {
   if [ -f "$STATE/sysctl.before" ]; then
     while read -r key value; do sysctl -qw "$key=$value" 2>/dev/null || true; done < "$STATE/sysctl.before"
   fi
+  if [ -d "$STATE/logs" ]; then
+    rm -rf "$STATE.logs"
+    mv "$STATE/logs" "$STATE.logs"
+  fi
   rm -rf "$STATE"
-  say "down"
+  say "down (logs kept in $STATE.logs)"
+}
+
+# What `kube-proxy --cleanup` leaves: the kubelet's chains and the canaries.
+iptables_leftovers() {
+  local ipt table chain
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat mangle; do
+      # Jumps into KUBE-* chains from the built-in chains, then the chains.
+      "$ipt" -w -t "$table" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' |
+        while read -r _ rule; do eval "\"\$ipt\" -w -t \"\$table\" -D $rule" 2>/dev/null || true; done || true
+      for chain in $("$ipt" -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }'); do
+        "$ipt" -w -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$ipt" -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }'); do
+        "$ipt" -w -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
 }
 
 # ---- up -------------------------------------------------------------------
@@ -142,18 +176,21 @@ need() { command -v "$1" >/dev/null || die "$1 is missing: run scripts/setup.sh 
 start() { # NAME COMMAND...: detached, logging to logs/NAME.log
   local name="$1"; shift
   setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$STATE/pids/$name"
+  local pid=$! start=""
+  for _ in 1 2 3 4 5; do start="$(started_at "$pid")" && [ -n "$start" ] && break; sleep 0.01; done
+  echo "$pid $start $(boot_id)" >"$STATE/pids/$name"
 }
 
-alive() { kill -0 "$(cat "$STATE/pids/$1")" 2>/dev/null || die "$1 exited; its log ($STATE/logs/$1.log) ends with:
-$(tail -n 20 "$STATE/logs/$1.log")"; }
+alive() { ours "$STATE/pids/$1" >/dev/null || die "$1 exited; its log ($STATE.logs/$1.log after down) ends with:
+$(tail -n 30 "$STATE/logs/$1.log")"; }
 
 wait_for() { # SECONDS WHAT PROCESS COMMAND...
   local secs="$1" what="$2" proc="$3"; shift 3
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
+  local deadline=$((SECONDS + secs)) out=""
+  until out="$("$@" 2>&1)"; do
     alive "$proc"
-    [ "$SECONDS" -lt "$deadline" ] || die "$what: not ready after ${secs}s; see $STATE/logs/$proc.log"
+    [ "$SECONDS" -lt "$deadline" ] || die "$what: not ready after ${secs}s (last check: ${out:0:300}); $proc's log ends with:
+$(tail -n 30 "$STATE/logs/$proc.log")"
     sleep 0.2
   done
 }
@@ -261,6 +298,7 @@ state = "$c/state"
 
 [$cri]
   sandbox_image = "$REGISTRY/wasmpod-e2e/pause:1"
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
@@ -276,6 +314,7 @@ state = "$c/state"
 
 [$cri.containerd.runtimes.runc.options]
   SystemdCgroup = false
+  Root = "$STATE/runc"
 
 [$cri.cni]
   bin_dir = "/usr/lib/cni"
@@ -330,6 +369,7 @@ cgroupDriver: cgroupfs
 cgroupRoot: /$CGROUP_ROOT
 failSwapOn: false
 podLogsDir: $STATE/pod-logs
+volumePluginDir: $STATE/volume-plugins
 clusterDomain: cluster.local
 resolvConf: /etc/resolv.conf
 # A shared CI disk may be fuller than the defaults allow; pods must not be
@@ -355,7 +395,7 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 EOF
 }
 
-k() { "$STATE/bin/kubectl" --kubeconfig "$STATE/pki/admin.kubeconfig" "$@"; }
+k() { "$STATE/bin/kubectl" --kubeconfig "$STATE/pki/admin.kubeconfig" --request-timeout=10s "$@"; }
 
 up() {
   need openssl openssl; need curl curl; need umoci umoci; need skopeo skopeo; need clang clang
@@ -365,12 +405,13 @@ up() {
   for b in wasmpod containerd-shim-wasmpod-v1; do
     [ -x "$wbin/$b" ] || die "$wbin/$b is missing: run \`cargo build -p wasmpod -p wasmpod-shim\` (or set WASMPOD_BIN_DIR)"
   done
+  [ -d /sys/fs/cgroup/memory ] || die "this cluster needs a cgroup v1 or hybrid host (the kubelet's cgroup root is made per v1 controller)"
   if [ -d "$STATE" ]; then say "$STATE exists: stopping the previous cluster first"; down; fi
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then die "bridge $BRIDGE exists but $STATE does not: another cluster? (ip link del $BRIDGE)"; fi
   local kbin
   kbin="$("$here/build.sh")"
   local t0=$SECONDS
   mkdir -p "$STATE"/{bin,logs,pids,node-bin,pod-logs,kubelet,etcd,registry}
-  ls -d /run/netns/cni-* >"$STATE/netns.before" 2>/dev/null || true
   for s in "${SYSCTLS[@]}"; do echo "$s $(sysctl -n "$s")"; done >"$STATE/sysctl.before"
   ln -s "$kbin"/* "$STATE/bin/"
 
@@ -404,7 +445,8 @@ EOF
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --profiling=false --v=1
-  wait_for 20 registry registry curl -fs "http://$REGISTRY/v2/"
+  wait_for 20 etcd etcd curl -fsm 2 "http://127.0.0.1:$ETCD_PORT/health"
+  wait_for 20 registry registry curl -fsm 2 "http://$REGISTRY/v2/"
   pause_image &
   local pause_pid=$!
   wait_for 60 kube-apiserver kube-apiserver k get --raw /readyz
@@ -431,7 +473,7 @@ EOF
   start containerd env PATH="$STATE/node-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     WASMPOD_HOME="$STATE/wasmpod-home" \
     containerd --config "$STATE/containerd/config.toml"
-  wait_for 20 containerd containerd ctr -a "$STATE/containerd/containerd.sock" version
+  wait_for 20 containerd containerd ctr -a "$STATE/containerd/containerd.sock" --timeout 5s version
 
   kubelet_config
   start kubelet "$STATE/bin/kubelet" --config "$STATE/kubelet.yaml" \
@@ -444,7 +486,7 @@ EOF
   # handler itself, so it labels the node the same way.
   k label node "$NODE" wasmpod.dev/ready=true --overwrite >/dev/null
   wait_for 30 "service account default" kube-controller-manager k get serviceaccount default
-  alive kube-proxy
+  for p in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy registry; do alive "$p"; done
   say "up in $((SECONDS - t0))s: $(k get node "$NODE" --no-headers | awk '{print $1, $2, $5}')"
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::{apps, batch, core, node, rbac};
+use k8s_openapi::api::{admissionregistration, apps, batch, core, node, rbac};
 use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
@@ -59,6 +59,12 @@ fn every_document_is_a_valid_kubernetes_object() {
             "ServiceAccount" => round_trip::<core::v1::ServiceAccount>(doc, what),
             "ClusterRole" => round_trip::<rbac::v1::ClusterRole>(doc, what),
             "ClusterRoleBinding" => round_trip::<rbac::v1::ClusterRoleBinding>(doc, what),
+            "ValidatingAdmissionPolicy" => {
+                round_trip::<admissionregistration::v1::ValidatingAdmissionPolicy>(doc, what)
+            }
+            "ValidatingAdmissionPolicyBinding" => {
+                round_trip::<admissionregistration::v1::ValidatingAdmissionPolicyBinding>(doc, what)
+            }
             "DaemonSet" => round_trip::<apps::v1::DaemonSet>(doc, what),
             "Deployment" => round_trip::<apps::v1::Deployment>(doc, what),
             "Service" => round_trip::<core::v1::Service>(doc, what),
@@ -70,6 +76,8 @@ fn every_document_is_a_valid_kubernetes_object() {
         "RuntimeClass",
         "DaemonSet",
         "ClusterRole",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
         "Job",
         "Deployment",
         "Service",
