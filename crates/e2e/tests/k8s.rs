@@ -952,8 +952,8 @@ fn native_runc_pod_beside_wasm_pods(c: &Cluster) -> Result<(), String> {
     c.node_ready()
 }
 
-/// The installer DaemonSet from deploy/ (its image built by
-/// deploy/build-installer-image.sh, its hostPaths pointed at this node's
+/// The installer DaemonSet from deploy/ (its image built and pushed by
+/// `wasmpod node image`, its hostPaths pointed at this node's
 /// containerd config and bin dirs): on a node whose handler was removed it
 /// runs `wasmpod node install --restart` (containerd restarted by the
 /// no-systemd fallback, from inside a privileged hostPID pod), labels the
@@ -988,14 +988,11 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
     c.kubectl_ok(&["label", "node", &c.node, "wasmpod.dev/ready-"])?;
 
     let image = c.image("installer");
-    let out = run(Command::new("sh")
-        .arg(c.repo.join("deploy/build-installer-image.sh"))
-        .arg(&image)
-        .arg(bin_dir())
-        .env("INSECURE", "1"))?;
+    // Written and pushed by wasmpod itself.
+    let out = run(Command::new(&wasmpod).args(["node", "image", &image]))?;
     check(out.status.success(), || {
         format!(
-            "build-installer-image.sh: {}",
+            "wasmpod node image: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     })?;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod cri;
 pub mod files;
 pub mod host;
+pub mod image;
 pub mod install;
 pub mod label;
 pub mod locate;
@@ -54,6 +55,8 @@ pub enum NodeError {
     Cri { socket: PathBuf, message: String },
     #[error("labelling the node: {0}")]
     Label(String),
+    #[error("building the installer image: {0}")]
+    Image(String),
 }
 
 fn list(paths: &[PathBuf]) -> String {

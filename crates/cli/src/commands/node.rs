@@ -26,6 +26,18 @@ enum NodeCommand {
     /// Set (or with --remove, remove) a label on a node through the
     /// Kubernetes API, with the pod's service account.
     Label(LabelArgs),
+    /// Build the installer DaemonSet's image (this wasmpod, the shim beside
+    /// it, sh, sleep, nsenter and their libraries) and push it to REF.
+    Image(ImageArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImageArgs {
+    /// Where to push it, e.g. registry.example.com/wasmpod-installer:0.1.0.
+    #[arg(value_name = "REF")]
+    reference: String,
+    #[command(flatten)]
+    registry: super::oci::RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +115,25 @@ pub fn run(args: NodeArgs) -> anyhow::Result<i32> {
             let report = wasmpod_node::status(&options(c)?, &host);
             print!("{report}");
             return Ok(if report.ready() { 0 } else { 1 });
+        }
+        NodeCommand::Image(i) => {
+            let reference = wasmpod_oci::ImageRef::parse(&i.reference)?;
+            let exe = std::env::current_exe().context("cannot find the running wasmpod binary")?;
+            let shim = exe.with_file_name("containerd-shim-wasmpod-v1");
+            let files = wasmpod_node::image::installer_files(&exe, &shim)?;
+            let built = wasmpod_node::image::installer_image(&files)?;
+            let client = super::oci::client(&i.registry)?;
+            let progress = super::oci::progress(true);
+            let digest = super::oci::tokio()?.block_on(wasmpod_oci::image::push(
+                &client,
+                &reference,
+                &built,
+                progress.as_ref(),
+            ))?;
+            println!(
+                "Pushed {reference} (installer image, {} files, digest {digest})",
+                files.len()
+            );
         }
         NodeCommand::Label(l) => {
             let (key, value) = match l.label.split_once('=') {
