@@ -27,11 +27,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Shim tests: containerd (1.6 on Debian 12) with ctr, runc beside it, CNI
 # plugins for CRI pods, protoc for the CRI client bindings, and static libc
 # for the test pod image's native pause program. The e2e cluster: iptables
-# and conntrack for kube-proxy, busybox-static for its native pod, curl.
+# and conntrack for kube-proxy, busybox-static for its native pod, curl, and
+# binutils (strip) for the installer image it builds.
 apt_packages=(clang lld libc6-dev wasi-libc libclang-rt-dev-wasm32
   docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
   containerd runc containernetworking-plugins protobuf-compiler procps iproute2
-  busybox-static iptables conntrack curl python3)
+  busybox-static iptables conntrack curl python3 binutils)
 if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine wrk); fi
 
 missing=()

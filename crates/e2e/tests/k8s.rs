@@ -988,8 +988,21 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
     c.kubectl_ok(&["label", "node", &c.node, "wasmpod.dev/ready-"])?;
 
     let image = c.image("installer");
-    // Written and pushed by wasmpod itself.
-    let out = run(Command::new(&wasmpod).args(["node", "image", &image]))?;
+    // Written and pushed by wasmpod itself. The test binaries carry full
+    // debug info (almost 1 GB for the two); a stripped copy of each, side
+    // by side as `node image` expects, keeps the image at release size.
+    let stripped = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for name in ["wasmpod", "containerd-shim-wasmpod-v1"] {
+        let out = run(Command::new("strip")
+            .arg("--strip-debug")
+            .arg(bin_dir().join(name))
+            .arg("-o")
+            .arg(stripped.path().join(name)))?;
+        check(out.status.success(), || {
+            format!("strip {name}: {}", String::from_utf8_lossy(&out.stderr))
+        })?;
+    }
+    let out = run(Command::new(stripped.path().join("wasmpod")).args(["node", "image", &image]))?;
     check(out.status.success(), || {
         format!(
             "wasmpod node image: {}",
