@@ -503,6 +503,15 @@ impl Snapshot {
         // no locks), as a child of a multi-threaded parent must.
         unsafe {
             c.pre_exec(move || {
+                // Nothing of ours but stdio reaches containerd, whatever a
+                // caller left open without CLOEXEC (an error is harmless:
+                // std's own descriptors are CLOEXEC already).
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
                 if libc::setsid() < 0 {
                     return Err(io::Error::last_os_error());
                 }
@@ -611,12 +620,21 @@ fn restart_process(pid: i32) -> Result<Restarted, NodeError> {
         )));
     }
     kill(pid, libc::SIGTERM).map_err(restart_error(pid, "SIGTERM"))?;
+    // Past SIGTERM the node must end with a containerd: one that does not
+    // exit in 30 s gets SIGKILL, and the new one is started regardless.
     let deadline = Instant::now() + Duration::from_secs(30);
     while running(pid, snapshot.start_time) {
         if Instant::now() > deadline {
-            return Err(NodeError::Restart(format!(
-                "containerd (pid {pid}) did not exit within 30 s of SIGTERM"
-            )));
+            tracing::warn!(
+                pid,
+                "containerd did not exit within 30 s of SIGTERM; SIGKILL"
+            );
+            let _ = kill(pid, libc::SIGKILL);
+            let killed = Instant::now() + Duration::from_secs(10);
+            while running(pid, snapshot.start_time) && Instant::now() < killed {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -645,16 +663,32 @@ impl Host for SystemHost {
     }
 
     fn restart_containerd(&self, flavor: Flavor, config: &Path) -> Result<String, NodeError> {
+        let services = flavor.services();
         if !self.systemd() {
+            // k3s and RKE2 run containerd as their own child and exit when
+            // it does; MicroK8s is a snap. Stopping that containerd by pid
+            // would take the node agent down with it.
+            if flavor != Flavor::Containerd {
+                return Err(NodeError::Restart(format!(
+                    "without systemd, {flavor:?}'s containerd is restarted through its own service ({}), not by pid; restart it, then run `wasmpod node status`",
+                    services.join(" or ")
+                )));
+            }
             return self.restart_by_pid(config);
         }
-        let services = flavor.services();
         let active = services.iter().find(|s| {
             let mut c = Self::command("systemctl");
             c.args(["is-active", "--quiet", s]);
             Self::run(c).is_ok()
         });
-        let service = active.or(services.first()).copied().unwrap_or("containerd");
+        // Starting a unit that was not running (k3s server on an agent, a
+        // second containerd beside a hand-started one) is worse than failing.
+        let service = active.copied().ok_or_else(|| {
+            NodeError::Restart(format!(
+                "none of the systemd units {} is active; restart containerd yourself",
+                services.join(", ")
+            ))
+        })?;
         let mut c = Self::command("systemctl");
         c.args(["restart", service]);
         Self::run(c).map_err(NodeError::Restart)?;

@@ -33,19 +33,25 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, NodeError> {
         .output()
         .map_err(|e| err(format!("ldd {}: {e} (install libc-bin)", binary.display())))?;
     let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(line) = text.lines().find(|l| l.contains("not found")) {
+        return Err(err(format!(
+            "{}: a library is missing: {}",
+            binary.display(),
+            line.trim()
+        )));
+    }
     if !out.status.success() {
-        // "not a dynamic executable": nothing to add.
-        return Ok(Vec::new());
+        // A static binary needs nothing; any other failure is an error,
+        // not an image that fails only when its pod starts.
+        let all = format!("{text}{stderr}");
+        if all.contains("not a dynamic executable") || all.contains("statically linked") {
+            return Ok(Vec::new());
+        }
+        return Err(err(format!("ldd {}: {}", binary.display(), all.trim())));
     }
     let mut libs = Vec::new();
     for line in text.lines() {
-        if line.contains("not found") {
-            return Err(err(format!(
-                "{}: a library is missing: {}",
-                binary.display(),
-                line.trim()
-            )));
-        }
         libs.extend(
             line.split_whitespace()
                 .filter(|w| w.starts_with('/'))
