@@ -193,13 +193,44 @@ fn load_module(runtime: &Runtime, base: &Base, args: &[String]) -> Result<Progra
         .map_err(|e| ShimError::Module(format!("{first}: {e}")))
 }
 
-/// stdout or stderr to a FIFO. Opened read-write: a write-only open waits
-/// for a reader, and the reader (containerd, or a client attached through
-/// it) may be gone or restarting; a read-write open never waits, and output
-/// reaches whoever reads next.
+/// How long an output FIFO waits for its reader before it is opened
+/// read-write instead.
+const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// stdout or stderr to a FIFO, written once its reader has it open.
+///
+/// containerd opens its read end in the background. A writer that opened,
+/// wrote and closed before that would lose the output and leave containerd's
+/// blocking open waiting for a writer forever (an ExecSync that never
+/// returns). So the FIFO is opened write-only and non-blocking, which fails
+/// with ENXIO until a reader is there, retried for up to [`READER_WAIT`].
+/// If no reader comes (containerd gone or restarting), it is opened
+/// read-write, which never waits, and output reaches whoever reads next.
 fn open_output(path: &str) -> Result<OutputSpec, ShimError> {
+    use std::os::unix::fs::OpenOptionsExt;
     if path.is_empty() {
         return Ok(OutputSpec::Null);
+    }
+    let deadline = std::time::Instant::now() + READER_WAIT;
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
+            Ok(file) => {
+                blocking(&file).map_err(|e| ShimError::io(path, e))?;
+                return Ok(OutputSpec::File(file));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if std::time::Instant::now() >= deadline {
+                    warn!(path, "no reader on the output FIFO; opening it read-write");
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(ShimError::io(path, e)),
+        }
     }
     std::fs::OpenOptions::new()
         .read(true)
@@ -207,6 +238,24 @@ fn open_output(path: &str) -> Result<OutputSpec, ShimError> {
         .open(path)
         .map(OutputSpec::File)
         .map_err(|e| ShimError::io(path, e))
+}
+
+/// Clears O_NONBLOCK, so the guest's writes wait for a slow reader instead
+/// of failing with EAGAIN.
+#[allow(unsafe_code)]
+fn blocking(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this File owns; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Stdin from a FIFO. Opening a FIFO for reading waits for a writer, which
