@@ -49,5 +49,5 @@ pub use options::EngineOptions;
 pub use program::{Program, ProgramKind, to_binary};
 pub use run::{
     ExitStatus, InputSpec, Limits, OutputSpec, Preopen, RunSpec, Runtime, Stdio, StopHandle,
-    StopReason, Usage,
+    StopReason, Usage, env_pairs,
 };

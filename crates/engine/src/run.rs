@@ -277,6 +277,20 @@ fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
     ExitStatus::Trapped { message, backtrace }
 }
 
+/// `KEY=VALUE` entries, as images and OCI runtime specs carry them, as
+/// [`RunSpec::env`] pairs. An entry without `=` is a name with an empty
+/// value.
+pub fn env_pairs<S: AsRef<str>>(entries: &[S]) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .map(|e| {
+            let e = e.as_ref();
+            let (k, v) = e.split_once('=').unwrap_or((e, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
 /// What a guest may see and how much it may use.
 ///
 /// `RunSpec::new` grants nothing but the arguments: no environment, no
@@ -1067,5 +1081,17 @@ impl WasiView for ComponentHost {
             ctx: &mut self.ctx,
             table: &mut self.table,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn env_entries_split_at_the_first_equals() {
+        assert_eq!(
+            super::env_pairs(&["A=1", "B=x=y", "C", "D="]),
+            [("A", "1"), ("B", "x=y"), ("C", ""), ("D", "")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
     }
 }

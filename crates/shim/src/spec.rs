@@ -200,15 +200,7 @@ impl Spec {
     pub fn env(&self) -> Vec<(String, String)> {
         self.process
             .as_ref()
-            .map(|p| {
-                p.env
-                    .iter()
-                    .map(|e| {
-                        let (k, v) = e.split_once('=').unwrap_or((e, ""));
-                        (k.to_string(), v.to_string())
-                    })
-                    .collect()
-            })
+            .map(|p| wasmpod_engine::env_pairs(&p.env))
             .unwrap_or_default()
     }
 

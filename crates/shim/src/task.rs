@@ -754,14 +754,7 @@ impl Task for TaskService {
             .ok_or_else(|| ShimError::Unsupported("exec in a pod sandbox container".into()))?;
         // The exec's own env and cwd replace the container's, as runc does.
         if !process.env.is_empty() {
-            base.env = process
-                .env
-                .iter()
-                .map(|e| {
-                    let (k, v) = e.split_once('=').unwrap_or((e, ""));
-                    (k.to_string(), v.to_string())
-                })
-                .collect();
+            base.env = wasmpod_engine::env_pairs(&process.env);
         }
         if !process.cwd.is_empty() {
             base.cwd = process.cwd.clone();

@@ -232,12 +232,8 @@ async fn serve(
 
 fn build_spec(args: &RunArgs, image: Option<&ImageRecord>) -> anyhow::Result<RunSpec> {
     let host_env = |k: &str| std::env::var(k).ok();
-    let mut env: Vec<(String, String)> = Vec::new();
     // The image's own environment comes first; the user's flags override it.
-    for entry in image.map(|i| i.env.as_slice()).unwrap_or_default() {
-        let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
-        env.push((k.to_string(), v.to_string()));
-    }
+    let mut env = wasmpod_engine::env_pairs(image.map(|i| i.env.as_slice()).unwrap_or_default());
     for file in &args.env_file {
         let content = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read env file {}", file.display()))?;

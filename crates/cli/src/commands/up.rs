@@ -201,14 +201,7 @@ fn load_image(
                 .load(&bytes)
                 .with_context(|| format!("cannot load {reference}"))?;
             let (entrypoint, cmd) = record.command(reference);
-            let env = record
-                .env
-                .iter()
-                .map(|e| {
-                    let (k, v) = e.split_once('=').unwrap_or((e, ""));
-                    (k.to_string(), v.to_string())
-                })
-                .collect();
+            let env = wasmpod_engine::env_pairs(&record.env);
             Ok(LoadedImage {
                 program,
                 entrypoint,
