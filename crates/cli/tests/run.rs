@@ -681,25 +681,10 @@ fn tcp_hello_serves_connections_with_net_only() {
     );
 }
 
-/// `GET path` over HTTP/1.0 (so the body is not chunked): status and body.
+/// `GET path` on 127.0.0.1:`port`: status and body.
+#[track_caller]
 fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    std::io::Write::write_all(
-        &mut conn,
-        format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes(),
-    )
-    .expect("write");
-    let mut raw = String::new();
-    std::io::Read::read_to_string(&mut conn, &mut raw).expect("read");
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {raw:?}"));
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_string())
+    wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

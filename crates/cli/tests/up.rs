@@ -319,19 +319,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `GET path` over HTTP/1.0: status and body, or `None` when the connection
-/// closes without a status line.
+/// `GET path` on 127.0.0.1:`port`: status and body, or `None` when the
+/// connection closes without a status line (a refused connection fails).
+#[track_caller]
 fn try_http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut raw = String::new();
-    conn.read_to_string(&mut raw).ok()?;
-    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Some((status, body.to_string()))
+    match wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), path) {
+        Ok(r) => Some(r),
+        Err(wasmpod_testkit::HttpError::NoResponse(_)) => None,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 #[track_caller]

@@ -11,8 +11,7 @@
 //! first (`cargo build -p wasmpod -p wasmpod-shim`; `cargo test --workspace`
 //! does), since the node installs those binaries.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -493,56 +492,9 @@ impl Cluster {
     }
 }
 
-/// GET `path` from `addr`; the status line and the body.
+/// GET `path` from `addr` (HTTP/1.0, so never chunked): status and body.
 fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect_timeout(
-        &addr.parse().map_err(|e| format!("{addr}: {e}"))?,
-        Duration::from_secs(3),
-    )
-    .map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("write {addr}: {e}"))?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)
-        .map_err(|e| format!("read {addr}: {e}"))?;
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or(format!("no status line from {addr}: {text:?}"))?;
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        body.to_string()
-    };
-    Ok((status, body))
-}
-
-/// A chunked HTTP/1.1 body, decoded.
-fn dechunk(mut rest: &str) -> Result<String, String> {
-    let mut body = String::new();
-    loop {
-        let (size, after) = rest
-            .split_once("\r\n")
-            .ok_or(format!("bad chunk: {rest:?}"))?;
-        let size = usize::from_str_radix(size.trim(), 16)
-            .map_err(|_| format!("bad chunk size: {size:?}"))?;
-        if size == 0 {
-            return Ok(body);
-        }
-        let chunk = after.get(..size).ok_or(format!("short chunk: {after:?}"))?;
-        body.push_str(chunk);
-        rest = after.get(size + 2..).ok_or("chunk without CRLF")?;
-    }
+    wasmpod_testkit::http_get(addr, path).map_err(|e| e.to_string())
 }
 
 fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {

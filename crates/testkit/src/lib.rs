@@ -59,6 +59,46 @@ pub fn http_status(addr: &str, path: &str) -> Option<u16> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Why [`http_get`] got no response.
+#[derive(Debug)]
+pub enum HttpError {
+    /// Nothing accepted the connection.
+    Connect(String),
+    /// Connected, but no status line came back (the connection was cut).
+    NoResponse(String),
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Connect(m) | HttpError::NoResponse(m) => f.write_str(m),
+        }
+    }
+}
+
+/// `GET path` from `addr` over HTTP/1.0 (so the body is never chunked),
+/// with 3 s to connect and 10 s to read: the status and the body.
+pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), HttpError> {
+    let target: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|e| HttpError::Connect(format!("{addr}: {e}")))?;
+    let mut conn = TcpStream::connect_timeout(&target, Duration::from_secs(3))
+        .map_err(|e| HttpError::Connect(format!("connect {addr}: {e}")))?;
+    let cut = |e: std::io::Error| HttpError::NoResponse(format!("{addr}: {e}"));
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(cut)?;
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(cut)?;
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).map_err(cut)?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| HttpError::NoResponse(format!("no status line from {addr}: {raw:?}")))?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok((status, body.to_string()))
+}
+
 /// How a [`Registry`] authenticates.
 pub enum Auth<'a> {
     None,
