@@ -1006,6 +1006,30 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
     };
+    // `wasmpod node label` run in the installer's pod must be refused by
+    // the admission policy with `reason`.
+    let refused_label = |node: &str, label: &str, reason: &str| -> Result<(), String> {
+        let out = c.kubectl(&[
+            "-n",
+            "wasmpod-system",
+            "exec",
+            "daemonset/wasmpod-installer",
+            "--",
+            "wasmpod",
+            "node",
+            "label",
+            "--node",
+            node,
+            label,
+        ])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        check(!out.status.success() && stderr.contains(reason), || {
+            format!(
+                "`wasmpod node label --node {node} {label}`: {:?} {stderr}",
+                out.status
+            )
+        })
+    };
     c.poll(
         Duration::from_secs(180),
         "node labelled by the installer",
@@ -1023,23 +1047,10 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
     // Its service account may label only its own node (the admission
     // policy in installer.yaml): a decoy Node object stays untouched.
     c.apply("apiVersion: v1\nkind: Node\nmetadata:\n  name: decoy\n")?;
-    let out = c.kubectl(&[
-        "-n",
-        "wasmpod-system",
-        "exec",
-        "daemonset/wasmpod-installer",
-        "--",
-        "wasmpod",
-        "node",
-        "label",
-        "--node",
+    refused_label(
         "decoy",
         "wasmpod.dev/ready=true",
-    ])?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    check(
-        !out.status.success() && stderr.contains("only the node its pod runs on"),
-        || format!("labelling another node: {:?} {stderr}", out.status),
+        "only the node its pod runs on",
     )?;
     let decoy = c.kubectl_ok(&["get", "node", "decoy", "-o", "jsonpath={.metadata.labels}"])?;
     check(!decoy.contains("wasmpod.dev"), || {
@@ -1064,24 +1075,7 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
     })?;
 
     // Nothing but that label, even on its own node.
-    let out = c.kubectl(&[
-        "-n",
-        "wasmpod-system",
-        "exec",
-        "daemonset/wasmpod-installer",
-        "--",
-        "wasmpod",
-        "node",
-        "label",
-        "--node",
-        &c.node,
-        "other=1",
-    ])?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    check(
-        !out.status.success() && stderr.contains("only the label wasmpod.dev/ready"),
-        || format!("setting another label: {:?} {stderr}", out.status),
-    )?;
+    refused_label(&c.node, "other=1", "only the label wasmpod.dev/ready")?;
 
     // Reverted behind its back (config, binaries and label): the installer
     // puts all of it back.
