@@ -3,8 +3,9 @@
 # and nothing that is already there. Safe to run again.
 #
 #   scripts/setup.sh          # build prerequisites (enough for `make demo`)
-#   scripts/setup.sh test     # plus the e2e cluster's Kubernetes binaries,
-#                             # built from source (tests/k8s/build.sh)
+#   scripts/setup.sh test     # plus the e2e cluster's Kubernetes binaries
+#                             # and containerd 1.7, built from source
+#                             # (tests/k8s/build.sh, tests/containerd/build.sh)
 #   scripts/setup.sh bench    # plus those, hyperfine and the wasmtime CLI
 set -euo pipefail
 
@@ -70,11 +71,12 @@ if [ "$want_bench" = bench ]; then
   fi
 fi
 if [ -n "$want_k8s" ]; then
-  # Kubernetes v1.33 needs Go 1.24 or newer. Debian's golang is older, so a
-  # missing or old Go comes from the Go module proxy's toolchain module.
-  go_ok() { command -v go >/dev/null && go version | awk '{ split(substr($3, 3), v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 24)) }'; }
+  # containerd 1.7.35's dependencies need Go 1.25 or newer (Kubernetes
+  # v1.33 needs 1.24). Debian's golang is older, so a missing or old Go
+  # comes from the Go module proxy's toolchain module.
+  go_ok() { command -v go >/dev/null && go version | awk '{ split(substr($3, 3), v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 25)) }'; }
   if ! go_ok; then
-    gov=1.24.6
+    gov=1.25.14
     dest="$HOME/.cache/wasmpod/go-$gov"
     if [ ! -x "$dest/bin/go" ]; then
       say "installing Go $gov from the Go module proxy (golang.org/toolchain)"
@@ -88,5 +90,6 @@ if [ -n "$want_k8s" ]; then
     export PATH="$dest/bin:$PATH"
   fi
   tests/k8s/build.sh >/dev/null
+  tests/containerd/build.sh >/dev/null
 fi
 say "ok"

@@ -312,6 +312,94 @@ fn compat_image_pushed_by_wasmpod_has_an_entrypoint_and_runs() {
     );
 }
 
+/// `--wasm-layer`: an image config that says how to run the module, and
+/// the module as a layer of its own (what containerd 1.7.7+ hands to the
+/// shim); skopeo reads it back byte for byte, and wasmpod runs it.
+#[test]
+fn wasm_layer_image_has_an_entrypoint_and_a_titled_wasm_layer() {
+    let reg = Registry::start();
+    let w = Wasmpod::new();
+    let reference = format!("{}/layer/probe:v1", reg.addr());
+    let o = w.exec(&[
+        "push",
+        "--wasm-layer",
+        "--path",
+        "/bin/probe.wasm",
+        guests::PROBE,
+        &reference,
+    ]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("(container image with a Wasm layer, digest"),
+        "{}",
+        stdout(&o)
+    );
+    let raw = remote_manifest(&reference);
+    assert_eq!(raw["config"]["mediaType"], media::OCI_CONFIG);
+    assert_eq!(raw["layers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(raw["layers"][0]["mediaType"], media::WASM_LAYER);
+    assert_eq!(
+        raw["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "probe.wasm"
+    );
+    let config = remote_config(&reference);
+    assert_eq!(config["os"], "wasi");
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["config"]["Entrypoint"][0], "/bin/probe.wasm");
+    assert_eq!(config["rootfs"]["diff_ids"], serde_json::json!([]));
+
+    let layout = tempfile::tempdir().expect("tmp");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{reference}"),
+        &format!("dir:{}", layout.path().display()),
+    ]);
+    let layer_hex = raw["layers"][0]["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("layer digest");
+    assert_eq!(
+        std::fs::read(layout.path().join(layer_hex)).expect("layer copied by skopeo"),
+        std::fs::read(guests::PROBE).expect("probe")
+    );
+
+    // The entrypoint comes from the image config.
+    let o = w.run(&[&reference, "args", "z"]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        "argv[0]=/bin/probe.wasm\nargv[1]=args\nargv[2]=z\n"
+    );
+
+    // One format at a time, and --path only with one that uses it.
+    assert_host_failure(
+        &w.exec(&[
+            "push",
+            "--compat",
+            "--wasm-layer",
+            guests::PROBE,
+            &reference,
+        ]),
+        "cannot be used with",
+    );
+    assert_host_failure(
+        &w.exec(&["push", "--path", "/x.wasm", guests::PROBE, &reference]),
+        "required arguments were not provided: <--compat|--wasm-layer>",
+    );
+    assert_host_failure(
+        &w.exec(&[
+            "push",
+            "--wasm-layer",
+            "--path",
+            "/",
+            guests::PROBE,
+            &reference,
+        ]),
+        "is not a plain file path",
+    );
+}
+
 /// A compat image made without wasmpod: umoci builds it, skopeo pushes it.
 #[test]
 fn compat_image_built_by_umoci_runs() {

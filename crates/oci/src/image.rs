@@ -23,6 +23,12 @@ pub enum PushFormat {
     /// `path`, and a config whose `Entrypoint` is `[path]`, platform
     /// `wasi/wasm`.
     Compat { path: String },
+    /// A container image whose module is a layer of its own: a config
+    /// whose `Entrypoint` is `[path]` (platform `wasi/wasm`, no filesystem
+    /// layers) and one `application/wasm` layer titled with `path`'s file
+    /// name. containerd 1.7.7 and later run it through the wasmpod shim,
+    /// which reads the layer from containerd's content store.
+    WasmLayer { path: String },
 }
 
 /// A built image, ready to upload.
@@ -140,8 +146,53 @@ pub fn build(wasm: &[u8], format: &PushFormat) -> Result<BuiltImage, OciError> {
                 vec![(layer, gz)],
             )
         }
+        PushFormat::WasmLayer { path } => {
+            let (config, layer) = wasm_layer_image(wasm, path, created)?;
+            (config, vec![layer])
+        }
     };
     BuiltImage::new(config, layers)
+}
+
+/// A descriptor and the bytes it describes.
+type Blob = (Descriptor, Vec<u8>);
+
+/// The config and the one Wasm layer of [`PushFormat::WasmLayer`].
+fn wasm_layer_image(wasm: &[u8], path: &str, created: String) -> Result<(Blob, Blob), OciError> {
+    let path = absolute(path);
+    let name = match path.rsplit('/').next() {
+        Some(n) if !n.is_empty() && n != "." && n != ".." => n.to_string(),
+        _ => {
+            return Err(OciError::invalid(
+                "--path",
+                format!("{path:?} is not a plain file path"),
+            ));
+        }
+    };
+    let mut layer = Descriptor::new(media::WASM_LAYER, wasm);
+    layer.annotations = Some(std::collections::BTreeMap::from([(
+        "org.opencontainers.image.title".to_string(),
+        name,
+    )]));
+    let config = ImageConfig {
+        created: Some(created),
+        architecture: "wasm".into(),
+        os: "wasi".into(),
+        config: Some(ContainerConfig {
+            entrypoint: Some(vec![path]),
+            ..ContainerConfig::default()
+        }),
+        rootfs: Some(RootFs {
+            kind: "layers".into(),
+            diff_ids: vec![],
+        }),
+    };
+    let bytes =
+        serde_json::to_vec(&config).map_err(|e| OciError::invalid("config", e.to_string()))?;
+    Ok((
+        (Descriptor::new(media::OCI_CONFIG, &bytes), bytes),
+        (layer, wasm.to_vec()),
+    ))
 }
 
 impl BuiltImage {
@@ -336,6 +387,16 @@ pub async fn pull(
                     .and_then(|c| c.as_str())
                     .map(str::to_string)
             });
+        // A container image config beside the Wasm layer (an image for
+        // containerd's shims) still says how to run it.
+        if !is_wasm_config && let Ok(config) = serde_json::from_slice::<ImageConfig>(&config_bytes)
+        {
+            let runtime = config.config.unwrap_or_default();
+            record.entrypoint = runtime.entrypoint.unwrap_or_default();
+            record.cmd = runtime.cmd.unwrap_or_default();
+            record.env = runtime.env.unwrap_or_default();
+            record.working_dir = runtime.working_dir.filter(|w| !w.is_empty());
+        }
         record
     } else {
         if ![media::OCI_CONFIG, media::DOCKER_CONFIG].contains(&manifest.config.media_type.as_str())

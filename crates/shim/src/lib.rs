@@ -20,6 +20,7 @@
 //! `log` feature. `RUST_LOG` in containerd's environment sets the level.
 
 mod cgroup;
+mod content;
 mod error;
 pub mod events;
 mod logger;

@@ -26,6 +26,8 @@ pub struct WasmShim {
     exit: Arc<ExitSignal>,
     namespace: String,
     id: String,
+    /// containerd's gRPC socket.
+    address: String,
 }
 
 impl std::fmt::Debug for WasmShim {
@@ -99,6 +101,7 @@ impl Shim for WasmShim {
             exit: Arc::new(ExitSignal::default()),
             namespace: args.namespace.clone(),
             id: args.id.clone(),
+            address: args.address.clone(),
         }
     }
 
@@ -162,6 +165,7 @@ impl Shim for WasmShim {
             Arc::new(runtime),
             events,
             self.namespace.clone(),
+            &self.address,
             self.exit.clone(),
         )
     }

@@ -25,6 +25,7 @@ use wasmpod_engine::{
 };
 
 use crate::ShimError;
+use crate::content::{Store, WasmLayers};
 use crate::events::EventForwarder;
 use crate::spec::{self, Spec};
 
@@ -75,6 +76,8 @@ struct Container {
     bundle: String,
     rootfs_mounted: Option<PathBuf>,
     base: Option<Base>,
+    /// The image's Wasm layers, once the content store was asked.
+    layers: Option<WasmLayers>,
     init: Proc,
     execs: HashMap<String, Proc>,
 }
@@ -109,6 +112,8 @@ pub struct TaskService {
     events: EventForwarder,
     namespace: String,
     exit: Arc<ExitSignal>,
+    /// containerd's content store, for images whose module is a layer.
+    store: Option<Store>,
 }
 
 impl std::fmt::Debug for TaskService {
@@ -120,16 +125,19 @@ impl std::fmt::Debug for TaskService {
 }
 
 impl TaskService {
+    /// `address` is containerd's gRPC socket (the shim's `-address`).
     pub fn new(
         runtime: Arc<Runtime>,
         events: EventForwarder,
         namespace: String,
+        address: &str,
         exit: Arc<ExitSignal>,
     ) -> Self {
         Self {
             runtime,
             containers: Arc::default(),
             events,
+            store: Store::new(address, &namespace),
             namespace,
             exit,
         }
@@ -141,6 +149,45 @@ impl TaskService {
 
     fn pid() -> u32 {
         std::process::id()
+    }
+
+    /// The program `args[0]` names: a file in the container's rootfs, or
+    /// else a Wasm layer of the container's image, read from containerd's
+    /// content store (`layers` remembers which the image has).
+    async fn load(
+        &self,
+        id: &str,
+        base: &Base,
+        args: &[String],
+        layers: &mut Option<WasmLayers>,
+    ) -> Result<Program, ShimError> {
+        let (b, a) = (base.clone(), args.to_vec());
+        let found = tokio::task::spawn_blocking(move || read_module(&b, &a))
+            .await
+            .map_err(|e| ShimError::Engine(e.to_string()))??;
+        let first = args.first().map(String::as_str).unwrap_or_default();
+        let bytes = match found {
+            Some(bytes) => bytes,
+            None => {
+                let missing = |reason: &str| {
+                    ShimError::Module(format!(
+                        "{first}: not in the container's rootfs, and {reason}"
+                    ))
+                };
+                let store = self
+                    .store
+                    .as_ref()
+                    .ok_or_else(|| missing("containerd's address is unknown"))?;
+                let known = match layers.take() {
+                    Some(known) => known,
+                    None => store.wasm_layers(id).await.map_err(|r| missing(&r))?,
+                };
+                let bytes = store.module(&known, first).await;
+                *layers = Some(known);
+                bytes.map_err(|r| missing(&r))?
+            }
+        };
+        compile(&self.runtime, first, bytes).await
     }
 }
 
@@ -178,19 +225,40 @@ impl From<ShimError> for ttrpc::Error {
     }
 }
 
-/// Loads the module `args[0]` names from the container's root.
-fn load_module(runtime: &Runtime, base: &Base, args: &[String]) -> Result<Program, ShimError> {
+/// The bytes of the module `args[0]` names in the container's root, or
+/// `None` if there is no such file.
+fn read_module(base: &Base, args: &[String]) -> Result<Option<Vec<u8>>, ShimError> {
     let first = args
         .first()
         .ok_or_else(|| ShimError::InvalidSpec("process.args is empty".into()))?;
     let path = spec::resolve_in_root(&base.rootfs, &base.cwd, first)?;
-    let bytes = std::fs::read(&path).map_err(|e| ShimError::Module(format!("{first}: {e}")))?;
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ShimError::Module(format!("{first}: {e}"))),
+    };
     if bytes.starts_with(b"\x7fELF") || bytes.starts_with(b"#!") {
         return Err(ShimError::Native(first.clone()));
     }
-    runtime
-        .load(&bytes)
-        .map_err(|e| ShimError::Module(format!("{first}: {e}")))
+    Ok(Some(bytes))
+}
+
+/// Compiles `bytes` (or finds them in the compile cache) off the async
+/// threads.
+async fn compile(
+    runtime: &Arc<Runtime>,
+    first: &str,
+    bytes: Vec<u8>,
+) -> Result<Program, ShimError> {
+    let runtime = runtime.clone();
+    let first = first.to_string();
+    tokio::task::spawn_blocking(move || {
+        runtime
+            .load(&bytes)
+            .map_err(|e| ShimError::Module(format!("{first}: {e}")))
+    })
+    .await
+    .map_err(|e| ShimError::Engine(e.to_string()))?
 }
 
 /// How long an output FIFO waits for its reader before it is opened
@@ -474,6 +542,7 @@ impl Task for TaskService {
             crate::cgroup::join(Path::new("/sys/fs/cgroup"), &pod);
         }
         let stdio = (req.stdin.clone(), req.stdout.clone(), req.stderr.clone());
+        let mut layers = None;
         let (plan, base) = if spec.is_sandbox() {
             (Plan::Sandbox, None)
         } else {
@@ -490,14 +559,7 @@ impl Task for TaskService {
                 .as_ref()
                 .map(|p| p.args.clone())
                 .unwrap_or_default();
-            let runtime = self.runtime.clone();
-            let b = base.clone();
-            let a = args.clone();
-            let program = tokio::task::spawn_blocking(move || load_module(&runtime, &b, &a))
-                .await
-                .map_err(|e| ShimError::Engine(e.to_string()))
-                .and_then(|r| r);
-            let program = match program {
+            let program = match self.load(&id, &base, &args, &mut layers).await {
                 Ok(p) => p,
                 Err(e) => {
                     if let Some(root) = &mounted {
@@ -522,6 +584,7 @@ impl Task for TaskService {
                 bundle: req.bundle.clone(),
                 rootfs_mounted: mounted,
                 base,
+                layers,
                 init: Proc::new(stdio, plan),
                 execs: HashMap::new(),
             },
@@ -759,13 +822,9 @@ impl Task for TaskService {
         if !process.cwd.is_empty() {
             base.cwd = process.cwd.clone();
         }
-        let runtime = self.runtime.clone();
-        let b = base.clone();
-        let a = process.args.clone();
-        let program = tokio::task::spawn_blocking(move || load_module(&runtime, &b, &a))
-            .await
-            .map_err(|e| ShimError::Engine(e.to_string()))
-            .and_then(|r| r)?;
+        let program = self
+            .load(&req.id, &base, &process.args, &mut c.layers)
+            .await?;
         c.execs.insert(
             req.exec_id.clone(),
             Proc::new(

@@ -5,12 +5,13 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use wasmpod_oci::image::BuiltImage;
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::{Containerd, Registry};
+use wasmpod_testkit::image::{compat_image, push_image, wasm_layer_image};
+use wasmpod_testkit::{Containerd, Registry, Release};
 
 mod common;
 use common::shim_bin_dir;
-use wasmpod_testkit::image::push_compat as push;
 
 const RUNTIME: &str = "io.containerd.wasmpod.v1";
 
@@ -27,12 +28,9 @@ struct Setup {
 
 impl Setup {
     fn new() -> Self {
-        let registry = Registry::start();
-        let image = format!("{}/wasm/probe:v1", registry.addr());
         let probe = std::fs::read(guests::PROBE).expect("probe");
         let hello = std::fs::read(guests::HELLO).expect("hello");
-        push(
-            &image,
+        let image = compat_image(
             &[
                 ("/probe.wasm", &probe),
                 ("/hello.wasm", &hello),
@@ -40,17 +38,26 @@ impl Setup {
             ],
             "/probe.wasm",
         );
+        Self::with(Release::debian(), "wasm/probe:v1", &image)
+    }
+
+    /// `release` with our shim, `image` pushed as `name` and pulled.
+    fn with(release: Release, name: &str, image: &BuiltImage) -> Self {
+        let registry = Registry::start();
+        let reference = format!("{}/{name}", registry.addr());
+        push_image(&reference, image);
         let bin = shim_bin_dir();
         let home = tempfile::tempdir().expect("tmp");
         let home_s = home.path().display().to_string();
-        let ctd = Containerd::start(
+        let ctd = Containerd::start_release(
+            release,
             bin.path(),
             &[("WASMPOD_HOME", &home_s), ("RUST_LOG", "info")],
             "",
         );
         let out = ctd
             .ctr()
-            .args(["images", "pull", "--plain-http", &image])
+            .args(["images", "pull", "--plain-http", &reference])
             .output()
             .expect("ctr pull");
         assert!(
@@ -61,7 +68,7 @@ impl Setup {
         Self {
             ctd,
             _registry: registry,
-            image,
+            image: reference,
             _bin: bin,
             _home: home,
         }
@@ -669,4 +676,117 @@ fn the_shim_joins_the_pod_cgroup() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The compiled-code entries in the shim's `WASMPOD_HOME`, with their
+/// modification times.
+fn compiled_entries(home: &Path) -> Vec<(String, std::time::SystemTime)> {
+    let mut entries: Vec<_> = std::fs::read_dir(home.join("cache/compiled"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let modified = e.metadata().ok()?.modified().ok()?;
+                    Some((e.file_name().to_string_lossy().into_owned(), modified))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    entries
+}
+
+/// An image whose modules are Wasm layers, not files: containerd 1.7.7+
+/// pulls it with an empty rootfs, and the shim reads the layers from
+/// containerd's content store. `args[0]` picks a layer by its title.
+#[test]
+fn wasm_layers_come_from_the_content_store_of_containerd_1_7() {
+    let probe = std::fs::read(guests::PROBE).expect("probe");
+    let hello = std::fs::read(guests::HELLO).expect("hello");
+    let image = wasm_layer_image(
+        &[("probe.wasm", &probe), ("hello.wasm", &hello)],
+        "/probe.wasm",
+    );
+    let s = Setup::with(Release::v1_7(), "wasm/layers:v1", &image);
+
+    let o = s.run("layers", &[], &["/probe.wasm", "args", "one"]);
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(
+        text(&o.stdout),
+        "argv[0]=/probe.wasm\nargv[1]=args\nargv[2]=one\n"
+    );
+    // The image config's entrypoint, with no args given (the probe's usage).
+    let o = s.run("default", &[], &[]);
+    assert_exit(&o, 2, &s.ctd);
+    assert!(
+        text(&o.stdout).starts_with("usage: probe "),
+        "{}",
+        text(&o.stdout)
+    );
+    // Env and exit codes as with any image.
+    let o = s.run("env", &["--env", "GREETING=hi"], &["/probe.wasm", "env"]);
+    assert_exit(&o, 0, &s.ctd);
+    assert!(
+        text(&o.stdout).contains("GREETING=hi\n"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = s.run("exit", &[], &["/probe.wasm", "exit", "7"]);
+    assert_exit(&o, 7, &s.ctd);
+
+    // exec picks the other layer by its title.
+    let child = spawn_run(&s, "host", &["/probe.wasm", "sleep", "30"]);
+    wait_running(&s, "host");
+    let o = s.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "host",
+        "/bin/hello.wasm",
+        "x",
+    ]);
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(
+        text(&o.stdout),
+        "Hello from WebAssembly, world!\n  arg 1: x\n"
+    );
+    // A name that is neither a file nor a layer is refused, naming both.
+    let o = s.ctr(&["task", "exec", "--exec-id", "e2", "host", "/nope.wasm"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("/nope.wasm: not in the container's rootfs, and image ")
+            && text(&o.stderr).contains(
+                "has no Wasm layer titled nope.wasm (its Wasm layers: probe.wasm, hello.wasm)"
+            ),
+        "{}",
+        text(&o.stderr)
+    );
+    s.ctr_ok(&["task", "kill", "-s", "SIGKILL", "host"]);
+    let out = child.wait_with_output().expect("wait");
+    assert_exit(&out, 137, &s.ctd);
+
+    // Each module was compiled once; the runs after the first, and the
+    // same module as a file of a compat image, load the cached code.
+    let before = compiled_entries(s.home());
+    assert_eq!(before.len(), 2, "{before:?}");
+    let compat = format!("{}/wasm/compat:v1", s._registry.addr());
+    push_image(
+        &compat,
+        &compat_image(&[("/app/hello.wasm", &hello)], "/app/hello.wasm"),
+    );
+    s.ctr_ok(&["images", "pull", "--plain-http", &compat]);
+    let o = s
+        .ctd
+        .ctr()
+        .args(["run", "--rm", "--runtime", RUNTIME, &compat, "compat"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ctr run");
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(text(&o.stdout), "Hello from WebAssembly, world!\n");
+    assert_eq!(
+        compiled_entries(s.home()),
+        before,
+        "something was compiled again"
+    );
 }

@@ -9,24 +9,29 @@ use std::time::{Duration, Instant};
 
 use wasmpod_test_guests as guests;
 use wasmpod_testkit::cri::{Cri, api};
-use wasmpod_testkit::{Containerd, CriSetup, Registry, wait_until};
+use wasmpod_testkit::{Containerd, CriSetup, Registry, Release, wait_until};
 
 mod common;
 use common::shim_bin_dir;
-use wasmpod_testkit::image::push_compat as push;
+use wasmpod_testkit::image::{push_compat as push, push_image, wasm_layer_image};
 
 struct Setup {
     ctd: Containerd,
     cri: Cri,
     image: String,
     logs: tempfile::TempDir,
-    _registry: Registry,
+    registry: Registry,
     _bin: tempfile::TempDir,
     _home: tempfile::TempDir,
 }
 
 impl Setup {
     async fn new() -> Self {
+        Self::with(Release::debian()).await
+    }
+
+    /// `release` with CRI and our shim, and the compat test image pushed.
+    async fn with(release: Release) -> Self {
         let registry = Registry::start();
         let image = format!("{}/wasm/pod:v1", registry.addr());
         let probe = std::fs::read(guests::PROBE).expect("probe");
@@ -47,7 +52,8 @@ impl Setup {
         let home = tempfile::tempdir().expect("tmp");
         let home_s = home.path().display().to_string();
         let addr = registry.addr();
-        let ctd = Containerd::start_cri(
+        let ctd = Containerd::start_cri_release(
+            release,
             bin.path(),
             &[("WASMPOD_HOME", &home_s), ("RUST_LOG", "info")],
             &CriSetup {
@@ -61,7 +67,7 @@ impl Setup {
             cri,
             image,
             logs: tempfile::tempdir().expect("tmp"),
-            _registry: registry,
+            registry,
             _bin: bin,
             _home: home,
         }
@@ -121,6 +127,42 @@ impl Setup {
             .unwrap_or_else(|e| panic!("CreateContainer: {e}\n{}", self.ctd.log()))
             .into_inner()
             .container_id
+    }
+
+    /// PullImage of `image` through CRI; the image id.
+    async fn pull(&mut self, image: &str, pod_config: &api::PodSandboxConfig) -> String {
+        self.cri
+            .images
+            .pull_image(api::PullImageRequest {
+                image: Some(api::ImageSpec {
+                    image: image.into(),
+                    ..Default::default()
+                }),
+                auth: None,
+                sandbox_config: Some(pod_config.clone()),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("PullImage {image}: {e}\n{}", self.ctd.log()))
+            .into_inner()
+            .image_ref
+    }
+
+    /// StopPodSandbox and RemovePodSandbox (which removes its containers).
+    async fn remove_pod(&mut self, pod: &str) {
+        self.cri
+            .runtime
+            .stop_pod_sandbox(api::StopPodSandboxRequest {
+                pod_sandbox_id: pod.into(),
+            })
+            .await
+            .expect("StopPodSandbox");
+        self.cri
+            .runtime
+            .remove_pod_sandbox(api::RemovePodSandboxRequest {
+                pod_sandbox_id: pod.into(),
+            })
+            .await
+            .expect("RemovePodSandbox");
     }
 
     async fn start(&mut self, id: &str) {
@@ -553,6 +595,113 @@ async fn a_pod_of_two_wasm_containers_runs_through_cri() {
         .into_inner()
         .items;
     assert!(left.is_empty(), "{left:?}");
+    wait_until(Duration::from_secs(10), "the pod's shim to exit", || {
+        s.shims().is_empty()
+    });
+}
+
+/// Images whose modules are Wasm layers, on containerd 1.7 (which, from
+/// 1.7.7, pulls them with an empty rootfs): the shim reads the layers from
+/// containerd's content store. Both an image with a container config (its
+/// entrypoint is used) and the CNCF Wasm artifact (the pod names the
+/// module) run, and exec picks a layer by its title.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasm_layer_images_run_through_cri_on_containerd_1_7() {
+    let mut s = Setup::with(Release::v1_7()).await;
+    let probe = std::fs::read(guests::PROBE).expect("probe");
+    let hello = std::fs::read(guests::HELLO).expect("hello");
+    let layered = format!("{}/wasm/layers:v1", s.registry.addr());
+    push_image(
+        &layered,
+        &wasm_layer_image(
+            &[("probe.wasm", &probe), ("hello.wasm", &hello)],
+            "/probe.wasm",
+        ),
+    );
+    let artifact = format!("{}/wasm/artifact:v1", s.registry.addr());
+    push_image(
+        &artifact,
+        &wasmpod_oci::image::build(&hello, &wasmpod_oci::image::PushFormat::Artifact)
+            .expect("artifact"),
+    );
+    let cgroup = format!("/wasmpod-cri-layers-{}", std::process::id());
+    let _cg = CgroupGuard(cgroup.clone());
+    let pod_config = s.pod_config("layers", &cgroup);
+    let pod = s.run_pod(&pod_config).await;
+    for image in [&layered, &artifact] {
+        let id = s.pull(image, &pod_config).await;
+        assert!(id.starts_with("sha256:"), "{id}");
+    }
+
+    let container = |name: &str, command: &[&str], a: &[&str]| api::ContainerConfig {
+        metadata: Some(api::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        command: args(command),
+        args: args(a),
+        log_path: format!("{name}.log"),
+        ..Default::default()
+    };
+    s.image = layered.clone();
+    // The image config's entrypoint, with the pod's args.
+    let once = s
+        .create(&pod, &pod_config, container("once", &[], &["args", "x"]))
+        .await;
+    let app = s
+        .create(&pod, &pod_config, container("app", &[], &["sleep", "600"]))
+        .await;
+    s.image = artifact.clone();
+    let art = s
+        .create(
+            &pod,
+            &pod_config,
+            container("art", &["/hello.wasm"], &["y"]),
+        )
+        .await;
+    for id in [&once, &app, &art] {
+        s.start(id).await;
+    }
+    for id in [&once, &art] {
+        let exited = s.wait_state(id, api::ContainerState::ContainerExited).await;
+        assert_eq!(exited.exit_code, 0, "{id}");
+    }
+    let logs = s.logs.path().join("layers");
+    wait_until(Duration::from_secs(10), "once's log lines", || {
+        log_lines(&logs.join("once.log")) == ["argv[0]=/probe.wasm", "argv[1]=args", "argv[2]=x"]
+    });
+    wait_until(Duration::from_secs(10), "art's log lines", || {
+        log_lines(&logs.join("art.log")) == ["Hello from WebAssembly, world!", "  arg 1: y"]
+    });
+
+    // ExecSync of the image's other layer, by its title.
+    s.wait_state(&app, api::ContainerState::ContainerRunning)
+        .await;
+    let r = s.exec(&app, &["/hello.wasm", "z"]).await;
+    assert_eq!(r.exit_code, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout),
+        "Hello from WebAssembly, world!\n  arg 1: z\n"
+    );
+    // A name that is neither a file nor a layer: refused, naming both.
+    let refused = s
+        .cri
+        .runtime
+        .exec_sync(api::ExecSyncRequest {
+            container_id: app.clone(),
+            cmd: args(&["/other.wasm"]),
+            timeout: 10,
+        })
+        .await
+        .expect_err("exec of a missing module");
+    assert!(
+        refused.message().contains(&format!(
+            "/other.wasm: not in the container's rootfs, and image {layered} has no Wasm layer titled other.wasm (its Wasm layers: probe.wasm, hello.wasm)"
+        )),
+        "{refused}"
+    );
+
+    s.remove_pod(&pod).await;
     wait_until(Duration::from_secs(10), "the pod's shim to exit", || {
         s.shims().is_empty()
     });

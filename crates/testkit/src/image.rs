@@ -1,5 +1,5 @@
-//! Images for tests: compat images (a `.wasm` in an ordinary layer) built
-//! and pushed with wasmpod's own OCI client.
+//! Images for tests: compat images (a `.wasm` in an ordinary layer) and
+//! images with Wasm layers, built and pushed with wasmpod's own OCI client.
 
 use wasmpod_oci::image::BuiltImage;
 use wasmpod_oci::manifest::{ContainerConfig, Descriptor, ImageConfig, RootFs};
@@ -47,6 +47,46 @@ fn image_for(files: &[(&str, &[u8])], entrypoint: &str, os: &str, arch: &str) ->
     BuiltImage::new(
         (Descriptor::new(media::OCI_CONFIG, &config), config),
         vec![(Descriptor::new(media::OCI_LAYER_TAR_GZIP, &layer), layer)],
+    )
+    .expect("image")
+}
+
+/// An image whose modules are Wasm layers of their own (as `wasmpod push
+/// --wasm-layer` makes, with more than one layer): each `(title, bytes)` an
+/// `application/wasm` layer titled `title`, no filesystem layer, and
+/// `entrypoint` in the config.
+pub fn wasm_layer_image(layers: &[(&str, &[u8])], entrypoint: &str) -> BuiltImage {
+    let config = serde_json::to_vec(&ImageConfig {
+        created: None,
+        architecture: "wasm".into(),
+        os: "wasi".into(),
+        config: Some(ContainerConfig {
+            entrypoint: Some(vec![entrypoint.into()]),
+            ..Default::default()
+        }),
+        rootfs: Some(RootFs {
+            kind: "layers".into(),
+            diff_ids: vec![],
+        }),
+    })
+    .expect("config");
+    let layers = layers
+        .iter()
+        .map(|(title, bytes)| {
+            let mut d = Descriptor::new(media::WASM_LAYER, bytes);
+            d.annotations = Some(
+                [(
+                    "org.opencontainers.image.title".to_string(),
+                    title.to_string(),
+                )]
+                .into(),
+            );
+            (d, bytes.to_vec())
+        })
+        .collect();
+    BuiltImage::new(
+        (Descriptor::new(media::OCI_CONFIG, &config), config),
+        layers,
     )
     .expect("image")
 }

@@ -641,9 +641,48 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
 pub struct Containerd {
     child: Child,
     dir: tempfile::TempDir,
+    release: Release,
     path: String,
     env: Vec<(String, String)>,
     cni: Option<cri::CniNetwork>,
+}
+
+/// Which containerd runs: the `containerd` and `ctr` binaries.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub containerd: PathBuf,
+    pub ctr: PathBuf,
+}
+
+impl Release {
+    /// Debian's containerd (1.6) from `PATH`.
+    pub fn debian() -> Self {
+        Self {
+            containerd: require("containerd", "containerd"),
+            ctr: require("ctr", "containerd"),
+        }
+    }
+
+    /// containerd 1.7 built from upstream sources by
+    /// `tests/containerd/build.sh` (built on first use; reused after).
+    /// Images with Wasm layers need containerd 1.7.7 or later.
+    pub fn v1_7() -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/containerd/build.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run tests/containerd/build.sh");
+        assert!(
+            out.status.success(),
+            "tests/containerd/build.sh failed (it needs Go: run `scripts/setup.sh test`)"
+        );
+        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        Self {
+            containerd: bin.join("containerd"),
+            ctr: bin.join("ctr"),
+        }
+    }
 }
 
 /// What a CRI-enabled [`Containerd`] is set up with.
@@ -663,7 +702,23 @@ impl Containerd {
     /// appended to config.toml (version 2). The CRI plugin is disabled
     /// unless `extra_config` mentions it.
     pub fn start(bin_dir: &Path, env: &[(&str, &str)], extra_config: &str) -> Self {
-        Self::start_in(Self::new_dir(), bin_dir, env, extra_config)
+        Self::start_in(
+            Self::new_dir(),
+            Release::debian(),
+            bin_dir,
+            env,
+            extra_config,
+        )
+    }
+
+    /// [`Self::start`] with another containerd release.
+    pub fn start_release(
+        release: Release,
+        bin_dir: &Path,
+        env: &[(&str, &str)],
+        extra_config: &str,
+    ) -> Self {
+        Self::start_in(Self::new_dir(), release, bin_dir, env, extra_config)
     }
 
     fn new_dir() -> tempfile::TempDir {
@@ -676,11 +731,11 @@ impl Containerd {
 
     fn start_in(
         dir: tempfile::TempDir,
+        release: Release,
         bin_dir: &Path,
         env: &[(&str, &str)],
         extra_config: &str,
     ) -> Self {
-        let bin = require("containerd", "containerd");
         let d = dir.path().display().to_string();
         let disabled = if extra_config.contains("io.containerd.grpc.v1.cri") {
             ""
@@ -702,10 +757,11 @@ impl Containerd {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let child = Self::spawn(&bin, dir.path(), &path, &env);
+        let child = Self::spawn(&release.containerd, dir.path(), &path, &env);
         let c = Self {
             child,
             dir,
+            release,
             path,
             env,
             cni: None,
@@ -720,6 +776,16 @@ impl Containerd {
     /// HTTP to the given registries, and a sandbox image built from
     /// `pause_binary` and imported (there is no internet to pull one from).
     pub fn start_cri(bin_dir: &Path, env: &[(&str, &str)], setup: &CriSetup<'_>) -> Self {
+        Self::start_cri_release(Release::debian(), bin_dir, env, setup)
+    }
+
+    /// [`Self::start_cri`] with another containerd release.
+    pub fn start_cri_release(
+        release: Release,
+        bin_dir: &Path,
+        env: &[(&str, &str)],
+        setup: &CriSetup<'_>,
+    ) -> Self {
         let cni_bin = Path::new("/usr/lib/cni");
         assert!(
             cni_bin.join("bridge").is_file() && cni_bin.join("host-local").is_file(),
@@ -747,7 +813,7 @@ impl Containerd {
             cni_bin.display(),
             conf_dir.display(),
         );
-        let mut c = Self::start_in(dir, bin_dir, env, &config);
+        let mut c = Self::start_in(dir, release, bin_dir, env, &config);
         c.cni = Some(network);
         let archive = cri::oci_archive(
             PAUSE_IMAGE,
@@ -760,7 +826,7 @@ impl Containerd {
         );
         let path = c.dir().join("pause.tar");
         std::fs::write(&path, archive).expect("write pause.tar");
-        let out = Command::new(require("ctr", "containerd"))
+        let out = Command::new(&c.release.ctr)
             .args(["-a", &c.socket(), "-n", "k8s.io", "images", "import"])
             .arg(&path)
             .output()
@@ -800,7 +866,7 @@ impl Containerd {
         let sock = self.socket();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let ok = Command::new("ctr")
+            let ok = Command::new(&self.release.ctr)
                 .args(["-a", &sock, "version"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -833,7 +899,7 @@ impl Containerd {
 
     /// `ctr -a SOCKET -n wasmpod ARGS...`.
     pub fn ctr(&self) -> Command {
-        let mut c = Command::new(require("ctr", "containerd"));
+        let mut c = Command::new(&self.release.ctr);
         c.args(["-a", &self.socket(), "-n", "wasmpod"]);
         c
     }
@@ -845,8 +911,12 @@ impl Containerd {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
-        let bin = require("containerd", "containerd");
-        self.child = Self::spawn(&bin, self.dir.path(), &self.path, &self.env);
+        self.child = Self::spawn(
+            &self.release.containerd,
+            self.dir.path(),
+            &self.path,
+            &self.env,
+        );
         self.wait_ready();
     }
 }
@@ -868,12 +938,13 @@ impl Drop for Containerd {
             .join();
         }
         // Kill what it started, then itself; unmount what the shims mounted.
-        let _ = Command::new("ctr")
+        let ctr = self.release.ctr.clone();
+        let _ = Command::new(&ctr)
             .args(["-a", &self.socket(), "-n", "wasmpod", "task", "ls", "-q"])
             .output()
             .map(|o| {
                 for id in String::from_utf8_lossy(&o.stdout).lines() {
-                    let _ = Command::new("ctr")
+                    let _ = Command::new(&ctr)
                         .args([
                             "-a",
                             &self.socket(),

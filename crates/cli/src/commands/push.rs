@@ -8,18 +8,26 @@ use wasmpod_oci::image::{self, PushFormat};
 use super::oci::{self, RegistryArgs};
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("format").args(["compat", "wasm_layer"])))]
 pub struct PushArgs {
     /// Push a standard container image (one tar+gzip layer, Entrypoint set,
     /// platform wasi/wasm) instead of the Wasm OCI artifact.
     #[arg(long)]
     compat: bool,
 
+    /// Push a container image whose module is a Wasm layer of its own
+    /// (Entrypoint set, platform wasi/wasm, no filesystem layer), which
+    /// containerd 1.7.7+ runs through the wasmpod shim.
+    #[arg(long)]
+    wasm_layer: bool,
+
     /// With --compat: where the module goes in the image's filesystem.
+    /// With --wasm-layer: the Entrypoint, whose file name titles the layer.
     #[arg(
         long,
         value_name = "PATH",
         default_value = "/app.wasm",
-        requires = "compat"
+        requires = "format"
     )]
     path: String,
 
@@ -48,6 +56,10 @@ pub fn run(args: PushArgs) -> anyhow::Result<i32> {
         PushFormat::Compat {
             path: args.path.clone(),
         }
+    } else if args.wasm_layer {
+        PushFormat::WasmLayer {
+            path: args.path.clone(),
+        }
     } else {
         PushFormat::Artifact
     };
@@ -61,10 +73,10 @@ pub fn run(args: PushArgs) -> anyhow::Result<i32> {
     } else {
         println!(
             "Pushed {reference} ({}, digest {digest})",
-            if args.compat {
-                "container image"
-            } else {
-                "Wasm artifact"
+            match format {
+                PushFormat::Compat { .. } => "container image",
+                PushFormat::WasmLayer { .. } => "container image with a Wasm layer",
+                PushFormat::Artifact => "Wasm artifact",
             }
         );
     }
