@@ -4,10 +4,20 @@
 # compile cache) and as the same kind of program run natively by runc
 # (io.containerd.runc.v2) from a busybox image built here. One containerd,
 # one run, hyperfine. Needs root. Usage: make bench  (or RUNS=30 bench/ctr-cold-start.sh)
+# CONTAINERD=1.7 uses containerd 1.7 (tests/containerd/build.sh: containerd,
+# ctr and its runc shim) instead of Debian's 1.6, and adds a third command:
+# the same module as a Wasm-layer image (wasmpod push --wasm-layer), which
+# only containerd 1.7.7+ can run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-30}
+CONTAINERD=${CONTAINERD:-1.6}
+case "$CONTAINERD" in
+  1.6) ;;
+  1.7) PATH="$(tests/containerd/build.sh):$PATH" ;;
+  *) echo "CONTAINERD must be 1.6 or 1.7" >&2; exit 2 ;;
+esac
 TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/wasmpod/target}
 WASMPOD=$TARGET/release/wasmpod
 SHIM=$TARGET/release/containerd-shim-wasmpod-v1
@@ -33,6 +43,7 @@ port=$REGISTRY_PORT
 # The Wasm image: examples/hello as a compat image.
 clang --target=wasm32-wasi -O2 -o "$work/hello.wasm" examples/hello/hello.c
 WASMPOD_HOME="$work/push" "$WASMPOD" push -q --compat "$work/hello.wasm" "127.0.0.1:$port/bench/hello-wasm:v1" >/dev/null
+WASMPOD_HOME="$work/push" "$WASMPOD" push -q --wasm-layer "$work/hello.wasm" "127.0.0.1:$port/bench/hello-layer:v1" >/dev/null
 
 # The native image: a static busybox echoing the same greeting.
 umoci init --layout "$work/layout" >/dev/null
@@ -61,19 +72,29 @@ for _ in $(seq 100); do ctr -a "$work/c.sock" version >/dev/null 2>&1 && break; 
 ctr="ctr -a $work/c.sock -n bench"
 $ctr images pull -q --plain-http "127.0.0.1:$port/bench/hello-wasm:v1" >/dev/null
 $ctr images pull -q --plain-http "127.0.0.1:$port/bench/hello-native:v1" >/dev/null
+layer=()
+if [ "$CONTAINERD" = 1.7 ]; then
+  $ctr images pull -q --plain-http "127.0.0.1:$port/bench/hello-layer:v1" >/dev/null
+  $ctr run --rm --runtime io.containerd.wasmpod.v1 "127.0.0.1:$port/bench/hello-layer:v1" warm | grep -q "Hello from WebAssembly"
+  layer=(-n wasmpod-layer "$ctr run --rm --runtime io.containerd.wasmpod.v1 127.0.0.1:$port/bench/hello-layer:v1 l\$RANDOM\$RANDOM")
+fi
 # Warm the compile cache, and check both print their greeting.
 $ctr run --rm --runtime io.containerd.wasmpod.v1 "127.0.0.1:$port/bench/hello-wasm:v1" warm | grep -q "Hello from WebAssembly"
 $ctr run --rm --runtime io.containerd.runc.v2 "127.0.0.1:$port/bench/hello-native:v1" warm | grep -q "Hello from native"
 
 hyperfine --runs "$RUNS" --warmup 2 --style none --output null --export-json "$work/cold.json" \
   -n wasmpod "$ctr run --rm --runtime io.containerd.wasmpod.v1 127.0.0.1:$port/bench/hello-wasm:v1 w\$RANDOM\$RANDOM" \
-  -n runc "$ctr run --rm --runtime io.containerd.runc.v2 127.0.0.1:$port/bench/hello-native:v1 r\$RANDOM\$RANDOM" >/dev/null
+  -n runc "$ctr run --rm --runtime io.containerd.runc.v2 127.0.0.1:$port/bench/hello-native:v1 r\$RANDOM\$RANDOM" \
+  "${layer[@]}" >/dev/null
 
-python3 - "$work/cold.json" "$RUNS" <<'PY'
+python3 - "$work/cold.json" "$RUNS" "$CONTAINERD" <<'PY'
 import json, statistics, sys
 res = {r["command"]: r["times"] for r in json.load(open(sys.argv[1]))["results"]}
-a, b = statistics.median(res["wasmpod"]) * 1000, statistics.median(res["runc"]) * 1000
+b = statistics.median(res["runc"]) * 1000
 print(f"| ctr run --rm hello ({sys.argv[2]} runs each) | wasmpod shim median | runc median | speed-up (runc/wasmpod) |")
 print("|---|---|---|---|")
-print(f"| containerd 1.6, overlayfs, warm compile cache | {a:.0f} ms | {b:.0f} ms | {b/a:.2f}x |")
+for name, image in (("wasmpod", "compat image"), ("wasmpod-layer", "Wasm-layer image")):
+    if name in res:
+        a = statistics.median(res[name]) * 1000
+        print(f"| containerd {sys.argv[3]}, {image}, warm compile cache | {a:.0f} ms | {b:.0f} ms | {b/a:.2f}x |")
 PY

@@ -24,11 +24,21 @@
 #   WASMPOD_BIN_DIR     where the built wasmpod and containerd-shim-wasmpod-v1
 #                       are (default $CARGO_TARGET_DIR/debug)
 #   WASMPOD_K8S_CACHE   the build cache (see build.sh)
+#   WASMPOD_K8S_CONTAINERD
+#                       `debian` (default): Debian's containerd 1.6;
+#                       `1.7`: containerd 1.7 built by tests/containerd/build.sh
+#                       (which also runs images with Wasm layers)
+#   WASMPOD_K8S_EVENTED_PLEG=1
+#                       with containerd 1.7: the kubelet's alpha EventedPLEG
+#                       feature gate, so container state changes reach it as
+#                       CRI events rather than at its relist every second
+#                       (docs/benchmarks.md has what that does to start-up)
 set -Eeuo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 STATE="${WASMPOD_K8S_STATE:-/tmp/wasmpod-k8s}"
+CONTAINERD="${WASMPOD_K8S_CONTAINERD:-debian}"
 NODE=wasmpod-e2e
 BRIDGE=wpk8s0
 NODE_IP=10.252.0.1
@@ -106,9 +116,9 @@ down() {
   stop_pid containerd
   # `wasmpod node install --restart` (the installer DaemonSet) may have
   # restarted containerd under a new pid.
-  if pkill -TERM -f "^containerd --config $STATE/containerd/config.toml" 2>/dev/null; then
-    for _ in $(seq 100); do pgrep -f "^containerd --config $STATE/containerd/config.toml" >/dev/null || break; sleep 0.1; done
-    pkill -KILL -f "^containerd --config $STATE/containerd/config.toml" 2>/dev/null || true
+  if pkill -TERM -f "(^|/)containerd --config $STATE/containerd/config.toml" 2>/dev/null; then
+    for _ in $(seq 100); do pgrep -f "(^|/)containerd --config $STATE/containerd/config.toml" >/dev/null || break; sleep 0.1; done
+    pkill -KILL -f "(^|/)containerd --config $STATE/containerd/config.toml" 2>/dev/null || true
   fi
   # Shims outlive containerd by design; these are ours (their -address).
   pkill -KILL -f "containerd-shim.*-address $STATE/" 2>/dev/null || true
@@ -379,6 +389,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 maxPods: 150
+$([ "${WASMPOD_K8S_EVENTED_PLEG:-}" = 1 ] && echo "featureGates: {EventedPLEG: true}")
 EOF
   cat >"$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -408,8 +419,16 @@ up() {
   [ -d /sys/fs/cgroup/memory ] || die "this cluster needs a cgroup v1 or hybrid host (the kubelet's cgroup root is made per v1 controller)"
   if [ -d "$STATE" ]; then say "$STATE exists: stopping the previous cluster first"; down; fi
   if ip link show "$BRIDGE" >/dev/null 2>&1; then die "bridge $BRIDGE exists but $STATE does not: another cluster? (ip link del $BRIDGE)"; fi
-  local kbin
+  local kbin ctd_path=""
   kbin="$("$here/build.sh")"
+  case "$CONTAINERD" in
+    debian) ;;
+    1.7) ctd_path="$("$repo/tests/containerd/build.sh"):" ;;
+    *) die "WASMPOD_K8S_CONTAINERD must be debian or 1.7, not $CONTAINERD" ;;
+  esac
+  if [ "${WASMPOD_K8S_EVENTED_PLEG:-}" = 1 ] && [ "$CONTAINERD" != 1.7 ]; then
+    die "WASMPOD_K8S_EVENTED_PLEG=1 needs WASMPOD_K8S_CONTAINERD=1.7 (containerd 1.6 sends no CRI container events)"
+  fi
   local t0=$SECONDS
   mkdir -p "$STATE"/{bin,logs,pids,node-bin,pod-logs,kubelet,etcd,registry}
   for s in "${SYSCTLS[@]}"; do echo "$s $(sysctl -n "$s")"; done >"$STATE/sysctl.before"
@@ -470,10 +489,10 @@ EOF
   "$wbin/wasmpod" node install --containerd-config "$STATE/containerd/config.toml" \
     --bin-dir "$STATE/node-bin" >"$STATE/logs/node-install.log" 2>&1 ||
     die "wasmpod node install failed: $(cat "$STATE/logs/node-install.log")"
-  start containerd env PATH="$STATE/node-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+  start containerd env PATH="$STATE/node-bin:$ctd_path/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     WASMPOD_HOME="$STATE/wasmpod-home" \
     containerd --config "$STATE/containerd/config.toml"
-  wait_for 20 containerd containerd ctr -a "$STATE/containerd/containerd.sock" --timeout 5s version
+  wait_for 20 containerd containerd env PATH="$ctd_path$PATH" ctr -a "$STATE/containerd/containerd.sock" --timeout 5s version
 
   kubelet_config
   start kubelet "$STATE/bin/kubelet" --config "$STATE/kubelet.yaml" \

@@ -135,6 +135,55 @@ impl Program {
     }
 }
 
+impl Program {
+    /// The cached compiled code of the guest whose binary hashes to
+    /// `digest`, without its bytes: `None` when the cache has no entry (or
+    /// one that fails verification, which is then removed). A caller that
+    /// knows a guest's digest before holding its bytes (a layer digest)
+    /// skips reading and hashing them.
+    pub(crate) fn load_cached(
+        engine: &wasmtime::Engine,
+        cache: Option<&CompileCache>,
+        digest: [u8; 32],
+    ) -> Option<Self> {
+        let cache = cache?;
+        let path = cache.entry_path(&digest);
+        let payload = match cache.read(&path) {
+            Ok(Some(payload)) => payload,
+            Ok(None) => return None,
+            Err(reason) => {
+                warn!(path = %path.display(), %reason, "discarding compile cache entry");
+                cache.discard(&path);
+                return None;
+            }
+        };
+        let kind = match wasmtime::Engine::detect_precompiled(&payload) {
+            Some(wasmtime::Precompiled::Module) => ProgramKind::Module,
+            Some(wasmtime::Precompiled::Component) => ProgramKind::Component,
+            None => {
+                warn!(path = %path.display(), "discarding compile cache entry: not precompiled code");
+                cache.discard(&path);
+                return None;
+            }
+        };
+        match deserialize(engine, kind, &payload) {
+            Ok(compiled) => {
+                debug!(path = %path.display(), "compile cache hit by digest");
+                Some(Self {
+                    compiled,
+                    digest,
+                    cache: CacheOutcome::Hit,
+                })
+            }
+            Err(reason) => {
+                warn!(path = %path.display(), %reason, "discarding compile cache entry");
+                cache.discard(&path);
+                None
+            }
+        }
+    }
+}
+
 /// The binary form of `bytes`: itself when it starts with the wasm magic,
 /// otherwise the result of parsing it as WebAssembly text. Anything else is
 /// [`EngineError::NotWasm`].

@@ -64,6 +64,13 @@ impl Runtime {
         Program::load(&self.engine, self.cache.as_ref(), bytes)
     }
 
+    /// The compiled code of the guest whose binary form hashes to `digest`
+    /// (sha256), straight from the compile cache, or `None` if it has to be
+    /// loaded from its bytes with [`Runtime::load`].
+    pub fn load_cached(&self, digest: [u8; 32]) -> Option<Program> {
+        Program::load_cached(&self.engine, self.cache.as_ref(), digest)
+    }
+
     /// Runs `program` to completion, or until `stop` is used or the spec's
     /// timeout passes. Host failures are errors; everything the guest does
     /// (exit, trap, being stopped) is an [`ExitStatus`].

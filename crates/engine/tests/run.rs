@@ -372,3 +372,52 @@ async fn relative_paths_resolve_in_the_working_directory_inside_a_volume() {
     let (status, _) = run("/data/../etc").await;
     assert_ne!(status, ExitStatus::Exited(0));
 }
+
+/// A guest known by its digest (a layer digest) loads from the compile
+/// cache without its bytes; nothing cached, or a damaged entry, is `None`.
+#[test]
+fn load_cached_finds_compiled_code_by_digest() {
+    use sha2::Digest as _;
+    let (dir, rt) = runtime(false);
+    for path in [guests::PROBE, guests::PROBE_COMPONENT] {
+        let bytes = std::fs::read(path).expect("guest");
+        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        assert!(rt.load_cached(digest).is_none(), "nothing cached yet");
+        let compiled = rt.load(&bytes).expect("compile");
+        let cached = rt.load_cached(digest).expect("cached by digest");
+        assert_eq!(cached.kind(), compiled.kind());
+        assert_eq!(cached.digest(), compiled.digest());
+        assert_eq!(cached.cache_outcome().as_str(), "hit");
+    }
+    // It runs like the program it was compiled from.
+    let digest: [u8; 32] =
+        sha2::Sha256::digest(std::fs::read(guests::PROBE).expect("probe")).into();
+    let program = rt.load_cached(digest).expect("cached");
+    let out = Captured::new();
+    let status = block_on(rt.run(
+        &program,
+        spec(&["probe", "args", "x"], out.stdio(InputSpec::Null)),
+        &StopHandle::new(),
+    ))
+    .expect("run");
+    assert!(matches!(status, ExitStatus::Exited(0)), "{status:?}");
+    assert_eq!(out.stdout(), "argv[0]=probe\nargv[1]=args\nargv[2]=x\n");
+    // A damaged entry is not trusted, and is removed.
+    for entry in std::fs::read_dir(dir.path().join("cache"))
+        .expect("cache")
+        .flatten()
+    {
+        let mut bytes = std::fs::read(entry.path()).expect("entry");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(entry.path(), bytes).expect("damage");
+    }
+    assert!(rt.load_cached(digest).is_none());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("cache"))
+            .expect("cache")
+            .count(),
+        1,
+        "the damaged probe entry is gone; the component's is untouched until used"
+    );
+}

@@ -30,6 +30,11 @@ impl Digest {
         Self(bytes)
     }
 
+    /// The raw sha256 output.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
     /// The 64 hex characters, without the algorithm.
     pub fn hex(&self) -> String {
         hex::encode(self.0)

@@ -38,11 +38,13 @@ pub(crate) struct WasmLayers {
 }
 
 /// containerd's API as one shim namespace sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Store {
     /// containerd's gRPC socket (the shim's `-address`).
     address: String,
     namespace: String,
+    /// One connection for the shim's life (it reconnects by itself).
+    channel: tokio::sync::OnceCell<Channel>,
 }
 
 /// Why no module came from the content store, worded to follow
@@ -59,13 +61,19 @@ impl Store {
         (!address.is_empty()).then(|| Self {
             address: address.to_string(),
             namespace: namespace.to_string(),
+            channel: tokio::sync::OnceCell::new(),
         })
     }
 
     async fn channel(&self) -> Result<Channel, Reason> {
-        containerd_client::connect(&self.address)
+        self.channel
+            .get_or_try_init(|| async {
+                containerd_client::connect(&self.address)
+                    .await
+                    .map_err(|e| unavailable(format!("{}: {e}", self.address)))
+            })
             .await
-            .map_err(|e| unavailable(format!("{}: {e}", self.address)))
+            .cloned()
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
@@ -126,10 +134,13 @@ impl Store {
         Err(unavailable(format!("image {image}: nested indexes")))
     }
 
-    /// The bytes of the Wasm layer `args0` names: the layer whose title is
-    /// its file name, or the image's only Wasm layer.
-    pub(crate) async fn module(&self, layers: &WasmLayers, args0: &str) -> Result<Vec<u8>, Reason> {
-        let layer = layers.select(args0)?;
+    /// The bytes of `layer` (one of `layers`), checked against its size
+    /// and digest.
+    pub(crate) async fn read_layer(
+        &self,
+        layers: &WasmLayers,
+        layer: &Descriptor,
+    ) -> Result<Vec<u8>, Reason> {
         let channel = self.channel().await?;
         let bytes = self
             .read(
@@ -199,7 +210,7 @@ impl Store {
 impl WasmLayers {
     /// The layer for `args0`: the one titled with its file name, else the
     /// only one.
-    fn select(&self, args0: &str) -> Result<&Descriptor, Reason> {
+    pub(crate) fn select(&self, args0: &str) -> Result<&Descriptor, Reason> {
         let name = Path::new(args0)
             .file_name()
             .and_then(|n| n.to_str())

@@ -182,9 +182,18 @@ impl TaskService {
                     Some(known) => known,
                     None => store.wasm_layers(id).await.map_err(|r| missing(&r))?,
                 };
-                let bytes = store.module(&known, first).await;
-                *layers = Some(known);
-                bytes.map_err(|r| missing(&r))?
+                let chosen = known.select(first).cloned();
+                let known = layers.insert(known);
+                let layer = chosen.map_err(|r| missing(&r))?;
+                // A layer's digest is the module's: compiled code cached
+                // under it needs no read of the layer at all.
+                if let Some(program) = self.runtime.load_cached(layer.digest.to_bytes()) {
+                    return Ok(program);
+                }
+                store
+                    .read_layer(known, &layer)
+                    .await
+                    .map_err(|r| missing(&r))?
             }
         };
         compile(&self.runtime, first, bytes).await
