@@ -12,30 +12,21 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 version="$(awk '{ if ($1 == "require") { $1 = ""; $0 = $0 } } $1 == "github.com/containerd/containerd" && $2 ~ /^v/ { print $2; exit }' "$here/go.mod")"
 [ -n "$version" ] || { echo "build.sh: no containerd version in $here/go.mod" >&2; exit 1; }
 cache="${WASMPOD_CONTAINERD_CACHE:-$HOME/.cache/wasmpod/containerd}"
-out="$cache/$version-$( (cd "$here" && sha256sum go.mod go.sum build.sh) | sha256sum | cut -c1-12)"
-bins=(containerd ctr containerd-shim-runc-v2)
+# Keyed by what decides the binaries: the module versions and the flags.
+out="$cache/$version-$( (cd "$here" && sha256sum go.mod go.sum; grep -E '^\s*(local b ldflags|go build)' build.sh) | sha256sum | cut -c1-12)"
 
-complete() { for b in "${bins[@]}"; do [ -x "$1/bin/$b" ] || return 1; done; }
-if complete "$out"; then echo "$out/bin"; exit 0; fi
+build() { # DIR
+  echo "build.sh: building containerd $version into $out (takes a few minutes the first time)" >&2
+  cd "$here"
+  # No cgo: the btrfs, devmapper and zfs snapshotters (which need C headers)
+  # are left out; the tests use overlayfs.
+  local b ldflags="-s -w -X github.com/containerd/containerd/version.Version=$version"
+  for b in containerd ctr containerd-shim-runc-v2; do
+    echo "build.sh: $b" >&2
+    go build -tags no_btrfs,no_devmapper,no_zfs -ldflags "$ldflags" -o "$1/bin/$b" "github.com/containerd/containerd/cmd/$b"
+  done
+}
 
-command -v go >/dev/null || { echo "build.sh: Go is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
-mkdir -p "$cache"
-tmp="$(mktemp -d "$cache/.build.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-echo "build.sh: building containerd $version into $out (takes a few minutes the first time)" >&2
-cd "$here"
-# No cgo: the btrfs, devmapper and zfs snapshotters (which need C headers)
-# are left out; the tests use overlayfs.
-export CGO_ENABLED=0 GOFLAGS="-mod=readonly -trimpath" GOTOOLCHAIN=local
-tags="no_btrfs,no_devmapper,no_zfs"
-ldflags="-s -w -X github.com/containerd/containerd/version.Version=$version"
-for b in "${bins[@]}"; do
-  echo "build.sh: $b" >&2
-  go build -tags "$tags" -ldflags "$ldflags" -o "$tmp/bin/$b" "github.com/containerd/containerd/cmd/$b"
-done
-complete "$tmp" || { echo "build.sh: build incomplete" >&2; exit 1; }
-if complete "$out"; then echo "$out/bin"; exit 0; fi
-rm -rf "$out"
-mv -T "$tmp" "$out"
-trap - EXIT
-echo "$out/bin"
+# shellcheck source=tests/go-build.sh
+. "$here/../go-build.sh"
+go_build_cached "$out" build containerd ctr containerd-shim-runc-v2

@@ -12,31 +12,21 @@ version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$her
 cache="${WASMPOD_K8S_CACHE:-$HOME/.cache/wasmpod/k8s}"
 # Keyed by content only (relative names), so every checkout shares one build.
 out="$cache/$version-$( (cd "$here" && sha256sum go.mod go.sum etcd/main.go) | sha256sum | cut -c1-12)"
-bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl etcd)
 
-complete() { for b in "${bins[@]}"; do [ -x "$1/bin/$b" ] || return 1; done; }
-if complete "$out"; then echo "$out/bin"; exit 0; fi
+build() { # DIR
+  # Plain `go build` of the upstream commands. Version metadata the upstream
+  # Makefile stamps through -ldflags, so `kubectl version` and the node report it.
+  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$version"
+  echo "build.sh: building Kubernetes $version and etcd into $out (the first build takes a while)" >&2
+  cd "$here"
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+    echo "build.sh: $b" >&2
+    go build -ldflags "$ldflags" -o "$1/bin/$b" "k8s.io/kubernetes/cmd/$b"
+  done
+  echo "build.sh: etcd" >&2
+  go build -ldflags "-s -w" -o "$1/bin/etcd" ./etcd
+}
 
-command -v go >/dev/null || { echo "build.sh: Go is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
-mkdir -p "$cache"
-tmp="$(mktemp -d "$cache/.build.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-echo "build.sh: building Kubernetes $version and etcd into $out (the first build takes a while)" >&2
-cd "$here"
-export CGO_ENABLED=0 GOFLAGS="-mod=readonly -trimpath" GOTOOLCHAIN=local
-# Plain `go build` of the upstream commands. Version metadata the upstream
-# Makefile stamps through -ldflags, so `kubectl version` and the node report it.
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$version"
-for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
-  echo "build.sh: $b" >&2
-  go build -ldflags "$ldflags" -o "$tmp/bin/$b" "k8s.io/kubernetes/cmd/$b"
-done
-echo "build.sh: etcd" >&2
-go build -ldflags "-s -w" -o "$tmp/bin/etcd" ./etcd
-complete "$tmp" || { echo "build.sh: build incomplete" >&2; exit 1; }
-# Another build may have finished meanwhile (and a cluster may be using it).
-if complete "$out"; then echo "$out/bin"; exit 0; fi
-rm -rf "$out"
-mv -T "$tmp" "$out"
-trap - EXIT
-echo "$out/bin"
+# shellcheck source=tests/go-build.sh
+. "$here/../go-build.sh"
+go_build_cached "$out" build kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl etcd

@@ -93,30 +93,17 @@ impl Program {
         };
 
         let path = cache.entry_path(&digest);
-        let mut outcome = CacheOutcome::Miss;
-        match cache.read(&path) {
-            Ok(Some(payload)) => match deserialize(engine, kind, &payload) {
-                Ok(compiled) => {
-                    debug!(path = %path.display(), "compile cache hit");
-                    return Ok(Self {
-                        compiled,
-                        digest,
-                        cache: CacheOutcome::Hit,
-                    });
-                }
-                Err(reason) => {
-                    warn!(path = %path.display(), %reason, "discarding compile cache entry");
-                    cache.discard(&path);
-                    outcome = CacheOutcome::Rejected;
-                }
-            },
-            Ok(None) => {}
-            Err(reason) => {
-                warn!(path = %path.display(), %reason, "discarding compile cache entry");
-                cache.discard(&path);
-                outcome = CacheOutcome::Rejected;
+        let outcome = match cached(engine, cache, &path, Some(kind)) {
+            Ok(Some(compiled)) => {
+                return Ok(Self {
+                    compiled,
+                    digest,
+                    cache: CacheOutcome::Hit,
+                });
             }
-        }
+            Ok(None) => CacheOutcome::Miss,
+            Err(Discarded) => CacheOutcome::Rejected,
+        };
 
         let compiled = compile(engine, kind, &binary)?;
         let serialized = match &compiled {
@@ -147,39 +134,50 @@ impl Program {
         digest: [u8; 32],
     ) -> Option<Self> {
         let cache = cache?;
-        let path = cache.entry_path(&digest);
-        let payload = match cache.read(&path) {
-            Ok(Some(payload)) => payload,
-            Ok(None) => return None,
-            Err(reason) => {
-                warn!(path = %path.display(), %reason, "discarding compile cache entry");
-                cache.discard(&path);
-                return None;
-            }
+        let compiled = cached(engine, cache, &cache.entry_path(&digest), None).ok()??;
+        Some(Self {
+            compiled,
+            digest,
+            cache: CacheOutcome::Hit,
+        })
+    }
+}
+
+/// A cache entry that existed but was not trusted, and was removed.
+struct Discarded;
+
+/// The compiled code in the cache entry at `path`, deserialized as `kind`,
+/// or as whatever kind its precompiled header says when `kind` is `None`.
+/// `Ok(None)` when there is no entry; an entry that fails verification or
+/// deserialization is removed.
+fn cached(
+    engine: &wasmtime::Engine,
+    cache: &CompileCache,
+    path: &std::path::Path,
+    kind: Option<ProgramKind>,
+) -> Result<Option<Compiled>, Discarded> {
+    let verified = cache.read(path).and_then(|payload| {
+        let Some(payload) = payload else {
+            return Ok(None);
         };
-        let kind = match wasmtime::Engine::detect_precompiled(&payload) {
-            Some(wasmtime::Precompiled::Module) => ProgramKind::Module,
-            Some(wasmtime::Precompiled::Component) => ProgramKind::Component,
-            None => {
-                warn!(path = %path.display(), "discarding compile cache entry: not precompiled code");
-                cache.discard(&path);
-                return None;
-            }
+        let kind = match (kind, wasmtime::Engine::detect_precompiled(&payload)) {
+            (Some(kind), _) => kind,
+            (None, Some(wasmtime::Precompiled::Module)) => ProgramKind::Module,
+            (None, Some(wasmtime::Precompiled::Component)) => ProgramKind::Component,
+            (None, None) => return Err("not precompiled code".to_string()),
         };
-        match deserialize(engine, kind, &payload) {
-            Ok(compiled) => {
-                debug!(path = %path.display(), "compile cache hit by digest");
-                Some(Self {
-                    compiled,
-                    digest,
-                    cache: CacheOutcome::Hit,
-                })
-            }
-            Err(reason) => {
-                warn!(path = %path.display(), %reason, "discarding compile cache entry");
-                cache.discard(&path);
-                None
-            }
+        deserialize(engine, kind, &payload).map(Some)
+    });
+    match verified {
+        Ok(Some(compiled)) => {
+            debug!(path = %path.display(), "compile cache hit");
+            Ok(Some(compiled))
+        }
+        Ok(None) => Ok(None),
+        Err(reason) => {
+            warn!(path = %path.display(), %reason, "discarding compile cache entry");
+            cache.discard(path);
+            Err(Discarded)
         }
     }
 }

@@ -6,19 +6,23 @@
 //! content store and give the container an empty snapshot. The shim then
 //! asks containerd, over its gRPC API, which image the container was
 //! created from, reads that image's manifest, and streams the Wasm layer
-//! out of the content store, checking its digest.
+//! out of the content store, checking its size and digest.
 //!
 //! Nothing here runs for a compat image (the module is a file in the
 //! rootfs): this path is only taken when `args[0]` is not in the rootfs.
+//! The layers are looked up once per container, when it is created, so a
+//! later exec uses the image the container was created from even if its
+//! tag has moved since.
 
 use std::path::Path;
+use std::time::Duration;
 
 use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::images_client::ImagesClient;
 use containerd_client::services::v1::{GetContainerRequest, GetImageRequest, ReadContentRequest};
-use containerd_client::tonic::Request;
 use containerd_client::tonic::transport::Channel;
+use containerd_client::tonic::{Code, Request};
 use tracing::debug;
 use wasmpod_oci::manifest::{Descriptor, ImageManifest, Manifest};
 use wasmpod_oci::{Digest, media};
@@ -29,6 +33,24 @@ const TITLE: &str = "org.opencontainers.image.title";
 const MAX_MANIFEST: u64 = 4 << 20;
 /// Largest Wasm layer read into memory.
 const MAX_LAYER: u64 = 1 << 30;
+/// How long one call to containerd may take. containerd answers these from
+/// its metadata database at once; a containerd that does not answer must
+/// not hold a container's creation forever.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why no module came from the content store. Each message reads well
+/// after "`args[0]` is not in the container's rootfs, and ".
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum ContentError {
+    #[error("containerd cannot tell which image it is: {0}")]
+    Containerd(String),
+    #[error("container {0} has no image")]
+    NoImage(String),
+    #[error("{0}")]
+    Image(String),
+    #[error("blob {digest} in containerd's content store {problem}")]
+    Blob { digest: String, problem: String },
+}
 
 /// The Wasm layers of one container's image.
 #[derive(Debug, Clone)]
@@ -47,12 +69,18 @@ pub(crate) struct Store {
     channel: tokio::sync::OnceCell<Channel>,
 }
 
-/// Why no module came from the content store, worded to follow
-/// "`args[0]` is not in the container's rootfs, and ".
-pub(crate) type Reason = String;
+fn containerd(what: impl std::fmt::Display) -> ContentError {
+    ContentError::Containerd(what.to_string())
+}
 
-fn unavailable(what: impl std::fmt::Display) -> Reason {
-    format!("containerd cannot tell which image it is: {what}")
+/// Runs one call to containerd with [`CALL_TIMEOUT`].
+async fn bounded<T>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, ContentError>>,
+) -> Result<T, ContentError> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .map_err(|_| containerd(format!("{what}: no answer in {CALL_TIMEOUT:?}")))?
 }
 
 impl Store {
@@ -65,73 +93,94 @@ impl Store {
         })
     }
 
-    async fn channel(&self) -> Result<Channel, Reason> {
+    async fn channel(&self) -> Result<Channel, ContentError> {
         self.channel
-            .get_or_try_init(|| async {
-                containerd_client::connect(&self.address)
-                    .await
-                    .map_err(|e| unavailable(format!("{}: {e}", self.address)))
+            .get_or_try_init(|| {
+                bounded(&self.address, async {
+                    containerd_client::connect(&self.address)
+                        .await
+                        .map_err(|e| containerd(format!("{}: {e}", self.address)))
+                })
             })
             .await
             .cloned()
     }
 
-    fn request<T>(&self, message: T) -> Request<T> {
+    fn request<T>(&self, message: T) -> Result<Request<T>, ContentError> {
+        let namespace = self.namespace.parse().map_err(|_| {
+            containerd(format!(
+                "namespace {:?} cannot be sent to containerd",
+                self.namespace
+            ))
+        })?;
         let mut request = Request::new(message);
-        if let Ok(ns) = self.namespace.parse() {
-            request.metadata_mut().insert("containerd-namespace", ns);
-        }
         request
+            .metadata_mut()
+            .insert("containerd-namespace", namespace);
+        Ok(request)
     }
 
-    /// The Wasm layers of the image container `id` was created from. An
-    /// image without any is an error that names the image.
-    pub(crate) async fn wasm_layers(&self, id: &str) -> Result<WasmLayers, Reason> {
+    /// The Wasm layers of the image container `id` was created from.
+    pub(crate) async fn wasm_layers(&self, id: &str) -> Result<WasmLayers, ContentError> {
         let channel = self.channel().await?;
-        let container = ContainersClient::new(channel.clone())
-            .get(self.request(GetContainerRequest { id: id.to_string() }))
-            .await
-            .map_err(|s| unavailable(format!("container {id}: {}", s.message())))?
-            .into_inner()
-            .container
-            .ok_or_else(|| unavailable(format!("container {id}: no record")))?;
+        let request = self.request(GetContainerRequest { id: id.to_string() })?;
+        let container = bounded("GetContainer", async {
+            ContainersClient::new(channel.clone())
+                .get(request)
+                .await
+                .map_err(|s| containerd(format!("container {id}: {}", s.message())))
+        })
+        .await?
+        .into_inner()
+        .container
+        .ok_or_else(|| containerd(format!("container {id}: no record")))?;
         let image = container.image;
         if image.is_empty() {
-            return Err(format!("container {id} has no image"));
+            return Err(ContentError::NoImage(id.to_string()));
         }
-        let target = ImagesClient::new(channel.clone())
-            .get(self.request(GetImageRequest {
-                name: image.clone(),
-            }))
-            .await
-            .map_err(|s| unavailable(format!("image {image}: {}", s.message())))?
-            .into_inner()
-            .image
-            .and_then(|i| i.target)
-            .ok_or_else(|| unavailable(format!("image {image}: no target")))?;
-        let mut content = ContentClient::new(channel);
-        let mut digest = target.digest;
-        let mut media_type = Some(target.media_type);
-        // An index names the manifest to use; one level is all the specs use.
-        for _ in 0..2 {
-            let bytes = self.read(&mut content, &digest, MAX_MANIFEST).await?;
-            let parsed = Manifest::parse(&bytes, media_type.as_deref())
-                .map_err(|e| unavailable(format!("image {image}: {e}")))?;
-            match parsed {
-                Manifest::Image(m) => return Ok(wasm_layers_of(&image, &m)),
-                Manifest::Index(index) => {
-                    let chosen = choose_manifest(&index.manifests).ok_or_else(|| {
-                        format!(
-                            "the index of image {image} has no Wasm or {} manifest",
-                            std::env::consts::ARCH
-                        )
-                    })?;
-                    digest = chosen.digest.to_string();
-                    media_type = Some(chosen.media_type.clone());
-                }
-            }
+        let request = self.request(GetImageRequest {
+            name: image.clone(),
+        })?;
+        let target = bounded("GetImage", async {
+            ImagesClient::new(channel.clone())
+                .get(request)
+                .await
+                .map_err(|s| containerd(format!("image {image}: {}", s.message())))
+        })
+        .await?
+        .into_inner()
+        .image
+        .and_then(|i| i.target)
+        .ok_or_else(|| containerd(format!("image {image}: no target")))?;
+        let top = self
+            .read(&channel, &target.digest, MAX_MANIFEST)
+            .await?
+            .ok_or_else(|| blob_missing(&target.digest))?;
+        let parsed = Manifest::parse(&top, Some(&target.media_type))
+            .map_err(|e| ContentError::Image(format!("image {image}: {e}")))?;
+        let index = match parsed {
+            Manifest::Image(m) => return Ok(wasm_layers_of(&image, &m)),
+            Manifest::Index(index) => index,
+        };
+        // containerd fetched the manifest of the platform it pulled for, so
+        // the first candidate it has is the one.
+        for chosen in candidates(&index.manifests) {
+            let digest = chosen.digest.to_string();
+            let Some(bytes) = self.read(&channel, &digest, MAX_MANIFEST).await? else {
+                continue;
+            };
+            return match Manifest::parse(&bytes, Some(&chosen.media_type)) {
+                Ok(Manifest::Image(m)) => Ok(wasm_layers_of(&image, &m)),
+                Ok(Manifest::Index(_)) => Err(ContentError::Image(format!(
+                    "image {image}: an index inside its index"
+                ))),
+                Err(e) => Err(ContentError::Image(format!("image {image}: {e}"))),
+            };
         }
-        Err(unavailable(format!("image {image}: nested indexes")))
+        Err(ContentError::Image(format!(
+            "containerd has no Wasm or {} manifest of image {image}",
+            std::env::consts::ARCH
+        )))
     }
 
     /// The bytes of `layer` (one of `layers`), checked against its size
@@ -140,77 +189,136 @@ impl Store {
         &self,
         layers: &WasmLayers,
         layer: &Descriptor,
-    ) -> Result<Vec<u8>, Reason> {
+    ) -> Result<Vec<u8>, ContentError> {
+        let digest = layer.digest.to_string();
+        if layer.size > MAX_LAYER {
+            return Err(ContentError::Blob {
+                digest,
+                problem: format!("is {} bytes, more than {MAX_LAYER}", layer.size),
+            });
+        }
         let channel = self.channel().await?;
         let bytes = self
-            .read(
-                &mut ContentClient::new(channel),
-                &layer.digest.to_string(),
-                MAX_LAYER,
-            )
-            .await?;
+            .read(&channel, &digest, layer.size)
+            .await?
+            .ok_or_else(|| blob_missing(&digest))?;
         if bytes.len() as u64 != layer.size {
-            return Err(format!(
-                "layer {} of image {} has {} bytes, its descriptor says {}",
-                layer.digest,
-                layers.image,
-                bytes.len(),
-                layer.size
-            ));
+            return Err(ContentError::Blob {
+                digest,
+                problem: format!(
+                    "has {} bytes; image {} says {}",
+                    bytes.len(),
+                    layers.image,
+                    layer.size
+                ),
+            });
         }
         debug!(image = %layers.image, digest = %layer.digest, bytes = bytes.len(), "read Wasm layer from containerd");
         Ok(bytes)
     }
 
-    /// Reads a whole blob, refusing more than `limit` bytes and content
-    /// that does not hash to `digest`.
+    /// Reads a whole blob: `None` if containerd does not have it; an error
+    /// for more than `limit` bytes or content that does not hash to
+    /// `digest`.
     async fn read(
         &self,
-        content: &mut ContentClient<Channel>,
+        channel: &Channel,
         digest: &str,
         limit: u64,
-    ) -> Result<Vec<u8>, Reason> {
-        let expected: Digest = digest
-            .parse()
-            .map_err(|e| unavailable(format!("blob digest: {e}")))?;
-        let mut stream = content
-            .read(self.request(ReadContentRequest {
-                digest: digest.to_string(),
-                offset: 0,
-                size: 0,
-            }))
-            .await
-            .map_err(|s| unavailable(format!("blob {digest}: {}", s.message())))?
-            .into_inner();
-        let mut bytes = Vec::new();
-        let mut hasher = wasmpod_oci::Hasher::default();
-        while let Some(chunk) = stream
-            .message()
-            .await
-            .map_err(|s| unavailable(format!("blob {digest}: {}", s.message())))?
-        {
-            if bytes.len() as u64 + chunk.data.len() as u64 > limit {
-                return Err(format!(
-                    "blob {digest} in containerd's content store is larger than {limit} bytes"
-                ));
+    ) -> Result<Option<Vec<u8>>, ContentError> {
+        let mut blob = Blob::new(digest, limit)?;
+        let request = self.request(ReadContentRequest {
+            digest: digest.to_string(),
+            offset: 0,
+            size: 0,
+        })?;
+        bounded(&format!("read {digest}"), async move {
+            let mut stream = match ContentClient::new(channel.clone()).read(request).await {
+                Ok(response) => response.into_inner(),
+                Err(s) if s.code() == Code::NotFound => return Ok(None),
+                Err(s) => return Err(blob.failed(s.message())),
+            };
+            loop {
+                match stream.message().await {
+                    Ok(Some(chunk)) => blob.push(&chunk.data)?,
+                    Ok(None) => return blob.finish().map(Some),
+                    Err(s) if s.code() == Code::NotFound => return Ok(None),
+                    Err(s) => return Err(blob.failed(s.message())),
+                }
             }
-            hasher.update(&chunk.data);
-            bytes.extend_from_slice(&chunk.data);
+        })
+        .await
+    }
+}
+
+fn blob_missing(digest: &str) -> ContentError {
+    ContentError::Blob {
+        digest: digest.to_string(),
+        problem: "is missing".into(),
+    }
+}
+
+/// A blob arriving in chunks, hashed as it comes and held to a size.
+struct Blob {
+    digest: String,
+    expected: Digest,
+    limit: u64,
+    hasher: wasmpod_oci::Hasher,
+    bytes: Vec<u8>,
+}
+
+impl Blob {
+    fn new(digest: &str, limit: u64) -> Result<Self, ContentError> {
+        let expected = digest.parse().map_err(|e| ContentError::Blob {
+            digest: digest.to_string(),
+            problem: format!("has an unusable digest: {e}"),
+        })?;
+        Ok(Self {
+            digest: digest.to_string(),
+            expected,
+            limit,
+            hasher: wasmpod_oci::Hasher::default(),
+            // Room for what is expected, not for what a limit allows.
+            bytes: Vec::with_capacity(usize::try_from(limit.min(MAX_MANIFEST)).unwrap_or(0)),
+        })
+    }
+
+    fn failed(&self, message: &str) -> ContentError {
+        ContentError::Blob {
+            digest: self.digest.clone(),
+            problem: format!("cannot be read: {message}"),
         }
-        let actual = hasher.finish();
-        if actual != expected {
-            return Err(format!(
-                "blob {digest} in containerd's content store hashes to {actual}"
-            ));
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Result<(), ContentError> {
+        if self.bytes.len() as u64 + chunk.len() as u64 > self.limit {
+            return Err(ContentError::Blob {
+                digest: self.digest.clone(),
+                problem: format!("is larger than {} bytes", self.limit),
+            });
         }
-        Ok(bytes)
+        self.hasher.update(chunk);
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<u8>, ContentError> {
+        let actual = self.hasher.finish();
+        if actual != self.expected {
+            return Err(ContentError::Blob {
+                digest: self.digest,
+                problem: format!("hashes to {actual}"),
+            });
+        }
+        Ok(self.bytes)
     }
 }
 
 impl WasmLayers {
     /// The layer for `args0`: the one titled with its file name, else the
-    /// only one.
-    pub(crate) fn select(&self, args0: &str) -> Result<&Descriptor, Reason> {
+    /// image's only layer when it has no title (as in the CNCF artifact,
+    /// where the pod names the module).
+    pub(crate) fn select(&self, args0: &str) -> Result<&Descriptor, ContentError> {
         let name = Path::new(args0)
             .file_name()
             .and_then(|n| n.to_str())
@@ -218,13 +326,13 @@ impl WasmLayers {
         let titled = self.layers.iter().find(|l| title(l) == Some(name));
         match (titled, self.layers.as_slice()) {
             (Some(layer), _) => Ok(layer),
-            (None, [only]) => Ok(only),
-            (None, []) => Err(format!(
+            (None, [only]) if title(only).is_none() => Ok(only),
+            (None, []) => Err(ContentError::Image(format!(
                 "image {} has no Wasm layer ({})",
                 self.image,
                 media::WASM_LAYERS.join(", ")
-            )),
-            (None, layers) => Err(format!(
+            ))),
+            (None, layers) => Err(ContentError::Image(format!(
                 "image {} has no Wasm layer titled {name} (its Wasm layers: {})",
                 self.image,
                 layers
@@ -232,7 +340,7 @@ impl WasmLayers {
                     .map(|l| title(l).unwrap_or("untitled"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )),
+            ))),
         }
     }
 }
@@ -257,23 +365,23 @@ fn wasm_layers_of(image: &str, manifest: &ImageManifest) -> WasmLayers {
     }
 }
 
-/// From an index: a Wasm platform's manifest, else this host's.
-fn choose_manifest(manifests: &[Descriptor]) -> Option<&Descriptor> {
+/// From an index, the manifests to look for: the Wasm platforms', then
+/// this host's.
+fn candidates(manifests: &[Descriptor]) -> Vec<&Descriptor> {
     let host_arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
     };
-    manifests
+    let wasm = manifests
         .iter()
-        .find(|m| m.platform.as_ref().is_some_and(|p| p.is_wasm()))
-        .or_else(|| {
-            manifests.iter().find(|m| {
-                m.platform
-                    .as_ref()
-                    .is_some_and(|p| p.os == "linux" && p.architecture == host_arch)
-            })
-        })
+        .filter(|m| m.platform.as_ref().is_some_and(|p| p.is_wasm()));
+    let host = manifests.iter().filter(|m| {
+        m.platform
+            .as_ref()
+            .is_some_and(|p| p.os == "linux" && p.architecture == host_arch)
+    });
+    wasm.chain(host).collect()
 }
 
 #[cfg(test)]
@@ -289,13 +397,24 @@ mod tests {
     }
 
     #[test]
-    fn selects_the_titled_layer_or_the_only_one() {
+    fn selects_the_titled_layer_or_the_only_untitled_one() {
         let config = Descriptor::new(media::OCI_CONFIG, b"{}");
         let one = ImageManifest::oci(config.clone(), vec![layer(media::WASM_LAYER, None)]);
         let layers = wasm_layers_of("r/one", &one);
         assert_eq!(
             layers.select("/anything.wasm").expect("only").media_type,
             media::WASM_LAYER
+        );
+        // A titled only layer answers to its title alone.
+        let titled = ImageManifest::oci(
+            config.clone(),
+            vec![layer(media::WASM_LAYER, Some("app.wasm"))],
+        );
+        let layers = wasm_layers_of("r/titled", &titled);
+        assert!(layers.select("/app.wasm").is_ok());
+        assert_eq!(
+            layers.select("/typo.wasm").expect_err("typo").to_string(),
+            "image r/titled has no Wasm layer titled typo.wasm (its Wasm layers: app.wasm)"
         );
 
         let two = ImageManifest::oci(
@@ -313,14 +432,15 @@ mod tests {
         );
         let e = layers.select("/nope.wasm").expect_err("no such title");
         assert_eq!(
-            e,
+            e.to_string(),
             "image r/two has no Wasm layer titled nope.wasm (its Wasm layers: app.wasm, tool.wasm)"
         );
 
         let none = ImageManifest::oci(config, vec![layer(media::OCI_LAYER_TAR, None)]);
         let e = wasm_layers_of("r/none", &none)
             .select("/a.wasm")
-            .expect_err("no wasm layer");
+            .expect_err("no wasm layer")
+            .to_string();
         assert!(
             e.starts_with("image r/none has no Wasm layer (application/wasm, "),
             "{e}"
@@ -328,28 +448,76 @@ mod tests {
     }
 
     #[test]
-    fn an_index_prefers_the_wasm_platform() {
-        let mut linux = layer(media::OCI_MANIFEST, None);
-        linux.platform = Some(wasmpod_oci::manifest::Platform {
-            architecture: "amd64".into(),
-            os: "linux".into(),
-            variant: None,
-        });
-        let mut wasm = layer(media::OCI_MANIFEST, Some("w"));
-        wasm.platform = Some(wasmpod_oci::manifest::Platform {
-            architecture: "wasm".into(),
-            os: "wasip1".into(),
-            variant: None,
-        });
-        let both = [linux.clone(), wasm];
-        assert_eq!(choose_manifest(&both).and_then(title), Some("w"));
-        assert!(choose_manifest(&[]).is_none());
+    fn an_index_tries_the_wasm_platforms_then_the_host() {
+        let platform = |os: &str, architecture: &str| {
+            Some(wasmpod_oci::manifest::Platform {
+                architecture: architecture.into(),
+                os: os.into(),
+                variant: None,
+            })
+        };
+        let mut linux = layer(media::OCI_MANIFEST, Some("linux"));
+        linux.platform = platform("linux", "amd64");
+        let mut arm = layer(media::OCI_MANIFEST, Some("arm"));
+        arm.platform = platform("linux", "s390x");
+        let mut wasm = layer(media::OCI_MANIFEST, Some("wasm"));
+        wasm.platform = platform("wasip1", "wasm");
+        let all = [linux, arm, wasm];
+        let order: Vec<_> = candidates(&all).into_iter().filter_map(title).collect();
+        if std::env::consts::ARCH == "x86_64" {
+            assert_eq!(order, ["wasm", "linux"]);
+        } else {
+            assert_eq!(order[0], "wasm");
+        }
+        assert!(candidates(&[]).is_empty());
     }
 
     #[test]
-    fn addresses() {
+    fn blobs_are_held_to_their_digest_and_size() {
+        let data = b"\0asm\x01\0\0\0 module bytes";
+        let digest = Digest::of(data).to_string();
+        let mut blob = Blob::new(&digest, data.len() as u64).expect("digest");
+        blob.push(&data[..5]).expect("first chunk");
+        blob.push(&data[5..]).expect("second chunk");
+        assert_eq!(blob.finish().expect("verified"), data);
+
+        // One byte over the limit is refused as it arrives.
+        let mut blob = Blob::new(&digest, data.len() as u64 - 1).expect("digest");
+        let e = blob.push(data).expect_err("too large");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "blob {digest} in containerd's content store is larger than {} bytes",
+                data.len() - 1
+            )
+        );
+
+        // Other bytes under the same digest are refused at the end.
+        let mut blob = Blob::new(&digest, 1024).expect("digest");
+        blob.push(b"something else").expect("chunk");
+        let e = blob.finish().expect_err("wrong content").to_string();
+        assert!(
+            e.starts_with(&format!(
+                "blob {digest} in containerd's content store hashes to sha256:"
+            )),
+            "{e}"
+        );
+
+        assert!(Blob::new("md5:abc", 10).is_err());
+    }
+
+    #[test]
+    fn addresses_and_namespaces() {
         assert!(Store::new("", "ns").is_none());
         let s = Store::new("unix:///run/c.sock", "k8s.io").expect("store");
         assert_eq!(s.address, "/run/c.sock");
+        assert!(s.request(()).is_ok());
+        let bad = Store::new("/run/c.sock", "bad\nnamespace").expect("store");
+        assert!(
+            bad.request(())
+                .expect_err("not a header value")
+                .to_string()
+                .contains("cannot be sent to containerd")
+        );
     }
 }

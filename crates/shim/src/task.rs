@@ -169,7 +169,7 @@ impl TaskService {
         let bytes = match found {
             Some(bytes) => bytes,
             None => {
-                let missing = |reason: &str| {
+                let missing = |reason: &dyn std::fmt::Display| {
                     ShimError::Module(format!(
                         "{first}: not in the container's rootfs, and {reason}"
                     ))
@@ -177,7 +177,7 @@ impl TaskService {
                 let store = self
                     .store
                     .as_ref()
-                    .ok_or_else(|| missing("containerd's address is unknown"))?;
+                    .ok_or_else(|| missing(&"containerd's address is unknown"))?;
                 let known = match layers.take() {
                     Some(known) => known,
                     None => store.wasm_layers(id).await.map_err(|r| missing(&r))?,
@@ -187,7 +187,12 @@ impl TaskService {
                 let layer = chosen.map_err(|r| missing(&r))?;
                 // A layer's digest is the module's: compiled code cached
                 // under it needs no read of the layer at all.
-                if let Some(program) = self.runtime.load_cached(layer.digest.to_bytes()) {
+                let runtime = self.runtime.clone();
+                let digest = layer.digest.to_bytes();
+                let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest))
+                    .await
+                    .map_err(|e| ShimError::Engine(e.to_string()))?;
+                if let Some(program) = cached {
                     return Ok(program);
                 }
                 store
@@ -197,6 +202,43 @@ impl TaskService {
             }
         };
         compile(&self.runtime, first, bytes).await
+    }
+
+    /// What a new container will run: nothing for a pod sandbox, else its
+    /// module with the spec's env, mounts and limits.
+    async fn prepare(
+        &self,
+        id: &str,
+        spec: &Spec,
+        rootfs: &Path,
+        layers: &mut Option<WasmLayers>,
+    ) -> Result<(Plan, Option<Base>), ShimError> {
+        if spec.is_sandbox() {
+            return Ok((Plan::Sandbox, None));
+        }
+        let base = Base {
+            env: spec.env(),
+            cwd: spec.cwd(),
+            preopens: spec.preopens(rootfs),
+            memory: spec.memory_limit(),
+            rootfs: rootfs.to_path_buf(),
+            http_listen: spec.http_listen()?,
+        };
+        let args = spec
+            .process
+            .as_ref()
+            .map(|p| p.args.clone())
+            .unwrap_or_default();
+        let program = self.load(id, &base, &args, layers).await?;
+        debug!(container = %id, digest = %program.digest(), cache = program.cache_outcome().as_str(), "module loaded");
+        Ok((
+            Plan::Wasm {
+                program,
+                spec_args: args,
+                base: Box::new(base.clone()),
+            },
+            Some(base),
+        ))
     }
 }
 
@@ -520,10 +562,16 @@ impl Task for TaskService {
     ) -> TtrpcResult<CreateTaskResponse> {
         let id = req.id.clone();
         info!(container = %id, bundle = %req.bundle, "create");
-        let mut containers = self.containers.lock().await;
-        if containers.contains_key(&id) {
-            return Err(ShimError::AlreadyExists(id).into());
-        }
+        // The lock is not held while the container is prepared (mounting,
+        // asking containerd for Wasm layers, loading the module): the
+        // pod's other containers keep answering meanwhile.
+        let first = {
+            let containers = self.containers.lock().await;
+            if containers.contains_key(&id) {
+                return Err(ShimError::AlreadyExists(id).into());
+            }
+            containers.is_empty()
+        };
         let bundle = PathBuf::from(&req.bundle);
         let spec = Spec::load(&bundle)?;
         let rootfs = spec.rootfs(&bundle);
@@ -531,9 +579,11 @@ impl Task for TaskService {
         if !req.rootfs.is_empty() {
             std::fs::create_dir_all(&rootfs).map_err(|e| ShimError::io(&rootfs, e))?;
             for m in &req.rootfs {
-                containerd_shim::asynchronous::util::mount_rootfs(m, &rootfs)
-                    .await
-                    .map_err(|e| ShimError::Mount(format!("{}: {e}", rootfs.display())))?;
+                if let Err(e) = containerd_shim::asynchronous::util::mount_rootfs(m, &rootfs).await
+                {
+                    unmount(&rootfs);
+                    return Err(ShimError::Mount(format!("{}: {e}", rootfs.display())).into());
+                }
             }
             mounted = Some(rootfs.clone());
         }
@@ -541,7 +591,7 @@ impl Task for TaskService {
         // process in the pod's cgroup. A container outside a pod (plain
         // ctr) has no pod cgroup to join, and moving a process between v1
         // cgroups costs tens of milliseconds of start-up.
-        if containers.is_empty()
+        if first
             && (spec.is_sandbox() || spec.sandbox_id().is_some())
             && let Some(pod) = spec
                 .linux
@@ -552,40 +602,24 @@ impl Task for TaskService {
         }
         let stdio = (req.stdin.clone(), req.stdout.clone(), req.stderr.clone());
         let mut layers = None;
-        let (plan, base) = if spec.is_sandbox() {
-            (Plan::Sandbox, None)
-        } else {
-            let base = Base {
-                env: spec.env(),
-                cwd: spec.cwd(),
-                preopens: spec.preopens(&rootfs),
-                memory: spec.memory_limit(),
-                rootfs: rootfs.clone(),
-                http_listen: spec.http_listen()?,
-            };
-            let args = spec
-                .process
-                .as_ref()
-                .map(|p| p.args.clone())
-                .unwrap_or_default();
-            let program = match self.load(&id, &base, &args, &mut layers).await {
-                Ok(p) => p,
-                Err(e) => {
-                    if let Some(root) = &mounted {
-                        unmount(root);
-                    }
-                    return Err(e.into());
+        let prepared = self.prepare(&id, &spec, &rootfs, &mut layers).await;
+        let mut containers = self.containers.lock().await;
+        let prepared = prepared.and_then(|p| {
+            if containers.contains_key(&id) {
+                Err(ShimError::AlreadyExists(id.clone()))
+            } else {
+                Ok(p)
+            }
+        });
+        let (plan, base) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                drop(containers);
+                if let Some(root) = &mounted {
+                    unmount(root);
                 }
-            };
-            debug!(container = %id, digest = %program.digest(), cache = program.cache_outcome().as_str(), "module loaded");
-            (
-                Plan::Wasm {
-                    program,
-                    spec_args: args,
-                    base: Box::new(base.clone()),
-                },
-                Some(base),
-            )
+                return Err(e.into());
+            }
         };
         containers.insert(
             id.clone(),
@@ -813,17 +847,18 @@ impl Task for TaskService {
         }
         let process: spec::Process = serde_json::from_slice(&req.spec.value)
             .map_err(|e| ShimError::InvalidSpec(format!("exec process spec: {e}")))?;
-        let mut containers = self.containers.lock().await;
-        let c = containers
-            .get_mut(&req.id)
-            .ok_or_else(|| not_found(&req.id))?;
-        if c.execs.contains_key(&req.exec_id) {
-            return Err(ShimError::AlreadyExists(req.exec_id.clone()).into());
-        }
-        let mut base = c
-            .base
-            .clone()
-            .ok_or_else(|| ShimError::Unsupported("exec in a pod sandbox container".into()))?;
+        let (mut base, mut layers) = {
+            let containers = self.containers.lock().await;
+            let c = containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+            if c.execs.contains_key(&req.exec_id) {
+                return Err(ShimError::AlreadyExists(req.exec_id.clone()).into());
+            }
+            let base = c
+                .base
+                .clone()
+                .ok_or_else(|| ShimError::Unsupported("exec in a pod sandbox container".into()))?;
+            (base, c.layers.clone())
+        };
         // The exec's own env and cwd replace the container's, as runc does.
         if !process.env.is_empty() {
             base.env = wasmpod_engine::env_pairs(&process.env);
@@ -831,9 +866,19 @@ impl Task for TaskService {
         if !process.cwd.is_empty() {
             base.cwd = process.cwd.clone();
         }
-        let program = self
-            .load(&req.id, &base, &process.args, &mut c.layers)
-            .await?;
+        // Loaded without the lock, as in create.
+        let program = self.load(&req.id, &base, &process.args, &mut layers).await;
+        let mut containers = self.containers.lock().await;
+        let c = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
+        if c.layers.is_none() {
+            c.layers = layers;
+        }
+        let program = program?;
+        if c.execs.contains_key(&req.exec_id) {
+            return Err(ShimError::AlreadyExists(req.exec_id.clone()).into());
+        }
         c.execs.insert(
             req.exec_id.clone(),
             Proc::new(

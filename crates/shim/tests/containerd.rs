@@ -97,6 +97,13 @@ impl Setup {
             .expect("ctr")
     }
 
+    /// `ctr task exec --exec-id EXEC_ID CONTAINER ARGS...`.
+    fn exec(&self, container: &str, exec_id: &str, args: &[&str]) -> Output {
+        let mut all = vec!["task", "exec", "--exec-id", exec_id, container];
+        all.extend_from_slice(args);
+        self.ctr(&all)
+    }
+
     /// `ctr ARGS`, which must succeed.
     fn ctr_ok(&self, args: &[&str]) -> Output {
         let o = self.ctr(args);
@@ -354,32 +361,15 @@ fn exec_runs_another_module_of_the_image_and_metrics_have_numbers() {
     let child = spawn_run(&s, "host", &["/probe.wasm", "sleep", "30"]);
     wait_running(&s, "host");
 
-    let o = s.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "e1",
-        "host",
-        "/hello.wasm",
-        "extra",
-    ]);
+    let o = s.exec("host", "e1", &["/hello.wasm", "extra"]);
     assert_exit(&o, 0, &s.ctd);
     assert_eq!(
         text(&o.stdout),
         "Hello from WebAssembly, world!\n  arg 1: extra\n"
     );
-    let o = s.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "e2",
-        "host",
-        "/probe.wasm",
-        "exit",
-        "5",
-    ]);
+    let o = s.exec("host", "e2", &["/probe.wasm", "exit", "5"]);
     assert_exit(&o, 5, &s.ctd);
-    let o = s.ctr(&["task", "exec", "--exec-id", "e3", "host", "/missing.wasm"]);
+    let o = s.exec("host", "e3", &["/missing.wasm"]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("/missing.wasm"),
@@ -736,22 +726,14 @@ fn wasm_layers_come_from_the_content_store_of_containerd_1_7() {
     // exec picks the other layer by its title.
     let child = spawn_run(&s, "host", &["/probe.wasm", "sleep", "30"]);
     wait_running(&s, "host");
-    let o = s.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "e1",
-        "host",
-        "/bin/hello.wasm",
-        "x",
-    ]);
+    let o = s.exec("host", "e1", &["/bin/hello.wasm", "x"]);
     assert_exit(&o, 0, &s.ctd);
     assert_eq!(
         text(&o.stdout),
         "Hello from WebAssembly, world!\n  arg 1: x\n"
     );
     // A name that is neither a file nor a layer is refused, naming both.
-    let o = s.ctr(&["task", "exec", "--exec-id", "e2", "host", "/nope.wasm"]);
+    let o = s.exec("host", "e2", &["/nope.wasm"]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("/nope.wasm: not in the container's rootfs, and image ")
@@ -789,4 +771,30 @@ fn wasm_layers_come_from_the_content_store_of_containerd_1_7() {
         before,
         "something was compiled again"
     );
+
+    // A layer whose compiled code is cached is not even read: with its
+    // blob gone from containerd's content store, it still runs. Without
+    // the cached code, the missing blob is named.
+    let hello_layer = wasmpod_oci::Digest::of(&hello).to_string();
+    s.ctr_ok(&["content", "rm", &hello_layer]);
+    let child = spawn_run(&s, "host2", &["/probe.wasm", "sleep", "30"]);
+    wait_running(&s, "host2");
+    let o = s.exec("host2", "e1", &["/hello.wasm"]);
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(text(&o.stdout), "Hello from WebAssembly, world!\n");
+    for (name, _) in compiled_entries(s.home()) {
+        std::fs::remove_file(s.home().join("cache/compiled").join(name)).expect("rm entry");
+    }
+    let o = s.exec("host2", "e2", &["/hello.wasm"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains(&format!(
+            "/hello.wasm: not in the container's rootfs, and blob {hello_layer} in containerd's content store is missing"
+        )),
+        "{}",
+        text(&o.stderr)
+    );
+    s.ctr_ok(&["task", "kill", "-s", "SIGKILL", "host2"]);
+    let out = child.wait_with_output().expect("wait");
+    assert_exit(&out, 137, &s.ctd);
 }
