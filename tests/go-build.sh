@@ -14,20 +14,31 @@ go_build_cached() {
   local bins=("$@") tmp
   _complete() { local b; for b in "${bins[@]}"; do [ -x "$1/bin/$b" ] || return 1; done; }
   if _complete "$out"; then echo "$out/bin"; return 0; fi
-  command -v go >/dev/null || { echo "build.sh: Go is not installed (scripts/setup.sh test installs it)" >&2; return 1; }
+  # One build at a time per cache; a build that finished while this one
+  # waited is used as it is.
   mkdir -p "$(dirname "$out")"
+  exec 9>"$(dirname "$out")/.lock"
+  flock 9
+  if _complete "$out"; then echo "$out/bin"; return 0; fi
+  # The Go toolchain scripts/setup.sh fetched when the machine's was too
+  # old (its newest), unless the go on PATH is newer still.
+  local fetched have
+  fetched="$( (ls -d "$HOME"/.cache/wasmpod/go-*/bin 2>/dev/null || true) | sort -V | tail -n 1)"
+  if [ -n "$fetched" ] && [ -x "$fetched/go" ]; then
+    have="$(go env GOVERSION 2>/dev/null || echo go0)"
+    if [ "$(printf '%s\n' "${have#go}" "$("$fetched/go" env GOVERSION | sed 's/^go//')" | sort -V | tail -n 1)" != "${have#go}" ]; then
+      PATH="$fetched:$PATH"
+    fi
+  fi
+  command -v go >/dev/null || { echo "build.sh: Go is not installed (scripts/setup.sh test installs it)" >&2; return 1; }
   tmp="$(mktemp -d "$(dirname "$out")/.build.XXXXXX")"
   # shellcheck disable=SC2064 # expand $tmp now
   trap "rm -rf '$tmp'" EXIT
   export CGO_ENABLED=0 GOFLAGS="-mod=readonly -trimpath" GOTOOLCHAIN=local
   "$build" "$tmp"
   _complete "$tmp" || { echo "build.sh: build incomplete" >&2; return 1; }
-  # Another build may have finished meanwhile (and may be in use).
-  if ! _complete "$out"; then
-    rm -rf "$out"
-    mv -T "$tmp" "$out"
-  fi
-  rm -rf "$tmp"
+  rm -rf "$out"
+  mv -T "$tmp" "$out"
   trap - EXIT
   echo "$out/bin"
 }

@@ -372,6 +372,34 @@ fn wasm_layer_image_has_an_entrypoint_and_a_titled_wasm_layer() {
         "argv[0]=/bin/probe.wasm\nargv[1]=args\nargv[2]=z\n"
     );
 
+    // Several Wasm layers: the one titled with the entrypoint's file name
+    // runs; without such a title, the pull says why it cannot choose.
+    let probe = std::fs::read(guests::PROBE).expect("probe");
+    let hello = std::fs::read(guests::HELLO).expect("hello");
+    let two = format!("{}/layer/two:v1", reg.addr());
+    wasmpod_testkit::image::push_image(
+        &two,
+        &wasmpod_testkit::image::wasm_layer_image(
+            &[("probe.wasm", &probe), ("hello.wasm", &hello)],
+            "/hello.wasm",
+        ),
+    );
+    let o = w.run(&[&two, "x"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Hello from WebAssembly, world!\n  arg 1: x\n");
+    let untitled = format!("{}/layer/untitled:v1", reg.addr());
+    wasmpod_testkit::image::push_image(
+        &untitled,
+        &wasmpod_testkit::image::wasm_layer_image(
+            &[("probe.wasm", &probe), ("hello.wasm", &hello)],
+            "/other.wasm",
+        ),
+    );
+    assert_host_failure(
+        &w.exec(&["pull", &untitled]),
+        "2 Wasm layers, and none is titled (org.opencontainers.image.title) with the entrypoint's file name",
+    );
+
     // One format at a time, and --path only with one that uses it.
     assert_host_failure(
         &w.exec(&[

@@ -358,6 +358,23 @@ pub async fn pull(
     };
 
     let record = if is_wasm_config || !wasm_layers.is_empty() {
+        // A container image config beside the Wasm layers (an image for
+        // containerd's shims) says how to run the module, and which layer
+        // it is when there are several.
+        let runtime = if is_wasm_config {
+            None
+        } else if [media::OCI_CONFIG, media::DOCKER_CONFIG]
+            .contains(&manifest.config.media_type.as_str())
+        {
+            let config: ImageConfig = serde_json::from_slice(&config_bytes)
+                .map_err(|e| OciError::invalid(format!("{r}: image config"), e.to_string()))?;
+            Some(config.config.unwrap_or_default())
+        } else {
+            return Err(OciError::UnsupportedMediaType {
+                media_type: manifest.config.media_type.clone(),
+                what: format!("{r}: the config beside its Wasm layers"),
+            });
+        };
         let layer = match wasm_layers.as_slice() {
             [one] => *one,
             [] => {
@@ -371,11 +388,32 @@ pub async fn pull(
                     what: format!("{r} has a Wasm config but no Wasm layer"),
                 });
             }
-            _ => {
-                return Err(OciError::NoWasm {
-                    reference: r.to_string(),
-                    reason: format!("{} Wasm layers; expected exactly one", wasm_layers.len()),
+            several => {
+                let entry = runtime
+                    .as_ref()
+                    .and_then(|c| c.entrypoint.as_ref().or(c.cmd.as_ref()))
+                    .and_then(|argv| argv.first())
+                    .and_then(|p| p.rsplit('/').next());
+                let titled = several.iter().find(|l| {
+                    entry.is_some()
+                        && l.annotations
+                            .as_ref()
+                            .and_then(|a| a.get("org.opencontainers.image.title"))
+                            .map(String::as_str)
+                            == entry
                 });
+                match titled {
+                    Some(layer) => *layer,
+                    None => {
+                        return Err(OciError::NoWasm {
+                            reference: r.to_string(),
+                            reason: format!(
+                                "{} Wasm layers, and none is titled (org.opencontainers.image.title) with the entrypoint's file name",
+                                several.len()
+                            ),
+                        });
+                    }
+                }
             }
         };
         client.fetch_blob(r, layer, store, progress).await?;
@@ -387,11 +425,7 @@ pub async fn pull(
                     .and_then(|c| c.as_str())
                     .map(str::to_string)
             });
-        // A container image config beside the Wasm layer (an image for
-        // containerd's shims) still says how to run it.
-        if !is_wasm_config && let Ok(config) = serde_json::from_slice::<ImageConfig>(&config_bytes)
-        {
-            let runtime = config.config.unwrap_or_default();
+        if let Some(runtime) = runtime {
             record.entrypoint = runtime.entrypoint.unwrap_or_default();
             record.cmd = runtime.cmd.unwrap_or_default();
             record.env = runtime.env.unwrap_or_default();
