@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::image::{compat_image, linux_image, push_image};
+use wasmpod_testkit::image::{compat_image, linux_image, push_image, wasm_layer_image};
 
 const NS: &str = "e2e";
 
@@ -31,6 +31,26 @@ struct Cluster {
 }
 
 type Scenario = fn(&Cluster) -> Result<(), String>;
+
+/// Which node a scenario needs. Each runs on a cluster of its own, brought
+/// up once for all of its scenarios and down after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    /// Debian's containerd 1.6: the node the issue pins.
+    Debian,
+    /// containerd 1.7 built from source (`tests/containerd/build.sh`),
+    /// which runs images with Wasm layers.
+    Containerd17,
+}
+
+impl Node {
+    fn containerd(self) -> &'static str {
+        match self {
+            Node::Debian => "debian",
+            Node::Containerd17 => "1.7",
+        }
+    }
+}
 
 /// libtest's arguments that matter here: filters, `--skip F`, `--exact`,
 /// `--list`; other flags (and the values of those that take one) are
@@ -81,114 +101,126 @@ impl Args {
 
 fn main() {
     let args = Args::parse();
-    let scenarios: &[(&str, Scenario)] = &[
+    let scenarios: &[(&str, Scenario, Node)] = &[
         (
             "deploy_manifests_apply_cleanly",
             deploy_manifests_apply_cleanly,
+            Node::Debian,
         ),
         (
             "job_completes_and_logs_reach_kubectl",
             job_completes_and_logs_reach_kubectl,
+            Node::Debian,
         ),
         (
             "http_deployment_behind_a_cluster_ip_scales",
             http_deployment_behind_a_cluster_ip_scales,
+            Node::Debian,
         ),
         (
             "kubectl_exec_runs_a_wasm_command",
             kubectl_exec_runs_a_wasm_command,
+            Node::Debian,
         ),
         (
             "deleting_a_spinning_pod_is_quick",
             deleting_a_spinning_pod_is_quick,
+            Node::Debian,
         ),
-        ("memory_limit_holds", memory_limit_holds),
+        ("memory_limit_holds", memory_limit_holds, Node::Debian),
         (
             "stats_summary_has_cpu_and_memory",
             stats_summary_has_cpu_and_memory,
+            Node::Debian,
         ),
         (
             "failing_exec_liveness_probe_restarts",
             failing_exec_liveness_probe_restarts,
+            Node::Debian,
         ),
         (
             "native_runc_pod_beside_wasm_pods",
             native_runc_pod_beside_wasm_pods,
+            Node::Debian,
         ),
         // Last: it restarts the node's containerd.
         (
             "installer_daemonset_installs_labels_and_reapplies",
             installer_daemonset_installs_labels_and_reapplies,
+            Node::Debian,
+        ),
+        (
+            "wasm_layer_images_run_in_pods_on_containerd_1_7",
+            wasm_layer_images_run_in_pods_on_containerd_1_7,
+            Node::Containerd17,
         ),
     ];
     let chosen: Vec<_> = scenarios
         .iter()
-        .filter(|(name, _)| args.wants(name))
+        .filter(|(name, _, _)| args.wants(name))
         .collect();
     if args.list {
-        for (name, _) in &chosen {
+        for (name, _, _) in &chosen {
             println!("{name}: test");
         }
         return;
     }
     println!("\nrunning {} tests", chosen.len());
-    if chosen.is_empty() {
-        println!(
-            "\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; {} filtered out\n",
-            scenarios.len()
-        );
-        return;
-    }
-
     let started = Instant::now();
-    // Whatever happens below (a panic included), the cluster comes down.
-    let cluster = std::panic::catch_unwind(Cluster::up)
-        .unwrap_or_else(|_| Err("cluster setup panicked".into()));
     let mut failed = Vec::new();
-    let run_all = std::panic::AssertUnwindSafe(|| match &cluster {
-        Ok(c) => {
-            if let Err(e) = c.prepare() {
-                failed.extend(chosen.iter().map(|(n, _)| (n.to_string(), e.clone())));
-            } else {
-                for (name, scenario) in &chosen {
-                    let t = Instant::now();
-                    let result = std::panic::catch_unwind(|| scenario(c))
-                        .unwrap_or_else(|_| Err("panicked".into()));
-                    match &result {
-                        Ok(()) => {
-                            println!("test {name} ... ok ({:.1}s)", t.elapsed().as_secs_f64())
+    let mut down_failed = Vec::new();
+    for node in [Node::Debian, Node::Containerd17] {
+        let these: Vec<_> = chosen.iter().filter(|(_, _, n)| *n == node).collect();
+        if these.is_empty() {
+            continue;
+        }
+        // Whatever happens below (a panic included), the cluster comes down.
+        let cluster = std::panic::catch_unwind(|| Cluster::up(node))
+            .unwrap_or_else(|_| Err("cluster setup panicked".into()));
+        let run_all = std::panic::AssertUnwindSafe(|| match &cluster {
+            Ok(c) => {
+                if let Err(e) = c.prepare() {
+                    failed.extend(these.iter().map(|(n, _, _)| (n.to_string(), e.clone())));
+                } else {
+                    for (name, scenario, _) in &these {
+                        let t = Instant::now();
+                        let result = std::panic::catch_unwind(|| scenario(c))
+                            .unwrap_or_else(|_| Err("panicked".into()));
+                        let secs = t.elapsed().as_secs_f64();
+                        match &result {
+                            Ok(()) => println!("test {name} ... ok ({secs:.1}s)"),
+                            Err(_) => println!("test {name} ... FAILED ({secs:.1}s)"),
                         }
-                        Err(_) => {
-                            println!("test {name} ... FAILED ({:.1}s)", t.elapsed().as_secs_f64())
+                        if let Err(e) = result {
+                            failed.push((name.to_string(), format!("{e}\n{}", c.diagnostics())));
                         }
-                    }
-                    if let Err(e) = result {
-                        failed.push((name.to_string(), format!("{e}\n{}", c.diagnostics())));
                     }
                 }
             }
-        }
-        Err(e) => {
-            for (name, _) in &chosen {
-                println!("test {name} ... FAILED");
-                failed.push((
-                    name.to_string(),
-                    format!("the cluster did not come up: {e}"),
-                ));
+            Err(e) => {
+                for (name, _, _) in &these {
+                    println!("test {name} ... FAILED");
+                    failed.push((
+                        name.to_string(),
+                        format!("the cluster did not come up: {e}"),
+                    ));
+                }
             }
+        });
+        if std::panic::catch_unwind(run_all).is_err() {
+            failed.push(("(harness)".into(), "a scenario panicked".into()));
         }
-    });
-    if std::panic::catch_unwind(run_all).is_err() {
-        failed.push(("(harness)".into(), "a scenario panicked".into()));
+        if let Err(e) = Cluster::down(&cluster_script()) {
+            down_failed.push(format!("{node:?}: {e}"));
+        }
     }
-    let down = Cluster::down(&cluster_script());
     for (name, why) in &failed {
         println!("\n---- {name} ----\n{why}");
     }
-    if let Err(e) = &down {
+    for e in &down_failed {
         println!("\ncluster.sh down failed: {e}");
     }
-    let ok = failed.is_empty() && down.is_ok();
+    let ok = failed.is_empty() && down_failed.is_empty();
     println!(
         "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.1}s\n",
         if ok { "ok" } else { "FAILED" },
@@ -222,7 +254,7 @@ fn run(cmd: &mut Command) -> Result<Output, String> {
 }
 
 impl Cluster {
-    fn up() -> Result<Self, String> {
+    fn up(node: Node) -> Result<Self, String> {
         let script = cluster_script();
         let repo = script
             .parent()
@@ -234,6 +266,7 @@ impl Cluster {
             .arg(&script)
             .arg("up")
             .env("WASMPOD_BIN_DIR", bin_dir())
+            .env("WASMPOD_K8S_CONTAINERD", node.containerd())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit()))?;
         if !out.status.success() {
@@ -1092,4 +1125,83 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
         "--timeout=60s",
     ])
     .map(|_| ())
+}
+
+/// Images whose modules are Wasm layers, on a node with containerd 1.7: a
+/// Job of an image with an image config (its entrypoint, the pod's args)
+/// and one of the CNCF Wasm artifact (the pod names the module) complete
+/// with their output in `kubectl logs`, and `kubectl exec` runs another
+/// layer of the image by its title.
+fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), String> {
+    let read = |p: &str| std::fs::read(p).map_err(|e| format!("{p}: {e}"));
+    let (hello, probe) = (read(guests::HELLO)?, read(guests::PROBE)?);
+    push_image(
+        &c.image("layers"),
+        &wasm_layer_image(
+            &[("hello.wasm", &hello), ("probe.wasm", &probe)],
+            "/hello.wasm",
+        ),
+    );
+    push_image(
+        &c.image("artifact"),
+        &wasmpod_oci::image::build(&hello, &wasmpod_oci::image::PushFormat::Artifact)
+            .map_err(|e| e.to_string())?,
+    );
+    let job = |name: &str, image: &str, container: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  namespace: {NS}\nspec:\n  backoffLimit: 0\n  \
+             template:\n    spec:\n      runtimeClassName: wasmpod\n      restartPolicy: Never\n      containers:\n      \
+             - name: main\n        image: {}\n{container}",
+            c.image(image)
+        )
+    };
+    c.apply(&job(
+        "layered",
+        "layers",
+        "        args: [\"from\", \"layers\"]\n",
+    ))?;
+    c.apply(&job(
+        "artifact",
+        "artifact",
+        "        command: [\"/hello.wasm\", \"from\", \"artifact\"]\n",
+    ))?;
+    for (name, arg) in [("layered", "layers"), ("artifact", "artifact")] {
+        c.kubectl_ok(&[
+            "-n",
+            NS,
+            "wait",
+            "--for=condition=Complete",
+            &format!("job/{name}"),
+            "--timeout=120s",
+        ])?;
+        let logs = c.kubectl_ok(&["-n", NS, "logs", &format!("job/{name}")])?;
+        check(
+            logs.contains("Hello from WebAssembly, world!")
+                && logs.contains(&format!("arg 2: {arg}")),
+            || format!("{name} logs: {logs:?}"),
+        )?;
+    }
+    c.apply(&c.pod(
+        "layered-sleeper",
+        Some("wasmpod"),
+        "layers",
+        &["/probe.wasm", "sleep", "3600"],
+        "",
+    ))?;
+    c.wait_pod_ready("layered-sleeper")?;
+    let out = c.kubectl_ok(&[
+        "-n",
+        NS,
+        "exec",
+        "layered-sleeper",
+        "--",
+        "/hello.wasm",
+        "x",
+    ])?;
+    check(
+        out.contains("Hello from WebAssembly, world!") && out.contains("arg 1: x"),
+        || format!("exec output {out:?}"),
+    )?;
+    c.kubectl_ok(&["-n", NS, "delete", "pod", "layered-sleeper", "--wait=false"])
+        .map(|_| ())
 }
