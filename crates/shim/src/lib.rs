@@ -24,6 +24,7 @@ mod content;
 mod error;
 pub mod events;
 mod logger;
+mod memory;
 mod rootfs;
 pub mod shim;
 pub mod spec;

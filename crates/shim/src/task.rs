@@ -114,6 +114,8 @@ pub struct TaskService {
     exit: Arc<ExitSignal>,
     /// containerd's content store, for images whose module is a layer.
     store: Option<Store>,
+    /// Whether a release of the binary's start-up pages is due.
+    release_due: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for TaskService {
@@ -140,7 +142,28 @@ impl TaskService {
             store: Store::new(address, &namespace),
             namespace,
             exit,
+            release_due: Arc::default(),
         }
+    }
+
+    /// A second after containers start (once for a burst of starts), gives
+    /// back the pages of the binary that start-up touched: see
+    /// [`crate::memory`].
+    fn release_startup_pages_soon(&self) {
+        use std::sync::atomic::Ordering;
+        if self.release_due.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let due = self.release_due.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RELEASE_AFTER).await;
+            due.store(false, Ordering::Release);
+            match tokio::task::spawn_blocking(crate::memory::release_binary_pages).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => debug!(error = %e, "cannot release start-up pages"),
+                Err(e) => debug!(error = %e, "release task"),
+            }
+        });
     }
 
     fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
@@ -311,6 +334,9 @@ async fn compile(
     .await
     .map_err(|e| ShimError::Engine(e.to_string()))?
 }
+
+/// How long after a container starts the shim releases its start-up pages.
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long an output FIFO waits for its reader before it is opened
 /// read-write instead.
@@ -674,6 +700,7 @@ impl Task for TaskService {
             proc_,
         )?;
         drop(containers);
+        self.release_startup_pages_soon();
         if req.exec_id.is_empty() {
             let event = TaskStart {
                 container_id: req.id.clone(),
