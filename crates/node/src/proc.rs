@@ -50,6 +50,10 @@ pub fn config_arg(argv: &[OsString]) -> Option<&OsStr> {
     let mut args = argv.iter().skip(1);
     while let Some(arg) = args.next() {
         let bytes = arg.as_bytes();
+        // Flag parsing ends at `--`, as in Go.
+        if bytes == b"--" {
+            break;
+        }
         let Some(flag) = bytes
             .strip_prefix(b"--")
             .or_else(|| bytes.strip_prefix(b"-"))
@@ -355,6 +359,11 @@ mod tests {
         // flag with no value left.
         assert_eq!(c(&["-c", "--config-path", "/a.toml"]), None);
         assert_eq!(c(&["containerd", "--config"]), None);
+        // Nothing after `--` is a flag.
+        assert_eq!(
+            c(&["containerd", "-c", "/a.toml", "--", "--config", "/b.toml"]).as_deref(),
+            Some("/a.toml")
+        );
     }
 
     #[test]
