@@ -757,7 +757,9 @@ mod tests {
             .arg("-c")
             .arg(r#"ulimit -n 777; umask 027; echo 123 > /proc/self/oom_score_adj; exec "$0" "$@""#)
             .arg(dir.join("containerd"))
-            .args(["-e", "sleep 1000", "--"])
+            // perl stops reading its own switches at the first other
+            // word; what follows is the dummy's containerd flags.
+            .args(["-e", "sleep 1000", "flags:"])
             .args(args)
             .current_dir(cwd)
             .env_clear()
