@@ -249,33 +249,56 @@ fn pull_policy_always_sees_a_moved_tag() {
     );
 }
 
+/// `wasmpod push FORMAT_FLAG --path /bin/probe.wasm PROBE REF`, which must
+/// say it pushed `kind`; checks the config every container image format
+/// shares (wasi/wasm, the entrypoint) and returns the remote manifest and
+/// config.
+fn push_probe_image(
+    w: &Wasmpod,
+    format_flag: &str,
+    reference: &str,
+    kind: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let o = w.exec(&[
+        "push",
+        format_flag,
+        "--path",
+        "/bin/probe.wasm",
+        guests::PROBE,
+        reference,
+    ]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains(&format!("({kind}, digest")),
+        "{}",
+        stdout(&o)
+    );
+    let config = remote_config(reference);
+    assert_eq!(config["os"], "wasi");
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["config"]["Entrypoint"][0], "/bin/probe.wasm");
+    (remote_manifest(reference), config)
+}
+
+/// `wasmpod run REF args z` of a probe image whose entrypoint is
+/// `/bin/probe.wasm`.
+fn assert_runs_probe(w: &Wasmpod, reference: &str) {
+    let o = w.run(&[reference, "args", "z"]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        "argv[0]=/bin/probe.wasm\nargv[1]=args\nargv[2]=z\n"
+    );
+}
+
 #[test]
 fn compat_image_pushed_by_wasmpod_has_an_entrypoint_and_runs() {
     let reg = Registry::start();
     let w = Wasmpod::new();
     let reference = format!("{}/compat/probe:v1", reg.addr());
-    let o = w.exec(&[
-        "push",
-        "--compat",
-        "--path",
-        "/bin/probe.wasm",
-        guests::PROBE,
-        &reference,
-    ]);
-    assert_code(&o, 0);
-    assert!(
-        stdout(&o).contains("(container image, digest"),
-        "{}",
-        stdout(&o)
-    );
-
-    let raw = remote_manifest(&reference);
+    let (raw, _) = push_probe_image(&w, "--compat", &reference, "container image");
     assert_eq!(raw["config"]["mediaType"], media::OCI_CONFIG);
     assert_eq!(raw["layers"][0]["mediaType"], media::OCI_LAYER_TAR_GZIP);
-    let config = remote_config(&reference);
-    assert_eq!(config["os"], "wasi");
-    assert_eq!(config["architecture"], "wasm");
-    assert_eq!(config["config"]["Entrypoint"][0], "/bin/probe.wasm");
 
     // skopeo copies it into an OCI layout, and umoci unpacks the module.
     let layout = tempfile::tempdir().expect("tmp");
@@ -303,13 +326,7 @@ fn compat_image_pushed_by_wasmpod_has_an_entrypoint_and_runs() {
         std::fs::read(bundle.join("bin/probe.wasm")).expect("unpacked module"),
         std::fs::read(guests::PROBE).expect("probe")
     );
-
-    let o = w.run(&[&reference, "args", "z"]);
-    assert_code(&o, 0);
-    assert_eq!(
-        stdout(&o),
-        "argv[0]=/bin/probe.wasm\nargv[1]=args\nargv[2]=z\n"
-    );
+    assert_runs_probe(&w, &reference);
 }
 
 /// `--wasm-layer`: an image config that says how to run the module, and
@@ -320,21 +337,12 @@ fn wasm_layer_image_has_an_entrypoint_and_a_titled_wasm_layer() {
     let reg = Registry::start();
     let w = Wasmpod::new();
     let reference = format!("{}/layer/probe:v1", reg.addr());
-    let o = w.exec(&[
-        "push",
+    let (raw, config) = push_probe_image(
+        &w,
         "--wasm-layer",
-        "--path",
-        "/bin/probe.wasm",
-        guests::PROBE,
         &reference,
-    ]);
-    assert_code(&o, 0);
-    assert!(
-        stdout(&o).contains("(container image with a Wasm layer, digest"),
-        "{}",
-        stdout(&o)
+        "container image with a Wasm layer",
     );
-    let raw = remote_manifest(&reference);
     assert_eq!(raw["config"]["mediaType"], media::OCI_CONFIG);
     assert_eq!(raw["layers"].as_array().map(Vec::len), Some(1));
     assert_eq!(raw["layers"][0]["mediaType"], media::WASM_LAYER);
@@ -342,10 +350,6 @@ fn wasm_layer_image_has_an_entrypoint_and_a_titled_wasm_layer() {
         raw["layers"][0]["annotations"]["org.opencontainers.image.title"],
         "probe.wasm"
     );
-    let config = remote_config(&reference);
-    assert_eq!(config["os"], "wasi");
-    assert_eq!(config["architecture"], "wasm");
-    assert_eq!(config["config"]["Entrypoint"][0], "/bin/probe.wasm");
     assert_eq!(config["rootfs"]["diff_ids"], serde_json::json!([]));
 
     let layout = tempfile::tempdir().expect("tmp");
@@ -365,12 +369,7 @@ fn wasm_layer_image_has_an_entrypoint_and_a_titled_wasm_layer() {
     );
 
     // The entrypoint comes from the image config.
-    let o = w.run(&[&reference, "args", "z"]);
-    assert_code(&o, 0);
-    assert_eq!(
-        stdout(&o),
-        "argv[0]=/bin/probe.wasm\nargv[1]=args\nargv[2]=z\n"
-    );
+    assert_runs_probe(&w, &reference);
 
     // Several Wasm layers: the one titled with the entrypoint's file name
     // runs; without such a title, the pull says why it cannot choose.
