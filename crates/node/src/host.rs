@@ -619,6 +619,22 @@ fn restart_process(pid: i32) -> Result<Restarted, NodeError> {
             "containerd (pid {pid}) exited before it was stopped"
         )));
     }
+    // A containerd whose program cannot be found again (removed, or not
+    // executable) is left running rather than stopped for good.
+    let program = snapshot.argv.first().cloned().unwrap_or_default();
+    if proc::find_program(
+        &proc_path(pid, "root"),
+        &proc_path(pid, "cwd"),
+        &program,
+        &snapshot.env,
+    )
+    .is_none()
+    {
+        return Err(NodeError::Restart(format!(
+            "containerd (pid {pid}) runs `{}`, which cannot be found to start it again; it was left running: restart it yourself",
+            program.to_string_lossy()
+        )));
+    }
     kill(pid, libc::SIGTERM).map_err(restart_error(pid, "SIGTERM"))?;
     // Past SIGTERM the node must end with a containerd: one that does not
     // exit in 30 s gets SIGKILL, and the new one is started regardless.
@@ -749,8 +765,8 @@ mod tests {
     }
 
     /// A stand-in containerd: perl under the name `containerd` (so its
-    /// comm is `containerd`), which leaves the arguments after `--`
-    /// alone. `sh` first gives it limits, a umask and an OOM score the
+    /// comm is `containerd`), which leaves the arguments after its
+    /// `-e` program alone. `sh` first gives it limits, a umask and an OOM score the
     /// restart must carry over, then execs it.
     fn dummy(dir: &Path, cwd: &Path, args: &[&str], marker: &str, log: Stdio) -> Child {
         Command::new("/bin/sh")
@@ -816,6 +832,38 @@ mod tests {
 
     fn read(pid: i32, what: &str) -> String {
         std::fs::read_to_string(proc_path(pid, what)).expect(what)
+    }
+
+    /// A containerd whose program is gone (an upgrade removed it, say) is
+    /// not stopped: nothing could start it again.
+    #[test]
+    fn a_containerd_that_cannot_be_started_again_is_left_running() {
+        if !Path::new("/usr/bin/perl").is_file() {
+            eprintln!("skipped: needs /usr/bin/perl");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path();
+        std::os::unix::fs::symlink("/usr/bin/perl", dir.join("containerd")).expect("symlink");
+        let mut cleanup = Cleanup::default();
+        let child = dummy(dir, dir, &["--config", "/x.toml"], "gone", Stdio::null());
+        let pid = child.id() as i32;
+        cleanup.children.push(child);
+        wait_for_exec(pid);
+        let start_time = proc::parse_stat(&read(pid, "stat")).expect("stat").1;
+        std::fs::remove_file(dir.join("containerd")).expect("remove the program");
+
+        let err = match restart_process(pid) {
+            Ok(r) => panic!("restarted: {}", r.message),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains(&format!("containerd (pid {pid}) runs `"))
+                && err.contains("which cannot be found to start it again; it was left running"),
+            "{err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(running(pid, start_time), "the containerd was stopped");
     }
 
     /// Runs as root: starts two stand-in containerds and restarts the one

@@ -89,6 +89,39 @@ pub fn config_of(argv: &[OsString], cwd: Option<&Path>) -> PathBuf {
     }
 }
 
+/// Where a command whose `argv[0]` is `program` is found when started with
+/// `env` (its `PATH`) in `cwd`, looking at the file system through `root`
+/// (for another process: `/proc/PID/root` and `/proc/PID/cwd`, which show
+/// its mount namespace). `None` if no executable file is there.
+pub fn find_program(
+    root: &Path,
+    cwd: &Path,
+    program: &OsStr,
+    env: &[(OsString, OsString)],
+) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let path = Path::new(program);
+    if program.as_bytes().contains(&b'/') {
+        let found = match path.strip_prefix("/") {
+            Ok(rel) => root.join(rel),
+            Err(_) => cwd.join(path),
+        };
+        return executable(&found).then_some(found);
+    }
+    let search = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&search)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| root.join(dir.strip_prefix("/").unwrap_or(&dir)).join(path))
+        .find(|p| executable(p))
+}
+
 /// `.` and `..` removed without looking at the file system.
 pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -364,6 +397,50 @@ mod tests {
             c(&["containerd", "-c", "/a.toml", "--", "--config", "/b.toml"]).as_deref(),
             Some("/a.toml")
         );
+    }
+
+    #[test]
+    fn programs_are_found_as_exec_would_find_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        let exe = |p: &str, mode: u32| {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, b"#!/bin/sh\n").expect("write");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        exe("usr/bin/containerd", 0o755);
+        exe("opt/ctd/containerd", 0o755);
+        exe("srv/containerd", 0o644);
+        let cwd = root.join("opt/ctd");
+        let env = |path: &str| vec![(OsString::from("PATH"), OsString::from(path))];
+        let find = |program: &str, env: &[(OsString, OsString)]| {
+            find_program(root, &cwd, OsStr::new(program), env)
+                .map(|p| p.strip_prefix(root).expect("inside").to_path_buf())
+        };
+        assert_eq!(
+            find("containerd", &env("/nope:/usr/bin")),
+            Some(PathBuf::from("usr/bin/containerd"))
+        );
+        // The default search path when the process had no PATH.
+        assert_eq!(
+            find("containerd", &[]),
+            Some(PathBuf::from("usr/bin/containerd"))
+        );
+        assert_eq!(
+            find("/opt/ctd/containerd", &[]),
+            Some(PathBuf::from("opt/ctd/containerd"))
+        );
+        assert_eq!(
+            find("./containerd", &[]),
+            Some(PathBuf::from("opt/ctd/./containerd"))
+        );
+        // Not executable, or not there: not found (relative PATH entries
+        // are ignored, as the cwd would decide them).
+        assert_eq!(find("/srv/containerd", &[]), None);
+        assert_eq!(find("containerd", &env("/srv:opt/ctd")), None);
+        assert_eq!(find("/usr/bin/gone", &[]), None);
     }
 
     #[test]
