@@ -48,6 +48,7 @@ bench: setup
 	bench/run-startup.sh
 	bench/pull.sh
 	bench/ctr-cold-start.sh
+	CONTAINERD=1.7 bench/ctr-cold-start.sh
 	bench/cri-density.sh
 	bench/http.sh
 	bench/k8s-startup.sh
