@@ -171,13 +171,14 @@ Anonymous:           100 kB
 
     #[test]
     fn releasing_drops_resident_pages_and_the_process_keeps_working() {
-        let before = resident_binary_kib();
         let released = release_binary_pages().expect("release");
-        assert!(released > 0 && released <= before, "{released} of {before}");
+        assert!(released > 0);
+        // Other tests run meanwhile and fault some pages back in, but far
+        // fewer than were released.
         let after = resident_binary_kib();
         assert!(
-            after < before,
-            "resident {before} KiB before, {after} after"
+            after < released,
+            "{released} KiB released, {after} KiB resident after"
         );
         // Code and constants fault back in unchanged.
         let again = parse(SMAPS);
