@@ -299,9 +299,11 @@ impl Drop for CgroupGuard {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_of_two_wasm_containers_runs_through_cri() {
-    let mut s = Setup::new().await;
+    // Declared before the setup, so it is dropped after containerd and the
+    // shims are gone: a cgroup with a process in it cannot be removed.
     let cgroup = format!("/wasmpod-cri-{}", std::process::id());
     let _cg = CgroupGuard(cgroup.clone());
+    let mut s = Setup::new().await;
 
     // The sandbox: runtime handler wasmpod, a network from CNI.
     let pod_config = s.pod_config("pod1", &cgroup);
@@ -607,6 +609,8 @@ async fn a_pod_of_two_wasm_containers_runs_through_cri() {
 /// module) run, and exec picks a layer by its title.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasm_layer_images_run_through_cri_on_containerd_1_7() {
+    let cgroup = format!("/wasmpod-cri-layers-{}", std::process::id());
+    let _cg = CgroupGuard(cgroup.clone());
     let mut s = Setup::with(Release::v1_7()).await;
     let probe = std::fs::read(guests::PROBE).expect("probe");
     let hello = std::fs::read(guests::HELLO).expect("hello");
@@ -624,8 +628,6 @@ async fn wasm_layer_images_run_through_cri_on_containerd_1_7() {
         &wasmpod_oci::image::build(&hello, &wasmpod_oci::image::PushFormat::Artifact)
             .expect("artifact"),
     );
-    let cgroup = format!("/wasmpod-cri-layers-{}", std::process::id());
-    let _cg = CgroupGuard(cgroup.clone());
     let pod_config = s.pod_config("layers", &cgroup);
     let pod = s.run_pod(&pod_config).await;
     for image in [&layered, &artifact] {
