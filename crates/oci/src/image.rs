@@ -159,21 +159,10 @@ type Blob = (Descriptor, Vec<u8>);
 
 /// The config and the one Wasm layer of [`PushFormat::WasmLayer`].
 fn wasm_layer_image(wasm: &[u8], path: &str, created: String) -> Result<(Blob, Blob), OciError> {
-    let path = absolute(path);
-    let name = match path.rsplit('/').next() {
-        Some(n) if !n.is_empty() && n != "." && n != ".." => n.to_string(),
-        _ => {
-            return Err(OciError::invalid(
-                "--path",
-                format!("{path:?} is not a plain file path"),
-            ));
-        }
-    };
-    let mut layer = Descriptor::new(media::WASM_LAYER, wasm);
-    layer.annotations = Some(std::collections::BTreeMap::from([(
-        "org.opencontainers.image.title".to_string(),
-        name,
-    )]));
+    let rel = plain_path(path)?;
+    let name = rel.rsplit('/').next().unwrap_or(&rel).to_string();
+    let path = format!("/{rel}");
+    let layer = Descriptor::new(media::WASM_LAYER, wasm).with_title(name);
     let config = ImageConfig {
         created: Some(created),
         architecture: "wasm".into(),
@@ -224,8 +213,9 @@ fn absolute(path: &str) -> String {
     }
 }
 
-/// A tar (and its gzip) holding `wasm` at `path`, executable, owned by root.
-fn compat_layer(wasm: &[u8], path: &str) -> Result<(Vec<u8>, Vec<u8>), OciError> {
+/// `--path` without its leading `/`, if it is a plain file path: no empty,
+/// `.` or `..` components.
+fn plain_path(path: &str) -> Result<String, OciError> {
     let rel = absolute(path).trim_start_matches('/').to_string();
     if rel.is_empty()
         || rel
@@ -237,6 +227,12 @@ fn compat_layer(wasm: &[u8], path: &str) -> Result<(Vec<u8>, Vec<u8>), OciError>
             format!("{path:?} is not a plain file path"),
         ));
     }
+    Ok(rel)
+}
+
+/// A tar (and its gzip) holding `wasm` at `path`, executable, owned by root.
+fn compat_layer(wasm: &[u8], path: &str) -> Result<(Vec<u8>, Vec<u8>), OciError> {
+    let rel = plain_path(path)?;
     let io = |e: std::io::Error| OciError::invalid("layer", e.to_string());
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
@@ -389,21 +385,13 @@ pub async fn pull(
                 });
             }
             several => {
-                let entry = runtime
+                let titled = runtime
                     .as_ref()
                     .and_then(|c| c.entrypoint.as_ref().or(c.cmd.as_ref()))
                     .and_then(|argv| argv.first())
-                    .and_then(|p| p.rsplit('/').next());
-                let titled = several.iter().find(|l| {
-                    entry.is_some()
-                        && l.annotations
-                            .as_ref()
-                            .and_then(|a| a.get("org.opencontainers.image.title"))
-                            .map(String::as_str)
-                            == entry
-                });
+                    .and_then(|entry| crate::manifest::titled(several.iter().copied(), entry));
                 match titled {
-                    Some(layer) => *layer,
+                    Some(layer) => layer,
                     None => {
                         return Err(OciError::NoWasm {
                             reference: r.to_string(),

@@ -21,6 +21,9 @@ pub struct Descriptor {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
+/// The annotation that names a layer's file (a Wasm layer's module name).
+pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
+
 impl Descriptor {
     pub fn new(media_type: &str, bytes: &[u8]) -> Self {
         Self {
@@ -31,6 +34,32 @@ impl Descriptor {
             annotations: None,
         }
     }
+
+    /// This descriptor with its [`TITLE_ANNOTATION`] set to `title`.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(TITLE_ANNOTATION.to_string(), title.into());
+        self
+    }
+
+    /// Its [`TITLE_ANNOTATION`], if any.
+    pub fn title(&self) -> Option<&str> {
+        self.annotations
+            .as_ref()?
+            .get(TITLE_ANNOTATION)
+            .map(String::as_str)
+    }
+}
+
+/// Of `layers`, the one titled with the file name of `path` (a module's
+/// path, as an entrypoint or `args[0]` names it).
+pub fn titled<'a>(
+    layers: impl IntoIterator<Item = &'a Descriptor>,
+    path: &str,
+) -> Option<&'a Descriptor> {
+    let name = path.rsplit('/').next().filter(|n| !n.is_empty())?;
+    layers.into_iter().find(|l| l.title() == Some(name))
 }
 
 /// An image's platform.
@@ -203,6 +232,19 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layers_are_found_by_the_file_name_of_a_path() {
+        let a = Descriptor::new(crate::media::WASM_LAYER, b"a").with_title("app.wasm");
+        let b = Descriptor::new(crate::media::WASM_LAYER, b"b");
+        assert_eq!(a.title(), Some("app.wasm"));
+        assert_eq!(b.title(), None);
+        let layers = [b, a.clone()];
+        assert_eq!(titled(&layers, "/bin/app.wasm"), Some(&a));
+        assert_eq!(titled(&layers, "app.wasm"), Some(&a));
+        assert_eq!(titled(&layers, "/bin/other.wasm"), None);
+        assert_eq!(titled(&layers, "/bin/"), None);
+    }
 
     #[test]
     fn parses_manifests_and_indexes() {

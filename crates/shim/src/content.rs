@@ -14,7 +14,6 @@
 //! later exec uses the image the container was created from even if its
 //! tag has moved since.
 
-use std::path::Path;
 use std::time::Duration;
 
 use containerd_client::services::v1::containers_client::ContainersClient;
@@ -24,11 +23,9 @@ use containerd_client::services::v1::{GetContainerRequest, GetImageRequest, Read
 use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request};
 use tracing::debug;
-use wasmpod_oci::manifest::{Descriptor, ImageManifest, Manifest};
+use wasmpod_oci::manifest::{Descriptor, ImageManifest, Manifest, titled};
 use wasmpod_oci::{Digest, media};
 
-/// The annotation that names a layer's file.
-const TITLE: &str = "org.opencontainers.image.title";
 /// Largest manifest or index read (the distribution spec's limit is 4 MiB).
 const MAX_MANIFEST: u64 = 4 << 20;
 /// Largest Wasm layer read into memory.
@@ -319,38 +316,26 @@ impl WasmLayers {
     /// image's only layer when it has no title (as in the CNCF artifact,
     /// where the pod names the module).
     pub(crate) fn select(&self, args0: &str) -> Result<&Descriptor, ContentError> {
-        let name = Path::new(args0)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(args0);
-        let titled = self.layers.iter().find(|l| title(l) == Some(name));
-        match (titled, self.layers.as_slice()) {
+        match (titled(&self.layers, args0), self.layers.as_slice()) {
             (Some(layer), _) => Ok(layer),
-            (None, [only]) if title(only).is_none() => Ok(only),
+            (None, [only]) if only.title().is_none() => Ok(only),
             (None, []) => Err(ContentError::Image(format!(
                 "image {} has no Wasm layer ({})",
                 self.image,
                 media::WASM_LAYERS.join(", ")
             ))),
             (None, layers) => Err(ContentError::Image(format!(
-                "image {} has no Wasm layer titled {name} (its Wasm layers: {})",
+                "image {} has no Wasm layer titled {} (its Wasm layers: {})",
                 self.image,
+                args0.rsplit('/').next().unwrap_or(args0),
                 layers
                     .iter()
-                    .map(|l| title(l).unwrap_or("untitled"))
+                    .map(|l| l.title().unwrap_or("untitled"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ))),
         }
     }
-}
-
-fn title(layer: &Descriptor) -> Option<&str> {
-    layer
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(TITLE))
-        .map(String::as_str)
 }
 
 fn wasm_layers_of(image: &str, manifest: &ImageManifest) -> WasmLayers {
@@ -386,14 +371,14 @@ fn candidates(manifests: &[Descriptor]) -> Vec<&Descriptor> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     fn layer(media_type: &str, title: Option<&str>) -> Descriptor {
-        let mut d = Descriptor::new(media_type, media_type.as_bytes());
-        d.annotations = title.map(|t| BTreeMap::from([(TITLE.to_string(), t.to_string())]));
-        d
+        let d = Descriptor::new(media_type, media_type.as_bytes());
+        match title {
+            Some(t) => d.with_title(t),
+            None => d,
+        }
     }
 
     #[test]
@@ -463,7 +448,10 @@ mod tests {
         let mut wasm = layer(media::OCI_MANIFEST, Some("wasm"));
         wasm.platform = platform("wasip1", "wasm");
         let all = [linux, arm, wasm];
-        let order: Vec<_> = candidates(&all).into_iter().filter_map(title).collect();
+        let order: Vec<_> = candidates(&all)
+            .into_iter()
+            .filter_map(Descriptor::title)
+            .collect();
         if std::env::consts::ARCH == "x86_64" {
             assert_eq!(order, ["wasm", "linux"]);
         } else {

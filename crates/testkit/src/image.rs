@@ -73,15 +73,10 @@ pub fn wasm_layer_image(layers: &[(&str, &[u8])], entrypoint: &str) -> BuiltImag
     let layers = layers
         .iter()
         .map(|(title, bytes)| {
-            let mut d = Descriptor::new(media::WASM_LAYER, bytes);
-            d.annotations = Some(
-                [(
-                    "org.opencontainers.image.title".to_string(),
-                    title.to_string(),
-                )]
-                .into(),
-            );
-            (d, bytes.to_vec())
+            (
+                Descriptor::new(media::WASM_LAYER, bytes).with_title(*title),
+                bytes.to_vec(),
+            )
         })
         .collect();
     BuiltImage::new(
