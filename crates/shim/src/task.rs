@@ -184,46 +184,51 @@ impl TaskService {
         args: &[String],
         layers: &mut Option<WasmLayers>,
     ) -> Result<Program, ShimError> {
-        let (b, a) = (base.clone(), args.to_vec());
-        let found = tokio::task::spawn_blocking(move || read_module(&b, &a))
-            .await
-            .map_err(|e| ShimError::Engine(e.to_string()))??;
+        // Reading a file of the rootfs and compiling it are one trip off
+        // the async threads.
+        let (b, a, runtime) = (base.clone(), args.to_vec(), self.runtime.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            read_module(&b, &a)?
+                .map(|bytes| {
+                    let first = a.first().map(String::as_str).unwrap_or_default();
+                    load_bytes(&runtime, first, &bytes)
+                })
+                .transpose()
+        })
+        .await
+        .map_err(|e| ShimError::Engine(e.to_string()))??;
+        if let Some(program) = found {
+            return Ok(program);
+        }
         let first = args.first().map(String::as_str).unwrap_or_default();
-        let bytes = match found {
-            Some(bytes) => bytes,
-            None => {
-                let missing = |reason: &dyn std::fmt::Display| {
-                    ShimError::Module(format!(
-                        "{first}: not in the container's rootfs, and {reason}"
-                    ))
-                };
-                let store = self
-                    .store
-                    .as_ref()
-                    .ok_or_else(|| missing(&"containerd's address is unknown"))?;
-                let known = match layers.take() {
-                    Some(known) => known,
-                    None => store.wasm_layers(id).await.map_err(|r| missing(&r))?,
-                };
-                let chosen = known.select(first).cloned();
-                let known = layers.insert(known);
-                let layer = chosen.map_err(|r| missing(&r))?;
-                // A layer's digest is the module's: compiled code cached
-                // under it needs no read of the layer at all.
-                let runtime = self.runtime.clone();
-                let digest = layer.digest.to_bytes();
-                let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest))
-                    .await
-                    .map_err(|e| ShimError::Engine(e.to_string()))?;
-                if let Some(program) = cached {
-                    return Ok(program);
-                }
-                store
-                    .read_layer(known, &layer)
-                    .await
-                    .map_err(|r| missing(&r))?
-            }
+        let missing = |reason: &dyn std::fmt::Display| {
+            ShimError::Module(format!(
+                "{first}: not in the container's rootfs, and {reason}"
+            ))
         };
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| missing(&"containerd's address is unknown"))?;
+        let known = match layers {
+            Some(known) => &*known,
+            None => &*layers.insert(store.wasm_layers(id).await.map_err(|r| missing(&r))?),
+        };
+        let layer = known.select(first).map_err(|r| missing(&r))?;
+        // A layer's digest is the module's: compiled code cached
+        // under it needs no read of the layer at all.
+        let runtime = self.runtime.clone();
+        let digest = layer.digest.to_bytes();
+        let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest))
+            .await
+            .map_err(|e| ShimError::Engine(e.to_string()))?;
+        if let Some(program) = cached {
+            return Ok(program);
+        }
+        let bytes = store
+            .read_layer(known, layer)
+            .await
+            .map_err(|r| missing(&r))?;
         compile(&self.runtime, first, bytes).await
     }
 
@@ -317,8 +322,15 @@ fn read_module(base: &Base, args: &[String]) -> Result<Option<Vec<u8>>, ShimErro
     Ok(Some(bytes))
 }
 
-/// Compiles `bytes` (or finds them in the compile cache) off the async
-/// threads.
+/// Compiles `bytes` (or finds them in the compile cache); `first` names
+/// them in errors.
+fn load_bytes(runtime: &Runtime, first: &str, bytes: &[u8]) -> Result<Program, ShimError> {
+    runtime
+        .load(bytes)
+        .map_err(|e| ShimError::Module(format!("{first}: {e}")))
+}
+
+/// [`load_bytes`] off the async threads.
 async fn compile(
     runtime: &Arc<Runtime>,
     first: &str,
@@ -326,13 +338,9 @@ async fn compile(
 ) -> Result<Program, ShimError> {
     let runtime = runtime.clone();
     let first = first.to_string();
-    tokio::task::spawn_blocking(move || {
-        runtime
-            .load(&bytes)
-            .map_err(|e| ShimError::Module(format!("{first}: {e}")))
-    })
-    .await
-    .map_err(|e| ShimError::Engine(e.to_string()))?
+    tokio::task::spawn_blocking(move || load_bytes(&runtime, &first, &bytes))
+        .await
+        .map_err(|e| ShimError::Engine(e.to_string()))?
 }
 
 /// How long after a container starts the shim releases its start-up pages.
