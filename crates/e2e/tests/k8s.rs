@@ -525,6 +525,34 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// A Wasm Job (RuntimeClass wasmpod, no retries) of one container
+    /// `main` of `image`; `container` is more of that container's YAML
+    /// (`command:`, `args:`, `env:` lines indented by 8).
+    fn wasm_job(&self, name: &str, image: &str, container: &str) -> String {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  namespace: {NS}\nspec:\n  backoffLimit: 0\n  \
+             template:\n    spec:\n      runtimeClassName: wasmpod\n      restartPolicy: Never\n      containers:\n      \
+             - name: main\n        image: {}\n{container}",
+            self.image(image)
+        )
+    }
+
+    /// Waits (up to 120 s) until Job `name` is Complete; its logs.
+    fn job_logs(&self, name: &str) -> Result<String, String> {
+        let job = format!("job/{name}");
+        self.kubectl_ok(&[
+            "-n",
+            NS,
+            "wait",
+            "--for=condition=Complete",
+            &job,
+            "--timeout=120s",
+        ])?;
+        self.kubectl_ok(&["-n", NS, "logs", &job])
+    }
+}
+
 /// GET `path` from `addr` (HTTP/1.0, so never chunked): status and body.
 fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
     wasmpod_testkit::http_get(addr, path).map_err(|e| e.to_string())
@@ -591,23 +619,13 @@ fn deploy_manifests_apply_cleanly(c: &Cluster) -> Result<(), String> {
 /// Scenario 1: a Job whose Wasm container prints and exits 0 completes, and
 /// `kubectl logs` shows its lines.
 fn job_completes_and_logs_reach_kubectl(c: &Cluster) -> Result<(), String> {
-    let yaml = format!(
-        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: hello\n  namespace: {NS}\nspec:\n  backoffLimit: 0\n  \
-         template:\n    spec:\n      runtimeClassName: wasmpod\n      restartPolicy: Never\n      containers:\n      \
-         - name: hello\n        image: {}\n        command: [\"/hello.wasm\", \"from\", \"kubernetes\"]\n        \
-         env: [{{name: GREETING_NAME, value: e2e}}]\n",
-        c.image("guests")
-    );
-    c.apply(&yaml)?;
-    c.kubectl_ok(&[
-        "-n",
-        NS,
-        "wait",
-        "--for=condition=Complete",
-        "job/hello",
-        "--timeout=120s",
-    ])?;
-    let logs = c.kubectl_ok(&["-n", NS, "logs", "job/hello"])?;
+    c.apply(&c.wasm_job(
+        "hello",
+        "guests",
+        "        command: [\"/hello.wasm\", \"from\", \"kubernetes\"]\n        \
+         env: [{name: GREETING_NAME, value: e2e}]\n",
+    ))?;
+    let logs = c.job_logs("hello")?;
     check(
         logs.contains("Hello from WebAssembly, e2e!")
             && logs.contains("arg 1: from")
@@ -1147,34 +1165,18 @@ fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), St
         &wasmpod_oci::image::build(&hello, &wasmpod_oci::image::PushFormat::Artifact)
             .map_err(|e| e.to_string())?,
     );
-    let job = |name: &str, image: &str, container: &str| {
-        format!(
-            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  namespace: {NS}\nspec:\n  backoffLimit: 0\n  \
-             template:\n    spec:\n      runtimeClassName: wasmpod\n      restartPolicy: Never\n      containers:\n      \
-             - name: main\n        image: {}\n{container}",
-            c.image(image)
-        )
-    };
-    c.apply(&job(
+    c.apply(&c.wasm_job(
         "layered",
         "layers",
         "        args: [\"from\", \"layers\"]\n",
     ))?;
-    c.apply(&job(
+    c.apply(&c.wasm_job(
         "artifact",
         "artifact",
         "        command: [\"/hello.wasm\", \"from\", \"artifact\"]\n",
     ))?;
     for (name, arg) in [("layered", "layers"), ("artifact", "artifact")] {
-        c.kubectl_ok(&[
-            "-n",
-            NS,
-            "wait",
-            "--for=condition=Complete",
-            &format!("job/{name}"),
-            "--timeout=120s",
-        ])?;
-        let logs = c.kubectl_ok(&["-n", NS, "logs", &format!("job/{name}")])?;
+        let logs = c.job_logs(name)?;
         check(
             logs.contains("Hello from WebAssembly, world!")
                 && logs.contains(&format!("arg 2: {arg}")),
