@@ -146,7 +146,7 @@ impl TaskService {
         }
     }
 
-    /// A second after containers start (once for a burst of starts), gives
+    /// A second after a container starts (once for a burst of starts), gives
     /// back the pages of the binary that start-up touched: see
     /// [`crate::memory`].
     fn release_startup_pages_soon(&self) {
@@ -708,8 +708,10 @@ impl Task for TaskService {
             proc_,
         )?;
         drop(containers);
-        self.release_startup_pages_soon();
         if req.exec_id.is_empty() {
+            // Not for execs: an exec probe every second would undo and redo
+            // the release each time.
+            self.release_startup_pages_soon();
             let event = TaskStart {
                 container_id: req.id.clone(),
                 pid: Self::pid(),
