@@ -303,11 +303,10 @@ impl Cluster {
     /// The test namespace and the images: the guests as one compat image,
     /// and busybox as an ordinary linux image for runc.
     fn prepare(&self) -> Result<(), String> {
-        let read = |p: &str| std::fs::read(p).map_err(|e| format!("{p}: {e}"));
         let (hello, probe, http) = (
-            read(guests::HELLO)?,
-            read(guests::PROBE)?,
-            read(guests::HTTP_HELLO_WAT_WASM)?,
+            read_file(guests::HELLO)?,
+            read_file(guests::PROBE)?,
+            read_file(guests::HTTP_HELLO_WAT_WASM)?,
         );
         push_image(
             &self.image("guests"),
@@ -320,7 +319,7 @@ impl Cluster {
                 "/hello.wasm",
             ),
         );
-        let busybox = read("/bin/busybox")
+        let busybox = read_file("/bin/busybox")
             .map_err(|e| format!("{e} (Debian package busybox-static; run scripts/setup.sh)"))?;
         push_image(
             &self.image("busybox"),
@@ -538,6 +537,12 @@ impl Cluster {
         )
     }
 
+    /// Deletes namespace `name` and waits (up to 60 s) until it is gone.
+    fn delete_namespace(&self, name: &str) -> Result<(), String> {
+        self.kubectl_ok(&["delete", "namespace", name, "--wait=true", "--timeout=60s"])
+            .map(|_| ())
+    }
+
     /// Waits (up to 120 s) until Job `name` is Complete; its logs.
     fn job_logs(&self, name: &str) -> Result<String, String> {
         let job = format!("job/{name}");
@@ -551,6 +556,11 @@ impl Cluster {
         ])?;
         self.kubectl_ok(&["-n", NS, "logs", &job])
     }
+}
+
+/// The bytes of file `path`, or an error naming it.
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
 }
 
 /// GET `path` from `addr` (HTTP/1.0, so never chunked): status and body.
@@ -606,14 +616,7 @@ fn deploy_manifests_apply_cleanly(c: &Cluster) -> Result<(), String> {
             format!("dry run did not report {kind}:\n{out}")
         })?;
     }
-    c.kubectl_ok(&[
-        "delete",
-        "namespace",
-        "wasmpod-system",
-        "--wait=true",
-        "--timeout=60s",
-    ])
-    .map(|_| ())
+    c.delete_namespace("wasmpod-system")
 }
 
 /// Scenario 1: a Job whose Wasm container prints and exits 0 completes, and
@@ -1135,14 +1138,7 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
     c.poll(Duration::from_secs(120), "handler re-applied", has_handler)
         .map_err(|e| format!("{e}\ninstaller logs:\n{}", installer_logs()))?;
     c.poll(Duration::from_secs(60), "node labelled again", label)?;
-    c.kubectl_ok(&[
-        "delete",
-        "namespace",
-        "wasmpod-system",
-        "--wait=true",
-        "--timeout=60s",
-    ])
-    .map(|_| ())
+    c.delete_namespace("wasmpod-system")
 }
 
 /// Images whose modules are Wasm layers, on a node with containerd 1.7: a
@@ -1151,8 +1147,7 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
 /// with their output in `kubectl logs`, and `kubectl exec` runs another
 /// layer of the image by its title.
 fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), String> {
-    let read = |p: &str| std::fs::read(p).map_err(|e| format!("{p}: {e}"));
-    let (hello, probe) = (read(guests::HELLO)?, read(guests::PROBE)?);
+    let (hello, probe) = (read_file(guests::HELLO)?, read_file(guests::PROBE)?);
     push_image(
         &c.image("layers"),
         &wasm_layer_image(

@@ -765,9 +765,9 @@ mod tests {
     }
 
     /// A stand-in containerd: perl under the name `containerd` (so its
-    /// comm is `containerd`), which leaves the arguments after its
-    /// `-e` program alone. `sh` first gives it limits, a umask and an OOM score the
-    /// restart must carry over, then execs it.
+    /// comm is `containerd`), which leaves the arguments after its `-e`
+    /// program alone. `sh` first gives it limits, a umask and an OOM score
+    /// the restart must carry over, then execs it.
     fn dummy(dir: &Path, cwd: &Path, args: &[&str], marker: &str, log: Stdio) -> Child {
         Command::new("/bin/sh")
             .arg("-c")
@@ -850,6 +850,16 @@ mod tests {
         let pid = child.id() as i32;
         cleanup.children.push(child);
         wait_for_exec(pid);
+        // Only once perl is past its start-up (in its sleep) may its
+        // program go away; before that, perl may still look itself up.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(proc_path(pid, "wchan"))
+            .unwrap_or_default()
+            .contains("nanosleep")
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let start_time = proc::parse_stat(&read(pid, "stat")).expect("stat").1;
         std::fs::remove_file(dir.join("containerd")).expect("remove the program");
 
