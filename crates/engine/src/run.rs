@@ -120,6 +120,18 @@ impl Runtime {
         count_cpu(&usage, run).await
     }
 
+    /// Builds the linker `program` runs with, if it is not built yet, so
+    /// that its first run does not wait for it. A caller that knows what it
+    /// will run (the shim, between a container's create and start) calls
+    /// this off the path that waits; [`Runtime::run`] builds it anyway.
+    pub fn prepare_linker(&self, program: &Program) -> Result<(), EngineError> {
+        match &program.compiled {
+            Compiled::Module(_) => self.module_linker().map(drop),
+            Compiled::Component(_) if self.is_http_handler(program) => self.http_linker().map(drop),
+            Compiled::Component(_) => self.component_linker().map(drop),
+        }
+    }
+
     fn module_linker(&self) -> Result<&wasmtime::Linker<ModuleHost>, EngineError> {
         self.module_linker
             .get_or_init(|| {

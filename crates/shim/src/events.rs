@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use containerd_shim::protos::protobuf::MessageDyn;
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::shim::event::Envelope;
 use containerd_shim::protos::shim::events::ForwardRequest;
 use containerd_shim::protos::shim_async::{Client, EventsClient};
@@ -32,7 +33,9 @@ impl EventForwarder {
     pub fn start(address: String, namespace: String) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Envelope>();
         tokio::spawn(async move {
-            let mut client: Option<EventsClient> = None;
+            // Connected now, while the server sets up, rather than on the
+            // first event, which is on a container's start path.
+            let mut client: Option<EventsClient> = connect(&address).await;
             while let Some(envelope) = rx.recv().await {
                 let mut req = ForwardRequest::new();
                 req.set_envelope(envelope);
@@ -72,15 +75,18 @@ impl EventForwarder {
         Self { tx, namespace }
     }
 
-    /// Queues an event for `topic`.
-    pub fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        let any = match containerd_shim::util::convert_to_any(event) {
-            Ok(a) => a,
+    /// Queues `event` for `topic`.
+    pub fn publish<M: Message>(&self, topic: &str, event: &M) {
+        let value = match event.write_to_bytes() {
+            Ok(v) => v,
             Err(e) => {
                 warn!(topic, error = %e, "cannot encode event");
                 return;
             }
         };
+        let mut any = Any::new();
+        any.type_url = type_url::<M>();
+        any.value = value;
         let mut envelope = Envelope::new();
         envelope.set_topic(topic.to_string());
         envelope.set_namespace(self.namespace.clone());
@@ -92,6 +98,14 @@ impl EventForwarder {
             warn!(topic, "event forwarder stopped; event dropped");
         }
     }
+}
+
+/// The type URL containerd decodes a task event by: its full protobuf
+/// name. Written out rather than asked of protobuf (`descriptor_dyn`), which
+/// would build the reflection tables of every containerd proto on the first
+/// event, a millisecond or more on the first container's start path.
+fn type_url<M: Message>() -> String {
+    format!("containerd.events.{}", M::NAME)
 }
 
 async fn connect(address: &str) -> Option<EventsClient> {
@@ -106,4 +120,37 @@ async fn connect(address: &str) -> Option<EventsClient> {
     #[allow(unsafe_code)]
     let client = unsafe { Client::from_raw_unix_socket_fd(fd) };
     Some(EventsClient::new(client))
+}
+
+#[cfg(test)]
+mod tests {
+    use containerd_shim::protos::events::task::{
+        TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+    };
+    use containerd_shim::protos::protobuf::MessageFull;
+
+    use super::type_url;
+
+    #[test]
+    fn type_urls_are_the_full_protobuf_names() {
+        assert_eq!(
+            type_url::<TaskCreate>(),
+            TaskCreate::descriptor().full_name()
+        );
+        assert_eq!(type_url::<TaskStart>(), TaskStart::descriptor().full_name());
+        assert_eq!(type_url::<TaskExit>(), TaskExit::descriptor().full_name());
+        assert_eq!(
+            type_url::<TaskDelete>(),
+            TaskDelete::descriptor().full_name()
+        );
+        assert_eq!(
+            type_url::<TaskExecAdded>(),
+            TaskExecAdded::descriptor().full_name()
+        );
+        assert_eq!(
+            type_url::<TaskExecStarted>(),
+            TaskExecStarted::descriptor().full_name()
+        );
+        assert_eq!(type_url::<TaskExit>(), "containerd.events.TaskExit");
+    }
 }

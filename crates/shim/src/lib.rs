@@ -32,4 +32,4 @@ mod stats;
 pub mod task;
 
 pub use error::ShimError;
-pub use shim::{RUNTIME_TYPE, WasmShim};
+pub use shim::RUNTIME_TYPE;

@@ -12,7 +12,7 @@ use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::shim_async::Task;
 use containerd_shim::protos::topics;
 use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
@@ -166,7 +166,7 @@ impl TaskService {
         });
     }
 
-    fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
+    fn publish<M: Message>(&self, topic: &str, event: &M) {
         self.events.publish(topic, event);
     }
 
@@ -259,6 +259,14 @@ impl TaskService {
             .unwrap_or_default();
         let program = self.load(id, &base, &args, layers).await?;
         debug!(container = %id, digest = %program.digest(), cache = program.cache_outcome().as_str(), "module loaded");
+        // The linker it runs with is built while containerd goes back and
+        // forth before Start, rather than when Start waits for it.
+        let (runtime, p) = (self.runtime.clone(), program.clone());
+        drop(tokio::task::spawn_blocking(move || {
+            if let Err(e) = runtime.prepare_linker(&p) {
+                warn!(error = %e, "cannot build the linker");
+            }
+        }));
         Ok((
             Plan::Wasm {
                 program,
@@ -535,7 +543,7 @@ fn launch(
             exited_at: MessageField::some(timestamp(exited.at)),
             ..Default::default()
         };
-        events.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event));
+        events.publish(topics::TASK_EXIT_EVENT_TOPIC, &event);
     });
     Ok(())
 }
@@ -681,7 +689,7 @@ impl Task for TaskService {
             pid: Self::pid(),
             ..Default::default()
         };
-        self.publish(topics::TASK_CREATE_EVENT_TOPIC, Box::new(event));
+        self.publish(topics::TASK_CREATE_EVENT_TOPIC, &event);
         Ok(CreateTaskResponse {
             pid: Self::pid(),
             ..Default::default()
@@ -717,7 +725,7 @@ impl Task for TaskService {
                 pid: Self::pid(),
                 ..Default::default()
             };
-            self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(event));
+            self.publish(topics::TASK_START_EVENT_TOPIC, &event);
         } else {
             let event = TaskExecStarted {
                 container_id: req.id.clone(),
@@ -725,7 +733,7 @@ impl Task for TaskService {
                 pid: Self::pid(),
                 ..Default::default()
             };
-            self.publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(event));
+            self.publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, &event);
         }
         Ok(StartResponse {
             pid: Self::pid(),
@@ -868,7 +876,7 @@ impl Task for TaskService {
                 exited_at: MessageField::some(timestamp(exited.at)),
                 ..Default::default()
             };
-            self.publish(topics::TASK_DELETE_EVENT_TOPIC, Box::new(event));
+            self.publish(topics::TASK_DELETE_EVENT_TOPIC, &event);
         }
         Ok(DeleteResponse {
             pid: Self::pid(),
@@ -933,7 +941,7 @@ impl Task for TaskService {
             exec_id: req.exec_id.clone(),
             ..Default::default()
         };
-        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, Box::new(event));
+        self.publish(topics::TASK_EXEC_ADDED_EVENT_TOPIC, &event);
         Ok(Empty::new())
     }
 

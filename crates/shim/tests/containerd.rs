@@ -278,15 +278,37 @@ fn spawn_run_with(s: &Setup, flags: &[&str], id: &str, args: &[&str]) -> std::pr
         .expect("ctr run")
 }
 
-/// The pid of the shim server that runs container `id`.
+/// The pid of the shim server that runs container `id`: the pid containerd
+/// reports for the task, which must be a process of this shim binary
+/// talking to this containerd, and the only one.
 fn shim_pid(s: &Setup, id: &str) -> String {
+    let o = s.ctr_ok(&["task", "ls"]);
+    let out = text(&o.stdout);
+    let pid = out
+        .lines()
+        .find_map(|l| {
+            let mut cols = l.split_whitespace();
+            (cols.next() == Some(id)).then(|| cols.next().map(str::to_string))?
+        })
+        .unwrap_or_else(|| panic!("no task {id}: {out}"));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("task pid is alive");
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let address = format!("-address {} ", s.ctd.socket());
+    assert!(
+        cmdline.contains("containerd-shim-wasmpod-v1") && cmdline.contains(&address),
+        "task {id}'s pid {pid} is not this containerd's wasmpod shim: {cmdline}"
+    );
     let o = std::process::Command::new("pgrep")
-        .args(["-f", "--", &format!("-id {id} -address {}", s.ctd.socket())])
+        .args([
+            "-f",
+            "--",
+            &format!("containerd-shim-wasmpod-v1 .*{address}"),
+        ])
         .output()
         .expect("pgrep");
     let pids: Vec<String> = text(&o.stdout).lines().map(str::to_string).collect();
-    assert_eq!(pids.len(), 1, "one shim server for {id}: {pids:?}");
-    pids[0].clone()
+    assert_eq!(pids, std::slice::from_ref(&pid), "one shim server, the task's");
+    pid
 }
 
 fn wait_running(s: &Setup, id: &str) {
