@@ -21,6 +21,7 @@
 
 mod cgroup;
 mod content;
+mod engine;
 mod error;
 pub mod events;
 mod logger;

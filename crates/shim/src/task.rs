@@ -26,6 +26,7 @@ use wasmpod_engine::{
 
 use crate::ShimError;
 use crate::content::{Store, WasmLayers};
+use crate::engine::EngineHandle;
 use crate::events::EventForwarder;
 use crate::spec::{self, Spec};
 
@@ -107,7 +108,7 @@ impl Proc {
 
 /// The task service of one shim process (one pod, or one container).
 pub struct TaskService {
-    runtime: Arc<Runtime>,
+    engine: EngineHandle,
     containers: Arc<Mutex<HashMap<String, Container>>>,
     events: EventForwarder,
     namespace: String,
@@ -129,14 +130,14 @@ impl std::fmt::Debug for TaskService {
 impl TaskService {
     /// `address` is containerd's gRPC socket (the shim's `-address`).
     pub fn new(
-        runtime: Arc<Runtime>,
+        engine: EngineHandle,
         events: EventForwarder,
         namespace: String,
         address: &str,
         exit: Arc<ExitSignal>,
     ) -> Self {
         Self {
-            runtime,
+            engine,
             containers: Arc::default(),
             events,
             store: Store::new(address, &namespace),
@@ -186,7 +187,8 @@ impl TaskService {
     ) -> Result<Program, ShimError> {
         // Reading a file of the rootfs and compiling it are one trip off
         // the async threads.
-        let (b, a, runtime) = (base.clone(), args.to_vec(), self.runtime.clone());
+        let runtime = self.engine.get().await?;
+        let (b, a) = (base.clone(), args.to_vec());
         let found = tokio::task::spawn_blocking(move || {
             read_module(&b, &a)?
                 .map(|bytes| {
@@ -217,7 +219,7 @@ impl TaskService {
         let layer = known.select(first).map_err(|r| missing(&r))?;
         // A layer's digest is the module's: compiled code cached
         // under it needs no read of the layer at all.
-        let runtime = self.runtime.clone();
+        let runtime = self.engine.get().await?;
         let digest = layer.digest.to_bytes();
         let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest))
             .await
@@ -229,7 +231,7 @@ impl TaskService {
             .read_layer(known, layer)
             .await
             .map_err(|r| missing(&r))?;
-        compile(&self.runtime, first, bytes).await
+        compile(&self.engine.get().await?, first, bytes).await
     }
 
     /// What a new container will run: nothing for a pod sandbox, else its
@@ -261,7 +263,7 @@ impl TaskService {
         debug!(container = %id, digest = %program.digest(), cache = program.cache_outcome().as_str(), "module loaded");
         // The linker it runs with is built while containerd goes back and
         // forth before Start, rather than when Start waits for it.
-        let (runtime, p) = (self.runtime.clone(), program.clone());
+        let (runtime, p) = (self.engine.get().await?, program.clone());
         drop(tokio::task::spawn_blocking(move || {
             if let Err(e) = runtime.prepare_linker(&p) {
                 warn!(error = %e, "cannot build the linker");
@@ -697,6 +699,7 @@ impl Task for TaskService {
     }
 
     async fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
+        let runtime = self.engine.get().await?;
         let mut containers = self.containers.lock().await;
         let c = containers
             .get_mut(&req.id)
@@ -709,7 +712,7 @@ impl Task for TaskService {
                 .ok_or_else(|| not_found(&format!("{} exec {}", req.id, req.exec_id)))?
         };
         launch(
-            self.runtime.clone(),
+            runtime,
             self.events.clone(),
             req.id.clone(),
             req.exec_id.clone(),
