@@ -21,7 +21,6 @@
 
 mod cgroup;
 mod content;
-mod engine;
 mod error;
 pub mod events;
 mod logger;

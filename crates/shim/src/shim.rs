@@ -17,7 +17,6 @@ use containerd_shim::protos::protobuf::MessageField;
 use tracing::{debug, error, info, warn};
 use wasmpod_engine::{EngineOptions, Runtime};
 
-use crate::engine::EngineHandle;
 use crate::spec::Spec;
 use crate::task::TaskService;
 
@@ -29,7 +28,7 @@ const POD_INSTANCES: u32 = 64;
 
 /// The engine every container of this shim shares: pooling on, and the
 /// node-wide compile cache under the system `WASMPOD_HOME`.
-fn build_engine() -> Runtime {
+fn engine() -> Runtime {
     let cache_dir = wasmpod_engine::home::default_home().map(|h| h.join("cache").join("compiled"));
     let options = EngineOptions {
         cache_dir: cache_dir.clone(),
@@ -278,15 +277,11 @@ async fn run_server(
     ignore_termination_signals()?;
     let exit = Arc::new(ExitSignal::default());
     let events = crate::events::EventForwarder::start(ttrpc_address, flags.namespace.clone());
-    // Built while the server already answers: see `crate::engine`.
-    let engine = EngineHandle::spawn(|| {
-        let started = std::time::Instant::now();
-        let runtime = build_engine();
-        debug!(ms = started.elapsed().as_secs_f64() * 1e3, "engine ready");
-        runtime
-    });
+    let started = std::time::Instant::now();
+    let runtime = engine();
+    debug!(ms = started.elapsed().as_secs_f64() * 1e3, "engine ready");
     let task = TaskService::new(
-        engine,
+        Arc::new(runtime),
         events,
         flags.namespace.clone(),
         &flags.address,

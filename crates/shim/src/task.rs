@@ -26,7 +26,6 @@ use wasmpod_engine::{
 
 use crate::ShimError;
 use crate::content::{Store, WasmLayers};
-use crate::engine::EngineHandle;
 use crate::events::EventForwarder;
 use crate::spec::{self, Spec};
 
@@ -108,7 +107,7 @@ impl Proc {
 
 /// The task service of one shim process (one pod, or one container).
 pub struct TaskService {
-    engine: EngineHandle,
+    runtime: Arc<Runtime>,
     containers: Arc<Mutex<HashMap<String, Container>>>,
     events: EventForwarder,
     namespace: String,
@@ -130,14 +129,14 @@ impl std::fmt::Debug for TaskService {
 impl TaskService {
     /// `address` is containerd's gRPC socket (the shim's `-address`).
     pub fn new(
-        engine: EngineHandle,
+        runtime: Arc<Runtime>,
         events: EventForwarder,
         namespace: String,
         address: &str,
         exit: Arc<ExitSignal>,
     ) -> Self {
         Self {
-            engine,
+            runtime,
             containers: Arc::default(),
             events,
             store: Store::new(address, &namespace),
@@ -187,8 +186,7 @@ impl TaskService {
     ) -> Result<Program, ShimError> {
         // Reading a file of the rootfs and compiling it are one trip off
         // the async threads.
-        let runtime = self.engine.get().await?;
-        let (b, a) = (base.clone(), args.to_vec());
+        let (b, a, runtime) = (base.clone(), args.to_vec(), self.runtime.clone());
         let found = tokio::task::spawn_blocking(move || {
             read_module(&b, &a)?
                 .map(|bytes| {
@@ -219,7 +217,7 @@ impl TaskService {
         let layer = known.select(first).map_err(|r| missing(&r))?;
         // A layer's digest is the module's: compiled code cached
         // under it needs no read of the layer at all.
-        let runtime = self.engine.get().await?;
+        let runtime = self.runtime.clone();
         let digest = layer.digest.to_bytes();
         let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest))
             .await
@@ -231,7 +229,7 @@ impl TaskService {
             .read_layer(known, layer)
             .await
             .map_err(|r| missing(&r))?;
-        compile(&self.engine.get().await?, first, bytes).await
+        compile(&self.runtime, first, bytes).await
     }
 
     /// What a new container will run: nothing for a pod sandbox, else its
@@ -263,7 +261,7 @@ impl TaskService {
         debug!(container = %id, digest = %program.digest(), cache = program.cache_outcome().as_str(), "module loaded");
         // The linker it runs with is built while containerd goes back and
         // forth before Start, rather than when Start waits for it.
-        let (runtime, p) = (self.engine.get().await?, program.clone());
+        let (runtime, p) = (self.runtime.clone(), program.clone());
         drop(tokio::task::spawn_blocking(move || {
             if let Err(e) = runtime.prepare_linker(&p) {
                 warn!(error = %e, "cannot build the linker");
@@ -699,7 +697,6 @@ impl Task for TaskService {
     }
 
     async fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
-        let runtime = self.engine.get().await?;
         let mut containers = self.containers.lock().await;
         let c = containers
             .get_mut(&req.id)
@@ -712,7 +709,7 @@ impl Task for TaskService {
                 .ok_or_else(|| not_found(&format!("{} exec {}", req.id, req.exec_id)))?
         };
         launch(
-            runtime,
+            self.runtime.clone(),
             self.events.clone(),
             req.id.clone(),
             req.exec_id.clone(),
