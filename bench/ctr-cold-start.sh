@@ -3,11 +3,13 @@
 # hello program, as a Wasm compat image under io.containerd.wasmpod.v1 (warm
 # compile cache) and as the same kind of program run natively by runc
 # (io.containerd.runc.v2) from a busybox image built here. One containerd,
-# one run, hyperfine. Needs root. Usage: make bench  (or RUNS=30 bench/ctr-cold-start.sh)
+# one run, the commands interleaved. Needs root. Usage: make bench  (or RUNS=30 bench/ctr-cold-start.sh)
 # CONTAINERD=1.7 uses containerd 1.7 (tests/containerd/build.sh: containerd,
 # ctr and its runc shim) instead of Debian's 1.6, and adds a third command:
 # the same module as a Wasm-layer image (wasmpod push --wasm-layer), which
-# only containerd 1.7.7+ can run.
+# only containerd 1.7.7+ can run. PHASES=1 (needs perf) splits each run's
+# time into ctr and containerd before the first shim exec, the shim
+# processes' lifetimes, and ctr and containerd after the last one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,19 +84,36 @@ fi
 $ctr run --rm --runtime io.containerd.wasmpod.v1 "127.0.0.1:$port/bench/hello-wasm:v1" warm | grep -q "Hello from WebAssembly"
 $ctr run --rm --runtime io.containerd.runc.v2 "127.0.0.1:$port/bench/hello-native:v1" warm | grep -q "Hello from native"
 
-hyperfine --runs "$RUNS" --warmup 2 --style none --output null --export-json "$work/cold.json" \
-  -n wasmpod "$ctr run --rm --runtime io.containerd.wasmpod.v1 127.0.0.1:$port/bench/hello-wasm:v1 w\$RANDOM\$RANDOM" \
-  -n runc "$ctr run --rm --runtime io.containerd.runc.v2 127.0.0.1:$port/bench/hello-native:v1 r\$RANDOM\$RANDOM" \
-  "${layer[@]}" >/dev/null
+# Interleaved, not one block per command: on a shared machine the load
+# drifts over a minute, and blocks would hand the drift to one side.
+# PHASES=1 also records, with perf, where each run's time goes: before the
+# first shim exec, inside the shim processes' lifetimes, after the last one.
+cmds=(wasmpod "$ctr run --rm --runtime io.containerd.wasmpod.v1 127.0.0.1:$port/bench/hello-wasm:v1 {id}"
+      runc "$ctr run --rm --runtime io.containerd.runc.v2 127.0.0.1:$port/bench/hello-native:v1 {id}")
+if [ "$CONTAINERD" = 1.7 ]; then
+  cmds+=(wasmpod-layer "$ctr run --rm --runtime io.containerd.wasmpod.v1 127.0.0.1:$port/bench/hello-layer:v1 {id}")
+fi
+names=("${cmds[0]}" "${cmds[2]}"); [ "${#cmds[@]}" -gt 4 ] && names+=("${cmds[4]}")
+runner=(python3 bench/interleave.py --runs "$RUNS" --warmup 2 --json "$work/cold.json" -- "${cmds[@]}")
+if [ "${PHASES:-0}" = 1 ]; then
+  command -v perf >/dev/null || { echo "PHASES=1 needs perf (linux-perf)" >&2; exit 1; }
+  perf record -q -o "$work/perf.data" -a -e sched:sched_process_exec,sched:sched_process_exit -- "${runner[@]}"
+  perf script -i "$work/perf.data" -F comm,pid,time,event,trace > "$work/sched.txt" 2>/dev/null
+else
+  "${runner[@]}"
+fi
 
 python3 - "$work/cold.json" "$RUNS" "$CONTAINERD" <<'PY'
 import json, statistics, sys
-res = {r["command"]: r["times"] for r in json.load(open(sys.argv[1]))["results"]}
-b = statistics.median(res["runc"]) * 1000
-print(f"| ctr run --rm hello ({sys.argv[2]} runs each) | wasmpod shim median | runc median | speed-up (runc/wasmpod) |")
+res = json.load(open(sys.argv[1]))
+b = statistics.median(res["runc"])
+print(f"| ctr run --rm hello ({sys.argv[2]} runs each, interleaved) | wasmpod shim median | runc median | speed-up (runc/wasmpod) |")
 print("|---|---|---|---|")
 for name, image in (("wasmpod", "compat image"), ("wasmpod-layer", "Wasm-layer image")):
     if name in res:
-        a = statistics.median(res[name]) * 1000
+        a = statistics.median(res[name])
         print(f"| containerd {sys.argv[3]}, {image}, warm compile cache | {a:.0f} ms | {b:.0f} ms | {b/a:.2f}x |")
 PY
+if [ "${PHASES:-0}" = 1 ]; then
+  python3 bench/ctr-phases.py "$work/sched.txt" "${names[@]}"
+fi

@@ -307,7 +307,11 @@ fn shim_pid(s: &Setup, id: &str) -> String {
         .output()
         .expect("pgrep");
     let pids: Vec<String> = text(&o.stdout).lines().map(str::to_string).collect();
-    assert_eq!(pids, std::slice::from_ref(&pid), "one shim server, the task's");
+    assert_eq!(
+        pids,
+        std::slice::from_ref(&pid),
+        "one shim server, the task's"
+    );
     pid
 }
 
