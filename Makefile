@@ -47,8 +47,8 @@ bench: setup
 	$(CARGO) build --release -p wasmpod -p wasmpod-shim
 	bench/run-startup.sh
 	bench/pull.sh
-	bench/ctr-cold-start.sh
-	CONTAINERD=1.7 bench/ctr-cold-start.sh
+	PHASES=1 bench/ctr-cold-start.sh
+	PHASES=1 CONTAINERD=1.7 bench/ctr-cold-start.sh
 	bench/cri-density.sh
 	bench/http.sh
 	bench/k8s-startup.sh

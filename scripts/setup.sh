@@ -6,7 +6,7 @@
 #   scripts/setup.sh test     # plus the e2e cluster's Kubernetes binaries
 #                             # and containerd 1.7, built from source
 #                             # (tests/k8s/build.sh, tests/containerd/build.sh)
-#   scripts/setup.sh bench    # plus those, hyperfine and the wasmtime CLI
+#   scripts/setup.sh bench    # plus those, hyperfine, wrk, perf and the wasmtime CLI
 set -euo pipefail
 
 mode=${1:-}
@@ -34,7 +34,7 @@ apt_packages=(clang lld libc6-dev wasi-libc libclang-rt-dev-wasm32
   docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
   containerd runc containernetworking-plugins protobuf-compiler procps iproute2
   busybox-static iptables conntrack curl python3 binutils)
-if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine wrk); fi
+if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine wrk linux-perf); fi
 
 missing=()
 for p in "${apt_packages[@]}"; do
