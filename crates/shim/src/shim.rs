@@ -6,8 +6,10 @@
 //! wait until the server listens, which costs a second exec of a large
 //! binary and the server's whole set-up on every container's start path.
 
-use std::io::Write as _;
-use std::path::Path;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use containerd_shim::Flags;
@@ -135,8 +137,6 @@ const TTRPC_ADDRESS: &str = "TTRPC_ADDRESS";
 /// connect (its connection waits in the listen backlog) while the server is
 /// still setting up.
 fn start(flags: &Flags) -> std::io::Result<String> {
-    use std::os::unix::net::{UnixListener, UnixStream};
-
     if std::env::var_os(TTRPC_ADDRESS).is_none() {
         return Err(std::io::Error::other(format!(
             "{TTRPC_ADDRESS} is not set (containerd sets it)"
@@ -148,29 +148,25 @@ fn start(flags: &Flags) -> std::io::Result<String> {
         .and_then(|s| s.sandbox_id().map(str::to_string))
         .unwrap_or_else(|| flags.id.clone());
     let address = containerd_shim::socket_address(&flags.address, &flags.namespace, &grouping);
-    let path = address.strip_prefix("unix://").unwrap_or(&address);
-    if let Some(parent) = Path::new(path).parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let listener = match UnixListener::bind(path) {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            if UnixStream::connect(path).is_ok() {
-                // The pod's server is up: this container joins it.
-                write_address_file(&address)?;
-                return Ok(address);
-            }
-            // A socket left by a server that died.
-            std::fs::remove_file(path)?;
-            UnixListener::bind(path)?
-        }
-        Err(e) => return Err(e),
+    let path = PathBuf::from(address.strip_prefix("unix://").unwrap_or(&address));
+    let Some(listener) = bind_group_socket(&path)? else {
+        // The pod's server is up: this container joins it.
+        write_address_file(&address)?;
+        return Ok(address);
+    };
+    let socket = ServerSocket {
+        inode: std::fs::metadata(&path)?.ino(),
+        path,
     };
     // The server's threads, and so every guest socket, live in the pod's
     // network namespace: join it before the fork, which the server inherits.
-    if let Some(netns) = spec.as_ref().and_then(Spec::network_namespace) {
-        join_network_namespace(netns)
-            .map_err(|e| std::io::Error::other(format!("join network namespace {netns}: {e}")))?;
+    if let Some(netns) = spec.as_ref().and_then(Spec::network_namespace)
+        && let Err(e) = join_network_namespace(netns)
+    {
+        socket.remove();
+        return Err(std::io::Error::other(format!(
+            "join network namespace {netns}: {e}"
+        )));
     }
     // SAFETY: no thread has been started in this process (the async runtime
     // is built only by the server, after the fork), so the child may go on
@@ -180,28 +176,120 @@ fn start(flags: &Flags) -> std::io::Result<String> {
     match pid {
         -1 => {
             let e = std::io::Error::last_os_error();
-            let _ = std::fs::remove_file(path);
+            socket.remove();
             Err(e)
         }
-        0 => std::process::exit(serve(listener, flags)),
+        0 => std::process::exit(serve(listener, socket, flags)),
         pid => {
             drop(listener);
-            // Like runc's shim: into containerd's shim cgroup when its
-            // options name one, and an OOM score just above containerd's.
-            #[allow(clippy::cast_sign_loss)]
-            containerd_shim::cgroup::set_cgroup_and_oom_score(pid as u32)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            write_address_file(&address)?;
+            let placed = place_server(pid).and_then(|()| write_address_file(&address));
+            if let Err(e) = placed {
+                // containerd will not use a server whose start failed, so
+                // nothing would ever shut it down: end it here.
+                // SAFETY: kill and waitpid on our own child.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+                socket.remove();
+                return Err(e);
+            }
             Ok(address)
         }
     }
 }
 
+/// Binds the pod's socket, or returns `None` when a live server already
+/// listens on it. A socket nobody listens on (its server died) is replaced.
+/// Starts of one pod are serialised by a lock on the socket folder, so two
+/// of them never both replace a stale socket; it is released before the
+/// fork, so the server does not inherit it.
+fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
+    use std::os::fd::AsRawFd;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other(format!("socket {}: no folder", path.display())))?;
+    std::fs::create_dir_all(dir)?;
+    let lock = std::fs::File::open(dir)?;
+    // SAFETY: flock on a descriptor we own; the lock goes with it.
+    #[allow(unsafe_code)]
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    match UnixListener::bind(path) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            if UnixStream::connect(path).is_ok() {
+                return Ok(None);
+            }
+            // A socket left by a server that died.
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            UnixListener::bind(path).map(Some)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The socket a server was forked with, known by its inode too, so that a
+/// server never removes a socket a later server bound at the same path.
+struct ServerSocket {
+    path: PathBuf,
+    inode: u64,
+}
+
+impl ServerSocket {
+    /// Removes the socket if it is still this server's.
+    fn remove(&self) {
+        let ours = std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode);
+        if ours && let Err(e) = std::fs::remove_file(&self.path) {
+            warn!(path = %self.path.display(), error = %e, "cannot remove the shim socket");
+        }
+    }
+}
+
+/// Like runc's shim: the server goes into containerd's shim cgroup when
+/// runc options on stdin name one, and gets an OOM score just above
+/// containerd's. Options of another type (the CRI plugin's own, when a
+/// handler has an `options` table) say nothing about the shim's cgroup.
+fn place_server(pid: libc::pid_t) -> std::io::Result<()> {
+    use containerd_shim::protos::protobuf::Message;
+    use containerd_shim::protos::protobuf::well_known_types::any::Any;
+    use containerd_shim::protos::shim::oci::Options;
+
+    let pid = u32::try_from(pid).map_err(|_| std::io::Error::other("bad server pid"))?;
+    let mut data = Vec::new();
+    std::io::stdin().read_to_end(&mut data)?;
+    if !data.is_empty() {
+        let any = Any::parse_from_bytes(&data)
+            .map_err(|e| std::io::Error::other(format!("runtime options on stdin: {e}")))?;
+        let name = any.type_url.rsplit('/').next().unwrap_or_default();
+        if name == RUNC_OPTIONS {
+            let options = Options::parse_from_bytes(&any.value)
+                .map_err(|e| std::io::Error::other(format!("runtime options on stdin: {e}")))?;
+            if !options.shim_cgroup.is_empty() {
+                containerd_shim::cgroup::add_task_to_cgroup(&options.shim_cgroup, pid).map_err(
+                    |e| std::io::Error::other(format!("shim cgroup {}: {e}", options.shim_cgroup)),
+                )?;
+            }
+        }
+    }
+    containerd_shim::cgroup::adjust_oom_score(pid)
+        .map_err(|e| std::io::Error::other(format!("OOM score: {e}")))
+}
+
+/// The type of runc's runtime options, the only ones that carry a shim cgroup.
+const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
+
 /// A restarted containerd finds the server through the bundle's `address`
 /// file; written to a temporary file and renamed, so it is never half there.
 fn write_address_file(address: &str) -> std::io::Result<()> {
-    std::fs::write("address.tmp", address)?;
-    std::fs::rename("address.tmp", "address")
+    std::fs::write("address.tmp", address)
+        .and_then(|()| std::fs::rename("address.tmp", "address"))
+        .map_err(|e| std::io::Error::other(format!("write the bundle's address file: {e}")))
 }
 
 /// Detaches the forked server from containerd's session and from the pipe
@@ -229,7 +317,7 @@ fn detach() -> std::io::Result<()> {
 /// The server: the task service on the socket `start` bound, until the
 /// pod's last container is deleted (or containerd asks for shutdown).
 /// Returns the exit code.
-fn serve(listener: std::os::unix::net::UnixListener, flags: &Flags) -> i32 {
+fn serve(listener: UnixListener, socket: ServerSocket, flags: &Flags) -> i32 {
     if let Err(e) = detach() {
         eprintln!("{BINARY}: detach the server: {e}");
         return 1;
@@ -251,7 +339,7 @@ fn serve(listener: std::os::unix::net::UnixListener, flags: &Flags) -> i32 {
         }
     };
     let code = runtime.block_on(async move {
-        match run_server(listener, flags).await {
+        match run_server(listener, &socket, flags).await {
             Ok(()) => 0,
             Err(e) => {
                 error!(error = %e, "shim server failed");
@@ -266,7 +354,8 @@ fn serve(listener: std::os::unix::net::UnixListener, flags: &Flags) -> i32 {
 }
 
 async fn run_server(
-    listener: std::os::unix::net::UnixListener,
+    listener: UnixListener,
+    socket: &ServerSocket,
     flags: &Flags,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use containerd_shim::protos::shim_async::create_task;
@@ -294,12 +383,11 @@ async fn run_server(
     info!(id = %flags.id, "shim serving");
     exit.wait().await;
     info!("shutting down");
+    // First, while containerd still waits for Shutdown's answer: once it
+    // has it, containerd may delete the bundle and start a new server for
+    // the same pod at the same path.
+    socket.remove();
     server.shutdown().await.unwrap_or_default();
-    // Our socket, named in the address file.
-    if let Ok(address) = std::fs::read_to_string("address") {
-        let path = address.strip_prefix("unix://").unwrap_or(&address);
-        let _ = std::fs::remove_file(path);
-    }
     Ok(())
 }
 
@@ -327,11 +415,16 @@ fn ignore_termination_signals() -> std::io::Result<()> {
 /// on the path of every container's removal.
 fn delete() -> std::io::Result<()> {
     use containerd_shim::protos::protobuf::Message;
-    let rootfs = Spec::load(Path::new("."))
-        .map(|s| s.rootfs(Path::new(".")))
-        .unwrap_or_else(|_| Path::new("rootfs").to_path_buf());
-    if let Some(root) = rootfs.to_str() {
-        let _ = containerd_shim::mount::umount_recursive(Some(root), libc::MNT_DETACH);
+    // Absolute: mounts are matched by their absolute mount point.
+    let bundle = std::env::current_dir()?;
+    let rootfs = Spec::load(&bundle)
+        .map(|s| s.rootfs(&bundle))
+        .unwrap_or_else(|_| bundle.join("rootfs"));
+    if let Some(root) = rootfs.to_str()
+        && let Err(e) = containerd_shim::mount::umount_recursive(Some(root), libc::MNT_DETACH)
+    {
+        // containerd logs delete's stderr as cleanup warnings.
+        eprintln!("{BINARY}: delete: unmount {root}: {e}");
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -49,6 +49,17 @@ impl Bundle {
         }
     }
 
+    /// Another container's bundle in the same group (same id, so the same
+    /// socket), as a second container of a pod would have.
+    fn sibling(&self) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            address: self.address.clone(),
+            namespace: self.namespace.clone(),
+            id: self.id.clone(),
+        }
+    }
+
     fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -61,14 +72,32 @@ impl Bundle {
     }
 
     fn shim(&self, action: &str) -> Output {
-        Command::new(SHIM)
+        self.shim_with_stdin(action, &[])
+    }
+
+    /// Runs the shim with `stdin` on its standard input, as containerd
+    /// passes a runtime's options to `start`.
+    fn shim_with_stdin(&self, action: &str, stdin: &[u8]) -> Output {
+        use std::io::Write as _;
+        let mut child = Command::new(SHIM)
             .args(["-namespace", &self.namespace, "-id", &self.id])
             .args(["-address", &self.address, action])
             .current_dir(self.path())
             .env("TTRPC_ADDRESS", self.path().join("containerd.sock.ttrpc"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the shim")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the shim");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin).expect("write stdin");
+        drop(input);
+        child.wait_with_output().expect("wait for the shim")
+    }
+
+    /// Writes the bundle's `config.json`.
+    fn spec(&self, json: &str) {
+        std::fs::write(self.path().join("config.json"), json).expect("config.json");
     }
 
     /// Pids of shim processes serving this bundle.
@@ -133,13 +162,22 @@ async fn start_forks_a_server_replacing_a_stale_socket_and_reuses_a_live_one() {
     let servers = b.servers();
     assert_eq!(servers.len(), 1, "one server: {servers:?}");
 
-    // A second container of the same grouping joins that server.
-    let o = b.shim("start");
+    // A second container of the same grouping joins that server, and its
+    // own bundle gets the address file.
+    let second = b.sibling();
+    let o = second.shim("start");
     assert!(o.status.success(), "second start: {}", text(&o.stderr));
     assert_eq!(text(&o.stdout), address);
     assert_eq!(b.servers(), servers, "no second server");
+    assert_eq!(
+        std::fs::read_to_string(second.path().join("address")).expect("address file"),
+        address
+    );
 
-    // With no containers, Shutdown ends the server, which removes its socket.
+    // With no containers, Shutdown ends the server, which removes its socket,
+    // even when the bundle it started in is already gone (containerd deletes
+    // a bundle as soon as Shutdown answers).
+    std::fs::remove_file(b.path().join("address")).expect("remove the address file");
     shutdown(&socket).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !b.servers().is_empty() || socket.exists() {
@@ -210,4 +248,107 @@ fn version_and_bad_invocations() {
         "{}",
         text(&o.stderr)
     );
+}
+
+/// Asserts that `start` failed with one line naming `what`, and left no
+/// server and no socket behind.
+fn assert_failed_cleanly(b: &Bundle, o: &Output, what: &str) {
+    assert_eq!(o.status.code(), Some(1), "stdout: {}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(err.contains(what), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(o.stdout.is_empty(), "no address: {}", text(&o.stdout));
+    assert!(!b.socket().exists(), "socket left behind");
+    assert!(
+        b.servers().is_empty(),
+        "server left behind: {:?}",
+        b.servers()
+    );
+}
+
+#[test]
+fn a_start_failing_after_the_fork_ends_its_server_and_removes_the_socket() {
+    let b = Bundle::new("afterfork");
+    // The address file cannot be written: its temporary name is a folder.
+    std::fs::create_dir(b.path().join("address.tmp")).expect("mkdir");
+    let o = b.shim("start");
+    assert_failed_cleanly(&b, &o, "write the bundle's address file");
+    assert!(!b.path().join("address").exists());
+}
+
+#[test]
+fn a_network_namespace_that_cannot_be_joined_fails_start_cleanly() {
+    let b = Bundle::new("netns");
+    b.spec(r#"{"linux": {"namespaces": [{"type": "network", "path": "/nonexistent/netns"}]}}"#);
+    let o = b.shim("start");
+    assert_failed_cleanly(&b, &o, "join network namespace /nonexistent/netns");
+}
+
+#[tokio::test]
+async fn options_of_another_runtime_type_are_not_read_as_runcs() {
+    // The CRI plugin's own options type, as a handler with an `options`
+    // table sends it. Its field 3 (config_body) has the number of runc's
+    // shim_cgroup, so reading it as runc's would ask for cgroup "nope".
+    let mut value = vec![0x1a, 4];
+    value.extend_from_slice(b"nope");
+    let mut any = Vec::new();
+    let type_url = b"runtimeoptions.v1.Options";
+    any.push(0x0a);
+    any.push(u8::try_from(type_url.len()).expect("short"));
+    any.extend_from_slice(type_url);
+    any.push(0x12);
+    any.push(u8::try_from(value.len()).expect("short"));
+    any.extend_from_slice(&value);
+
+    let b = Bundle::new("options");
+    let o = b.shim_with_stdin("start", &any);
+    assert!(o.status.success(), "start: {}", text(&o.stderr));
+    assert_eq!(b.servers().len(), 1);
+    shutdown(&b.socket()).await;
+
+    // Garbage on stdin is refused, naming it, and leaves nothing behind.
+    let b = Bundle::new("badoptions");
+    let o = b.shim_with_stdin("start", &[0xff, 0xff, 0xff]);
+    assert_failed_cleanly(&b, &o, "runtime options on stdin");
+}
+
+/// Unmounts a test mount even when an assertion failed first.
+struct MountGuard(PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_mount_point(path: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let path = path.to_str().expect("utf-8 path");
+    mounts.lines().any(|l| l.split(' ').nth(4) == Some(path))
+}
+
+#[test]
+fn delete_unmounts_the_rootfs_a_dead_server_left() {
+    let b = Bundle::new("deletemount");
+    let rootfs = b.path().join("rootfs");
+    std::fs::create_dir(&rootfs).expect("mkdir rootfs");
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&rootfs)
+        .status()
+        .expect("mount");
+    assert!(st.success(), "mount a tmpfs");
+    let _guard = MountGuard(rootfs.clone());
+    assert!(is_mount_point(&rootfs));
+
+    let o = b.shim("delete");
+    assert!(o.status.success(), "delete: {}", text(&o.stderr));
+    assert!(text(&o.stderr).is_empty(), "{}", text(&o.stderr));
+    assert!(!is_mount_point(&rootfs), "the rootfs is still mounted");
+    let r = DeleteResponse::parse_from_bytes(&o.stdout).expect("a DeleteResponse");
+    assert_eq!(r.exit_status, 137);
 }

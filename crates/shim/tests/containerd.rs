@@ -146,6 +146,10 @@ fn ctr_run_output_args_env_mounts_and_exit_codes() {
         text(&o.stdout),
         "argv[0]=/probe.wasm\nargv[1]=args\nargv[2]=one\nargv[3]=two\n"
     );
+    // The server removed its socket before containerd deleted the bundle.
+    let socket = containerd_shim::socket_address(&s.ctd.socket(), "wasmpod", "args");
+    let socket = socket.strip_prefix("unix://").unwrap_or(&socket);
+    assert!(!Path::new(socket).exists(), "{socket} left behind");
 
     let o = s.run(
         "env",
