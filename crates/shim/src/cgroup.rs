@@ -140,4 +140,53 @@ mod tests {
             pid
         );
     }
+
+    /// Unmounts the test's cgroup2 mount even when an assertion failed.
+    struct Cgroup2Mount(tempfile::TempDir);
+
+    impl Drop for Cgroup2Mount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    /// The real kernel's cgroup v2: a cgroup2 hierarchy mounted here (the
+    /// machine's controllers may all be bound to v1, which does not matter
+    /// for membership). Needs root.
+    #[test]
+    fn join_moves_the_process_into_a_real_cgroup2_hierarchy() {
+        let mount = Cgroup2Mount(tempfile::tempdir().expect("tmp"));
+        let root = mount.0.path().to_path_buf();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "cgroup2", "none"])
+            .arg(&root)
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mount cgroup2 (needs root)");
+        let own = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
+        let before = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .expect("a cgroup2 line")
+            .to_string();
+        let pod = PathBuf::from(format!("wasmpod-test-{}/pod1", std::process::id()));
+
+        let joined = join(&root, &pod);
+
+        let now = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
+        // Back where we were, then remove the test's cgroups.
+        let back = root
+            .join(before.trim_start_matches('/'))
+            .join("cgroup.procs");
+        std::fs::write(&back, std::process::id().to_string()).expect("move back");
+        let _ = std::fs::remove_dir(root.join(&pod));
+        let _ = std::fs::remove_dir(root.join(pod.parent().expect("parent")));
+
+        assert_eq!(joined, vec![root.join(&pod)]);
+        let expected = format!("0::/{}", pod.display());
+        assert!(now.lines().any(|l| l == expected), "{expected} in {now}");
+    }
 }
