@@ -455,11 +455,16 @@ impl Snapshot {
     /// and umask, all set in the child before the exec, so containerd
     /// never runs anywhere else (in particular not in the installer pod's
     /// cgroup, which the kubelet kills with the pod).
-    #[allow(unsafe_code)]
     fn command(&self) -> io::Result<Command> {
-        let (program, args) = self
+        self.command_with(self.argv.get(1..).unwrap_or_default())
+    }
+
+    /// [`Snapshot::command`] with other arguments: a trial run.
+    #[allow(unsafe_code)]
+    fn command_with(&self, args: &[OsString]) -> io::Result<Command> {
+        let program = self
             .argv
-            .split_first()
+            .first()
             .ok_or_else(|| io::Error::other("empty command line"))?;
         let mut c = Command::new(program);
         c.args(args)
@@ -635,6 +640,15 @@ fn restart_process(pid: i32) -> Result<Restarted, NodeError> {
             program.to_string_lossy()
         )));
     }
+    // Nor is one whose program no longer runs (a broken binary, a missing
+    // library, a namespace that cannot be entered): `PROGRAM --version`,
+    // set up exactly as the restart will be, must exit 0 first.
+    if let Err(e) = trial_run(&snapshot) {
+        return Err(NodeError::Restart(format!(
+            "containerd (pid {pid}): a trial run of `{} --version`, set up as the restart would be, failed ({e}); it was left running: restart it yourself",
+            program.to_string_lossy()
+        )));
+    }
     kill(pid, libc::SIGTERM).map_err(restart_error(pid, "SIGTERM"))?;
     // Past SIGTERM the node must end with a containerd: one that does not
     // exit in 30 s gets SIGKILL, and the new one is started regardless.
@@ -669,6 +683,30 @@ fn restart_process(pid: i32) -> Result<Restarted, NodeError> {
         ),
         child,
     })
+}
+
+/// Runs `PROGRAM --version` as the restart would run containerd, and
+/// waits up to 10 s for it to exit 0.
+fn trial_run(snapshot: &Snapshot) -> io::Result<()> {
+    let mut command = snapshot.command_with(&[OsString::from("--version")])?;
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = command.spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(io::Error::other(format!("it ended with {status}")))
+            };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other("it did not exit within 10 s"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 impl Host for SystemHost {
@@ -874,6 +912,60 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(200));
         assert!(running(pid, start_time), "the containerd was stopped");
+    }
+
+    /// A containerd whose program is still there but no longer runs is not
+    /// stopped either: the trial run finds it out first.
+    #[test]
+    fn a_containerd_whose_program_no_longer_runs_is_left_running() {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert!(
+            Path::new("/usr/bin/perl").is_file(),
+            "needs /usr/bin/perl (Debian's perl-base) as the stand-in containerd"
+        );
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path();
+        std::os::unix::fs::symlink("/usr/bin/perl", dir.join("containerd")).expect("symlink");
+        let mut cleanup = Cleanup::default();
+        let child = dummy(dir, dir, &["--config", "/x.toml"], "broken", Stdio::null());
+        let pid = child.id() as i32;
+        cleanup.children.push(child);
+        wait_for_exec(pid);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(proc_path(pid, "wchan"))
+            .unwrap_or_default()
+            .contains("nanosleep")
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let start_time = proc::parse_stat(&read(pid, "stat")).expect("stat").1;
+
+        // An executable that fails, then one the kernel cannot run (which
+        // execvp hands to the shell, as containerd's own start would).
+        for (content, why) in [
+            (&b"#!/bin/sh\nexit 3\n"[..], "exit status: 3"),
+            (&b"\x7fELF not really"[..], "exit status: 127"),
+        ] {
+            let program = dir.join("containerd");
+            let _ = std::fs::remove_file(&program);
+            std::fs::write(&program, content).expect("write the program");
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            let err = match restart_process(pid) {
+                Ok(r) => panic!("restarted: {}", r.message),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                err.contains(&format!("containerd (pid {pid}): a trial run of `"))
+                    && err.contains(" --version`, set up as the restart would be, failed (")
+                    && err.contains(why)
+                    && err.contains("it was left running"),
+                "{err}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(running(pid, start_time), "the containerd was stopped");
+        }
     }
 
     /// Runs as root: starts two stand-in containerds and restarts the one
