@@ -640,6 +640,17 @@ fn restart_process(pid: i32) -> Result<Restarted, NodeError> {
             program.to_string_lossy()
         )));
     }
+    // Nor one that would come back weaker: it inherits our user,
+    // capabilities, seccomp filter and no_new_privs.
+    let ours = std::fs::read_to_string("/proc/self/status")
+        .map_err(restart_error(pid, "read this process's status"))?;
+    let theirs = std::fs::read_to_string(proc_path(pid, "status"))
+        .map_err(restart_error(pid, "read its status"))?;
+    if let Some(why) = proc::weaker_credentials(&ours, &theirs) {
+        return Err(NodeError::Restart(format!(
+            "containerd (pid {pid}) would be started again with less than it has: {why}; it was left running: restart it yourself, or run this with containerd's privileges"
+        )));
+    }
     // Nor is one whose program no longer runs (a broken binary, a missing
     // library, a namespace that cannot be entered): `PROGRAM --version`,
     // set up exactly as the restart will be, must exit 0 first.

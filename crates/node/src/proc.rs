@@ -344,6 +344,56 @@ pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// Why a process with `ours` (its `/proc/PID/status`) would start a
+/// weaker program than the running one with `theirs`, if it would: the
+/// restarted program inherits the restarter's user, capabilities, seccomp
+/// filter and no_new_privs flag, none of which it could undo. `None` when
+/// it would have at least what the running one has.
+pub fn weaker_credentials(ours: &str, theirs: &str) -> Option<String> {
+    let effective_uid = |s: &'static str, status: &str| -> Result<String, String> {
+        status_field(status, "Uid")
+            .and_then(|v| v.split_whitespace().nth(1))
+            .map(str::to_string)
+            .ok_or_else(|| format!("no Uid in {s} status"))
+    };
+    let (our_uid, their_uid) = match (effective_uid("our", ours), effective_uid("its", theirs)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return Some(e),
+    };
+    if our_uid != their_uid {
+        return Some(format!(
+            "it runs as uid {their_uid} and this process as uid {our_uid}"
+        ));
+    }
+    for (key, what) in [("CapEff", "effective"), ("CapBnd", "bounding")] {
+        let mask =
+            |status: &str| status_field(status, key).and_then(|v| u64::from_str_radix(v, 16).ok());
+        let (Some(our_caps), Some(their_caps)) = (mask(ours), mask(theirs)) else {
+            return Some(format!("no {key} in a status"));
+        };
+        let missing = their_caps & !our_caps;
+        if missing != 0 {
+            return Some(format!(
+                "it has {what} capabilities this process lacks ({key} {their_caps:016x} against {our_caps:016x})"
+            ));
+        }
+    }
+    let flag = |status: &str, key: &str| status_field(status, key).is_some_and(|v| v != "0");
+    if flag(ours, "Seccomp") && !flag(theirs, "Seccomp") {
+        return Some(
+            "this process runs under a seccomp filter that the new containerd would inherit, and the running one has none"
+                .into(),
+        );
+    }
+    if flag(ours, "NoNewPrivs") && !flag(theirs, "NoNewPrivs") {
+        return Some(
+            "this process has no_new_privs set, which the new containerd would inherit, and the running one has not"
+                .into(),
+        );
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,5 +660,49 @@ mod tests {
         let status = "Name:\tcontainerd\nUmask:\t0022\nState:\tS (sleeping)\n";
         assert_eq!(status_field(status, "Umask"), Some("0022"));
         assert_eq!(status_field(status, "CapEff"), None);
+    }
+
+    fn status(uid: &str, eff: &str, bnd: &str, seccomp: &str, nnp: &str) -> String {
+        format!(
+            "Name:\tcontainerd\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\nCapEff:\t{eff}\nCapBnd:\t{bnd}\nNoNewPrivs:\t{nnp}\nSeccomp:\t{seccomp}\n"
+        )
+    }
+
+    #[test]
+    fn a_restarter_with_less_than_containerd_is_refused() {
+        let full = "000001ffffffffff";
+        let root = status("0", full, full, "0", "0");
+        assert_eq!(weaker_credentials(&root, &root), None);
+        // More than containerd is fine: the new one gets ours.
+        assert_eq!(
+            weaker_credentials(&root, &status("0", "00000000a80425fb", full, "0", "0")),
+            None
+        );
+
+        let err = weaker_credentials(&status("1000", full, full, "0", "0"), &root).expect("uid");
+        assert_eq!(err, "it runs as uid 0 and this process as uid 1000");
+        let err = weaker_credentials(&status("0", "00000000a80425fb", full, "0", "0"), &root)
+            .expect("caps");
+        assert_eq!(
+            err,
+            "it has effective capabilities this process lacks (CapEff 000001ffffffffff against 00000000a80425fb)"
+        );
+        let err = weaker_credentials(&status("0", full, "00000000a80425fb", "0", "0"), &root)
+            .expect("bounding");
+        assert!(err.starts_with("it has bounding capabilities"), "{err}");
+        let err = weaker_credentials(&status("0", full, full, "2", "0"), &root).expect("seccomp");
+        assert!(err.contains("seccomp filter"), "{err}");
+        // Both filtered (a restarter inside the same confinement) is fine.
+        assert_eq!(
+            weaker_credentials(
+                &status("0", full, full, "2", "0"),
+                &status("0", full, full, "2", "0")
+            ),
+            None
+        );
+        let err = weaker_credentials(&status("0", full, full, "0", "1"), &root).expect("nnp");
+        assert!(err.contains("no_new_privs"), "{err}");
+        let err = weaker_credentials("Name:\tx\n", &root).expect("unreadable");
+        assert_eq!(err, "no Uid in our status");
     }
 }
