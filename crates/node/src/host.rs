@@ -244,6 +244,8 @@ struct Snapshot {
     rlimits: Vec<(libc::c_int, Rlimit64)>,
     oom_score_adj: Option<Vec<u8>>,
     umask: Option<libc::mode_t>,
+    /// Its `/proc/PID/status`: umask, user, capabilities, seccomp.
+    status: String,
     /// Its stdout and stderr reopened for appending, when they are files.
     stdout: Option<File>,
     stderr: Option<File>,
@@ -420,7 +422,8 @@ impl Snapshot {
         let oom_score_adj = std::fs::read(proc_path(pid, "oom_score_adj"))
             .ok()
             .map(|v| v.trim_ascii().to_vec());
-        let status = std::fs::read_to_string(proc_path(pid, "status")).unwrap_or_default();
+        let status = std::fs::read_to_string(proc_path(pid, "status"))
+            .map_err(restart_error(pid, "read its status"))?;
         let umask = proc::status_field(&status, "Umask")
             .and_then(|v| libc::mode_t::from_str_radix(v, 8).ok());
 
@@ -436,6 +439,7 @@ impl Snapshot {
             rlimits,
             oom_score_adj,
             umask,
+            status,
             stdout: reopen_output(pid, 1),
             stderr: reopen_output(pid, 2),
         })
@@ -644,9 +648,7 @@ fn restart_process(pid: i32) -> Result<Restarted, NodeError> {
     // capabilities, seccomp filter and no_new_privs.
     let ours = std::fs::read_to_string("/proc/self/status")
         .map_err(restart_error(pid, "read this process's status"))?;
-    let theirs = std::fs::read_to_string(proc_path(pid, "status"))
-        .map_err(restart_error(pid, "read its status"))?;
-    if let Some(why) = proc::weaker_credentials(&ours, &theirs) {
+    if let Some(why) = proc::weaker_credentials(&ours, &snapshot.status) {
         return Err(NodeError::Restart(format!(
             "containerd (pid {pid}) would be started again with less than it has: {why}; it was left running: restart it yourself, or run this with containerd's privileges"
         )));
@@ -837,6 +839,29 @@ mod tests {
             .expect("start a dummy containerd")
     }
 
+    /// A stand-in containerd (perl as `DIR/containerd`, config
+    /// `/x.toml`) that is past its start-up and asleep, so its program may
+    /// be changed under it (before that, perl may still look itself up).
+    /// Returns its cleanup, pid and start time.
+    fn sleeping_dummy(dir: &Path, marker: &str) -> (Cleanup, i32, u64) {
+        std::os::unix::fs::symlink("/usr/bin/perl", dir.join("containerd")).expect("symlink");
+        let mut cleanup = Cleanup::default();
+        let child = dummy(dir, dir, &["--config", "/x.toml"], marker, Stdio::null());
+        let pid = child.id() as i32;
+        cleanup.children.push(child);
+        wait_for_exec(pid);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(proc_path(pid, "wchan"))
+            .unwrap_or_default()
+            .contains("nanosleep")
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let start_time = proc::parse_stat(&read(pid, "stat")).expect("stat").1;
+        (cleanup, pid, start_time)
+    }
+
     fn wait_for_exec(pid: i32) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::fs::read_to_string(proc_path(pid, "comm")).unwrap_or_default() != "containerd\n"
@@ -893,23 +918,7 @@ mod tests {
         );
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path();
-        std::os::unix::fs::symlink("/usr/bin/perl", dir.join("containerd")).expect("symlink");
-        let mut cleanup = Cleanup::default();
-        let child = dummy(dir, dir, &["--config", "/x.toml"], "gone", Stdio::null());
-        let pid = child.id() as i32;
-        cleanup.children.push(child);
-        wait_for_exec(pid);
-        // Only once perl is past its start-up (in its sleep) may its
-        // program go away; before that, perl may still look itself up.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !std::fs::read_to_string(proc_path(pid, "wchan"))
-            .unwrap_or_default()
-            .contains("nanosleep")
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let start_time = proc::parse_stat(&read(pid, "stat")).expect("stat").1;
+        let (_cleanup, pid, start_time) = sleeping_dummy(dir, "gone");
         std::fs::remove_file(dir.join("containerd")).expect("remove the program");
 
         let err = match restart_process(pid) {
@@ -936,21 +945,7 @@ mod tests {
         );
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path();
-        std::os::unix::fs::symlink("/usr/bin/perl", dir.join("containerd")).expect("symlink");
-        let mut cleanup = Cleanup::default();
-        let child = dummy(dir, dir, &["--config", "/x.toml"], "broken", Stdio::null());
-        let pid = child.id() as i32;
-        cleanup.children.push(child);
-        wait_for_exec(pid);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !std::fs::read_to_string(proc_path(pid, "wchan"))
-            .unwrap_or_default()
-            .contains("nanosleep")
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let start_time = proc::parse_stat(&read(pid, "stat")).expect("stat").1;
+        let (_cleanup, pid, start_time) = sleeping_dummy(dir, "broken");
 
         // An executable that fails, then one the kernel cannot run (which
         // execvp hands to the shell, as containerd's own start would).
