@@ -155,7 +155,7 @@ fn start(flags: &Flags) -> std::io::Result<String> {
         return Ok(address);
     };
     let socket = ServerSocket {
-        inode: std::fs::metadata(&path)?.ino(),
+        inode: std::fs::metadata(&path).map_err(at(&path))?.ino(),
         path,
     };
     // The server's threads, and so every guest socket, live in the pod's
@@ -210,12 +210,12 @@ fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("socket {}: no folder", path.display())))?;
-    std::fs::create_dir_all(dir)?;
-    let lock = std::fs::File::open(dir)?;
+    std::fs::create_dir_all(dir).map_err(at(dir))?;
+    let lock = std::fs::File::open(dir).map_err(at(dir))?;
     // SAFETY: flock on a descriptor we own; the lock goes with it.
     #[allow(unsafe_code)]
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error());
+        return Err(at(dir)(std::io::Error::last_os_error()));
     }
     match UnixListener::bind(path) {
         Ok(l) => Ok(Some(l)),
@@ -224,14 +224,20 @@ fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
                 return Ok(None);
             }
             // A socket left by a server that died.
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
+            if let Err(e) = std::fs::remove_file(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(at(path)(e));
             }
-            UnixListener::bind(path).map(Some)
+            UnixListener::bind(path).map(Some).map_err(at(path))
         }
-        Err(e) => Err(e),
+        Err(e) => Err(at(path)(e)),
     }
+}
+
+/// Names `path` in an I/O error, as the shim's errors do.
+fn at(path: &Path) -> impl FnOnce(std::io::Error) -> std::io::Error + '_ {
+    move |e| std::io::Error::other(crate::ShimError::io(path, e))
 }
 
 /// The socket a server was forked with, known by its inode too, so that a
