@@ -141,31 +141,14 @@ mod tests {
         );
     }
 
-    /// Unmounts the test's cgroup2 mount even when an assertion failed.
-    struct Cgroup2Mount(tempfile::TempDir);
-
-    impl Drop for Cgroup2Mount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(self.0.path())
-                .status();
-        }
-    }
-
     /// The real kernel's cgroup v2: a cgroup2 hierarchy mounted here (the
     /// machine's controllers may all be bound to v1, which does not matter
     /// for membership). Needs root.
     #[test]
     fn join_moves_the_process_into_a_real_cgroup2_hierarchy() {
-        let mount = Cgroup2Mount(tempfile::tempdir().expect("tmp"));
-        let root = mount.0.path().to_path_buf();
-        let st = std::process::Command::new("mount")
-            .args(["-t", "cgroup2", "none"])
-            .arg(&root)
-            .status()
-            .expect("mount");
-        assert!(st.success(), "mount cgroup2 (needs root)");
+        let dir = tempfile::tempdir().expect("tmp");
+        let mount = wasmpod_testkit::Mount::new("cgroup2", "none", dir.path());
+        let root = mount.path().to_path_buf();
         let own = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
         let before = own
             .lines()

@@ -312,19 +312,6 @@ async fn options_of_another_runtime_type_are_not_read_as_runcs() {
     assert_failed_cleanly(&b, &o, "runtime options on stdin");
 }
 
-/// Unmounts a test mount even when an assertion failed first.
-struct MountGuard(PathBuf);
-
-impl Drop for MountGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 fn is_mount_point(path: &Path) -> bool {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let path = path.to_str().expect("utf-8 path");
@@ -336,13 +323,7 @@ fn delete_unmounts_the_rootfs_a_dead_server_left() {
     let b = Bundle::new("deletemount");
     let rootfs = b.path().join("rootfs");
     std::fs::create_dir(&rootfs).expect("mkdir rootfs");
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "tmpfs"])
-        .arg(&rootfs)
-        .status()
-        .expect("mount");
-    assert!(st.success(), "mount a tmpfs");
-    let _guard = MountGuard(rootfs.clone());
+    let _mount = wasmpod_testkit::Mount::new("tmpfs", "tmpfs", &rootfs);
     assert!(is_mount_point(&rootfs));
 
     let o = b.shim("delete");
