@@ -4,8 +4,10 @@ sched_process_exec/exit events (bench/ctr-cold-start.sh PHASES=1):
 - before: from ctr's exec to the first shim exec (ctr start-up, container
   and snapshot create, containerd's task create up to starting the shim);
 - shim processes: from the first shim exec to the exit of the last shim
-  process of the run (start, the server, delete; containerd's and ctr's
-  handling of Create, Start, Wait, Delete and Shutdown happens inside);
+  binary executed in the run (for wasmpod `delete`, which containerd runs
+  once the server is gone; the server is forked, not executed, so it has
+  no exec event and ends before `delete` starts). containerd's and ctr's
+  handling of Create, Start, Wait, Delete and Shutdown happens inside;
 - after: from there to ctr's exit (bundle, container and snapshot removal).
 
 The i-th ctr run belongs to the i-th NAME of its round, in the order

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use containerd_shim::api::{DeleteResponse, ShutdownRequest};
 use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::shim_async::{Client, TaskClient};
 use containerd_shim::protos::ttrpc::context::Context;
 
@@ -289,16 +290,15 @@ async fn options_of_another_runtime_type_are_not_read_as_runcs() {
     // The CRI plugin's own options type, as a handler with an `options`
     // table sends it. Its field 3 (config_body) has the number of runc's
     // shim_cgroup, so reading it as runc's would ask for cgroup "nope".
-    let mut value = vec![0x1a, 4];
+    let mut value = vec![0x1a, 4]; // field 3, length-delimited, 4 bytes
     value.extend_from_slice(b"nope");
-    let mut any = Vec::new();
-    let type_url = b"runtimeoptions.v1.Options";
-    any.push(0x0a);
-    any.push(u8::try_from(type_url.len()).expect("short"));
-    any.extend_from_slice(type_url);
-    any.push(0x12);
-    any.push(u8::try_from(value.len()).expect("short"));
-    any.extend_from_slice(&value);
+    let any = Any {
+        type_url: "runtimeoptions.v1.Options".into(),
+        value,
+        ..Default::default()
+    }
+    .write_to_bytes()
+    .expect("encode");
 
     let b = Bundle::new("options");
     let o = b.shim_with_stdin("start", &any);
