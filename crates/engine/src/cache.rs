@@ -69,6 +69,9 @@ impl CompileCache {
             path: dir.clone(),
             source,
         })?;
+        if let Err(reason) = check_private(&dir) {
+            return Err(EngineError::UnsafeCache { path: dir, reason });
+        }
         let mut hasher = ShaHasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
         Ok(Self {
@@ -95,11 +98,17 @@ impl CompileCache {
     /// Reads and verifies an entry. `Ok(None)` means there is none;
     /// `Err(reason)` means one exists but must not be trusted.
     pub(crate) fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
-        let mut bytes = match std::fs::read(path) {
-            Ok(b) => b,
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.to_string()),
         };
+        // The bytes become native code this process runs: only its own
+        // user (or root) may have written them.
+        let meta = file.metadata().map_err(|e| e.to_string())?;
+        trusted_owner_and_mode(&meta, false)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| e.to_string())?;
         if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
             return Err("bad header".into());
         }
@@ -141,6 +150,49 @@ impl CompileCache {
             warn!(path = %path.display(), error = %e, "cannot remove bad cache entry");
         }
     }
+}
+
+/// Checks that nobody but this process's user and root can write to `dir`
+/// or change what its path leads to: `dir` and every folder above it must
+/// belong to this user or root, and none may be writable by group or
+/// others, except an ancestor with the sticky bit (`/tmp`), where others
+/// cannot rename what is not theirs. `Err` says why not.
+fn check_private(dir: &Path) -> Result<(), String> {
+    let real = dir.canonicalize().map_err(|e| e.to_string())?;
+    for (depth, folder) in real.ancestors().enumerate() {
+        let meta =
+            std::fs::symlink_metadata(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        trusted_owner_and_mode(&meta, depth > 0).map_err(|why| {
+            if depth == 0 {
+                why
+            } else {
+                format!("its parent {} {why}", folder.display())
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether `meta` belongs to this process's user or root and is writable
+/// by nobody else (`sticky_ok`: unless it is a sticky folder).
+fn trusted_owner_and_mode(meta: &std::fs::Metadata, sticky_ok: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "is owned by uid {}, not by this user ({me}) or root",
+            meta.uid()
+        ));
+    }
+    let others_write = meta.mode() & 0o022 != 0;
+    let sticky = meta.mode() & 0o1000 != 0;
+    if others_write && !(sticky_ok && sticky) {
+        return Err(format!(
+            "is writable by group or others (mode {:o})",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// Feeds `Hash` output into sha256, so wasmtime's compatibility hash becomes
@@ -202,6 +254,53 @@ mod tests {
 
         cache.discard(&path);
         assert_eq!(cache.read(&path), Ok(None));
+    }
+
+    #[test]
+    fn folders_and_entries_others_can_write_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = wasmtime::Engine::default();
+        let open = |p: &Path| CompileCache::open(p, &engine);
+        let set = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+
+        let c = dir.path().join("c");
+        std::fs::create_dir(&c).expect("mkdir");
+        set(&c, 0o777);
+        let err = open(&c).expect_err("world-writable cache");
+        assert!(
+            err.to_string()
+                .contains("writable by group or others (mode 777)"),
+            "{err}"
+        );
+        set(&c, 0o775);
+        assert!(open(&c).is_err(), "group-writable cache");
+
+        // A parent others can write lets them swap the cache folder.
+        set(&c, 0o755);
+        set(dir.path(), 0o777);
+        let err = open(&c.join("sub")).expect_err("world-writable parent");
+        let why = format!(
+            "its parent {} is writable by group or others",
+            dir.path().display()
+        );
+        assert!(err.to_string().contains(&why), "{err}");
+        // The sticky bit (as on /tmp) makes a shared parent safe.
+        set(dir.path(), 0o1777);
+        let cache = open(&c.join("sub")).expect("sticky parent");
+        set(dir.path(), 0o700);
+
+        // An entry others could have written is not trusted.
+        let path = cache.entry_path(&[9; 32]);
+        cache.write(&path, b"code");
+        assert_eq!(cache.read(&path), Ok(Some(b"code".to_vec())));
+        set(&path, 0o666);
+        assert_eq!(
+            cache.read(&path),
+            Err("is writable by group or others (mode 666)".into())
+        );
     }
 
     #[test]

@@ -70,6 +70,23 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    /// A read-only volume is, or lies inside, a read-write one, through
+    /// which the guest could write to it.
+    #[error(
+        "read-only volume {} is inside the read-write volume {}, so it could be written through that one; grant the parent read-only or mount a sibling",
+        read_only.display(),
+        read_write.display()
+    )]
+    VolumeOverlap {
+        read_only: PathBuf,
+        read_write: PathBuf,
+    },
+
+    /// The compile cache folder could be written by someone else, whose
+    /// bytes would then run as native code in this process.
+    #[error("compile cache {}: {reason}; it must belong to this user or root and be writable by no one else (chmod go-w)", path.display())]
+    UnsafeCache { path: PathBuf, reason: String },
+
     /// The compile cache directory could not be created.
     #[error("compile cache {}: {source}", path.display())]
     Cache {
