@@ -323,7 +323,7 @@ impl Server {
         let host = HttpHost {
             ctx,
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            table: crate::run::guest_table(),
             hooks: Hooks {
                 network: self.spec.network,
             },

@@ -48,6 +48,6 @@ pub use http::{HttpOptions, HttpStats};
 pub use options::EngineOptions;
 pub use program::{Program, ProgramKind, to_binary};
 pub use run::{
-    ExitStatus, InputSpec, Limits, OutputSpec, Preopen, RunSpec, Runtime, Stdio, StopHandle,
-    StopReason, Usage, env_pairs,
+    ExitStatus, InputSpec, Limits, MAX_HANDLES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES,
+    OutputSpec, RunSpec, Runtime, Stdio, StopHandle, StopReason, Usage, env_pairs,
 };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info_span};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -199,7 +199,8 @@ impl Runtime {
             .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
         let limits = spec.limits.limiter(spec.usage.clone());
         let throttle = spec.limits.throttle(&spec.usage);
-        let wasi = spec.wasi_builder()?.build_p1();
+        let mut wasi = spec.wasi_builder()?.build_p1();
+        WasiView::ctx(&mut wasi).table.set_max_capacity(MAX_HANDLES);
         let mut store = Store::new(&self.engine, ModuleHost { wasi, limits });
         store.limiter(|h| &mut h.limits);
         stop.arm(&mut store, throttle);
@@ -234,7 +235,7 @@ impl Runtime {
         let ctx = spec.wasi_builder()?.build();
         let host = ComponentHost {
             ctx,
-            table: ResourceTable::new(),
+            table: guest_table(),
             limits,
         };
         let mut store = Store::new(&self.engine, host);
@@ -297,6 +298,13 @@ fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
 }
 
 /// `KEY=VALUE` entries, as images and OCI runtime specs carry them, as
+/// A guest's resource table, holding at most [`MAX_HANDLES`] handles.
+pub(crate) fn guest_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
+    table
+}
+
 /// [`RunSpec::env`] pairs. An entry without `=` is a name with an empty
 /// value.
 pub fn env_pairs<S: AsRef<str>>(entries: &[S]) -> Vec<(String, String)> {
@@ -562,6 +570,18 @@ impl Usage {
         let mut cpu = self.cpu.lock().unwrap_or_else(PoisonError::into_inner);
         let Some((clock, start)) = ThreadClock::current().and_then(|c| Some((c, c.now()?))) else {
             return CpuPoll {
+impl Limiter {
+    /// Takes `bytes` more from the budget, if they fit.
+    fn take(&mut self, bytes: u64) -> bool {
+        let total = self.used.saturating_add(bytes);
+        if self.budget.is_some_and(|b| total > b) {
+            return false;
+        }
+        self.used = total;
+        true
+    }
+}
+
                 usage: self,
                 key: None,
             };
@@ -599,9 +619,29 @@ impl Usage {
     }
 }
 
-/// The store's resource limiter: the limits, plus usage accounting.
+/// Most linear memories, tables and core instances one store may hold,
+/// whatever the memory limit: a component is several core instances, each
+/// with its memories and tables, and every one costs the host a mapping.
+pub const MAX_INSTANCES: usize = 100;
+/// See [`MAX_INSTANCES`].
+pub const MAX_MEMORIES: usize = 100;
+/// See [`MAX_INSTANCES`].
+pub const MAX_TABLES: usize = 100;
+/// Most handles (open files and directories, streams, sockets, and the
+/// like) one guest may hold at once, so that no guest can take the
+/// descriptors of the process that runs it and its neighbours.
+pub const MAX_HANDLES: usize = 1024;
+/// What one table element costs the host: a pointer (funcref) or less.
+const TABLE_ELEMENT_BYTES: u64 = std::mem::size_of::<usize>() as u64;
+
+/// The store's resource limiter: one budget for everything the guest
+/// allocates (every linear memory and every table, by element size), the
+/// counts above, and usage accounting.
 pub(crate) struct Limiter {
-    limits: StoreLimits,
+    /// Most bytes of memories and tables together, if limited.
+    budget: Option<u64>,
+    /// Bytes of memories and tables the store holds now.
+    used: u64,
     usage: Arc<Usage>,
     /// This store's share of `usage`'s memory, released when the store is
     /// dropped (the run ended), so instances sharing a `Usage` (one per
@@ -622,17 +662,24 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        if allowed {
-            let by = desired.saturating_sub(current) as u64;
-            self.own += by;
-            self.usage.grew(by);
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
         }
-        Ok(allowed)
+        let by = desired.saturating_sub(current) as u64;
+        if !self.take(by) {
+            debug!(current, desired, budget = ?self.budget, "memory growth refused");
+            return Ok(false);
+        }
+        self.own += by;
+        self.usage.grew(by);
+        Ok(true)
     }
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.limits.memory_grow_failed(error)
+        // The guest sees -1 from memory.grow; a failure of the host's own
+        // allocation is only logged.
+        debug!(error = %error, "memory growth failed");
+        Ok(())
     }
 
     fn table_growing(
@@ -641,31 +688,43 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        let elements = desired.saturating_sub(current) as u64;
+        let allowed = self.take(elements.saturating_mul(TABLE_ELEMENT_BYTES));
+        if !allowed {
+            debug!(current, desired, budget = ?self.budget, "table growth refused");
+        }
+        Ok(allowed)
     }
 
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.limits.table_grow_failed(error)
+        debug!(error = %error, "table growth failed");
+        Ok(())
     }
 
     fn instances(&self) -> usize {
-        self.limits.instances()
+        MAX_INSTANCES
     }
 
     fn tables(&self) -> usize {
-        self.limits.tables()
+        MAX_TABLES
     }
 
     fn memories(&self) -> usize {
-        self.limits.memories()
+        MAX_MEMORIES
     }
 }
 
 /// Resource limits for one instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
-    /// Most bytes of linear memory the guest may have. Growing past it fails
-    /// inside the guest (`memory.grow` returns -1), it does not trap.
+    /// Most bytes the guest may allocate: every linear memory of every
+    /// core instance of the store, and its tables (by element size), count
+    /// against one budget. Growing past it fails inside the guest
+    /// (`memory.grow` and `table.grow` return -1), it does not trap; an
+    /// instance whose initial memories and tables exceed it does not start.
     pub memory: Option<u64>,
     /// Wall-clock time after which the guest is stopped with
     /// [`StopReason::Timeout`].
@@ -679,12 +738,9 @@ pub struct Limits {
 
 impl Limits {
     pub(crate) fn limiter(&self, usage: Arc<Usage>) -> Limiter {
-        let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(false);
-        if let Some(bytes) = self.memory {
-            b = b.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
-        }
         Limiter {
-            limits: b.build(),
+            budget: self.memory,
+            used: 0,
             usage,
             own: 0,
         }
