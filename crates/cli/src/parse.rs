@@ -5,14 +5,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use wasmpod_engine::Preopen;
+
+/// A parsed `--volume`: what to open, where the guest sees it, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSpec {
+    pub host: PathBuf,
+    pub guest: String,
+    pub read_only: bool,
+}
 
 /// Parses a volume: `HOST:GUEST`, `HOST:GUEST:ro`, `HOST:GUEST:rw`, a bare
 /// `HOST` (seen at the same path, as `wasmtime run --dir` does) or
 /// wasmtime's `HOST::GUEST`. GUEST must be absolute or `.`, and may not
 /// contain `..`. The host path is resolved against the current directory but
 /// not checked here: the engine reports a missing one.
-pub fn volume(spec: &str) -> anyhow::Result<Preopen> {
+pub fn volume(spec: &str) -> anyhow::Result<VolumeSpec> {
     let bad = |why: &str| anyhow::anyhow!("invalid volume {spec:?}: {why}");
     if spec.is_empty() {
         return Err(bad("empty"));
@@ -53,7 +60,7 @@ pub fn volume(spec: &str) -> anyhow::Result<Preopen> {
             .context("cannot resolve a relative volume path")?
             .join(host)
     };
-    Ok(Preopen {
+    Ok(VolumeSpec {
         host,
         guest: guest.to_string(),
         read_only,

@@ -135,7 +135,7 @@ struct Server {
     /// The server's stop: a SIGKILL ends the guests of requests in flight.
     stop: StopHandle,
     /// The working directory's host folder, resolved once.
-    cwd_dir: Option<(std::path::PathBuf, wasmtime_wasi::FsPerms)>,
+    work_dir: Option<crate::preopen::WorkDir>,
 }
 
 impl Runtime {
@@ -164,8 +164,9 @@ impl Runtime {
         let pre = ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(EngineError::chain(&e)))?;
         // Build one context now, so a bad preopen fails here and not per
         // request.
-        let cwd_dir = spec.cwd_dir();
-        spec.shared_wasi_builder(cwd_dir.as_ref())?;
+        crate::preopen::check_modes(&spec.preopens)?;
+        let work_dir = crate::preopen::work_dir(&spec.preopens, spec.cwd.as_deref());
+        spec.shared_wasi_builder(work_dir.as_ref())?;
         let server = Arc::new(Server {
             pre,
             throttle: spec.limits.throttle(&spec.usage),
@@ -174,7 +175,7 @@ impl Runtime {
             options,
             stats,
             stop: stop.clone(),
-            cwd_dir,
+            work_dir,
         });
         stop.attach(self.engine());
         let _ticker = EpochTicker::start(self.engine().clone());
@@ -318,7 +319,7 @@ impl Server {
     fn store(&self, deadline: Instant) -> wasmtime::Result<Store<HttpHost>> {
         let ctx = self
             .spec
-            .shared_wasi_builder(self.cwd_dir.as_ref())?
+            .shared_wasi_builder(self.work_dir.as_ref())?
             .build();
         let host = HttpHost {
             ctx,

@@ -36,16 +36,20 @@
 mod cache;
 mod error;
 pub mod home;
+mod host_dir;
 mod http;
 mod options;
+mod preopen;
 mod program;
 pub mod quantity;
 mod run;
 
 pub use cache::{CacheOutcome, CompileCache};
 pub use error::EngineError;
+pub use host_dir::{HostDir, MAX_MODULE_BYTES};
 pub use http::{HttpOptions, HttpStats};
 pub use options::EngineOptions;
+pub use preopen::Preopen;
 pub use program::{Program, ProgramKind, to_binary};
 pub use run::{
     ExitStatus, InputSpec, Limits, MAX_HANDLES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES,

@@ -12,8 +12,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::http::HttpHost;
+use crate::preopen::WorkDir;
 use crate::program::Compiled;
-use crate::{CompileCache, EngineError, EngineOptions, Program};
+use crate::{CompileCache, EngineError, EngineOptions, Preopen, Program};
 
 /// One per process: the wasmtime engine, its linkers and the compile cache.
 pub struct Runtime {
@@ -297,7 +298,6 @@ fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
     ExitStatus::Trapped { message, backtrace }
 }
 
-/// `KEY=VALUE` entries, as images and OCI runtime specs carry them, as
 /// A guest's resource table, holding at most [`MAX_HANDLES`] handles.
 pub(crate) fn guest_table() -> ResourceTable {
     let mut table = ResourceTable::new();
@@ -305,6 +305,7 @@ pub(crate) fn guest_table() -> ResourceTable {
     table
 }
 
+/// `KEY=VALUE` entries, as images and OCI runtime specs carry them, as
 /// [`RunSpec::env`] pairs. An entry without `=` is a name with an empty
 /// value.
 pub fn env_pairs<S: AsRef<str>>(entries: &[S]) -> Vec<(String, String)> {
@@ -355,7 +356,9 @@ impl RunSpec {
     }
 
     fn wasi_builder(&mut self) -> Result<WasiCtxBuilder, EngineError> {
-        let mut b = self.shared_wasi_builder(self.cwd_dir().as_ref())?;
+        crate::preopen::check_modes(&self.preopens)?;
+        let work_dir = crate::preopen::work_dir(&self.preopens, self.cwd.as_deref());
+        let mut b = self.shared_wasi_builder(work_dir.as_ref())?;
         match std::mem::take(&mut self.stdio.stdin) {
             InputSpec::Null => {}
             InputSpec::Inherit => {
@@ -371,85 +374,20 @@ impl RunSpec {
         Ok(b)
     }
 
-    /// The host directory of the working directory, inside the preopen with
-    /// the longest matching guest path, with that preopen's permissions.
-    /// `None` when no preopen holds it, or when it is not a directory that
-    /// stays inside the preopen (`..`, or a symlink pointing out of it).
-    pub(crate) fn cwd_dir(&self) -> Option<(PathBuf, wasmtime_wasi::FsPerms)> {
-        use std::path::{Component, Path};
-        let cwd = self.cwd.as_deref()?;
-        let (p, rest) = self
-            .preopens
-            .iter()
-            .filter_map(|p| Some((p, Path::new(cwd).strip_prefix(&p.guest).ok()?)))
-            .max_by_key(|(p, _)| p.guest.len())?;
-        if rest
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-        {
-            return None;
-        }
-        let root = p.host.canonicalize().ok()?;
-        let host = root.join(rest).canonicalize().ok()?;
-        if !host.starts_with(&root) || !host.is_dir() {
-            return None;
-        }
-        let perms = if p.read_only {
-            wasmtime_wasi::FsPerms::ReadOnly
-        } else {
-            wasmtime_wasi::FsPerms::ReadWrite
-        };
-        Some((host, perms))
-    }
-
     /// Everything but stdin, which only one instance can own: for specs
     /// that serve many instances (one per HTTP request).
-    /// `cwd_dir` is [`Self::cwd_dir`], resolved once by callers that build
-    /// many contexts.
+    /// `work_dir` is the working directory, opened once by the caller
+    /// ([`crate::preopen::work_dir`]).
     pub(crate) fn shared_wasi_builder(
         &self,
-        cwd_dir: Option<&(PathBuf, wasmtime_wasi::FsPerms)>,
+        work_dir: Option<&WorkDir>,
     ) -> Result<WasiCtxBuilder, EngineError> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args).envs(&self.env);
         if let Some(cwd) = &self.cwd {
             b.initial_cwd(cwd);
         }
-        for p in &self.preopens {
-            let meta = std::fs::metadata(&p.host).map_err(|source| EngineError::Volume {
-                host: p.host.clone(),
-                source,
-            })?;
-            if !meta.is_dir() {
-                return Err(EngineError::Volume {
-                    host: p.host.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotADirectory,
-                        "not a directory",
-                    ),
-                });
-            }
-            let perms = if p.read_only {
-                wasmtime_wasi::FsPerms::ReadOnly
-            } else {
-                wasmtime_wasi::FsPerms::ReadWrite
-            };
-            b.preopened_dir(&p.host, &p.guest, perms)
-                .map_err(|e| EngineError::Volume {
-                    host: p.host.clone(),
-                    source: std::io::Error::other(EngineError::chain(&e)),
-                })?;
-        }
-        // WASI preview 1 has no working directory: wasi-libc resolves a
-        // relative path against a preopen named ".". Give the working
-        // directory that name too, when it is inside a preopen.
-        if let Some((host, perms)) = cwd_dir {
-            b.preopened_dir(host, ".", *perms)
-                .map_err(|e| EngineError::Volume {
-                    host: host.clone(),
-                    source: std::io::Error::other(EngineError::chain(&e)),
-                })?;
-        }
+        crate::preopen::grant(&mut b, &self.preopens, work_dir)?;
         match &self.stdio.stdout {
             OutputSpec::Null => {}
             OutputSpec::Inherit => {
@@ -485,17 +423,6 @@ fn clone_file(f: &std::fs::File) -> Result<std::fs::File, EngineError> {
         path: PathBuf::from("<stdio>"),
         source,
     })
-}
-
-/// A host directory made visible to the guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preopen {
-    /// The directory on the host.
-    pub host: PathBuf,
-    /// Where the guest sees it (for example `/data`).
-    pub guest: String,
-    /// Deny every write, create, rename and delete under it.
-    pub read_only: bool,
 }
 
 /// What one instance uses, readable while it runs (for metrics).
@@ -570,18 +497,6 @@ impl Usage {
         let mut cpu = self.cpu.lock().unwrap_or_else(PoisonError::into_inner);
         let Some((clock, start)) = ThreadClock::current().and_then(|c| Some((c, c.now()?))) else {
             return CpuPoll {
-impl Limiter {
-    /// Takes `bytes` more from the budget, if they fit.
-    fn take(&mut self, bytes: u64) -> bool {
-        let total = self.used.saturating_add(bytes);
-        if self.budget.is_some_and(|b| total > b) {
-            return false;
-        }
-        self.used = total;
-        true
-    }
-}
-
                 usage: self,
                 key: None,
             };
@@ -652,6 +567,18 @@ pub(crate) struct Limiter {
 impl Drop for Limiter {
     fn drop(&mut self) {
         self.usage.released(self.own);
+    }
+}
+
+impl Limiter {
+    /// Takes `bytes` more from the budget, if they fit.
+    fn take(&mut self, bytes: u64) -> bool {
+        let total = self.used.saturating_add(bytes);
+        if self.budget.is_some_and(|b| total > b) {
+            return false;
+        }
+        self.used = total;
+        true
     }
 }
 

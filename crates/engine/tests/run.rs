@@ -220,14 +220,7 @@ fn host_failures_are_errors_not_statuses() {
         .expect_err("link");
     assert!(err.to_string().contains("env::launch_missiles"), "{err}");
 
-    let program = load(&rt, guests::PROBE);
-    let mut s = RunSpec::new(vec!["probe".into()]);
-    s.preopens.push(Preopen {
-        host: "/definitely/not/here".into(),
-        guest: "/data".into(),
-        read_only: true,
-    });
-    let err = block_on(rt.run(&program, s, &StopHandle::new())).expect_err("volume");
+    let err = Preopen::open("/definitely/not/here", "/data", true).expect_err("volume");
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");
 }
 
@@ -350,11 +343,7 @@ async fn relative_paths_resolve_in_the_working_directory_inside_a_volume() {
     let run = |cwd: &str| {
         let out = tempfile::NamedTempFile::new().expect("out");
         let mut s = RunSpec::new(vec!["probe".into(), "cat".into(), "f.txt".into()]);
-        s.preopens = vec![Preopen {
-            host: dir.path().to_path_buf(),
-            guest: "/data".into(),
-            read_only: true,
-        }];
+        s.preopens = vec![Preopen::open(dir.path(), "/data", true).expect("volume")];
         s.cwd = Some(cwd.into());
         s.stdio.stdout = OutputSpec::File(out.reopen().expect("reopen"));
         let rt = &rt;

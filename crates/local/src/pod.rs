@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 use wasmpod_engine::{
-    ExitStatus, HttpStats, InputSpec, Limits, OutputSpec, Preopen, Program, RunSpec, StopHandle,
-    StopReason,
+    ExitStatus, HostDir, HttpStats, InputSpec, Limits, OutputSpec, Preopen, Program, RunSpec,
+    StopHandle, StopReason,
 };
 use wasmpod_kube::{
     ContainerPlan, Image, JobPlan, MountSource, Plan, PodPlan, Probe, ProbeAction, RestartPolicy,
@@ -301,8 +301,11 @@ impl Supervisor {
                         }
                     }
                 };
+                // Opened once per pod: restarts and probes get descriptors
+                // for these directories, never a fresh lookup of a path the
+                // guest may have changed meanwhile.
                 preopens.push(Preopen {
-                    host,
+                    dir: HostDir::open(&host).map_err(|e| err(&host, e))?,
                     guest: m.guest_path.clone(),
                     read_only: m.read_only,
                 });
@@ -756,10 +759,11 @@ impl Checker {
     /// container's own module is run with `command` as its argv.
     async fn exec(&self, command: &[String]) -> bool {
         let program = match command.first().and_then(|c| self.file_in_volume(c)) {
-            Some(host) => match std::fs::read(&host).map(|b| self.runtime.load(&b)) {
-                Ok(Ok(p)) => p,
-                _ => return false,
+            Some(Ok(bytes)) => match self.runtime.load(&bytes) {
+                Ok(p) => p,
+                Err(_) => return false,
             },
+            Some(Err(_)) => return false,
             None => self.program.clone(),
         };
         let spec = RunSpec {
@@ -780,18 +784,21 @@ impl Checker {
         )
     }
 
-    /// The host path of a guest path that is a file inside a volume.
-    fn file_in_volume(&self, guest: &str) -> Option<PathBuf> {
-        self.preopens.iter().find_map(|p| {
-            let rest = Path::new(guest).strip_prefix(&p.guest).ok()?;
-            if rest
-                .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
-            {
-                return None;
-            }
-            let host = p.host.join(rest);
-            host.is_file().then_some(host)
-        })
+    /// The bytes of the file at guest path `guest`, if it lies in a volume
+    /// (the one with the longest guest path that holds it), read beneath
+    /// that volume's open directory: no `..` or symlink leads out of it.
+    /// `None` when no volume holds the path, or it is not a file there.
+    fn file_in_volume(&self, guest: &str) -> Option<std::io::Result<Vec<u8>>> {
+        let (p, rest) = self
+            .preopens
+            .iter()
+            .filter_map(|p| Some((p, Path::new(guest).strip_prefix(&p.guest).ok()?)))
+            .max_by_key(|(p, _)| p.guest.len())?;
+        let rest = rest.to_str()?;
+        match p.dir.read_file_in_root(rest) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => None,
+            other => Some(other),
+        }
     }
 }

@@ -6,10 +6,10 @@
 //! seccomp, devices) guards native processes, which this shim never starts.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use wasmpod_engine::Preopen;
+use wasmpod_engine::{HostDir, Preopen};
 
 use crate::ShimError;
 
@@ -215,89 +215,36 @@ impl Spec {
 
     /// What the guest may open: the rootfs at `/` (read-only when the spec
     /// says so), and every bind mount of a directory at its destination
-    /// (read-only with the `ro` option). File bind mounts (`/etc/hosts`) and
-    /// kernel filesystems (`proc`, `sysfs`, `devpts`, ...) have no WASI
-    /// equivalent and are left out.
-    pub fn preopens(&self, rootfs: &Path) -> Vec<Preopen> {
+    /// (read-only with the `ro` option), each opened once here. File bind
+    /// mounts (`/etc/hosts`) and kernel filesystems (`proc`, `sysfs`,
+    /// `devpts`, ...) have no WASI equivalent and are left out.
+    pub fn preopens(&self, root: &HostDir) -> Result<Vec<Preopen>, ShimError> {
         let mut preopens = vec![Preopen {
-            host: rootfs.to_path_buf(),
+            dir: root.clone(),
             guest: "/".into(),
             read_only: self.root.as_ref().is_some_and(|r| r.readonly),
         }];
         for m in &self.mounts {
             let is_bind = m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind");
-            if !is_bind || !Path::new(&m.source).is_dir() {
+            if !is_bind {
                 continue;
             }
+            let dir = match HostDir::open(&m.source) {
+                Ok(dir) => dir,
+                // A file, or a source gone: nothing a guest could open.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ENOENT)) => {
+                    continue;
+                }
+                Err(e) => return Err(ShimError::io(&m.source, e)),
+            };
             preopens.push(Preopen {
-                host: PathBuf::from(&m.source),
+                dir,
                 guest: m.destination.clone(),
                 read_only: m.options.iter().any(|o| o == "ro"),
             });
         }
-        preopens
+        Ok(preopens)
     }
-}
-
-/// Resolves `path` (absolute, or relative to `cwd`) inside `root` the way
-/// the guest would see it: `..` stops at the root and symlinks are followed
-/// relative to the root, so the result never leaves `root`.
-pub fn resolve_in_root(root: &Path, cwd: &str, path: &str) -> Result<PathBuf, ShimError> {
-    let start = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("{cwd}/{path}")
-    };
-    let mut pending: Vec<String> = components(&start);
-    pending.reverse();
-    let mut resolved: Vec<String> = Vec::new();
-    let mut links = 0;
-    while let Some(c) = pending.pop() {
-        match c.as_str() {
-            "." => continue,
-            ".." => {
-                resolved.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let candidate = resolved
-            .iter()
-            .fold(root.to_path_buf(), |p, c| p.join(c))
-            .join(&c);
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                links += 1;
-                if links > 40 {
-                    return Err(ShimError::Module(format!(
-                        "{path}: too many levels of symbolic links"
-                    )));
-                }
-                let target =
-                    std::fs::read_link(&candidate).map_err(|e| ShimError::io(&candidate, e))?;
-                let target = target.to_string_lossy().into_owned();
-                if target.starts_with('/') {
-                    resolved.clear();
-                }
-                let mut more = components(&target);
-                more.reverse();
-                pending.extend(more);
-            }
-            _ => resolved.push(c),
-        }
-    }
-    Ok(resolved.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
-}
-
-fn components(path: &str) -> Vec<String> {
-    Path::new(path)
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -375,7 +322,10 @@ mod tests {
             ]
         );
         assert_eq!(spec.rootfs(Path::new("/b")), PathBuf::from("/b/rootfs"));
-        let p = spec.preopens(Path::new("/b/rootfs"));
+        let root = tempfile::tempdir().expect("tmp");
+        let p = spec
+            .preopens(&HostDir::open(root.path()).expect("root"))
+            .expect("preopens");
         let summary: Vec<(&str, bool)> =
             p.iter().map(|p| (p.guest.as_str(), p.read_only)).collect();
         assert_eq!(summary, vec![("/", true), ("/data", true), ("/rw", false)]);
@@ -389,28 +339,5 @@ mod tests {
         assert_eq!(sandbox.cwd(), "/");
         assert_eq!(sandbox.network_namespace(), None);
         assert_eq!(spec.network_namespace(), Some("/var/run/netns/x"));
-    }
-
-    #[test]
-    fn module_paths_stay_inside_the_root() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("bin")).expect("mkdir");
-        std::fs::write(root.join("bin/app.wasm"), b"x").expect("write");
-        std::os::unix::fs::symlink("/bin/app.wasm", root.join("abs-link")).expect("link");
-        std::os::unix::fs::symlink("../../../../etc/passwd", root.join("bin/escape"))
-            .expect("link");
-        std::os::unix::fs::symlink("app.wasm", root.join("bin/rel-link")).expect("link");
-
-        let r = |cwd: &str, p: &str| resolve_in_root(root, cwd, p).expect(p);
-        assert_eq!(r("/", "/bin/app.wasm"), root.join("bin/app.wasm"));
-        assert_eq!(r("/bin", "app.wasm"), root.join("bin/app.wasm"));
-        assert_eq!(r("/", "/../../bin/app.wasm"), root.join("bin/app.wasm"));
-        assert_eq!(r("/", "/abs-link"), root.join("bin/app.wasm"));
-        assert_eq!(r("/", "/bin/rel-link"), root.join("bin/app.wasm"));
-        assert_eq!(r("/", "/bin/escape"), root.join("etc/passwd"));
-
-        std::os::unix::fs::symlink("loop", root.join("loop")).expect("link");
-        assert!(resolve_in_root(root, "/", "/loop").is_err());
     }
 }

@@ -20,8 +20,8 @@ use containerd_shim::protos::ttrpc::{self, Code};
 use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 use wasmpod_engine::{
-    ExitStatus, InputSpec, Limits, OutputSpec, Program, RunSpec, Runtime, Stdio, StopHandle,
-    StopReason, Usage,
+    ExitStatus, HostDir, InputSpec, Limits, OutputSpec, Program, RunSpec, Runtime, Stdio,
+    StopHandle, StopReason, Usage,
 };
 
 use crate::ShimError;
@@ -67,7 +67,9 @@ struct Base {
     cwd: String,
     preopens: Vec<wasmpod_engine::Preopen>,
     memory: Option<u64>,
-    rootfs: PathBuf,
+    /// The rootfs, open: modules are looked up beneath it, so nothing the
+    /// guest does to the rootfs can make an exec read outside it.
+    root: HostDir,
     /// Where the init process is served if it is a wasi:http component.
     http_listen: std::net::SocketAddr,
 }
@@ -244,12 +246,13 @@ impl TaskService {
         if spec.is_sandbox() {
             return Ok((Plan::Sandbox, None));
         }
+        let root = HostDir::open(rootfs).map_err(|e| ShimError::io(rootfs, e))?;
         let base = Base {
             env: spec.env(),
             cwd: spec.cwd(),
-            preopens: spec.preopens(rootfs),
+            preopens: spec.preopens(&root)?,
             memory: spec.memory_limit(),
-            rootfs: rootfs.to_path_buf(),
+            root,
             http_listen: spec.http_listen()?,
         };
         let args = spec
@@ -318,8 +321,14 @@ fn read_module(base: &Base, args: &[String]) -> Result<Option<Vec<u8>>, ShimErro
     let first = args
         .first()
         .ok_or_else(|| ShimError::InvalidSpec("process.args is empty".into()))?;
-    let path = spec::resolve_in_root(&base.rootfs, &base.cwd, first)?;
-    let bytes = match std::fs::read(&path) {
+    // Resolved beneath the open rootfs as the guest would see it: `..`
+    // stops at its root and symlinks are followed inside it.
+    let path = if first.starts_with('/') {
+        first.clone()
+    } else {
+        format!("{}/{first}", base.cwd)
+    };
+    let bytes = match base.root.read_file_in_root(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ShimError::Module(format!("{first}: {e}"))),

@@ -255,7 +255,10 @@ fn build_spec(args: &RunArgs, image: Option<&ImageRecord>) -> anyhow::Result<Run
     let preopens: Vec<Preopen> = args
         .volume
         .iter()
-        .map(|v| parse::volume(v))
+        .map(|v| {
+            let v = parse::volume(v)?;
+            Ok(Preopen::open(&v.host, v.guest, v.read_only)?)
+        })
         .collect::<anyhow::Result<_>>()?;
 
     let memory = args
