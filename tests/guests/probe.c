@@ -28,7 +28,7 @@ __attribute__((noinline)) static void spin_forever(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|swap D OLD TARGET|openmany F|stdin|trap|alloc MIB [S]|spin|sleep S|flap F S\n");
+    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|swap L D OLD TARGET|openmany F|stdin|trap|alloc MIB [S]|spin|sleep S|flap F S\n");
     return 2;
   }
   const char *cmd = argv[1];
@@ -77,10 +77,11 @@ int main(int argc, char **argv) {
     closedir(d);
     return 0;
   }
-  if (!strcmp(cmd, "swap") && argc > 4) {
-    // swap DIR OLD TARGET: list DIR; then, unless OLD exists (a second
-    // run), move DIR to OLD, leave a symlink to TARGET where DIR was and
-    // exit 3. What an attacker does to a directory the host opens by path.
+  if (!strcmp(cmd, "swap") && argc > 5) {
+    // swap LIST DIR OLD TARGET: list LIST; then, unless OLD exists (a
+    // second run), move DIR to OLD, leave a symlink to TARGET where DIR
+    // was and exit 3. What an attacker does to a directory the host
+    // opens by path.
     DIR *d = opendir(argv[2]);
     if (!d)
       return fail("opendir", argv[2]);
@@ -89,13 +90,13 @@ int main(int argc, char **argv) {
       if (e->d_name[0] != '.')
         printf("%s: %s\n", argv[2], e->d_name);
     closedir(d);
-    if (access(argv[3], F_OK) == 0)
+    if (access(argv[4], F_OK) == 0)
       return 0;
-    if (rename(argv[2], argv[3]) != 0)
-      return fail("rename", argv[2]);
-    if (symlink(argv[4], argv[2]) != 0)
-      return fail("symlink", argv[2]);
-    printf("swapped %s for a symlink to %s\n", argv[2], argv[4]);
+    if (rename(argv[3], argv[4]) != 0)
+      return fail("rename", argv[3]);
+    if (symlink(argv[5], argv[3]) != 0)
+      return fail("symlink", argv[3]);
+    printf("swapped %s for a symlink to %s\n", argv[3], argv[5]);
     return 3;
   }
   if (!strcmp(cmd, "openmany") && argc > 2) {

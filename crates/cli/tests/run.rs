@@ -98,6 +98,43 @@ fn read_only_volume_is_readable_and_not_writable() {
 }
 
 #[test]
+fn a_read_only_volume_inside_a_writable_one_is_refused() {
+    let w = Wasmpod::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("ro")).expect("mkdir");
+    let rw = format!("{}:/data", dir.path().display());
+    let ro = format!("{}:/ro:ro", dir.path().join("ro").display());
+    // Through /data/ro the guest could write what /ro denies.
+    let o = w.run(&[
+        "-v",
+        &rw,
+        "-v",
+        &ro,
+        guests::PROBE,
+        "write",
+        "/data/ro/f",
+        "x",
+    ]);
+    assert_host_failure(&o, "is inside the read-write volume");
+    assert!(!dir.path().join("ro/f").exists());
+    // The other way round is two grants of their own.
+    let ro_parent = format!("{}:/data:ro", dir.path().display());
+    let rw_child = format!("{}:/rw", dir.path().join("ro").display());
+    let o = w.run(&[
+        "-v",
+        &ro_parent,
+        "-v",
+        &rw_child,
+        guests::PROBE,
+        "write",
+        "/rw/f",
+        "x",
+    ]);
+    assert_code(&o, 0);
+    assert!(dir.path().join("ro/f").exists());
+}
+
+#[test]
 fn writable_volume_writes_reach_the_host() {
     let w = Wasmpod::new();
     let dir = tempfile::tempdir().expect("tempdir");

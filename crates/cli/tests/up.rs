@@ -1658,3 +1658,53 @@ fn working_dir_is_where_relative_paths_resolve() {
         stdout(&o)
     );
 }
+
+// Sandbox: what a guest changes in its volumes cannot widen its grant.
+
+#[test]
+fn a_restart_does_not_follow_a_volume_the_guest_swapped_for_a_symlink() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("srv/a/b")).expect("mkdir");
+    std::fs::write(p.path().join("srv/a/b/inner"), "").expect("write");
+    std::fs::write(p.path().join("srv/host-secret"), "").expect("write");
+    // Two grants, one inside the other: the guest can rename /b's host
+    // directory through /a and leave a symlink to .. (srv/) in its place.
+    let manifest = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: swap
+spec:
+  restartPolicy: OnFailure
+  volumes:
+  - name: a
+    hostPath: {{path: srv/a}}
+  - name: b
+    hostPath: {{path: srv/a/b}}
+  containers:
+{container}    volumeMounts:
+    - {{name: a, mountPath: /a}}
+    - {{name: b, mountPath: /b}}
+"#,
+        container = probe_container("main", r#"[swap, /b, /a/b, /a/b.old, ".."]"#)
+    );
+    let file = p.write("swap.yaml", &manifest);
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    let out = lines(&o);
+    let text = out.join("\n");
+    assert_eq!(
+        count(&out, "[event] swap/main: Exited with code 3"),
+        1,
+        "{text}"
+    );
+    assert!(
+        p.path().join("srv/a/b").is_symlink(),
+        "the first run swapped it: {text}"
+    );
+    // The restart's /b is the directory granted at the start, not what
+    // its host path leads to now.
+    assert_eq!(count(&out, "swap/main | /b: inner"), 2, "{text}");
+    assert!(!text.contains("host-secret"), "escaped: {text}");
+}

@@ -261,11 +261,11 @@ impl Supervisor {
         pod: &PodPlan,
         name: &str,
         dir: &Path,
-    ) -> Result<Vec<Vec<Preopen>>, LocalError> {
+    ) -> Result<Vec<Result<Vec<Preopen>, String>>, LocalError> {
         let mut made: HashMap<String, PathBuf> = HashMap::new();
         let mut all = Vec::new();
         for c in &pod.containers {
-            let mut preopens = Vec::new();
+            let mut preopens = Ok(Vec::new());
             for m in &c.mounts {
                 let err = |path: &Path, source| LocalError::Volume {
                     pod: name.to_string(),
@@ -304,11 +304,20 @@ impl Supervisor {
                 // Opened once per pod: restarts and probes get descriptors
                 // for these directories, never a fresh lookup of a path the
                 // guest may have changed meanwhile.
-                preopens.push(Preopen {
-                    dir: HostDir::open(&host).map_err(|e| err(&host, e))?,
-                    guest: m.guest_path.clone(),
-                    read_only: m.read_only,
-                });
+                let dir = match HostDir::open(&host) {
+                    Ok(dir) => dir,
+                    Err(e) => {
+                        preopens = Err(format!("volume {}: {e}", host.display()));
+                        break;
+                    }
+                };
+                if let Ok(p) = &mut preopens {
+                    p.push(Preopen {
+                        dir,
+                        guest: m.guest_path.clone(),
+                        read_only: m.read_only,
+                    });
+                }
             }
             all.push(preopens);
         }
@@ -360,7 +369,7 @@ impl Supervisor {
         pod_name: String,
         index: usize,
         state: Arc<ContainerState>,
-        preopens: Vec<Preopen>,
+        volumes: Result<Vec<Preopen>, String>,
         pod_stop: Shutdown,
     ) -> bool {
         let console = self.options.console.clone();
@@ -390,7 +399,10 @@ impl Supervisor {
                     (None, None)
                 }
             };
-            let spec = self.spec(c, image, argv.clone(), &preopens, output);
+            // A container whose volume could not be opened starts and
+            // fails at once, as a runtime's failed bind mount does.
+            let preopens = volumes.as_deref().unwrap_or_default();
+            let spec = self.spec(c, image, argv.clone(), preopens, output);
             let started = Instant::now();
             let mut helpers = JoinSet::new();
 
@@ -433,27 +445,30 @@ impl Supervisor {
                 &mut helpers,
                 c,
                 image,
-                &preopens,
+                preopens,
                 &state,
                 &stop,
                 &name,
                 grace,
             );
             Self::watch_shutdown(&mut helpers, &pod_stop, &stop, grace);
-            let status = match listener {
-                Some(listener) => {
-                    runtime
-                        .serve_http(
-                            &image.program,
-                            spec,
-                            listener,
-                            self.options.http.clone(),
-                            Arc::new(HttpStats::default()),
-                            &stop,
-                        )
-                        .await
-                }
-                None => runtime.run(&image.program, spec, &stop).await,
+            let status = match (&volumes, listener) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(_), Some(listener)) => runtime
+                    .serve_http(
+                        &image.program,
+                        spec,
+                        listener,
+                        self.options.http.clone(),
+                        Arc::new(HttpStats::default()),
+                        &stop,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
+                (Ok(_), None) => runtime
+                    .run(&image.program, spec, &stop)
+                    .await
+                    .map_err(|e| e.to_string()),
             };
             helpers.abort_all();
             // The instance and its output pipe are gone: let the last lines
