@@ -72,22 +72,23 @@ if [ "$want_bench" = bench ]; then
 fi
 if [ -n "$want_k8s" ]; then
   # containerd 1.7.35's dependencies need Go 1.25 or newer (Kubernetes
-  # v1.33 needs 1.24). Debian's golang is older, so a missing or old Go
-  # comes from the Go module proxy's toolchain module.
-  go_ok() { command -v go >/dev/null && go version | awk '{ split(substr($3, 3), v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 25)) }'; }
-  if ! go_ok; then
-    gov=1.25.14
-    dest="$HOME/.cache/wasmpod/go-$gov"
-    if [ ! -x "$dest/bin/go" ]; then
-      say "installing Go $gov from the Go module proxy (golang.org/toolchain)"
-      tmp=$(mktemp -d)
-      curl -fsSL "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$gov.linux-amd64.zip" -o "$tmp/go.zip"
-      python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$tmp/go.zip" "$tmp/x"
-      chmod +x "$tmp"/x/golang.org/toolchain@*/bin/* "$tmp"/x/golang.org/toolchain@*/pkg/tool/*/*
-      mkdir -p "$(dirname "$dest")"
-      rm -rf "$dest" && mv "$tmp"/x/golang.org/toolchain@* "$dest" && rm -rf "$tmp"
+  # v1.33 needs 1.24). A missing Go comes from Debian; one older than 1.25
+  # fetches the newer toolchain itself, through the module proxy it is
+  # configured with (GOTOOLCHAIN, Go 1.21 and later).
+  go_minor() { go version | awk '{ split(substr($3, 3), v, "."); print (v[1] > 1 ? 999 : v[2]) }'; }
+  if ! command -v go >/dev/null; then
+    say "installing Go from Debian"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+  fi
+  if [ "$(go_minor)" -lt 25 ]; then
+    if [ "$(go_minor)" -lt 21 ]; then
+      say "Go $(go version | awk '{print $3}') cannot fetch a newer toolchain (GOTOOLCHAIN needs Go 1.21): install Go 1.25 or newer"
+      exit 1
     fi
-    export PATH="$dest/bin:$PATH"
+    export GOTOOLCHAIN=go1.25.14
+    say "using Go toolchain $GOTOOLCHAIN (go fetches it once)"
+    go version >/dev/null
   fi
   tests/k8s/build.sh >/dev/null
   tests/containerd/build.sh >/dev/null
