@@ -205,21 +205,54 @@ fn start(flags: &Flags) -> std::io::Result<String> {
 /// Starts of one pod are serialised by a lock on the socket folder, so two
 /// of them never both replace a stale socket; it is released before the
 /// fork, so the server does not inherit it.
+///
+/// The folder is made 0700 and owned by this shim's user, and the socket
+/// 0600, whatever containerd's umask: only this user can reach a server or
+/// put a socket where `start` would take it for one.
 fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("socket {}: no folder", path.display())))?;
-    std::fs::create_dir_all(dir).map_err(at(dir))?;
-    let lock = std::fs::File::open(dir).map_err(at(dir))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(at(dir))?;
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(at(dir))?;
+    let meta = lock.metadata().map_err(at(dir))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(at(dir)(std::io::Error::other(format!(
+            "owned by uid {}, not by this shim's uid {me}",
+            meta.uid()
+        ))));
+    }
+    if meta.mode() & 0o7777 != 0o700 {
+        lock.set_permissions(std::fs::Permissions::from_mode(0o700))
+            .map_err(at(dir))?;
+    }
     // SAFETY: flock on a descriptor we own; the lock goes with it.
     #[allow(unsafe_code)]
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
         return Err(at(dir)(std::io::Error::last_os_error()));
     }
-    match UnixListener::bind(path) {
+    match bind_private(path) {
         Ok(l) => Ok(Some(l)),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let theirs = std::fs::symlink_metadata(path).map_err(at(path))?.uid();
+            if theirs != me {
+                return Err(at(path)(std::io::Error::other(format!(
+                    "owned by uid {theirs}, not by this shim's uid {me}"
+                ))));
+            }
             if UnixStream::connect(path).is_ok() {
                 return Ok(None);
             }
@@ -229,10 +262,26 @@ fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
             {
                 return Err(at(path)(e));
             }
-            UnixListener::bind(path).map(Some).map_err(at(path))
+            bind_private(path).map(Some).map_err(at(path))
         }
         Err(e) => Err(at(path)(e)),
     }
+}
+
+/// Binds a Unix socket that is created 0600: the umask is narrowed for the
+/// bind, so there is no moment when the socket has containerd's umask.
+/// `start` has a single thread, so nothing else sees the narrowed umask.
+fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    // SAFETY: umask(2) only swaps the process's file mode mask.
+    #[allow(unsafe_code)]
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: as above, restoring the mask containerd gave.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::umask(old);
+    }
+    bound
 }
 
 /// Names `path` in an I/O error, as the shim's errors do.

@@ -79,8 +79,27 @@ impl Bundle {
     /// Runs the shim with `stdin` on its standard input, as containerd
     /// passes a runtime's options to `start`.
     fn shim_with_stdin(&self, action: &str, stdin: &[u8]) -> Output {
+        self.shim_with(action, stdin, None)
+    }
+
+    /// Runs the shim with `stdin` on its standard input and, if given,
+    /// `umask` as its file mode mask (containerd's, which it inherits).
+    fn shim_with(&self, action: &str, stdin: &[u8], umask: Option<libc::mode_t>) -> Output {
         use std::io::Write as _;
-        let mut child = Command::new(SHIM)
+        use std::os::unix::process::CommandExt as _;
+        let mut command = Command::new(SHIM);
+        if let Some(mask) = umask {
+            // SAFETY: umask(2) is async-signal-safe and touches no memory,
+            // so it may run between fork and exec.
+            #[allow(unsafe_code)]
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(["-namespace", &self.namespace, "-id", &self.id])
             .args(["-address", &self.address, action])
             .current_dir(self.path())
@@ -185,6 +204,26 @@ async fn start_forks_a_server_replacing_a_stale_socket_and_reuses_a_live_one() {
         assert!(Instant::now() < deadline, "the server outlived Shutdown");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The socket folder is 0700 and the socket 0600 whatever umask containerd
+/// runs the shim with, and whatever mode the folder had.
+#[tokio::test]
+async fn the_socket_folder_and_socket_are_private_under_an_open_umask() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let b = Bundle::new("modes");
+    let socket = b.socket();
+    let dir = socket.parent().expect("parent");
+    std::fs::create_dir_all(dir).expect("socket dir");
+    // A folder another start (or containerd) left readable by all.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let o = b.shim_with("start", &[], Some(0o000));
+    assert!(o.status.success(), "start: {}", text(&o.stderr));
+    let mode = |p: &Path| std::fs::symlink_metadata(p).expect("stat").mode() & 0o7777;
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    assert_eq!(mode(&socket), 0o600, "{}", socket.display());
+    shutdown(&socket).await;
 }
 
 #[test]
