@@ -19,7 +19,7 @@ use containerd_shim::protos::protobuf::MessageField;
 use tracing::{debug, error, info, warn};
 use wasmpod_engine::{EngineOptions, Runtime};
 
-use crate::spec::Spec;
+use crate::spec::{Network, Spec};
 use crate::task::TaskService;
 
 /// Runtime type containerd knows this shim by.
@@ -54,21 +54,6 @@ fn engine() -> Runtime {
                 }
             }
         }
-    }
-}
-
-/// Moves the calling thread into the network namespace at `path`.
-fn join_network_namespace(path: &str) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path)?;
-    // SAFETY: setns(2) with a file descriptor we own and keep open for the
-    // call; it changes only this thread's network namespace.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -158,15 +143,13 @@ fn start(flags: &Flags) -> std::io::Result<String> {
         inode: std::fs::metadata(&path).map_err(at(&path))?.ino(),
         path,
     };
-    // The server's threads, and so every guest socket, live in the pod's
-    // network namespace: join it before the fork, which the server inherits.
-    if let Some(netns) = spec.as_ref().and_then(Spec::network_namespace)
-        && let Err(e) = join_network_namespace(netns)
-    {
+    // The server's threads, and so every guest socket, live in the network
+    // the spec asks for (the pod's namespace, a new empty one, or the
+    // host's): enter it before the fork, which the server inherits.
+    let network = spec.as_ref().map_or(Network::Host, Spec::network);
+    if let Err(e) = crate::netns::enter(network) {
         socket.remove();
-        return Err(std::io::Error::other(format!(
-            "join network namespace {netns}: {e}"
-        )));
+        return Err(e);
     }
     // SAFETY: no thread has been started in this process (the async runtime
     // is built only by the server, after the fork), so the child may go on

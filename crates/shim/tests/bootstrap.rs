@@ -324,6 +324,37 @@ fn a_network_namespace_that_cannot_be_joined_fails_start_cleanly() {
     assert_failed_cleanly(&b, &o, "join network namespace /nonexistent/netns");
 }
 
+/// A `network` namespace entry without a path (plain `ctr run`) asks for a
+/// new, empty network namespace: the server runs in one of its own, whose
+/// loopback is up.
+#[tokio::test]
+async fn a_network_entry_without_a_path_gives_the_server_a_new_namespace() {
+    let b = Bundle::new("newnet");
+    b.spec(r#"{"linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]}}"#);
+    let o = b.shim("start");
+    assert!(o.status.success(), "start: {}", text(&o.stderr));
+    let servers = b.servers();
+    assert_eq!(servers.len(), 1, "one server: {servers:?}");
+    let server_ns = format!("/proc/{}/ns/net", servers[0]);
+    let ns = |p: &str| std::fs::read_link(p).expect(p);
+    assert_ne!(
+        ns(&server_ns),
+        ns("/proc/self/ns/net"),
+        "the server is in the host's network namespace"
+    );
+    let o = Command::new("nsenter")
+        .arg(format!("--net={server_ns}"))
+        .args(["ip", "-o", "link", "show"])
+        .output()
+        .expect("nsenter ip link");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let links = text(&o.stdout);
+    let names: Vec<&str> = links.lines().filter_map(|l| l.split(": ").nth(1)).collect();
+    assert_eq!(names, ["lo"], "only a loopback: {links}");
+    assert!(links.contains(",UP"), "lo is up: {links}");
+    shutdown(&b.socket()).await;
+}
+
 #[tokio::test]
 async fn options_of_another_runtime_type_are_not_read_as_runcs() {
     // The CRI plugin's own options type, as a handler with an `options`
