@@ -13,7 +13,8 @@
 //! - [`spec`]: the OCI runtime spec, turned into args, env, preopens and
 //!   limits, and the module path resolved inside the rootfs;
 //! - [`task`]: the task service (create, start, kill, wait, exec, ...);
-//! - [`shim`]: process lifecycle (`start`, `delete`, the server).
+//! - [`shim`]: process lifecycle (`start`, `delete`, the server);
+//! - `netns`: the network namespace the server (the pod) lives in.
 //!
 //! Logging: `logger` writes `log` records to the FIFO containerd reads as
 //! the shim log; this crate's `tracing` events reach it through tracing's
@@ -25,6 +26,7 @@ mod error;
 pub mod events;
 mod logger;
 mod memory;
+mod netns;
 mod rootfs;
 pub mod shim;
 pub mod spec;

@@ -19,7 +19,7 @@ use containerd_shim::protos::protobuf::MessageField;
 use tracing::{debug, error, info, warn};
 use wasmpod_engine::{EngineOptions, Runtime};
 
-use crate::spec::Spec;
+use crate::spec::{Network, Spec};
 use crate::task::TaskService;
 
 /// Runtime type containerd knows this shim by.
@@ -54,21 +54,6 @@ fn engine() -> Runtime {
                 }
             }
         }
-    }
-}
-
-/// Moves the calling thread into the network namespace at `path`.
-fn join_network_namespace(path: &str) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path)?;
-    // SAFETY: setns(2) with a file descriptor we own and keep open for the
-    // call; it changes only this thread's network namespace.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -158,15 +143,13 @@ fn start(flags: &Flags) -> std::io::Result<String> {
         inode: std::fs::metadata(&path).map_err(at(&path))?.ino(),
         path,
     };
-    // The server's threads, and so every guest socket, live in the pod's
-    // network namespace: join it before the fork, which the server inherits.
-    if let Some(netns) = spec.as_ref().and_then(Spec::network_namespace)
-        && let Err(e) = join_network_namespace(netns)
-    {
+    // The server's threads, and so every guest socket, live in the network
+    // the spec asks for (the pod's namespace, a new empty one, or the
+    // host's): enter it before the fork, which the server inherits.
+    let network = spec.as_ref().map_or(Network::Host, Spec::network);
+    if let Err(e) = crate::netns::enter(network) {
         socket.remove();
-        return Err(std::io::Error::other(format!(
-            "join network namespace {netns}: {e}"
-        )));
+        return Err(e);
     }
     // SAFETY: no thread has been started in this process (the async runtime
     // is built only by the server, after the fork), so the child may go on
@@ -205,21 +188,54 @@ fn start(flags: &Flags) -> std::io::Result<String> {
 /// Starts of one pod are serialised by a lock on the socket folder, so two
 /// of them never both replace a stale socket; it is released before the
 /// fork, so the server does not inherit it.
+///
+/// The folder is made 0700 and owned by this shim's user, and the socket
+/// 0600, whatever containerd's umask: only this user can reach a server or
+/// put a socket where `start` would take it for one.
 fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other(format!("socket {}: no folder", path.display())))?;
-    std::fs::create_dir_all(dir).map_err(at(dir))?;
-    let lock = std::fs::File::open(dir).map_err(at(dir))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(at(dir))?;
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(at(dir))?;
+    let meta = lock.metadata().map_err(at(dir))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(at(dir)(std::io::Error::other(format!(
+            "owned by uid {}, not by this shim's uid {me}",
+            meta.uid()
+        ))));
+    }
+    if meta.mode() & 0o7777 != 0o700 {
+        lock.set_permissions(std::fs::Permissions::from_mode(0o700))
+            .map_err(at(dir))?;
+    }
     // SAFETY: flock on a descriptor we own; the lock goes with it.
     #[allow(unsafe_code)]
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
         return Err(at(dir)(std::io::Error::last_os_error()));
     }
-    match UnixListener::bind(path) {
+    match bind_private(path) {
         Ok(l) => Ok(Some(l)),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let theirs = std::fs::symlink_metadata(path).map_err(at(path))?.uid();
+            if theirs != me {
+                return Err(at(path)(std::io::Error::other(format!(
+                    "owned by uid {theirs}, not by this shim's uid {me}"
+                ))));
+            }
             if UnixStream::connect(path).is_ok() {
                 return Ok(None);
             }
@@ -229,10 +245,26 @@ fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
             {
                 return Err(at(path)(e));
             }
-            UnixListener::bind(path).map(Some).map_err(at(path))
+            bind_private(path).map(Some).map_err(at(path))
         }
         Err(e) => Err(at(path)(e)),
     }
+}
+
+/// Binds a Unix socket that is created 0600: the umask is narrowed for the
+/// bind, so there is no moment when the socket has containerd's umask.
+/// `start` has a single thread, so nothing else sees the narrowed umask.
+fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    // SAFETY: umask(2) only swaps the process's file mode mask.
+    #[allow(unsafe_code)]
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: as above, restoring the mask containerd gave.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::umask(old);
+    }
+    bound
 }
 
 /// Names `path` in an I/O error, as the shim's errors do.

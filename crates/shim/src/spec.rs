@@ -2,7 +2,7 @@
 //!
 //! Only the parts of the runtime spec a Wasm container uses are read:
 //! `process` (args, env, cwd), `root`, `mounts`, `annotations`, and from
-//! `linux` the memory limit and cgroup path. Everything else (capabilities,
+//! `linux` the memory limit, cgroup path and network namespace. Everything else (capabilities,
 //! seccomp, devices) guards native processes, which this shim never starts.
 
 use std::collections::BTreeMap;
@@ -100,6 +100,20 @@ pub struct Namespace {
     pub path: Option<String>,
 }
 
+/// The network a container asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network<'a> {
+    /// No `network` namespace entry: the host's network (`ctr run
+    /// --net-host`, a `hostNetwork` pod).
+    Host,
+    /// An entry without a path: a new, empty network namespace (plain `ctr
+    /// run`).
+    New,
+    /// An entry with a path: that existing namespace (a CRI pod's, or `ctr
+    /// run --with-ns network:PATH`).
+    Join(&'a str),
+}
+
 impl Spec {
     /// Reads `config.json` from a bundle.
     pub fn load(bundle: &Path) -> Result<Self, ShimError> {
@@ -114,16 +128,20 @@ impl Spec {
         self.annotations.get(CONTAINER_TYPE).map(String::as_str) == Some("sandbox")
     }
 
-    /// The network namespace to join, if the spec names an existing one (a
-    /// pod's, created by CRI, or `ctr run --with-ns network:PATH`).
-    pub fn network_namespace(&self) -> Option<&str> {
-        self.linux
-            .as_ref()?
-            .namespaces
-            .iter()
-            .find(|n| n.kind == "network")
-            .and_then(|n| n.path.as_deref())
-            .filter(|p| !p.is_empty())
+    /// The network the container asks for, from its `network` entry in
+    /// `linux.namespaces` (read as runc reads it).
+    pub fn network(&self) -> Network<'_> {
+        let entry = self
+            .linux
+            .as_ref()
+            .and_then(|l| l.namespaces.iter().find(|n| n.kind == "network"));
+        match entry {
+            None => Network::Host,
+            Some(n) => match n.path.as_deref() {
+                Some(path) if !path.is_empty() => Network::Join(path),
+                _ => Network::New,
+            },
+        }
     }
 
     /// Where a wasi:http component in this container is served: the
@@ -337,7 +355,37 @@ mod tests {
         assert!(sandbox.is_sandbox());
         assert_eq!(sandbox.memory_limit(), None);
         assert_eq!(sandbox.cwd(), "/");
-        assert_eq!(sandbox.network_namespace(), None);
-        assert_eq!(spec.network_namespace(), Some("/var/run/netns/x"));
+        assert_eq!(sandbox.network(), Network::Host);
+        assert_eq!(spec.network(), Network::Join("/var/run/netns/x"));
+    }
+
+    #[test]
+    fn the_network_entry_without_a_path_asks_for_a_new_namespace() {
+        let network = |linux: serde_json::Value| {
+            let spec: Spec =
+                serde_json::from_value(serde_json::json!({ "linux": linux })).expect("spec");
+            format!("{:?}", spec.network())
+        };
+        assert_eq!(network(serde_json::json!({})), "Host");
+        assert_eq!(
+            network(serde_json::json!({"namespaces": [{"type": "pid"}, {"type": "mount"}]})),
+            "Host"
+        );
+        assert_eq!(
+            network(serde_json::json!({"namespaces": [{"type": "pid"}, {"type": "network"}]})),
+            "New"
+        );
+        assert_eq!(
+            network(serde_json::json!({"namespaces": [{"type": "network", "path": ""}]})),
+            "New"
+        );
+        assert_eq!(
+            network(
+                serde_json::json!({"namespaces": [{"type": "network", "path": "/run/netns/p"}]})
+            ),
+            "Join(\"/run/netns/p\")"
+        );
+        let no_linux: Spec = serde_json::from_str("{}").expect("spec");
+        assert_eq!(no_linux.network(), Network::Host);
     }
 }

@@ -625,6 +625,7 @@ impl Task for TaskService {
         };
         let bundle = PathBuf::from(&req.bundle);
         let spec = Spec::load(&bundle)?;
+        crate::netns::admit(spec.network())?;
         let rootfs = spec.rootfs(&bundle);
         let mut mounted = None;
         if !req.rootfs.is_empty() {

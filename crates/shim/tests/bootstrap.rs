@@ -79,8 +79,27 @@ impl Bundle {
     /// Runs the shim with `stdin` on its standard input, as containerd
     /// passes a runtime's options to `start`.
     fn shim_with_stdin(&self, action: &str, stdin: &[u8]) -> Output {
+        self.shim_with(action, stdin, None)
+    }
+
+    /// Runs the shim with `stdin` on its standard input and, if given,
+    /// `umask` as its file mode mask (containerd's, which it inherits).
+    fn shim_with(&self, action: &str, stdin: &[u8], umask: Option<libc::mode_t>) -> Output {
         use std::io::Write as _;
-        let mut child = Command::new(SHIM)
+        use std::os::unix::process::CommandExt as _;
+        let mut command = Command::new(SHIM);
+        if let Some(mask) = umask {
+            // SAFETY: umask(2) is async-signal-safe and touches no memory,
+            // so it may run between fork and exec.
+            #[allow(unsafe_code)]
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(["-namespace", &self.namespace, "-id", &self.id])
             .args(["-address", &self.address, action])
             .current_dir(self.path())
@@ -187,6 +206,26 @@ async fn start_forks_a_server_replacing_a_stale_socket_and_reuses_a_live_one() {
     }
 }
 
+/// The socket folder is 0700 and the socket 0600 whatever umask containerd
+/// runs the shim with, and whatever mode the folder had.
+#[tokio::test]
+async fn the_socket_folder_and_socket_are_private_under_an_open_umask() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let b = Bundle::new("modes");
+    let socket = b.socket();
+    let dir = socket.parent().expect("parent");
+    std::fs::create_dir_all(dir).expect("socket dir");
+    // A folder another start (or containerd) left readable by all.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let o = b.shim_with("start", &[], Some(0o000));
+    assert!(o.status.success(), "start: {}", text(&o.stderr));
+    let mode = |p: &Path| std::fs::symlink_metadata(p).expect("stat").mode() & 0o7777;
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    assert_eq!(mode(&socket), 0o600, "{}", socket.display());
+    shutdown(&socket).await;
+}
+
 #[test]
 fn start_without_containerds_ttrpc_address_fails_and_leaves_no_server() {
     let b = Bundle::new("nottrpc");
@@ -283,6 +322,37 @@ fn a_network_namespace_that_cannot_be_joined_fails_start_cleanly() {
     b.spec(r#"{"linux": {"namespaces": [{"type": "network", "path": "/nonexistent/netns"}]}}"#);
     let o = b.shim("start");
     assert_failed_cleanly(&b, &o, "join network namespace /nonexistent/netns");
+}
+
+/// A `network` namespace entry without a path (plain `ctr run`) asks for a
+/// new, empty network namespace: the server runs in one of its own, whose
+/// loopback is up.
+#[tokio::test]
+async fn a_network_entry_without_a_path_gives_the_server_a_new_namespace() {
+    let b = Bundle::new("newnet");
+    b.spec(r#"{"linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]}}"#);
+    let o = b.shim("start");
+    assert!(o.status.success(), "start: {}", text(&o.stderr));
+    let servers = b.servers();
+    assert_eq!(servers.len(), 1, "one server: {servers:?}");
+    let server_ns = format!("/proc/{}/ns/net", servers[0]);
+    let ns = |p: &str| std::fs::read_link(p).expect(p);
+    assert_ne!(
+        ns(&server_ns),
+        ns("/proc/self/ns/net"),
+        "the server is in the host's network namespace"
+    );
+    let o = Command::new("nsenter")
+        .arg(format!("--net={server_ns}"))
+        .args(["ip", "-o", "link", "show"])
+        .output()
+        .expect("nsenter ip link");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let links = text(&o.stdout);
+    let names: Vec<&str> = links.lines().filter_map(|l| l.split(": ").nth(1)).collect();
+    assert_eq!(names, ["lo"], "only a loopback: {links}");
+    assert!(links.contains(",UP"), "lo is up: {links}");
+    shutdown(&b.socket()).await;
 }
 
 #[tokio::test]

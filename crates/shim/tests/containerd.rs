@@ -828,3 +828,156 @@ fn wasm_layers_come_from_the_content_store_of_containerd_1_7() {
     let out = child.wait_with_output().expect("wait");
     assert_exit(&out, 137, &s.ctd);
 }
+
+/// A setup whose image holds the TCP server guest (`/tcp-hello.wasm PORT`,
+/// the entrypoint) and the probe.
+fn tcp_setup() -> Setup {
+    let tcp = std::fs::read(guests::TCP_HELLO_WAT_WASM).expect("tcp-hello");
+    let probe = std::fs::read(guests::PROBE).expect("probe");
+    let image = compat_image(
+        &[("/tcp-hello.wasm", &tcp), ("/probe.wasm", &probe)],
+        "/tcp-hello.wasm",
+    );
+    Setup::with(Release::debian(), "wasm/tcp-hello:v1", &image)
+}
+
+/// A TCP port nothing on the host's loopback listens on (just now).
+fn free_host_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Runs the TCP server guest on a port that is free on the host and
+/// returns the `ctr run` and that port, once the guest listens.
+fn spawn_tcp_server(s: &Setup, flags: &[&str], id: &str) -> (std::process::Child, u16) {
+    use std::io::BufRead as _;
+    let port = free_host_port().to_string();
+    let mut child = spawn_run_with(s, flags, id, &["/tcp-hello.wasm", &port]);
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{id} never said where it listens\n{}", s.ctd.log()));
+    assert_eq!(line, format!("listening on 0.0.0.0:{port}\n"), "{id}");
+    (child, port.parse().expect("port"))
+}
+
+/// What a connection to `127.0.0.1:port` reads, or the connect error.
+fn greeting(port: u16) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(5),
+    )?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut got = String::new();
+    stream.read_to_string(&mut got)?;
+    Ok(got)
+}
+
+/// What a connection to `127.0.0.1:port` in the network namespace of
+/// process `pid` reads.
+fn greeting_in(pid: &str, port: u16) -> std::io::Result<String> {
+    let netns = format!("/proc/{pid}/ns/net");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd as _;
+        let file = std::fs::File::open(&netns)?;
+        // SAFETY: setns(2) on a descriptor we own; it moves only this
+        // thread, a thread of its own that ends after the connection.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        greeting(port)
+    })
+    .join()
+    .expect("thread")
+}
+
+/// Plain `ctr run` (without `--net-host`) lists a network namespace without
+/// a path, which asks for a new, empty one: the guest's sockets are not on
+/// the host's network, so a server it runs is not on the host's loopback
+/// (only on the loopback of its own namespace, which is up). With
+/// `--net-host` the same server is.
+#[test]
+fn plain_ctr_run_keeps_the_guest_off_the_host_network() {
+    let s = tcp_setup();
+
+    let (child, port) = spawn_tcp_server(&s, &[], "own-net");
+    let err = greeting(port).expect_err("the guest's server is on the host's loopback");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    // The guest listens in the shim's own namespace, on its loopback.
+    let shim = shim_pid(&s, "own-net");
+    let ns = |p: &str| std::fs::read_link(p).expect(p);
+    assert_ne!(ns(&format!("/proc/{shim}/ns/net")), ns("/proc/self/ns/net"));
+    assert_eq!(
+        greeting_in(&shim, port).expect("the guest on its namespace's loopback"),
+        "hello from wasm\n"
+    );
+    s.ctr_ok(&["task", "kill", "-s", "SIGKILL", "own-net"]);
+    let out = child.wait_with_output().expect("wait");
+    assert_exit(&out, 137, &s.ctd);
+
+    let (child, port) = spawn_tcp_server(&s, &["--net-host"], "host-net");
+    assert_eq!(
+        greeting(port).expect("the host-network guest on the host's loopback"),
+        "hello from wasm\n"
+    );
+    s.ctr_ok(&["task", "kill", "-s", "SIGKILL", "host-net"]);
+    let out = child.wait_with_output().expect("wait");
+    assert_exit(&out, 137, &s.ctd);
+}
+
+/// The containers of a group (a pod, by its sandbox id) share one shim, so
+/// one network namespace: a container asking for the host's network in a
+/// group whose shim has a namespace of its own is refused, naming why,
+/// and one asking for a new namespace gets the group's (never the host's).
+#[test]
+fn a_pods_containers_share_its_network_namespace_and_never_the_hosts() {
+    let s = tcp_setup();
+    let pod = ["--annotation", "io.kubernetes.cri.sandbox-id=netpod"];
+    let (first, port) = spawn_tcp_server(&s, &pod, "first");
+    let err = greeting(port).expect_err("the first container is on the host's loopback");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+
+    let mut host = pod.to_vec();
+    host.push("--net-host");
+    let o = s.run("second", &host, &["/probe.wasm", "args"]);
+    assert!(
+        !o.status.success(),
+        "a host-network container ran in the pod"
+    );
+    assert!(
+        text(&o.stderr).contains("asks for the host's network")
+            && text(&o.stderr).contains("share its shim's network namespace"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // A second container asking for a new namespace shares the first's:
+    // both servers are on that namespace's loopback, neither on the host's.
+    let (third, port3) = spawn_tcp_server(&s, &pod, "third");
+    let err = greeting(port3).expect_err("the third container is on the host's loopback");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    let shim = shim_pid(&s, "third");
+    assert_eq!(shim, shim_pid(&s, "first"));
+    for p in [port, port3] {
+        assert_eq!(
+            greeting_in(&shim, p).expect("in the pod"),
+            "hello from wasm\n"
+        );
+    }
+    for (id, child) in [("third", third), ("first", first)] {
+        s.ctr_ok(&["task", "kill", "-s", "SIGKILL", id]);
+        let out = child.wait_with_output().expect("wait");
+        assert_exit(&out, 137, &s.ctd);
+    }
+}
