@@ -1707,4 +1707,138 @@ spec:
     // its host path leads to now.
     assert_eq!(count(&out, "swap/main | /b: inner"), 2, "{text}");
     assert!(!text.contains("host-secret"), "escaped: {text}");
+
+// 13. Manifests are input: names that would be paths outside the state
+// folder, and reading bounded in size, count and alias expansion.
+
+/// A manifest from crates/kube/tests/fixtures/unsafe.
+fn unsafe_fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../kube/tests/fixtures/unsafe")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn names_that_would_leave_the_state_folder_are_refused() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    // The state folder is WASMPOD_HOME/run/up-XXXX; the fixtures climb to
+    // WASMPOD_HOME, where `up` used to delete `victim` (the pod's folder when
+    // it ended), write `escaped` (a ConfigMap key) and make
+    // `escaped-volume` (an emptyDir).
+    let home = w.home.path();
+    let victim = home.join("victim");
+    std::fs::create_dir_all(&victim).expect("mkdir");
+    std::fs::write(victim.join("keep"), "keep").expect("write");
+    let cases = [
+        (
+            "pod-name.yaml",
+            "document 1: Pod: metadata.name \"../../victim\" is not valid (must be a DNS-1123 subdomain",
+        ),
+        (
+            "configmap-key.yaml",
+            "ConfigMap/cm: data: key \"../../../../../escaped\" is not valid",
+        ),
+        (
+            "secret-key.yaml",
+            "Secret/s: stringData: key \"/tmp/wasmpod-secret-key-escape\" is not valid",
+        ),
+        (
+            "volume-name.yaml",
+            "Pod/p: spec.volumes[0].name: \"../../../../escaped-volume\" is not valid",
+        ),
+        (
+            "container-name.yaml",
+            "Pod/p: spec.containers[0].name: \"../main\" is not valid",
+        ),
+        (
+            "namespace.yaml",
+            "Pod/p: metadata.namespace \"../..\" is not valid",
+        ),
+        (
+            "item-path.yaml",
+            "spec.volumes[0].configMap.items[0].path: \"..data/x\" is not valid",
+        ),
+        ("deployment-name.yaml", "metadata.name: replica pod name"),
+    ];
+    for (name, needle) in cases {
+        let file = p.write(name, &unsafe_fixture(name));
+        let file = file.display().to_string();
+        let o = up(&w, &["-f", &file, "--backoff-scale", "0.01"]);
+        assert_host_failure(&o, needle);
+        let o = up(&w, &["-f", &file, "--dry-run"]);
+        assert_host_failure(&o, needle);
+    }
+    assert!(victim.join("keep").exists(), "a folder outside was deleted");
+    assert!(!home.join("escaped").exists(), "a file outside was written");
+    assert!(
+        !home.join("escaped-volume").exists(),
+        "a folder outside was made"
+    );
+    assert!(!Path::new("/tmp/wasmpod-secret-key-escape").exists());
+}
+
+#[test]
+fn a_billion_laughs_is_refused_quickly_in_bounded_memory() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let bomb = p.write("bomb.yaml", &unsafe_fixture("bomb.yaml"));
+    // At most 1 GiB of address space: the expansion (some 2e11 nodes) would
+    // need hundreds of GiB, and an allocation failure is an abort, not the
+    // expected exit 125.
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--as=1073741824")
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_wasmpod"))
+        .envs(w.cmd().get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .args(["up", "-f", &bomb.display().to_string(), "--dry-run"]);
+    let o = output_within(cmd, None, Duration::from_secs(20));
+    assert_host_failure(
+        &o,
+        "bomb.yaml: document 1: expands to more than 1000000 YAML nodes (an alias counts each time it is used)",
+    );
+}
+
+#[test]
+fn manifests_are_bounded_in_size_and_count() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    // One byte over 4 MiB, as a file and on stdin (where `up` stops reading
+    // there).
+    let text = "#".repeat(4 << 20) + "\n";
+    let big = p.write("big.yaml", &text);
+    let o = up(&w, &["-f", &big.display().to_string(), "--dry-run"]);
+    assert_host_failure(
+        &o,
+        &format!(
+            "{}: larger than 4194304 bytes, the most a manifest may be",
+            big.display()
+        ),
+    );
+    let o = w
+        .cmd()
+        .args(["up", "-f", "-", "--dry-run"])
+        .stdin(std::fs::File::open(&big).expect("open"))
+        .output()
+        .expect("spawn wasmpod");
+    assert_host_failure(
+        &o,
+        "<stdin>: larger than 4194304 bytes, the most a manifest may be",
+    );
+
+    // A directory of 1001 manifests.
+    let dir = p.path().join("many");
+    std::fs::create_dir(&dir).expect("mkdir");
+    for i in 0..1001 {
+        std::fs::write(dir.join(format!("{i:04}.yaml")), "").expect("write");
+    }
+    let o = up(&w, &["-f", &dir.display().to_string(), "--dry-run"]);
+    assert_host_failure(
+        &o,
+        &format!(
+            "{}: more than 1000 manifest files in a directory",
+            dir.display()
+        ),
+    );
 }

@@ -44,6 +44,16 @@ pub enum KubeError {
         message: String,
     },
 
+    /// Input past one of the loader's bounds (see [`MAX_FILE_BYTES`](crate::MAX_FILE_BYTES)
+    /// and the other limits): `big.yaml: larger than 4194304 bytes, the most a manifest may be`.
+    #[error("{file}: {message}")]
+    Limit {
+        /// The file, directory or [`Source::Text`](crate::Source::Text) name.
+        file: String,
+        /// Which limit, and its value.
+        message: String,
+    },
+
     /// A kind this crate does not model: `Foo/bar: kind Foo is not supported`.
     #[error(
         "{object}: kind {kind} is not supported (supported: Pod, Deployment, Job, ConfigMap, Secret, Service)"

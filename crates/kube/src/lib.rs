@@ -83,19 +83,45 @@
 //!   replicas, not Job pods) with `targetPort` resolved for each pod.
 //! - Secret values never appear in [`Plan`]'s `Display`: env values and
 //!   arguments that contain Secret data print as `<secret>`.
+//!
+//! # Names and limits
+//!
+//! The local supervisor makes folders and files named after objects,
+//! volumes and keys, so names are checked as the API server checks them
+//! before anything else looks at them: `metadata.name` a DNS-1123 subdomain
+//! (a Service's a DNS-1035 label, a Job's at most 63 characters), and a
+//! Deployment's replica pod names `NAME-N` too; `metadata.namespace`,
+//! volume and container names DNS-1123 labels; container port names IANA
+//! service names and Service port names DNS-1123 labels; ConfigMap and
+//! Secret keys `[-._a-zA-Z0-9]+` of at most 253 characters, not `.` and not
+//! starting with `..`; `items[].path` relative, made of plain names (no
+//! `.`, `..` or empty component) and not starting with `..`. Every name
+//! accepted is therefore one plain path component. `replicas` is at most
+//! [`MAX_REPLICAS`].
+//!
+//! [`load`] is bounded: a file or text at most [`MAX_FILE_BYTES`] (4 MiB),
+//! all of them at most [`MAX_TOTAL_BYTES`] (16 MiB), at most [`MAX_FILES`]
+//! files, and at most [`MAX_DIR_ENTRIES`] entries looked at in a directory.
+//! YAML anchors and aliases work, but each use of an alias counts against
+//! [`MAX_NODES`] nodes and [`MAX_SCALAR_BYTES`] bytes of text for the whole
+//! load, so a "billion laughs" document is refused after bounded work.
 
 mod error;
 mod expand;
 mod load;
 mod model;
+mod names;
 mod plan;
 mod render;
 mod schema;
 
 pub use error::KubeError;
-pub use load::{Document, Kind, Source, load};
+pub use load::{
+    Document, Kind, MAX_DIR_ENTRIES, MAX_FILE_BYTES, MAX_FILES, MAX_NODES, MAX_SCALAR_BYTES,
+    MAX_TOTAL_BYTES, Source, load,
+};
 pub use plan::{
-    Arg, ContainerPlan, Endpoint, EnvVar, Image, JobPlan, MountPlan, MountSource, Owner, Plan,
-    PlanOptions, PodPlan, PortPlan, Probe, ProbeAction, PullPolicy, RestartPolicy, ServicePlan,
-    ServicePortPlan, plan,
+    Arg, ContainerPlan, Endpoint, EnvVar, Image, JobPlan, MAX_REPLICAS, MountPlan, MountSource,
+    Owner, Plan, PlanOptions, PodPlan, PortPlan, Probe, ProbeAction, PullPolicy, RestartPolicy,
+    ServicePlan, ServicePortPlan, plan,
 };

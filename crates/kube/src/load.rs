@@ -2,14 +2,40 @@
 //! documents, each checked for `apiVersion`, `kind` and `metadata.name`.
 //! Field-level checks happen in [`plan`](crate::plan), where `lenient`
 //! applies.
+//!
+//! Manifests are input from whoever wrote them, so reading them is bounded:
+//! see [`MAX_FILE_BYTES`], [`MAX_TOTAL_BYTES`], [`MAX_FILES`],
+//! [`MAX_DIR_ENTRIES`], [`MAX_NODES`] and [`MAX_SCALAR_BYTES`]. YAML
+//! aliases are allowed, but what they expand to counts against the node and
+//! byte budgets, so a "billion laughs" file is refused after a bounded
+//! amount of work.
 
+use std::cell::Cell;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde::de::{self, DeserializeSeed, Visitor};
+use serde_yaml::value::{Tag, TaggedValue};
+use serde_yaml::{Mapping, Value};
 
-use crate::KubeError;
+use crate::{KubeError, names};
+
+/// Largest manifest file, or text (`-f -`), read: 4 MiB. (The Kubernetes
+/// API server takes requests of at most 3 MiB.)
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// Largest total of all manifests read by one [`load`]: 16 MiB.
+pub const MAX_TOTAL_BYTES: u64 = 16 << 20;
+/// Most manifest files read by one [`load`] (directories included): 1000.
+pub const MAX_FILES: usize = 1000;
+/// Most entries looked at in one manifest directory: 10,000.
+pub const MAX_DIR_ENTRIES: usize = 10_000;
+/// Most YAML nodes (scalars, sequences, mappings) built by one [`load`],
+/// counting every expansion of an alias: 1,000,000.
+pub const MAX_NODES: u64 = 1_000_000;
+/// Most bytes of scalars (strings, keys, tags) built by one [`load`],
+/// counting every expansion of an alias: 64 MiB.
+pub const MAX_SCALAR_BYTES: u64 = 64 << 20;
 
 /// Where manifests come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,11 +135,20 @@ impl Document {
 /// Reads every source in order and returns its objects in order. Empty
 /// documents are skipped. Errors name the file, and for YAML errors the line
 /// and column.
+///
+/// Everything read is bounded (see the module's constants): a file, a
+/// [`Source::Text`] or the sum of them that is too large, too many files, or
+/// YAML that expands (through aliases) to too many nodes or bytes is a
+/// [`KubeError::Limit`] or [`KubeError::Document`] naming the limit.
 pub fn load(sources: &[Source]) -> Result<Vec<Document>, KubeError> {
     let mut docs = Vec::new();
+    let mut budget = Budget::default();
     for source in sources {
         match source {
-            Source::Text { name, text, dir } => parse(name, text, dir, &mut docs)?,
+            Source::Text { name, text, dir } => {
+                budget.take_text(name, text.len() as u64)?;
+                parse(name, text, dir, &mut budget, &mut docs)?;
+            }
             Source::Path(path) => {
                 let meta = std::fs::metadata(path).map_err(|source| KubeError::Read {
                     path: path.clone(),
@@ -121,15 +156,180 @@ pub fn load(sources: &[Source]) -> Result<Vec<Document>, KubeError> {
                 })?;
                 if meta.is_dir() {
                     for file in yaml_files(path)? {
-                        load_file(&file, &mut docs)?;
+                        load_file(&file, &mut budget, &mut docs)?;
                     }
                 } else {
-                    load_file(path, &mut docs)?;
+                    load_file(path, &mut budget, &mut docs)?;
                 }
             }
         }
     }
     Ok(docs)
+}
+
+/// What one [`load`] has used of its limits.
+#[derive(Debug, Default)]
+struct Budget {
+    files: usize,
+    bytes: u64,
+    nodes: Cell<u64>,
+    scalar_bytes: Cell<u64>,
+    /// Set when a node or byte limit stopped the parser.
+    exceeded: Cell<Option<&'static str>>,
+}
+
+impl Budget {
+    fn take_text(&mut self, file: &str, len: u64) -> Result<(), KubeError> {
+        let limit = |message: String| KubeError::Limit {
+            file: file.to_string(),
+            message,
+        };
+        self.files += 1;
+        if self.files > MAX_FILES {
+            return Err(limit(format!(
+                "more than {MAX_FILES} manifest files in one run"
+            )));
+        }
+        if len > MAX_FILE_BYTES {
+            return Err(limit(format!(
+                "larger than {MAX_FILE_BYTES} bytes, the most a manifest may be"
+            )));
+        }
+        self.bytes += len;
+        if self.bytes > MAX_TOTAL_BYTES {
+            return Err(limit(format!(
+                "the manifests add up to more than {MAX_TOTAL_BYTES} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    fn node<E: de::Error>(&self) -> Result<(), E> {
+        let n = self.nodes.get() + 1;
+        self.nodes.set(n);
+        if n > MAX_NODES {
+            return Err(self.exceed(
+                "expands to more than 1000000 YAML nodes (an alias counts each time it is used)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn scalar<E: de::Error>(&self, len: usize) -> Result<(), E> {
+        self.node()?;
+        let n = self.scalar_bytes.get().saturating_add(len as u64);
+        self.scalar_bytes.set(n);
+        if n > MAX_SCALAR_BYTES {
+            return Err(self.exceed(
+                "expands to more than 67108864 bytes of text (an alias counts each time it is used)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn exceed<E: de::Error>(&self, what: &'static str) -> E {
+        self.exceeded.set(Some(what));
+        E::custom(what)
+    }
+}
+
+/// Builds a [`Value`] as serde_yaml's own `Deserialize` does, counting every
+/// node (and every alias expansion) against the [`Budget`].
+struct Bounded<'b>(&'b Budget);
+
+impl<'de> DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::Number(i.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::Number(u.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::Number(f.into()))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        self.0.scalar(s.len())?;
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.0.node()?;
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.0.node()?;
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(Bounded(self.0))? {
+            items.push(v);
+        }
+        Ok(Value::Sequence(items))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.0.node()?;
+        let mut out = Mapping::new();
+        while let Some(k) = map.next_key_seed(Bounded(self.0))? {
+            if out.contains_key(&k) {
+                // As serde_yaml's own `Mapping` says it.
+                return Err(de::Error::custom(match &k {
+                    Value::Null => "duplicate entry with null key".to_string(),
+                    Value::Bool(b) => format!("duplicate entry with key `{b}`"),
+                    Value::Number(n) => format!("duplicate entry with key {n}"),
+                    Value::String(s) => format!("duplicate entry with key {s:?}"),
+                    _ => "duplicate entry in YAML map".to_string(),
+                }));
+            }
+            let v = map.next_value_seed(Bounded(self.0))?;
+            out.insert(k, v);
+        }
+        Ok(Value::Mapping(out))
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        use serde::de::VariantAccess as _;
+        self.0.node()?;
+        let (tag, contents): (String, _) = data.variant()?;
+        self.0.scalar(tag.len())?;
+        let value = contents.newtype_variant_seed(Bounded(self.0))?;
+        Ok(Value::Tagged(Box::new(TaggedValue {
+            tag: Tag::new(tag),
+            value,
+        })))
+    }
 }
 
 fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, KubeError> {
@@ -138,7 +338,13 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, KubeError> {
         source,
     };
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+    for (n, entry) in std::fs::read_dir(dir).map_err(read_err)?.enumerate() {
+        if n >= MAX_DIR_ENTRIES {
+            return Err(KubeError::Limit {
+                file: dir.display().to_string(),
+                message: format!("more than {MAX_DIR_ENTRIES} entries in a manifest directory"),
+            });
+        }
         let path = entry.map_err(read_err)?.path();
         let is_yaml = matches!(
             path.extension().and_then(|e| e.to_str()),
@@ -146,6 +352,12 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, KubeError> {
         );
         if is_yaml && path.is_file() {
             files.push(path);
+            if files.len() > MAX_FILES {
+                return Err(KubeError::Limit {
+                    file: dir.display().to_string(),
+                    message: format!("more than {MAX_FILES} manifest files in a directory"),
+                });
+            }
         }
     }
     files.sort();
@@ -153,22 +365,51 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, KubeError> {
     Ok(files)
 }
 
-fn load_file(path: &Path, docs: &mut Vec<Document>) -> Result<(), KubeError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KubeError::Read {
+fn load_file(path: &Path, budget: &mut Budget, docs: &mut Vec<Document>) -> Result<(), KubeError> {
+    let read_err = |source| KubeError::Read {
         path: path.to_path_buf(),
         source,
+    };
+    let name = path.display().to_string();
+    // At most one byte more than the limit, whatever the file is (a FIFO or
+    // a device has no useful size).
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_err)?;
+    budget.take_text(&name, bytes.len() as u64)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
+        ))
     })?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    parse(&path.display().to_string(), &text, &dir, docs)
+    parse(&name, &text, &dir, budget, docs)
 }
 
-fn parse(file: &str, text: &str, dir: &Path, docs: &mut Vec<Document>) -> Result<(), KubeError> {
+fn parse(
+    file: &str,
+    text: &str,
+    dir: &Path,
+    budget: &mut Budget,
+    docs: &mut Vec<Document>,
+) -> Result<(), KubeError> {
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let index = i + 1;
-        let value = Value::deserialize(de).map_err(|e| yaml_error(file, &e))?;
+        let value = Bounded(budget)
+            .deserialize(de)
+            .map_err(|e| match budget.exceeded.get() {
+                Some(what) => KubeError::Document {
+                    file: file.to_string(),
+                    index,
+                    message: what.to_string(),
+                },
+                None => yaml_error(file, &e),
+            })?;
         if value.is_null() {
             continue;
         }
@@ -224,14 +465,33 @@ fn document(file: &str, index: usize, dir: &Path, value: Value) -> Result<Docume
             Some(_) => Err(doc_err(format!("metadata.{key} must be a string"))),
         }
     };
+    let kind_shown = if kind_name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        kind_name.to_string()
+    } else {
+        names::shown(kind_name)
+    };
     let name = match meta_str("name")? {
         Some(n) if !n.is_empty() => n,
-        _ => return Err(doc_err(format!("{kind_name}: metadata.name is required"))),
+        _ => return Err(doc_err(format!("{kind_shown}: metadata.name is required"))),
     };
-    let Some(kind) = Kind::from_name(kind_name) else {
+    // Names become folder names under `up`'s state folder: checked before
+    // anything prints or uses them.
+    let kind = Kind::from_name(kind_name);
+    let rule = match kind {
+        Some(Kind::Service) => names::dns1035_label(&name),
+        Some(Kind::Job) => names::label(&name).and_then(|()| names::subdomain(&name)),
+        _ => names::subdomain(&name),
+    };
+    if let Err(rule) = rule {
+        return Err(doc_err(format!(
+            "{kind_shown}: metadata.name {} is not valid (must be {rule})",
+            names::shown(&name)
+        )));
+    }
+    let Some(kind) = kind else {
         return Err(KubeError::UnsupportedKind {
-            object: format!("{kind_name}/{name}"),
-            kind: kind_name.to_string(),
+            object: format!("{kind_shown}/{name}"),
+            kind: kind_shown,
         });
     };
     let object = format!("{kind}/{name}");
@@ -254,6 +514,15 @@ fn document(file: &str, index: usize, dir: &Path, value: Value) -> Result<Docume
         }
     }
     let namespace = meta_str("namespace")?.unwrap_or_else(|| "default".to_string());
+    if let Err(rule) = names::label(&namespace) {
+        return Err(KubeError::invalid(
+            object,
+            format!(
+                "metadata.namespace {} is not valid (must be {rule})",
+                names::shown(&namespace)
+            ),
+        ));
+    }
     Ok(Document {
         kind,
         name,

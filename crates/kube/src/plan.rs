@@ -10,7 +10,11 @@ use serde::de::DeserializeOwned;
 use wasmpod_engine::quantity::Quantity;
 
 use crate::load::{Document, Kind};
-use crate::{KubeError, model, schema};
+use crate::{KubeError, model, names, schema};
+
+/// Most replicas of one Deployment: 1000. Each is a pod planned (and run)
+/// on this one machine.
+pub const MAX_REPLICAS: u32 = 1000;
 
 /// How strict [`plan`] is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -472,7 +476,44 @@ fn decode_base64(doc: &Document, path: &str, text: &str) -> Result<Vec<u8>, Kube
         .map_err(|e| KubeError::invalid(doc.id(), format!("{path}: invalid base64 ({e})")))
 }
 
+/// A ConfigMap or Secret key becomes a file name: Kubernetes' key rule.
+fn check_key(doc: &Document, field: &str, key: &str) -> Result<(), KubeError> {
+    names::config_key(key).map_err(|rule| {
+        KubeError::invalid(
+            doc.id(),
+            format!(
+                "{field}: key {} is not valid (must be {rule})",
+                names::shown(key)
+            ),
+        )
+    })
+}
+
+/// A name Kubernetes checks with `rule` (a volume, container or port name).
+fn check_name(
+    doc: &Document,
+    path: &str,
+    name: &str,
+    rule: fn(&str) -> Result<(), &'static str>,
+) -> Result<(), KubeError> {
+    rule(name).map_err(|rule| {
+        KubeError::invalid(
+            doc.id(),
+            format!(
+                "{path}: {} is not valid (must be {rule})",
+                names::shown(name)
+            ),
+        )
+    })
+}
+
 fn config_map(doc: &Document, cm: model::ConfigMap) -> Result<ConfigData, KubeError> {
+    for key in cm.data.keys() {
+        check_key(doc, "data", key)?;
+    }
+    for key in cm.binary_data.keys() {
+        check_key(doc, "binaryData", key)?;
+    }
     let mut files = BTreeMap::new();
     for (key, text) in &cm.binary_data {
         let path = format!("binaryData.{key}");
@@ -498,6 +539,12 @@ fn config_map(doc: &Document, cm: model::ConfigMap) -> Result<ConfigData, KubeEr
 }
 
 fn secret(doc: &Document, s: model::Secret) -> Result<ConfigData, KubeError> {
+    for key in s.data.keys() {
+        check_key(doc, "data", key)?;
+    }
+    for key in s.string_data.keys() {
+        check_key(doc, "stringData", key)?;
+    }
     let mut data = BTreeMap::new();
     for (key, text) in &s.data {
         data.insert(
@@ -557,6 +604,26 @@ fn deployment(
     d: &model::Deployment,
 ) -> Result<Vec<PodPlan>, KubeError> {
     let replicas = non_negative(doc, "spec.replicas", d.spec.replicas, 1)?;
+    if replicas > MAX_REPLICAS {
+        return Err(KubeError::invalid(
+            doc.id(),
+            format!("spec.replicas: {replicas} is more than {MAX_REPLICAS}, the most wasmpod runs"),
+        ));
+    }
+    // Replica pods are named NAME-N, and each name is a folder name: it
+    // must still be a valid object name.
+    if let Some(last) = replicas.checked_sub(1) {
+        let longest = format!("{}-{last}", doc.name);
+        if let Err(rule) = names::subdomain(&longest) {
+            return Err(KubeError::invalid(
+                doc.id(),
+                format!(
+                    "metadata.name: replica pod name {} is not valid (must be {rule})",
+                    names::shown(&longest)
+                ),
+            ));
+        }
+    }
     let template = &d.spec.template;
     let Some(selector) = &d.spec.selector else {
         return Err(KubeError::invalid(doc.id(), "spec.selector is required"));
@@ -676,6 +743,7 @@ fn pod_plan(
         if volume.name.is_empty() {
             return Err(err(format!("{path}.name is required")));
         }
+        check_name(doc, &format!("{path}.name"), &volume.name, names::label)?;
         let source = volume_source(ctx, doc, &path, volume)?;
         if volumes.insert(&volume.name, source).is_some() {
             return Err(err(format!(
@@ -690,6 +758,7 @@ fn pod_plan(
         if c.name.is_empty() {
             return Err(err(format!("{path}.name is required")));
         }
+        check_name(doc, &format!("{path}.name"), &c.name, names::label)?;
         if spec.containers[..i].iter().any(|o| o.name == c.name) {
             return Err(err(format!(
                 "{path}.name: container {} is defined twice",
@@ -707,12 +776,6 @@ fn pod_plan(
         restart_policy: id.restart,
         termination_grace_period_seconds: grace,
     })
-}
-
-/// A relative path that stays inside its directory.
-fn is_contained(path: &str) -> bool {
-    let p = Path::new(path);
-    !path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 fn volume_source(
@@ -799,12 +862,13 @@ fn volume_source(
     }
     for (j, item) in items.iter().enumerate() {
         let item_path = format!("{field_path}.items[{j}]");
-        if !is_contained(&item.path) {
+        if let Err(why) = names::item_path(&item.path) {
             return Err(err(format!(
-                "{item_path}.path: {:?} must be a relative path without ..",
-                item.path
+                "{item_path}.path: {} is not valid ({why})",
+                names::shown(&item.path)
             )));
         }
+        check_key(doc, &format!("{item_path}.key"), &item.key)?;
         match data.files.get(&item.key) {
             Some(bytes) => files.push((PathBuf::from(&item.path), bytes.clone())),
             None if optional => {}
@@ -1107,6 +1171,9 @@ fn container_plan(
             )));
         }
         let number = port_number(doc, &format!("{pp}.containerPort"), p.container_port)?;
+        if let Some(name) = p.name.as_deref().filter(|n| !n.is_empty()) {
+            check_name(doc, &format!("{pp}.name"), name, names::port_name)?;
+        }
         if let Some(name) = &p.name
             && ports.iter().any(|o| o.name.as_ref() == Some(name))
         {
@@ -1342,6 +1409,9 @@ fn service(
             ));
         }
         let port = port_number(doc, &format!("{path}.port"), sp.port)?;
+        if let Some(name) = sp.name.as_deref().filter(|n| !n.is_empty()) {
+            check_name(doc, &format!("{path}.name"), name, names::label)?;
+        }
         let mut endpoints = Vec::new();
         for pod in &selected {
             let target = match &sp.target_port {

@@ -63,7 +63,7 @@ fn argv(c: &ContainerPlan) -> Vec<String> {
     c.argv(&["<entry>".to_string()], &["<cmd>".to_string()])
 }
 
-const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {A: a-value, B: b-value, conf.json: '{}', bad-name=x: v}\nbinaryData: {blob: AAEC}\n---\n";
+const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {A: a-value, B: b-value, conf.json: '{}', bad-name: v}\nbinaryData: {blob: AAEC}\n---\n";
 const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata: {name: sec}\ndata: {PASSWORD: aHVudGVyMg==}\nstringData: {TOKEN: tok}\n---\n";
 
 fn fixture(name: &str) -> PathBuf {
@@ -432,6 +432,7 @@ fn env_from_config_maps_and_secrets_then_env_wins() {
         [
             ("A", "a-value"),
             ("B", "override"),
+            ("bad-name", "v"),
             ("conf.json", "{}"),
             ("S_PASSWORD", "hunter2"),
             ("S_TOKEN", "tok"),
@@ -444,10 +445,22 @@ fn env_from_config_maps_and_secrets_then_env_wins() {
             .map(|e| &e.name)
             .eq(["S_PASSWORD", "S_TOKEN"])
     );
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+
+    // Keys are valid names (the key rule sees to it); a prefix may not be.
+    let yaml = format!(
+        "{CONFIG}{}",
+        pod(
+            "    envFrom:\n    - configMapRef: {name: cfg}\n      prefix: X=\n",
+            ""
+        )
+    );
+    let p = plan_of(&yaml);
+    assert!(only_container(&p).env.is_empty());
     assert_eq!(
         p.warnings,
         [
-            "Pod/a: spec.containers[0].envFrom[0].configMapRef: skipped keys that are not valid variable names: bad-name=x"
+            "Pod/a: spec.containers[0].envFrom[0].configMapRef: skipped keys that are not valid variable names: X=A, X=B, X=bad-name, X=conf.json"
         ]
     );
 }
@@ -604,7 +617,7 @@ fn volumes_become_mounts() {
             vec![
                 ("A".into(), bytes("a-value")),
                 ("B".into(), bytes("b-value")),
-                ("bad-name=x".into(), bytes("v")),
+                ("bad-name".into(), bytes("v")),
                 ("blob".into(), vec![0, 1, 2]),
                 ("conf.json".into(), bytes("{}")),
             ],
@@ -653,7 +666,7 @@ fn bad_volumes_and_mounts_are_errors() {
             "",
             "  volumes: [{name: c, configMap: {name: cfg, items: [{key: A, path: ../x}]}}]\n"
         ),
-        "Pod/a: spec.volumes[0].configMap.items[0].path: \"../x\" must be a relative path without .."
+        "Pod/a: spec.volumes[0].configMap.items[0].path: \"../x\" is not valid (must not start with '..')"
     );
     assert_eq!(
         e("", "  volumes: [{name: s, secret: {secretName: nope}}]\n"),

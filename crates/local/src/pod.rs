@@ -209,7 +209,13 @@ impl Supervisor {
     /// container's last exit was 0.
     async fn run_pod(self: Arc<Self>, pod: PodPlan, name: String, stop: Shutdown) -> bool {
         let console = self.options.console.clone();
-        let dir = self.options.state_dir.join(&name);
+        let dir = match beneath(&self.options.state_dir, [&pod.namespace, &name]) {
+            Ok(dir) => dir,
+            Err(e) => {
+                console.event(&name, &format!("Failed: {e}"));
+                return false;
+            }
+        };
         let volumes = match self.make_volumes(&pod, &name, &dir) {
             Ok(v) => v,
             Err(e) => {
@@ -284,11 +290,12 @@ impl Supervisor {
                         if let Some(p) = made.get(&m.volume) {
                             p.clone()
                         } else {
-                            let path = dir.join("volumes").join(&m.volume);
+                            let path =
+                                beneath(dir, ["volumes", &m.volume]).map_err(|e| err(dir, e))?;
                             std::fs::create_dir_all(&path).map_err(|e| err(&path, e))?;
                             if let MountSource::Files { files, .. } = &m.source {
                                 for (rel, data) in files {
-                                    let file = path.join(rel);
+                                    let file = beneath(&path, [rel]).map_err(|e| err(&path, e))?;
                                     if let Some(parent) = file.parent() {
                                         std::fs::create_dir_all(parent)
                                             .map_err(|e| err(parent, e))?;
@@ -734,6 +741,38 @@ impl Supervisor {
     }
 }
 
+/// `base` with `parts` joined on, refusing (with `InvalidInput`) any part
+/// that is empty or holds anything but normal components: no `..`, no root,
+/// no prefix. Every path `up` makes under its state folder is built here, so
+/// a name that got past `wasmpod-kube`'s checks still cannot leave it.
+fn beneath<P: AsRef<Path>>(
+    base: &Path,
+    parts: impl IntoIterator<Item = P>,
+) -> std::io::Result<PathBuf> {
+    let mut path = base.to_path_buf();
+    for part in parts {
+        let part = part.as_ref();
+        let refuse = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{part:?} is not a relative path of plain names"),
+            )
+        };
+        let mut any = false;
+        for c in part.components() {
+            let std::path::Component::Normal(name) = c else {
+                return Err(refuse());
+            };
+            path.push(name);
+            any = true;
+        }
+        if !any {
+            return Err(refuse());
+        }
+    }
+    Ok(path)
+}
+
 /// The container's environment over its image's: a variable the container
 /// sets replaces the image's.
 fn container_env(c: &ContainerPlan, image: &LoadedImage) -> Vec<(String, String)> {
@@ -814,6 +853,29 @@ impl Checker {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => None,
             other => Some(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::beneath;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn beneath_joins_only_plain_names() {
+        let base = Path::new("/state");
+        assert_eq!(
+            beneath(base, ["default", "web-0"]).expect("plain names"),
+            PathBuf::from("/state/default/web-0")
+        );
+        assert_eq!(
+            beneath(base, [Path::new("volumes"), Path::new("a/b.txt")]).expect("a relative path"),
+            PathBuf::from("/state/volumes/a/b.txt")
+        );
+        for bad in ["", ".", "..", "../x", "a/../b", "/etc", "/", "./a"] {
+            let e = beneath(base, ["ok", bad]).expect_err(bad);
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad}");
         }
     }
 }

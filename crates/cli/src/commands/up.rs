@@ -48,8 +48,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
     let mut sources = Vec::new();
     for f in &args.files {
         if f == "-" {
+            // One byte past the limit at most: `load` refuses what is over.
             let mut text = String::new();
             std::io::stdin()
+                .take(wasmpod_kube::MAX_FILE_BYTES + 1)
                 .read_to_string(&mut text)
                 .context("cannot read manifests from stdin")?;
             sources.push(Source::Text {
