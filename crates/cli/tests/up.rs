@@ -1707,6 +1707,7 @@ spec:
     // its host path leads to now.
     assert_eq!(count(&out, "swap/main | /b: inner"), 2, "{text}");
     assert!(!text.contains("host-secret"), "escaped: {text}");
+}
 
 // 13. Manifests are input: names that would be paths outside the state
 // folder, and reading bounded in size, count and alias expansion.
