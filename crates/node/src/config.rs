@@ -26,8 +26,15 @@ const RUNC_MARKER: &str = "# Added by `wasmpod node install`: containerd drops i
 /// The parts of a config that matter here.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("not valid TOML: {0}")]
-    Parse(#[source] toml_edit::TomlError),
+    /// Where and what, without the offending line: toml_edit's own error
+    /// quotes it, and that line may be a credential (so the parser's
+    /// error is deliberately not kept as the source).
+    #[error("not valid TOML at line {line}, column {column}: {message}")]
+    Parse {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error(
         "config version {0} is not supported (only 2, for containerd 1.6/1.7, and 3, for containerd 2.x)"
     )]
@@ -92,7 +99,22 @@ impl ConfigVersion {
 
 /// Parses a config, refusing anything that is not TOML.
 pub fn parse(text: &str) -> Result<DocumentMut, ConfigError> {
-    text.parse::<DocumentMut>().map_err(ConfigError::Parse)
+    text.parse::<DocumentMut>().map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = text.as_bytes().get(..at).unwrap_or_default();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        ConfigError::Parse {
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            column: String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count()
+                + 1,
+            message: e.message().lines().next().unwrap_or_default().to_string(),
+        }
+    })
 }
 
 /// The `version` a config declares, if any.
@@ -412,15 +434,22 @@ container_annotations = ["io.kubernetes.container.ports"]
 
     #[test]
     fn broken_and_unsupported_configs_are_refused() {
-        assert!(matches!(
-            parse("version = 2\n[plugins\n"),
-            Err(ConfigError::Parse(_))
-        ));
+        let err = parse("version = 2\n[plugins\n").expect_err("broken");
+        assert!(matches!(err, ConfigError::Parse { line: 2, .. }), "{err:?}");
         let doc = parse("version = 1\n").expect("parse");
         assert!(matches!(
             declared_version(&doc),
             Err(ConfigError::UnsupportedVersion(1))
         ));
+    }
+
+    #[test]
+    fn a_parse_error_names_the_place_but_does_not_quote_the_line() {
+        let err = parse("version = 2\n[r.auth]\n  password = \"hunter2\n").expect_err("broken");
+        let text = err.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("at line 3, column "), "{text}");
+        assert!(std::error::Error::source(&err).is_none());
     }
 
     #[test]

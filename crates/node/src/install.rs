@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::config::{self, CREATED_HEADER, ConfigVersion};
 use crate::locate::{Located, locate};
+use crate::redact::redact_toml;
 use crate::{Host, NodeError, cri, files};
 
 /// The shim's file name (containerd derives it from the runtime type).
@@ -43,7 +44,7 @@ pub struct InstallOptions {
 }
 
 /// One file change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Change {
     Copy {
         from: PathBuf,
@@ -55,10 +56,43 @@ pub enum Change {
         new: Vec<u8>,
         /// Written first, when the file exists and has no backup yet.
         backup: Option<PathBuf>,
+        /// The mode and owner of the file (and its backup): those of the
+        /// file itself when it exists, else of the file its text derives
+        /// from (the main config for a drop-in, the rendered config for a
+        /// k3s template), else [`files::Perm::PRIVATE`].
+        perm: files::Perm,
     },
     Remove {
         path: PathBuf,
     },
+}
+
+/// Without the bytes: they may hold registry credentials.
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Copy { from, to } => f
+                .debug_struct("Copy")
+                .field("from", from)
+                .field("to", to)
+                .finish(),
+            Change::Write {
+                path,
+                old,
+                new,
+                backup,
+                perm,
+            } => f
+                .debug_struct("Write")
+                .field("path", path)
+                .field("old_len", &old.as_ref().map(Vec::len))
+                .field("new_len", &new.len())
+                .field("backup", backup)
+                .field("perm", perm)
+                .finish(),
+            Change::Remove { path } => f.debug_struct("Remove").field("path", path).finish(),
+        }
+    }
 }
 
 /// What a command will do (or did).
@@ -89,11 +123,12 @@ impl Plan {
                     old,
                     new,
                     backup,
+                    perm,
                 } => {
                     if let (Some(backup), Some(old)) = (backup, old) {
-                        files::write_atomic(backup, old, files::mode_or(path, 0o644))?;
+                        files::write_atomic(backup, old, *perm)?;
                     }
-                    files::write_atomic(path, new, files::mode_or(path, 0o644))?;
+                    files::write_atomic(path, new, *perm)?;
                 }
                 Change::Remove { path } => {
                     files::remove_optional(path)?;
@@ -112,10 +147,14 @@ impl fmt::Display for ChangeLine<'_> {
         match self.0 {
             Change::Copy { from, to } => write!(f, "copy {} -> {}", from.display(), to.display()),
             Change::Write {
-                path, old, backup, ..
+                path,
+                old,
+                backup,
+                perm,
+                ..
             } => {
                 let verb = if old.is_some() { "edit" } else { "create" };
-                write!(f, "{verb} {}", path.display())?;
+                write!(f, "{verb} {} ({perm})", path.display())?;
                 if let Some(b) = backup {
                     write!(f, " (backup {})", b.display())?;
                 }
@@ -134,12 +173,11 @@ impl fmt::Display for Plan {
         for change in &self.changes {
             writeln!(f, "{}", ChangeLine(change))?;
             if let Change::Write { path, old, new, .. } = change {
-                let old = String::from_utf8_lossy(old.as_deref().unwrap_or_default());
-                write!(
-                    f,
-                    "{}",
-                    files::diff(path, &old, &String::from_utf8_lossy(new))
-                )?;
+                // Config text can hold registry credentials: only its
+                // redacted form is shown.
+                let old = redact_toml(&String::from_utf8_lossy(old.as_deref().unwrap_or_default()));
+                let new = redact_toml(&String::from_utf8_lossy(new));
+                write!(f, "{}", files::diff(path, &old, &new))?;
             }
         }
         for note in &self.notes {
@@ -221,21 +259,32 @@ pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, Node
             plan.changes.push(Change::Copy { from, to });
         }
     }
-    let (old, new) = if t.file == t.located.path {
+    // A file that exists keeps its mode and owner; a new one takes those
+    // of the file it copies from (it may copy registry credentials).
+    let (old, new, perm) = if t.file == t.located.path {
         let mut doc = t.main.clone();
         config::add_handler(&mut doc, t.version).map_err(config_error(&t.file))?;
         let old = t.main_exists.then(|| t.main_text.clone().into_bytes());
-        (old, doc.to_string())
+        let perm = match &t.located.seed {
+            Some(seed) if !t.main_exists => files::Perm::of(seed),
+            _ => files::Perm::of(&t.file),
+        };
+        (old, doc.to_string(), perm)
     } else {
         match read_text(&t.file)? {
             Some(text) => {
                 let mut doc = config::parse(&text).map_err(config_error(&t.file))?;
                 config::add_handler(&mut doc, t.version).map_err(config_error(&t.file))?;
-                (Some(text.into_bytes()), doc.to_string())
+                (
+                    Some(text.into_bytes()),
+                    doc.to_string(),
+                    files::Perm::of(&t.file),
+                )
             }
             None => (
                 None,
                 config::new_drop_in(&t.main, t.version).map_err(config_error(&t.file))?,
+                files::Perm::of(&t.located.path),
             ),
         }
     };
@@ -247,6 +296,7 @@ pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, Node
             old,
             new: new.into_bytes(),
             backup,
+            perm,
         });
     }
     plan.notes.push(format!(
@@ -293,6 +343,7 @@ pub fn plan_uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, No
                 old: Some(text.into_bytes()),
                 new: original,
                 backup: None,
+                perm: files::Perm::of(&t.file),
             });
             plan.changes.push(Change::Remove { path: backup });
             return Ok(plan);
@@ -310,6 +361,7 @@ pub fn plan_uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, No
             old: Some(text.into_bytes()),
             new: doc.to_string().into_bytes(),
             backup: None,
+            perm: files::Perm::of(&t.file),
         });
     }
     Ok(plan)
@@ -550,5 +602,182 @@ mod tests {
                 .contains(&opts.source_dir.join(SHIM).display().to_string()),
             "{err}"
         );
+    }
+
+    /// A CRI section with registry credentials, as containerd documents
+    /// them, in the layout of config `version`.
+    fn with_auth(version: u8) -> String {
+        let (plugin, registry) = match version {
+            2 => ("io.containerd.grpc.v1.cri", "io.containerd.grpc.v1.cri"),
+            _ => (
+                "io.containerd.cri.v1.runtime",
+                "io.containerd.cri.v1.images",
+            ),
+        };
+        format!(
+            r#"version = {version}
+imports = ["conf.d/*.toml"]
+
+[plugins."{plugin}".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."{plugin}".registry.configs."reg.example".auth]
+  username = "alice"
+  password = "hunter2-pw"
+  auth = "YWxpY2U6aHVudGVyMg=="
+  identitytoken = "idtok-secret"
+[plugins."{plugin}".registry.configs."other.example"]
+  auth = {{ username = "bob", Password = "inline-pw", identity_token = "idtok-2" }}
+[plugins."{plugin}".registry]
+  headers = {{ Authorization = ["Bearer header-tok"] }}
+  registrytoken = "rt-secret"
+  client_secret = "cs-secret"
+[plugins."{registry}".registry.configs."third".auth]
+  password = "images-pw"
+"#
+        )
+    }
+
+    const SECRETS: &[&str] = &[
+        "hunter2-pw",
+        "YWxpY2U6aHVudGVyMg==",
+        "idtok-secret",
+        "inline-pw",
+        "idtok-2",
+        "header-tok",
+        "rt-secret",
+        "cs-secret",
+        "images-pw",
+    ];
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    fn config_with_auth(root: &Path, version: u8, file_mode: u32) -> PathBuf {
+        let config = root.join("etc/containerd/config.toml");
+        std::fs::create_dir_all(config.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&config, with_auth(version)).expect("write");
+        chmod(&config, file_mode);
+        config
+    }
+
+    #[test]
+    fn a_drop_in_copying_registry_auth_takes_the_main_config_mode() {
+        for file_mode in [0o600, 0o640] {
+            let root = tempfile::tempdir().expect("tmp");
+            let config = config_with_auth(root.path(), 2, file_mode);
+            install(&options(root.path()), &FakeHost("")).expect("install");
+            let drop_in = root.path().join("etc/containerd/conf.d/wasmpod.toml");
+            let text = std::fs::read_to_string(&drop_in).expect("drop-in");
+            assert!(text.contains("hunter2-pw"), "the copy is whole: {text}");
+            assert_eq!(mode(&drop_in), file_mode, "{}", drop_in.display());
+            use std::os::unix::fs::MetadataExt as _;
+            let (src, dst) = (
+                std::fs::metadata(&config).expect("stat"),
+                std::fs::metadata(&drop_in).expect("stat"),
+            );
+            assert_eq!((dst.uid(), dst.gid()), (src.uid(), src.gid()));
+            // No temp file is left beside it.
+            let names: Vec<_> = std::fs::read_dir(drop_in.parent().expect("dir"))
+                .expect("ls")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert_eq!(names, ["wasmpod.toml"]);
+        }
+    }
+
+    #[test]
+    fn an_edited_config_and_its_backup_keep_the_config_mode() {
+        let root = tempfile::tempdir().expect("tmp");
+        let config = config_with_auth(root.path(), 2, 0o600);
+        let text = with_auth(2).replace("imports = [\"conf.d/*.toml\"]\n", "");
+        std::fs::write(&config, &text).expect("write");
+        install(&options(root.path()), &FakeHost("")).expect("install");
+        assert!(
+            std::fs::read_to_string(&config)
+                .expect("read")
+                .contains(".runtimes.wasmpod]")
+        );
+        assert_eq!(mode(&config), 0o600);
+        let backup = root
+            .path()
+            .join("etc/containerd/config.toml.wasmpod-backup");
+        assert_eq!(std::fs::read_to_string(&backup).expect("backup"), text);
+        assert_eq!(mode(&backup), 0o600);
+    }
+
+    #[test]
+    fn a_k3s_template_takes_the_rendered_config_mode() {
+        let root = tempfile::tempdir().expect("tmp");
+        let dir = root.path().join("var/lib/rancher/k3s/agent/etc/containerd");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let rendered = with_auth(3).replace("imports = [\"conf.d/*.toml\"]\n", "");
+        std::fs::write(dir.join("config.toml"), rendered).expect("write");
+        chmod(&dir.join("config.toml"), 0o600);
+        install(&options(root.path()), &FakeHost("")).expect("install");
+        let tmpl = dir.join("config.toml.tmpl");
+        assert!(
+            std::fs::read_to_string(&tmpl)
+                .expect("tmpl")
+                .contains("hunter2-pw")
+        );
+        assert_eq!(mode(&tmpl), 0o600);
+    }
+
+    #[test]
+    fn the_plan_shows_credential_keys_but_not_their_values() {
+        for version in [2, 3] {
+            for drop_in in [true, false] {
+                let root = tempfile::tempdir().expect("tmp");
+                let config = config_with_auth(root.path(), version, 0o600);
+                if !drop_in {
+                    let text = with_auth(version).replace("imports = [\"conf.d/*.toml\"]\n", "");
+                    std::fs::write(&config, text).expect("write");
+                }
+                let mut opts = options(root.path());
+                opts.dry_run = true;
+                let plan = install(&opts, &FakeHost("")).expect("plan");
+                let printed = plan.to_string();
+                let debug = format!("{plan:?}");
+                for secret in SECRETS {
+                    assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+                    assert!(!debug.contains(secret), "{secret} in Debug:\n{debug}");
+                }
+                // The diff still says what is there (a drop-in shows the
+                // copied section; an edit only its new lines).
+                assert!(printed.contains(".runtimes.wasmpod]"), "{printed}");
+                assert!(printed.contains("(mode 0600, owner "), "{printed}");
+                if drop_in {
+                    for shown in [
+                        "+  password = \"<redacted>\"",
+                        "+  auth = \"<redacted>\"",
+                        "+  identitytoken = \"<redacted>\"",
+                        "+  username = \"alice\"",
+                        "Password = \"<redacted>\"",
+                        "identity_token = \"<redacted>\"",
+                        "Authorization = \"<redacted>\"",
+                        "+  registrytoken = \"<redacted>\"",
+                        "+  client_secret = \"<redacted>\"",
+                    ] {
+                        assert!(printed.contains(shown), "{shown} missing:\n{printed}");
+                    }
+                }
+
+                // Uninstall's plan (after a real install) shows the same.
+                opts.dry_run = false;
+                install(&opts, &FakeHost("")).expect("install");
+                opts.dry_run = true;
+                let printed = uninstall(&opts, &FakeHost("")).expect("plan").to_string();
+                for secret in SECRETS {
+                    assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+                }
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod install;
 pub mod label;
 pub mod locate;
 pub mod proc;
+pub mod redact;
 
 pub use config::{ConfigError, ConfigVersion, HANDLER, PORTS_ANNOTATION, RUNTIME_TYPE};
 pub use host::{Host, SystemHost, host_path};

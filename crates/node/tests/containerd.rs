@@ -192,6 +192,96 @@ fn a_config_without_version_follows_containerd_version() {
     assert!(text.contains(HANDLER_V2), "{text}");
 }
 
+const AUTH_SECRETS: &[&str] = &["hunter2-pw", "YWxpY2U6aHVudGVyMg==", "idtok-secret"];
+
+/// The main config with registry credentials and a drop-in folder.
+fn config_with_auth(dir: &Path) -> PathBuf {
+    let conf_d = dir.join("conf.d");
+    std::fs::create_dir(&conf_d).expect("mkdir");
+    let config = dir.join("config.toml");
+    let text = format!(
+        "version = 2\nimports = [\"{}/*.toml\"]\n\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"reg.example\".auth]\n  username = \"alice\"\n  password = \"hunter2-pw\"\n  auth = \"YWxpY2U6aHVudGVyMg==\"\n  identitytoken = \"idtok-secret\"\n",
+        conf_d.display()
+    );
+    std::fs::write(&config, text).expect("write");
+    config
+}
+
+#[test]
+fn a_drop_in_with_registry_auth_keeps_the_config_owner_and_mode_and_is_printed_redacted() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = config_with_auth(dir.path());
+    let bin = dir.path().join("bin");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    std::os::unix::fs::chown(&config, Some(1234), Some(4242)).expect("chown (needs root)");
+
+    let out = wasmpod(&[
+        "node",
+        "install",
+        "--dry-run",
+        "--containerd-config",
+        config.to_str().expect("utf-8"),
+        "--bin-dir",
+        bin.to_str().expect("utf-8"),
+    ]);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{printed}");
+    for secret in AUTH_SECRETS {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+    }
+    for shown in [
+        "+  username = \"alice\"",
+        "+  password = \"<redacted>\"",
+        "+  auth = \"<redacted>\"",
+        "+  identitytoken = \"<redacted>\"",
+        "(mode 0640, owner 1234:4242)",
+    ] {
+        assert!(printed.contains(shown), "{shown} missing:\n{printed}");
+    }
+
+    install(&config, &bin, &[]);
+    let drop_in = dir.path().join("conf.d/wasmpod.toml");
+    let text = std::fs::read_to_string(&drop_in).expect("drop-in");
+    assert!(
+        text.contains("hunter2-pw"),
+        "containerd needs the copy: {text}"
+    );
+    let meta = std::fs::metadata(&drop_in).expect("stat");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    assert_eq!((meta.uid(), meta.gid()), (1234, 4242));
+    let dumped = dump(&config);
+    assert!(dumped.contains(HANDLER_V2), "{dumped}");
+}
+
+#[test]
+fn a_broken_config_error_does_not_quote_a_credential() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r\".auth]\n  password = \"hunter2-pw\n",
+    )
+    .expect("write");
+    let out = wasmpod(&[
+        "node",
+        "install",
+        "--dry-run",
+        "--containerd-config",
+        config.to_str().expect("utf-8"),
+        "--bin-dir",
+        dir.path().join("bin").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(stderr.contains("not valid TOML at line 3"), "{stderr}");
+}
+
 /// The CRI section testkit's `start_cri` uses, without the wasmpod runtime.
 fn cri_section(conf_dir: &Path) -> String {
     let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
