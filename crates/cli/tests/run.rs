@@ -135,6 +135,26 @@ fn a_read_only_volume_inside_a_writable_one_is_refused() {
 }
 
 #[test]
+fn a_compile_cache_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = Wasmpod::new();
+    let cache = w.home.path().join("cache/compiled");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let o = w.run(&[guests::PROBE, "exit", "0"]);
+    assert_host_failure(&o, "writable by group or others (mode 777)");
+    assert!(
+        stderr(&o).contains(&cache.display().to_string()),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing was compiled into it.
+    assert_eq!(std::fs::read_dir(&cache).expect("ls").count(), 0);
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_code(&w.run(&[guests::PROBE, "exit", "0"]), 0);
+}
+
+#[test]
 fn writable_volume_writes_reach_the_host() {
     let w = Wasmpod::new();
     let dir = tempfile::tempdir().expect("tempdir");
