@@ -1,5 +1,6 @@
 //! Serving wasi:http components: a fresh instance per request, request
-//! timeouts, the concurrency limit, graceful drain and SIGKILL.
+//! timeouts, the concurrency limit, graceful drain and SIGKILL, and the
+//! working directory each request's instance is granted.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -7,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wasmpod_engine::{
-    EngineError, EngineOptions, ExitStatus, HttpOptions, HttpStats, RunSpec, Runtime, StopHandle,
-    StopReason,
+    EngineError, EngineOptions, ExitStatus, HttpOptions, HttpStats, Preopen, RunSpec, Runtime,
+    StopHandle, StopReason,
 };
 use wasmpod_test_guests as guests;
 
@@ -21,8 +22,14 @@ struct Served {
 }
 
 async fn serve(options: HttpOptions) -> Served {
+    let spec = RunSpec::new(vec!["http-hello".into()]);
+    serve_guest(guests::HTTP_HELLO_WAT_WASM, spec, options).await
+}
+
+/// Serves the wasi:http component at `path` with `spec`'s grants.
+async fn serve_guest(path: &str, spec: RunSpec, options: HttpOptions) -> Served {
     let runtime = Arc::new(Runtime::new(EngineOptions::default()).expect("runtime"));
-    let bytes = std::fs::read(guests::HTTP_HELLO_WAT_WASM).expect("http-hello");
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let program = runtime.load(&bytes).expect("load");
     assert!(runtime.is_http_handler(&program));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -31,7 +38,6 @@ async fn serve(options: HttpOptions) -> Served {
     let addr = listener.local_addr().expect("addr");
     let stop = StopHandle::new();
     let stats = Arc::new(HttpStats::default());
-    let spec = RunSpec::new(vec!["http-hello".into()]);
     let spec_usage = spec.usage.clone();
     let task = tokio::spawn({
         let (stop, stats) = (stop.clone(), stats.clone());
@@ -199,4 +205,72 @@ async fn only_http_components_are_served() {
             "{err}"
         );
     }
+}
+
+/// Serves http-files (which answers each request with the bytes of `f.txt`
+/// in its working directory) with the host directory `volume` mounted
+/// read-write at /data and the working directory /data/w.
+async fn serve_files(volume: &std::path::Path) -> Served {
+    let mut spec = RunSpec::new(vec!["http-files".into()]);
+    spec.preopens = vec![Preopen::open(volume, "/data", false).expect("volume")];
+    spec.cwd = Some("/data/w".into());
+    serve_guest(guests::HTTP_FILES_WAT_WASM, spec, HttpOptions::default()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_working_directory_is_served_from_its_volume() {
+    let top = tempfile::tempdir().expect("tmp");
+    let volume = top.path().join("vol");
+    std::fs::create_dir_all(volume.join("w")).expect("mkdir");
+    std::fs::write(volume.join("w/f.txt"), "inside\n").expect("write");
+    let s = serve_files(&volume).await;
+    let (status, body) = get(s.addr, "/").await.expect("GET /");
+    assert_eq!((status, body.as_str()), (200, "inside\n"));
+    // A change to the file is seen by the next request: the directory is
+    // granted, not a copy of it.
+    std::fs::write(volume.join("w/f.txt"), "changed\n").expect("write");
+    let (status, body) = get(s.addr, "/").await.expect("GET /");
+    assert_eq!((status, body.as_str()), (200, "changed\n"));
+    // Without the file, the guest says which step failed.
+    std::fs::remove_file(volume.join("w/f.txt")).expect("rm");
+    let (status, body) = get(s.addr, "/").await.expect("GET /");
+    assert_eq!((status, body.as_str()), (500, "open failed\n"));
+    s.stop.stop(StopReason::Signal(9));
+    s.task.await.expect("join").expect("serve");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_working_directory_swapped_for_a_symlink_is_not_followed() {
+    // The volume's host parent is outside every grant.
+    let top = tempfile::tempdir().expect("tmp");
+    let volume = top.path().join("vol");
+    std::fs::create_dir_all(volume.join("w")).expect("mkdir");
+    std::fs::write(volume.join("w/f.txt"), "inside\n").expect("write");
+    std::fs::write(top.path().join("f.txt"), "host secret\n").expect("write");
+    let s = serve_files(&volume).await;
+    let (status, body) = get(s.addr, "/").await.expect("first GET");
+    assert_eq!((status, body.as_str()), (200, "inside\n"));
+
+    // What the guest itself can do in its writable volume (sandbox.rs's
+    // a_volume_swapped_for_a_symlink_is_not_followed_by_the_next_run has a
+    // guest do it): move the working directory aside and put a symlink to
+    // `..` in its place. On the host, vol/w now names vol's parent.
+    std::fs::rename(volume.join("w"), volume.join("w.old")).expect("rename");
+    std::os::unix::fs::symlink("..", volume.join("w")).expect("symlink");
+    assert_eq!(
+        std::fs::read_to_string(volume.join("w/f.txt")).expect("through the link"),
+        "host secret\n"
+    );
+
+    // Every later request's instance gets the directory granted at start.
+    for n in 2..=3 {
+        let (status, body) = get(s.addr, "/").await.expect("GET after the swap");
+        assert!(
+            !body.contains("host secret"),
+            "request {n} escaped: {body:?}"
+        );
+        assert_eq!((status, body.as_str()), (200, "inside\n"), "request {n}");
+    }
+    s.stop.stop(StopReason::Signal(9));
+    s.task.await.expect("join").expect("serve");
 }
