@@ -1658,3 +1658,123 @@ fn working_dir_is_where_relative_paths_resolve() {
         stdout(&o)
     );
 }
+
+// 13. One guest cannot exhaust the supervisor.
+
+/// The fd numbers `pid` has open.
+fn open_fds(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd folder")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// User plus system CPU time of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime: fields 14 and 15, the 12th and 13th after `comm`.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+#[test]
+fn accept_loops_back_off_when_out_of_descriptors_and_recover() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let port = free_port();
+    let file = p.write(
+        "web.yaml",
+        &[http_deployment("web", 1, ""), service("web", "web", port)].join("---\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    up.wait_line(&format!(
+        "[event] service/web: Listening on http://127.0.0.1:{port} (1 endpoints)"
+    ));
+    let prefix = "[event] web-0/app: Started (containerPort 8080 served at ";
+    let direct = served_port(&up.wait_for(prefix, |l| l.starts_with(prefix)));
+    assert_eq!(http_get(port, "/"), (200, "hello from wasm\n".into()));
+    let pid = up.child.0.id();
+
+    // Room for 20 more descriptors below the limit.
+    let fds = open_fds(pid);
+    let limit = fds.iter().max().map_or(0, |m| m + 1) + 20;
+    let status = Command::new("prlimit")
+        .args([&format!("--pid={pid}"), &format!("--nofile={limit}:")])
+        .status()
+        .expect("prlimit");
+    assert!(status.success());
+    // Fill them: the component's server holds every connection it accepts
+    // (these never send a request), until accept fails.
+    let mut held = Vec::new();
+    let full = |pid| open_fds(pid).iter().filter(|fd| **fd < limit).count() as u32 >= limit;
+    let deadline = Instant::now() + LINE_LIMIT;
+    while !full(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "{} fds of {limit} open",
+            open_fds(pid).len()
+        );
+        held.push(std::net::TcpStream::connect(("127.0.0.1", direct)).expect("connect"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Connections waiting on both listeners, that neither can accept.
+    for _ in 0..10 {
+        held.push(std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+        held.push(std::net::TcpStream::connect(("127.0.0.1", direct)).expect("connect"));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(full(pid), "the descriptors stay used up");
+    let ticks_per_second: u64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .expect("getconf CLK_TCK");
+    let (before, t0) = (cpu_ticks(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(1));
+    let (used, elapsed) = (cpu_ticks(pid) - before, t0.elapsed());
+    // A spinning accept loop takes a whole CPU; backing off, next to none.
+    assert!(
+        (used as f64) < 0.2 * ticks_per_second as f64 * elapsed.as_secs_f64(),
+        "wasmpod up used {used} ticks of CPU in {elapsed:?} while accept failed"
+    );
+
+    // Descriptors come back: both loops serve again.
+    drop(held);
+    let deadline = Instant::now() + LINE_LIMIT;
+    let served = |port| loop {
+        match wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), "/") {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "not serving again: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(served(port), (200, "hello from wasm\n".into()));
+    assert_eq!(served(direct), (200, "hello from wasm\n".into()));
+
+    up.interrupt();
+    let (status, lines, stderr) = up.finish();
+    assert_eq!(status.code(), Some(130), "{}\n{stderr}", lines.join("\n"));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // A warning says what failed, not one per failure.
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("accept failed"))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains(&format!("Service/web 127.0.0.1:{port}"))),
+        "{stderr}"
+    );
+    assert!(
+        warnings.iter().any(|l| l.contains("HTTP server")),
+        "{stderr}"
+    );
+    assert!(warnings.len() <= 4, "{stderr}");
+}

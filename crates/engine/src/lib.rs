@@ -44,7 +44,7 @@ mod run;
 
 pub use cache::{CacheOutcome, CompileCache};
 pub use error::EngineError;
-pub use http::{HttpOptions, HttpStats};
+pub use http::{AcceptBackoff, HttpOptions, HttpStats};
 pub use options::EngineOptions;
 pub use program::{Program, ProgramKind, to_binary};
 pub use run::{

@@ -156,7 +156,12 @@ impl Supervisor {
                         endpoints.len()
                     ),
                 );
-                services.spawn(service::serve(listener, endpoints, resolve));
+                services.spawn(service::serve(
+                    listener,
+                    svc.name.clone(),
+                    endpoints,
+                    resolve,
+                ));
             }
         }
 
