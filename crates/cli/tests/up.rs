@@ -39,6 +39,7 @@ impl Project {
         std::fs::copy(guests::PROBE, dir.path().join("probe.wasm")).expect("copy probe");
         std::fs::copy(guests::HTTP_HELLO_WAT_WASM, dir.path().join("http.wasm"))
             .expect("copy http guest");
+        std::fs::copy(guests::HOG, dir.path().join("hog.wasm")).expect("copy hog");
         Self { dir }
     }
 
@@ -1660,6 +1661,126 @@ fn working_dir_is_where_relative_paths_resolve() {
 }
 
 // 13. One guest cannot exhaust the supervisor.
+
+/// The supervisor's peak resident memory (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
+}
+
+#[test]
+fn a_line_without_a_newline_is_split_and_marked_and_up_stays_small() {
+    const PIECE: usize = 16 * 1024;
+    const MIB: usize = 256;
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "big.yaml",
+        &pod(
+            "big",
+            "Never",
+            &format!(
+                "  - name: main\n    image: file://hog.wasm\n    command: [hog]\n    args: [output, \"{MIB}\"]\n"
+            ),
+        ),
+    );
+    let mut child = KillOnDrop(
+        w.cmd()
+            .arg("up")
+            .arg("-f")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn wasmpod up"),
+    );
+    let pid = child.0.id();
+    // The pod's output as (continued, text length, all 'x'), other lines
+    // whole; read as it comes, so the test holds no more than a line.
+    enum Seen {
+        Piece(bool, usize, bool),
+        Line(String),
+    }
+    let out = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = BufReader::new(out);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match out.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let seen = match (
+                text.strip_prefix(b"big/main + "),
+                text.strip_prefix(b"big/main | "),
+            ) {
+                (Some(t), _) if t.first() == Some(&b'x') => {
+                    Seen::Piece(true, t.len(), t.iter().all(|b| *b == b'x'))
+                }
+                (_, Some(t)) if t.first() == Some(&b'x') => {
+                    Seen::Piece(false, t.len(), t.iter().all(|b| *b == b'x'))
+                }
+                _ => Seen::Line(String::from_utf8_lossy(text).into_owned()),
+            };
+            if tx.send(seen).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + RUN_LIMIT;
+    let (mut continued, mut whole, mut total, mut longest) = (0usize, 0usize, 0usize, 0usize);
+    let mut others = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Seen::Piece(cont, len, xs)) => {
+                assert!(xs, "a piece that is not the guest's output");
+                assert_eq!(whole, 0, "a piece after the line's last");
+                if cont {
+                    continued += 1;
+                } else {
+                    whole += 1;
+                }
+                total += len;
+                longest = longest.max(len);
+            }
+            Ok(Seen::Line(l)) => {
+                let done = l == "big/main | wrote";
+                others.push(l);
+                if done {
+                    break;
+                }
+            }
+            Err(e) => panic!(
+                "no \"big/main | wrote\" ({e:?}); other lines:\n{}",
+                others.join("\n")
+            ),
+        }
+    }
+    let peak = peak_rss_kib(pid);
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    drop(child);
+
+    // 256 MiB went through; `up` itself (an engine, a compiled guest, a
+    // few threads) stays far below it.
+    assert!(peak < 200 * 1024, "wasmpod up peaked at {peak} KiB");
+    let want = MIB * 1024 * 1024 + 100;
+    assert_eq!(total, want, "every byte, once");
+    assert_eq!(longest, PIECE);
+    assert_eq!(continued, want / PIECE, "one marked piece per 16 KiB");
+    assert_eq!(whole, 1, "and the line's last piece unmarked");
+}
 
 /// The fd numbers `pid` has open.
 fn open_fds(pid: u32) -> Vec<u32> {
