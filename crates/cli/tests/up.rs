@@ -1226,6 +1226,56 @@ fn exec_readiness_probes_run_the_container_module_or_a_volume_file() {
     assert!(!text.contains("exiting with"), "{text}");
 }
 
+#[test]
+fn exec_probes_get_the_container_s_memory_and_cpu_limits() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    // Each pod's container sleeps; its readiness probe runs the container's
+    // own module (hog), which exits 0 only if it gets what it asks for.
+    let hog = |name: &str, limits: &str, probe: &str, timeout: u32| {
+        pod(
+            name,
+            "Always",
+            &format!(
+                "  - name: main\n    image: file://hog.wasm\n    command: [hog]\n    args: [sleep, \"600\"]\n{limits}    readinessProbe:\n      exec:\n        command: {probe}\n      periodSeconds: 1\n      timeoutSeconds: {timeout}\n"
+            ),
+        )
+    };
+    let memory = |m: &str| format!("    resources:\n      limits: {{memory: {m}}}\n");
+    let manifest = [
+        // 32 MiB more than a 16Mi container may have: the probe fails.
+        hog("memcap", &memory("16Mi"), "[hog, memory, \"32\"]", 5),
+        // Under a 64Mi limit the same probe passes.
+        hog("memfits", &memory("64Mi"), "[hog, memory, \"32\"]", 5),
+        // About a second of CPU: at 10m the probe gets a sliver of a CPU
+        // and runs past its timeout; without a limit it passes.
+        hog(
+            "cpucap",
+            "    resources:\n      limits: {cpu: 10m}\n",
+            "[hog, cpu, \"2000\"]",
+            5,
+        ),
+        hog("cpufree", "", "[hog, cpu, \"2000\"]", 5),
+    ]
+    .join("---\n");
+    let file = p.write("limits.yaml", &manifest);
+    let started = Instant::now();
+    let mut up = Running::start(&w, &file);
+    up.wait_line("[event] memfits/main: Ready");
+    up.wait_line("[event] cpufree/main: Ready");
+    // The capped probes' first runs have ended (the CPU one by its 5 s
+    // timeout), and more have started.
+    up.collect_for(Duration::from_secs(8).saturating_sub(started.elapsed()));
+    let out = up.stop();
+    let text = out.join("\n");
+    assert!(!text.contains("memcap/main: Ready"), "{text}");
+    assert!(!text.contains("cpucap/main: Ready"), "{text}");
+    // The containers themselves ran, within their limits.
+    for name in ["memcap", "cpucap"] {
+        assert_eq!(count(&out, &format!("{name}/main | sleeping")), 1, "{text}");
+    }
+}
+
 // 10. Graceful stop.
 
 #[test]
