@@ -39,6 +39,7 @@ impl Project {
         std::fs::copy(guests::PROBE, dir.path().join("probe.wasm")).expect("copy probe");
         std::fs::copy(guests::HTTP_HELLO_WAT_WASM, dir.path().join("http.wasm"))
             .expect("copy http guest");
+        std::fs::copy(guests::HOG, dir.path().join("hog.wasm")).expect("copy hog");
         Self { dir }
     }
 
@@ -1225,6 +1226,56 @@ fn exec_readiness_probes_run_the_container_module_or_a_volume_file() {
     assert!(!text.contains("exiting with"), "{text}");
 }
 
+#[test]
+fn exec_probes_get_the_container_s_memory_and_cpu_limits() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    // Each pod's container sleeps; its readiness probe runs the container's
+    // own module (hog), which exits 0 only if it gets what it asks for.
+    let hog = |name: &str, limits: &str, probe: &str, timeout: u32| {
+        pod(
+            name,
+            "Always",
+            &format!(
+                "  - name: main\n    image: file://hog.wasm\n    command: [hog]\n    args: [sleep, \"600\"]\n{limits}    readinessProbe:\n      exec:\n        command: {probe}\n      periodSeconds: 1\n      timeoutSeconds: {timeout}\n"
+            ),
+        )
+    };
+    let memory = |m: &str| format!("    resources:\n      limits: {{memory: {m}}}\n");
+    let manifest = [
+        // 32 MiB more than a 16Mi container may have: the probe fails.
+        hog("memcap", &memory("16Mi"), "[hog, memory, \"32\"]", 5),
+        // Under a 64Mi limit the same probe passes.
+        hog("memfits", &memory("64Mi"), "[hog, memory, \"32\"]", 5),
+        // About a second of CPU: at 10m the probe gets a sliver of a CPU
+        // and runs past its timeout; without a limit it passes.
+        hog(
+            "cpucap",
+            "    resources:\n      limits: {cpu: 10m}\n",
+            "[hog, cpu, \"2000\"]",
+            5,
+        ),
+        hog("cpufree", "", "[hog, cpu, \"2000\"]", 5),
+    ]
+    .join("---\n");
+    let file = p.write("limits.yaml", &manifest);
+    let started = Instant::now();
+    let mut up = Running::start(&w, &file);
+    up.wait_line("[event] memfits/main: Ready");
+    up.wait_line("[event] cpufree/main: Ready");
+    // The capped probes' first runs have ended (the CPU one by its 5 s
+    // timeout), and more have started.
+    up.collect_for(Duration::from_secs(8).saturating_sub(started.elapsed()));
+    let out = up.stop();
+    let text = out.join("\n");
+    assert!(!text.contains("memcap/main: Ready"), "{text}");
+    assert!(!text.contains("cpucap/main: Ready"), "{text}");
+    // The containers themselves ran, within their limits.
+    for name in ["memcap", "cpucap"] {
+        assert_eq!(count(&out, &format!("{name}/main | sleeping")), 1, "{text}");
+    }
+}
+
 // 10. Graceful stop.
 
 #[test]
@@ -1842,4 +1893,244 @@ fn manifests_are_bounded_in_size_and_count() {
             dir.display()
         ),
     );
+}
+
+// 14. One guest cannot exhaust the supervisor.
+
+/// The supervisor's peak resident memory (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
+}
+
+#[test]
+fn a_line_without_a_newline_is_split_and_marked_and_up_stays_small() {
+    const PIECE: usize = 16 * 1024;
+    const MIB: usize = 256;
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write(
+        "big.yaml",
+        &pod(
+            "big",
+            "Never",
+            &format!(
+                "  - name: main\n    image: file://hog.wasm\n    command: [hog]\n    args: [output, \"{MIB}\"]\n"
+            ),
+        ),
+    );
+    let mut child = KillOnDrop(
+        w.cmd()
+            .arg("up")
+            .arg("-f")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn wasmpod up"),
+    );
+    let pid = child.0.id();
+    // The pod's output as (continued, text length, all 'x'), other lines
+    // whole; read as it comes, so the test holds no more than a line.
+    enum Seen {
+        Piece(bool, usize, bool),
+        Line(String),
+    }
+    let out = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = BufReader::new(out);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match out.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let seen = match (
+                text.strip_prefix(b"big/main + "),
+                text.strip_prefix(b"big/main | "),
+            ) {
+                (Some(t), _) if t.first() == Some(&b'x') => {
+                    Seen::Piece(true, t.len(), t.iter().all(|b| *b == b'x'))
+                }
+                (_, Some(t)) if t.first() == Some(&b'x') => {
+                    Seen::Piece(false, t.len(), t.iter().all(|b| *b == b'x'))
+                }
+                _ => Seen::Line(String::from_utf8_lossy(text).into_owned()),
+            };
+            if tx.send(seen).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + RUN_LIMIT;
+    let (mut continued, mut whole, mut total, mut longest) = (0usize, 0usize, 0usize, 0usize);
+    let mut others = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Seen::Piece(cont, len, xs)) => {
+                assert!(xs, "a piece that is not the guest's output");
+                assert_eq!(whole, 0, "a piece after the line's last");
+                if cont {
+                    continued += 1;
+                } else {
+                    whole += 1;
+                }
+                total += len;
+                longest = longest.max(len);
+            }
+            Ok(Seen::Line(l)) => {
+                let done = l == "big/main | wrote";
+                others.push(l);
+                if done {
+                    break;
+                }
+            }
+            Err(e) => panic!(
+                "no \"big/main | wrote\" ({e:?}); other lines:\n{}",
+                others.join("\n")
+            ),
+        }
+    }
+    let peak = peak_rss_kib(pid);
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    drop(child);
+
+    // 256 MiB went through; `up` itself (an engine, a compiled guest, a
+    // few threads) stays far below it.
+    assert!(peak < 200 * 1024, "wasmpod up peaked at {peak} KiB");
+    let want = MIB * 1024 * 1024 + 100;
+    assert_eq!(total, want, "every byte, once");
+    assert_eq!(longest, PIECE);
+    assert_eq!(continued, want / PIECE, "one marked piece per 16 KiB");
+    assert_eq!(whole, 1, "and the line's last piece unmarked");
+}
+
+/// The fd numbers `pid` has open.
+fn open_fds(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd folder")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// User plus system CPU time of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime: fields 14 and 15, the 12th and 13th after `comm`.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+#[test]
+fn accept_loops_back_off_when_out_of_descriptors_and_recover() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let port = free_port();
+    let file = p.write(
+        "web.yaml",
+        &[http_deployment("web", 1, ""), service("web", "web", port)].join("---\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    up.wait_line(&format!(
+        "[event] service/web: Listening on http://127.0.0.1:{port} (1 endpoints)"
+    ));
+    let prefix = "[event] web-0/app: Started (containerPort 8080 served at ";
+    let direct = served_port(&up.wait_for(prefix, |l| l.starts_with(prefix)));
+    assert_eq!(http_get(port, "/"), (200, "hello from wasm\n".into()));
+    let pid = up.child.0.id();
+
+    // Room for 20 more descriptors below the limit.
+    let fds = open_fds(pid);
+    let limit = fds.iter().max().map_or(0, |m| m + 1) + 20;
+    let status = Command::new("prlimit")
+        .args([&format!("--pid={pid}"), &format!("--nofile={limit}:")])
+        .status()
+        .expect("prlimit");
+    assert!(status.success());
+    // Fill them: the component's server holds every connection it accepts
+    // (these never send a request), until accept fails.
+    let mut held = Vec::new();
+    let full = |pid| open_fds(pid).iter().filter(|fd| **fd < limit).count() as u32 >= limit;
+    let deadline = Instant::now() + LINE_LIMIT;
+    while !full(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "{} fds of {limit} open",
+            open_fds(pid).len()
+        );
+        held.push(std::net::TcpStream::connect(("127.0.0.1", direct)).expect("connect"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Connections waiting on both listeners, that neither can accept.
+    for _ in 0..10 {
+        held.push(std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+        held.push(std::net::TcpStream::connect(("127.0.0.1", direct)).expect("connect"));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(full(pid), "the descriptors stay used up");
+    let ticks_per_second: u64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .expect("getconf CLK_TCK");
+    let (before, t0) = (cpu_ticks(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(1));
+    let (used, elapsed) = (cpu_ticks(pid) - before, t0.elapsed());
+    // A spinning accept loop takes a whole CPU; backing off, next to none.
+    assert!(
+        (used as f64) < 0.2 * ticks_per_second as f64 * elapsed.as_secs_f64(),
+        "wasmpod up used {used} ticks of CPU in {elapsed:?} while accept failed"
+    );
+
+    // Descriptors come back: both loops serve again.
+    drop(held);
+    let deadline = Instant::now() + LINE_LIMIT;
+    let served = |port| loop {
+        match wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), "/") {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "not serving again: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(served(port), (200, "hello from wasm\n".into()));
+    assert_eq!(served(direct), (200, "hello from wasm\n".into()));
+
+    up.interrupt();
+    let (status, lines, stderr) = up.finish();
+    assert_eq!(status.code(), Some(130), "{}\n{stderr}", lines.join("\n"));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // A warning says what failed, not one per failure.
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("accept failed"))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains(&format!("Service/web 127.0.0.1:{port}"))),
+        "{stderr}"
+    );
+    assert!(
+        warnings.iter().any(|l| l.contains("HTTP server")),
+        "{stderr}"
+    );
+    assert!(warnings.len() <= 4, "{stderr}");
 }

@@ -50,6 +50,82 @@ impl Default for HttpOptions {
     }
 }
 
+/// The pause between failed `accept`s of a listener, so that a listener
+/// that keeps failing (out of file descriptors: `EMFILE`, `ENFILE`,
+/// `ENOBUFS`) does not spin: 5 ms, doubling up to 1 s, back to 5 ms after
+/// the next connection is accepted. Errors of one connection (reset or
+/// aborted before it was accepted) pass without a pause. A warning is
+/// logged at most once every 10 s, with the number of failures since the
+/// last one.
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    pause: Duration,
+    last_warning: Option<Instant>,
+    unreported: u64,
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AcceptBackoff {
+    /// The first pause.
+    pub const MIN: Duration = Duration::from_millis(5);
+    /// The longest pause.
+    pub const MAX: Duration = Duration::from_secs(1);
+    /// The least time between two warnings.
+    pub const WARN_EVERY: Duration = Duration::from_secs(10);
+
+    /// No failures yet.
+    pub fn new() -> Self {
+        Self {
+            pause: Self::MIN,
+            last_warning: None,
+            unreported: 0,
+        }
+    }
+
+    /// A connection was accepted: the next failure pauses [`Self::MIN`].
+    pub fn succeeded(&mut self) {
+        self.pause = Self::MIN;
+    }
+
+    /// `accept` failed with `error`: how long to pause before the next
+    /// `accept`, if at all. `what` names the listener in the warning.
+    pub fn failed(&mut self, error: &std::io::Error, what: &str) -> Option<Duration> {
+        use std::io::ErrorKind;
+        if matches!(
+            error.kind(),
+            ErrorKind::ConnectionAborted
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionRefused
+        ) {
+            debug!(error = %error, "{what}: a connection ended before it was accepted");
+            return None;
+        }
+        let pause = self.pause;
+        self.pause = self.pause.saturating_mul(2).min(Self::MAX);
+        self.unreported = self.unreported.saturating_add(1);
+        let now = Instant::now();
+        if self
+            .last_warning
+            .is_none_or(|t| now.duration_since(t) >= Self::WARN_EVERY)
+        {
+            warn!(
+                error = %error,
+                failures = self.unreported,
+                "{what}: accept failed; pausing {} ms before the next",
+                pause.as_millis()
+            );
+            self.last_warning = Some(now);
+            self.unreported = 0;
+        }
+        Some(pause)
+    }
+}
+
 /// What the server counts, readable while it serves.
 #[derive(Debug, Default)]
 pub struct HttpStats {
@@ -182,18 +258,27 @@ impl Runtime {
 
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut connections = tokio::task::JoinSet::new();
+        let mut backoff = AcceptBackoff::new();
         let reason = loop {
             tokio::select! {
                 biased;
                 reason = stop.stopped() => break reason,
                 accepted = listener.accept() => {
                     let (stream, peer) = match accepted {
-                        Ok(a) => a,
+                        Ok(a) => {
+                            backoff.succeeded();
+                            a
+                        }
                         Err(e) => {
                             // Out of file descriptors and the like: keep
-                            // serving what is open, try again shortly.
-                            warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            // serving what is open, try again later (a stop
+                            // ends the pause; the loop then sees it).
+                            if let Some(pause) = backoff.failed(&e, "HTTP server") {
+                                tokio::select! {
+                                    _ = tokio::time::sleep(pause) => {}
+                                    _ = stop.stopped() => {}
+                                }
+                            }
                             continue;
                         }
                     };
@@ -371,4 +456,37 @@ fn plain(status: u16, body: &'static str) -> hyper::Response<HyperOutgoingBody> 
         hyper::header::HeaderValue::from_static("text/plain"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AcceptBackoff;
+    use std::io::{Error, ErrorKind};
+    use std::time::Duration;
+
+    #[test]
+    fn accept_backoff_doubles_to_a_second_and_resets_on_success() {
+        let mut b = AcceptBackoff::new();
+        let emfile = Error::from_raw_os_error(libc::EMFILE);
+        let pauses: Vec<u64> = (0..10)
+            .map(|_| {
+                b.failed(&emfile, "test")
+                    .map_or(0, |d| d.as_millis() as u64)
+            })
+            .collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        b.succeeded();
+        assert_eq!(b.failed(&emfile, "test"), Some(Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn accept_backoff_does_not_pause_for_one_connection_s_error() {
+        let mut b = AcceptBackoff::new();
+        for kind in [ErrorKind::ConnectionAborted, ErrorKind::ConnectionReset] {
+            assert_eq!(b.failed(&Error::from(kind), "test"), None);
+        }
+        // And they do not grow the next pause.
+        let emfile = Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(b.failed(&emfile, "test"), Some(AcceptBackoff::MIN));
+    }
 }

@@ -47,7 +47,7 @@ mod run;
 pub use cache::{CacheOutcome, CompileCache};
 pub use error::EngineError;
 pub use host_dir::{HostDir, MAX_MODULE_BYTES};
-pub use http::{HttpOptions, HttpStats};
+pub use http::{AcceptBackoff, HttpOptions, HttpStats};
 pub use options::EngineOptions;
 pub use preopen::Preopen;
 pub use program::{Program, ProgramKind, to_binary};

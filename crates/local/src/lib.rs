@@ -16,9 +16,11 @@
 //! - Services listen on 127.0.0.1:`port` and forward each connection to the
 //!   next ready endpoint, round robin.
 //! - Output: every container's lines prefixed `pod/container | `, events as
-//!   `[event] pod/container: ...`.
+//!   `[event] pod/container: ...`. A line longer than 16 KiB comes in
+//!   pieces, each but the last prefixed `pod/container + `.
 //! - `resources.limits.memory` and `resources.limits.cpu` are the engine's
-//!   memory cap and CPU quota for the container's instances.
+//!   memory cap and CPU quota for the container's instances, its exec
+//!   probes' included (they share the CPU quota with the container).
 
 mod console;
 mod error;

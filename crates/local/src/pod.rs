@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use wasmpod_engine::{
     ExitStatus, HostDir, HttpStats, InputSpec, Limits, OutputSpec, Preopen, Program, RunSpec,
-    StopHandle, StopReason,
+    StopHandle, StopReason, Usage,
 };
 use wasmpod_kube::{
     ContainerPlan, Image, JobPlan, MountSource, Plan, PodPlan, Probe, ProbeAction, RestartPolicy,
@@ -156,7 +156,12 @@ impl Supervisor {
                         endpoints.len()
                     ),
                 );
-                services.spawn(service::serve(listener, endpoints, resolve));
+                services.spawn(service::serve(
+                    listener,
+                    svc.name.clone(),
+                    endpoints,
+                    resolve,
+                ));
             }
         }
 
@@ -338,6 +343,7 @@ impl Supervisor {
         argv: Vec<String>,
         preopens: &[Preopen],
         output: Option<std::fs::File>,
+        usage: Arc<Usage>,
     ) -> RunSpec {
         let env = container_env(c, image);
         let (stdout, stderr) = match output {
@@ -352,11 +358,7 @@ impl Supervisor {
             env,
             preopens: preopens.to_vec(),
             cwd: c.working_dir.clone().or_else(|| image.working_dir.clone()),
-            limits: Limits {
-                memory: c.memory_limit,
-                timeout: None,
-                cpu_millis: c.cpu_limit,
-            },
+            limits: container_limits(c),
             stdio: wasmpod_engine::Stdio {
                 stdin: InputSpec::Null,
                 stdout,
@@ -364,7 +366,7 @@ impl Supervisor {
             },
             // A pod has a network; in local mode it is the host's.
             network: true,
-            usage: Default::default(),
+            usage,
         }
     }
 
@@ -409,7 +411,11 @@ impl Supervisor {
             // A container whose volume could not be opened starts and
             // fails at once, as a runtime's failed bind mount does.
             let preopens = volumes.as_deref().unwrap_or_default();
-            let spec = self.spec(c, image, argv.clone(), preopens, output);
+            // The container's instances and its exec probes' count as one,
+            // as a kubelet's exec runs in the container's cgroup: they share
+            // the CPU quota.
+            let usage = Arc::new(Usage::default());
+            let spec = self.spec(c, image, argv.clone(), preopens, output, usage.clone());
             let started = Instant::now();
             let mut helpers = JoinSet::new();
 
@@ -454,6 +460,7 @@ impl Supervisor {
                 image,
                 preopens,
                 &state,
+                &usage,
                 &stop,
                 &name,
                 grace,
@@ -567,6 +574,7 @@ impl Supervisor {
         image: &LoadedImage,
         preopens: &[Preopen],
         state: &Arc<ContainerState>,
+        usage: &Arc<Usage>,
         stop: &StopHandle,
         name: &str,
         grace: Duration,
@@ -574,6 +582,8 @@ impl Supervisor {
         let checker = |probe: &Probe| Checker {
             action: probe.action.clone(),
             timeout: Duration::from_secs(u64::from(probe.timeout_seconds.max(1))),
+            limits: container_limits(c),
+            usage: usage.clone(),
             state: state.clone(),
             runtime: self.options.runtime.clone(),
             program: image.program.clone(),
@@ -784,10 +794,25 @@ fn container_env(c: &ContainerPlan, image: &LoadedImage) -> Vec<(String, String)
     env
 }
 
+/// The container's `resources.limits`, for its instances and its exec
+/// probes'.
+fn container_limits(c: &ContainerPlan) -> Limits {
+    Limits {
+        memory: c.memory_limit,
+        timeout: None,
+        cpu_millis: c.cpu_limit,
+    }
+}
+
 /// One probe's check, with what an `exec` probe needs to run.
 struct Checker {
     action: ProbeAction,
     timeout: Duration,
+    /// The container's limits: an exec probe runs the container's code (or
+    /// a module from its volumes) and gets no more than the container.
+    limits: Limits,
+    /// The container's usage, shared by the probe's instances.
+    usage: Arc<Usage>,
     state: Arc<ContainerState>,
     runtime: Arc<wasmpod_engine::Runtime>,
     program: Program,
@@ -825,11 +850,11 @@ impl Checker {
             env: self.spec_env.clone(),
             preopens: self.preopens.clone(),
             limits: Limits {
-                memory: None,
                 timeout: Some(self.timeout),
-                cpu_millis: None,
+                ..self.limits.clone()
             },
             network: true,
+            usage: self.usage.clone(),
             ..RunSpec::default()
         };
         matches!(

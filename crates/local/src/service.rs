@@ -7,17 +7,39 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
 use tracing::debug;
+use wasmpod_engine::AcceptBackoff;
 
 /// Finds where an endpoint can be reached now: `None` while it is not
 /// ready.
 pub(crate) type Resolve = Arc<dyn Fn(&str, u16) -> Option<SocketAddr> + Send + Sync>;
 
-/// Serves one Service port until the task is dropped.
-pub(crate) async fn serve(listener: TcpListener, endpoints: Vec<(String, u16)>, resolve: Resolve) {
+/// Serves one Service port until the task is dropped. A failing `accept`
+/// (out of file descriptors) pauses the loop, with [`AcceptBackoff`], rather
+/// than spinning on the connection the kernel keeps offering.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    name: String,
+    endpoints: Vec<(String, u16)>,
+    resolve: Resolve,
+) {
     let next = AtomicUsize::new(0);
+    let mut backoff = AcceptBackoff::new();
+    let what = format!(
+        "Service/{name} 127.0.0.1:{}",
+        listener.local_addr().map_or(0, |a| a.port())
+    );
     loop {
-        let Ok((mut client, _)) = listener.accept().await else {
-            continue;
+        let mut client = match listener.accept().await {
+            Ok((client, _)) => {
+                backoff.succeeded();
+                client
+            }
+            Err(e) => {
+                if let Some(pause) = backoff.failed(&e, &what) {
+                    tokio::time::sleep(pause).await;
+                }
+                continue;
+            }
         };
         // The next ready endpoint after the last one used.
         let start = next.fetch_add(1, Ordering::Relaxed);
