@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -28,7 +29,7 @@ __attribute__((noinline)) static void spin_forever(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|swap L D OLD TARGET|openmany F|stdin|trap|alloc MIB [S]|spin|sleep S|flap F S\n");
+    printf("usage: probe args|env|exit N|cat F|write F TEXT|ls D|swap L D OLD TARGET|openmany F|stdin|trap|alloc MIB [S]|spin|sleep S|flap F S|fsops OP...\n");
     return 2;
   }
   const char *cmd = argv[1];
@@ -107,6 +108,104 @@ int main(int argc, char **argv) {
       if (!fopen(argv[2], "r"))
         break;
     printf("opened %d, then: %s\n", n, n < 100000 ? strerror(errno) : "stopped");
+    return 0;
+  }
+  if (!strcmp(cmd, "fsops")) {
+    // fsops OP...: runs each OP in turn and prints one line for it, never
+    // stopping early. OP is mkdir:P, write:P:TEXT (create or truncate),
+    // read:P, rename:FROM:TO, symlink:TARGET:LINK, link:FROM:TO (hard),
+    // unlink:P, rmdir:P or ls:P. A line is `OP ok`, `OP ok: DATA` (read
+    // prints the bytes, ls the names, both escaped) or `OP err: REASON`.
+    if (argc - 2 > 64) {
+      printf("fsops: at most 64 ops\n");
+      return 2;
+    }
+    for (int i = 2; i < argc; i++) {
+      char op[1024];
+      if (strlen(argv[i]) >= sizeof op) {
+        printf("%.32s... err: too long\n", argv[i]);
+        continue;
+      }
+      strcpy(op, argv[i]);
+      // name:a[:b], where b is the rest (so TEXT may hold colons).
+      char *a = strchr(op, ':');
+      char *b = NULL;
+      if (a) {
+        *a++ = '\0';
+        b = strchr(a, ':');
+        if (b)
+          *b++ = '\0';
+      }
+      char data[1024];
+      size_t len = 0;
+      int r = -1;
+      errno = 0;
+      if (!a) {
+        errno = EINVAL;
+      } else if (!strcmp(op, "mkdir") && !b) {
+        r = mkdir(a, 0755);
+      } else if (!strcmp(op, "write") && b) {
+        FILE *f = fopen(a, "w");
+        if (f) {
+          int bad = fputs(b, f) < 0;
+          r = (fclose(f) != 0 || bad) ? -1 : 0;
+        }
+      } else if (!strcmp(op, "read") && !b) {
+        FILE *f = fopen(a, "r");
+        if (f) {
+          size_t n = fread(data, 1, 256, f);
+          r = ferror(f) ? -1 : 0;
+          fclose(f);
+          len = n;
+        }
+      } else if (!strcmp(op, "rename") && b) {
+        r = rename(a, b);
+      } else if (!strcmp(op, "symlink") && b) {
+        r = symlink(a, b);
+      } else if (!strcmp(op, "link") && b) {
+        r = link(a, b);
+      } else if (!strcmp(op, "unlink") && !b) {
+        r = unlink(a);
+      } else if (!strcmp(op, "rmdir") && !b) {
+        r = rmdir(a);
+      } else if (!strcmp(op, "ls") && !b) {
+        DIR *d = opendir(a);
+        if (d) {
+          struct dirent *e;
+          // Names, space-separated, at most 64 and what fits in data.
+          for (int k = 0; k < 64 && (e = readdir(d)); k++) {
+            size_t m = strlen(e->d_name);
+            if (len + m + 1 >= 256)
+              break;
+            if (len)
+              data[len++] = ' ';
+            memcpy(data + len, e->d_name, m);
+            len += m;
+          }
+          r = 0;
+          closedir(d);
+        }
+      } else {
+        errno = EINVAL;
+      }
+      if (r != 0) {
+        printf("%s err: %s\n", argv[i], strerror(errno));
+        continue;
+      }
+      if (strcmp(op, "read") && strcmp(op, "ls")) {
+        printf("%s ok\n", argv[i]);
+        continue;
+      }
+      printf("%s ok: ", argv[i]);
+      for (size_t k = 0; k < len; k++) {
+        unsigned char c = (unsigned char)data[k];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+          putchar(c);
+        else
+          printf("\\x%02x", c);
+      }
+      putchar('\n');
+    }
     return 0;
   }
   if (!strcmp(cmd, "stdin")) {
