@@ -3,33 +3,14 @@
 //! handles, volumes held open across runs, and `:ro` that holds.
 
 use wasmpod_engine::{
-    EngineError, EngineOptions, ExitStatus, Limits, MAX_HANDLES, OutputSpec, Preopen, RunSpec,
-    Runtime, StopHandle,
+    EngineError, ExitStatus, Limits, MAX_HANDLES, OutputSpec, Preopen, RunSpec, Runtime, StopHandle,
 };
 use wasmpod_test_guests as guests;
 
 const MIB: u64 = 1 << 20;
 
-fn runtime(pooling: bool) -> (tempfile::TempDir, Runtime) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = EngineOptions {
-        cache_dir: Some(dir.path().join("cache")),
-        pooling,
-        pooling_max_instances: 16,
-        pooling_max_memory_bytes: 256 << 20,
-        ..EngineOptions::default()
-    };
-    (dir, Runtime::new(options).expect("runtime"))
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio")
-        .block_on(f)
-}
+mod common;
+use common::{block_on, runtime};
 
 /// Runs the guest at `path` with `args` under `memory`, and returns the
 /// result and what it printed.
