@@ -1077,3 +1077,168 @@ fn progress_is_drawn_on_a_terminal_only() {
     let text = String::from_utf8_lossy(&quiet.stdout);
     assert_eq!(text.trim_end(), reference, "{text}");
 }
+
+fn compat_config(entrypoint: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": "wasm", "os": "wasi",
+        "config": {"Entrypoint": [entrypoint]},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }))
+    .expect("config")
+}
+
+#[test]
+fn gzip_bomb_layers_are_refused_and_leave_nothing_in_the_store() {
+    let reg = Registry::start();
+    let w = Wasmpod::new();
+    let client = lib_client();
+
+    // A 300 MiB "module" (Wasm magic, then zeros) in a 2 MiB gzip layer.
+    let module_bomb = wasmpod_testkit::image::gzip_bomb("/app.wasm", 300 << 20);
+    assert!(module_bomb.len() < 3 << 20, "{}", module_bomb.len());
+    let layer = Descriptor::new(media::OCI_LAYER_TAR_GZIP, &module_bomb);
+    let config = compat_config("/app.wasm");
+    let built = BuiltImage::new(
+        (Descriptor::new(media::OCI_CONFIG, &config), config.clone()),
+        vec![(layer.clone(), module_bomb)],
+    )
+    .expect("image");
+    let reference = format!("{}/bomb:module", reg.addr());
+    let r = ImageRef::parse(&reference).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &built, &NoProgress)).expect("push");
+
+    let o = w.exec(&["pull", &reference]);
+    assert_host_failure(
+        &o,
+        &format!(
+            "{reference}: layer {}: app.wasm (314572800 bytes) exceeds the limit for a module (268435456 bytes); refusing it",
+            layer.digest
+        ),
+    );
+    assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
+    assert_eq!(
+        store_blobs(&w),
+        Vec::<String>::new(),
+        "the failed pull swept its blobs"
+    );
+    assert_host_failure(&w.run(&[&reference]), "exceeds the limit for a module");
+    assert_eq!(store_blobs(&w), Vec::<String>::new());
+
+    // A real module under a layer that expands past 1 GiB (a 1.1 GiB
+    // file, 7 MiB of gzip): the bomb layer is on top, so it is scanned
+    // first, and refused from its header without being expanded.
+    let module = std::fs::read(guests::HELLO).expect("hello");
+    let good = wasmpod_testkit::image::compat_image(&[("/app.wasm", &module)], "/app.wasm");
+    let filler = wasmpod_testkit::image::gzip_bomb("/filler", 1100 << 20);
+    let filler_layer = Descriptor::new(media::OCI_LAYER_TAR_GZIP, &filler);
+    let mut layers = good.layers.clone();
+    layers.push((filler_layer.clone(), filler));
+    let built = BuiltImage::new(
+        (Descriptor::new(media::OCI_CONFIG, &config), config),
+        layers,
+    )
+    .expect("image");
+    let reference = format!("{}/bomb:layer", reg.addr());
+    let r = ImageRef::parse(&reference).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &built, &NoProgress)).expect("push");
+    let started = std::time::Instant::now();
+    let o = w.exec(&["pull", &reference]);
+    assert_host_failure(
+        &o,
+        &format!(
+            "{reference}: layer {} (expanded) exceeds the limit for one layer (1073741824 bytes); refusing it",
+            filler_layer.digest
+        ),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
+    assert_eq!(store_blobs(&w), Vec::<String>::new());
+
+    // The same module without the bomb pulls and runs.
+    let reference = format!("{}/bomb:fine", reg.addr());
+    let r = ImageRef::parse(&reference).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &good, &NoProgress)).expect("push");
+    let o = w.run(&[&reference]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Hello from WebAssembly, world!\n");
+}
+
+#[test]
+fn oversized_configs_and_deep_index_chains_are_refused() {
+    let reg = Registry::start();
+    let w = Wasmpod::new();
+    let client = lib_client();
+    let module = std::fs::read(guests::HELLO).expect("hello");
+
+    // A Wasm artifact whose config is 5 MiB of JSON.
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "wasm", "os": "wasip1", "layerDigests": [],
+        "author": "a".repeat(5 << 20),
+    }))
+    .expect("config");
+    let config_desc = Descriptor::new(media::WASM_CONFIG_V0, &config);
+    let built = BuiltImage::new(
+        (config_desc.clone(), config),
+        vec![(Descriptor::new(media::WASM_LAYER, &module), module.clone())],
+    )
+    .expect("image");
+    let reference = format!("{}/big-config:v1", reg.addr());
+    let r = ImageRef::parse(&reference).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &built, &NoProgress)).expect("push");
+    assert_host_failure(
+        &w.exec(&["pull", &reference]),
+        &format!(
+            "{reference}: config {} ({} bytes) exceeds the limit for an image config (4194304 bytes); refusing it",
+            config_desc.digest, config_desc.size
+        ),
+    );
+    assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
+    assert!(!store_blobs(&w).contains(&config_desc.digest.hex()));
+
+    // An image behind a chain of six indexes, each pointing at the next.
+    let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
+    let built = BuiltImage::new(
+        (Descriptor::new(media::WASM_CONFIG_V0, &config), config),
+        vec![(Descriptor::new(media::WASM_LAYER, &module), module)],
+    )
+    .expect("image");
+    let base = format!("{}/deep", reg.addr());
+    let r = ImageRef::parse(&format!("{base}:image")).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &built, &NoProgress)).expect("push");
+    let wasm_platform = Some(Platform {
+        architecture: "wasm".into(),
+        os: "wasip1".into(),
+        variant: None,
+    });
+    let mut next = Descriptor::new(media::OCI_MANIFEST, &built.manifest);
+    next.platform = wasm_platform.clone();
+    let mut tops = Vec::new();
+    for depth in 1..=6 {
+        let index = ImageIndex {
+            schema_version: 2,
+            media_type: Some(media::OCI_INDEX.into()),
+            manifests: vec![next.clone()],
+        };
+        let bytes = serde_json::to_vec(&index).expect("json");
+        let tag = format!("depth{depth}");
+        block_on(client.put_manifest(&r, &tag, media::OCI_INDEX, &bytes)).expect("index");
+        next = Descriptor::new(media::OCI_INDEX, &bytes);
+        next.platform = wasm_platform.clone();
+        tops.push(next.digest);
+    }
+    // Four indexes deep is allowed...
+    let o = w.run(&[&format!("{base}:depth4")]);
+    assert_code(&o, 0);
+    // ...five is not, and the error names the fifth.
+    assert_host_failure(
+        &w.exec(&["pull", &format!("{base}:depth6")]),
+        &format!(
+            "{base}:depth6: image index {} exceeds the limit of 4 image indexes from a reference to its manifest; refusing it",
+            tops[1]
+        ),
+    );
+}
