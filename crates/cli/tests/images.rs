@@ -1242,3 +1242,145 @@ fn oversized_configs_and_deep_index_chains_are_refused() {
         ),
     );
 }
+
+/// Kills a child process when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn credentials_never_go_to_a_plain_http_token_realm_of_an_https_registry() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::{Arc, Mutex};
+
+    // The token service: plain HTTP on loopback. It notes every request's
+    // Authorization header and refuses them all.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let token_addr = listener.local_addr().expect("addr").to_string();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut auth = String::from("(none)");
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("authorization")
+                    {
+                        auth = v.trim().to_string();
+                    }
+                    line.clear();
+                }
+                seen.lock().expect("lock").push(auth);
+                let _ = (&stream).write_all(
+                    b"HTTP/1.0 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+    }
+
+    // The registry: HTTPS (openssl s_server, serving canned answers) at
+    // [::ffff:127.0.0.1], which is this machine but not a name wasmpod
+    // treats as loopback, so wasmpod speaks HTTPS to it, trusting our
+    // certificate through SSL_CERT_FILE.
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=wasmpod-test-registry"])
+        .args(["-addext", "subjectAltName=IP:::ffff:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is not installed: run `make setup`");
+    assert!(status.success(), "openssl req failed");
+    let www = dir.path().join("www");
+    let manifests = www.join("v2/app/manifests");
+    std::fs::create_dir_all(&manifests).expect("mkdir");
+    let realm = format!("http://{token_addr}/token");
+    std::fs::write(
+        manifests.join("v1"),
+        format!(
+            "HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"test\"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        ),
+    )
+    .expect("canned answer");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let _server = KillOnDrop(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-HTTP", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .current_dir(&www)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    wasmpod_testkit::wait_until(Duration::from_secs(10), "s_server listens", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+
+    // Credentials stored for that registry.
+    let w = Wasmpod::new();
+    let registry = format!("[::ffff:127.0.0.1]:{port}");
+    std::fs::write(
+        w.home.path().join("auth.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "auths": {registry.clone(): {"username": "alice", "password": "s3cret"}}
+        }))
+        .expect("json"),
+    )
+    .expect("auth.json");
+
+    let o = w
+        .cmd()
+        .env("SSL_CERT_FILE", &cert)
+        .args(["pull", &format!("{registry}/app:v1")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn wasmpod");
+    assert_host_failure(
+        &o,
+        &format!(
+            "{registry}: the registry's token realm {realm} is plain HTTP; refusing to send the stored credentials there"
+        ),
+    );
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        Vec::<String>::new(),
+        "the token service must not have been asked at all"
+    );
+    assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
+}
