@@ -1077,3 +1077,310 @@ fn progress_is_drawn_on_a_terminal_only() {
     let text = String::from_utf8_lossy(&quiet.stdout);
     assert_eq!(text.trim_end(), reference, "{text}");
 }
+
+fn compat_config(entrypoint: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": "wasm", "os": "wasi",
+        "config": {"Entrypoint": [entrypoint]},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }))
+    .expect("config")
+}
+
+#[test]
+fn gzip_bomb_layers_are_refused_and_leave_nothing_in_the_store() {
+    let reg = Registry::start();
+    let w = Wasmpod::new();
+    let client = lib_client();
+
+    // A 300 MiB "module" (Wasm magic, then zeros) in a 2 MiB gzip layer.
+    let module_bomb = wasmpod_testkit::image::gzip_bomb("/app.wasm", 300 << 20);
+    assert!(module_bomb.len() < 3 << 20, "{}", module_bomb.len());
+    let layer = Descriptor::new(media::OCI_LAYER_TAR_GZIP, &module_bomb);
+    let config = compat_config("/app.wasm");
+    let built = BuiltImage::new(
+        (Descriptor::new(media::OCI_CONFIG, &config), config.clone()),
+        vec![(layer.clone(), module_bomb)],
+    )
+    .expect("image");
+    let reference = format!("{}/bomb:module", reg.addr());
+    let r = ImageRef::parse(&reference).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &built, &NoProgress)).expect("push");
+
+    let o = w.exec(&["pull", &reference]);
+    assert_host_failure(
+        &o,
+        &format!(
+            "{reference}: layer {}: app.wasm (314572800 bytes) exceeds the limit for a module (268435456 bytes); refusing it",
+            layer.digest
+        ),
+    );
+    assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
+    assert_eq!(
+        store_blobs(&w),
+        Vec::<String>::new(),
+        "the failed pull swept its blobs"
+    );
+    assert_host_failure(&w.run(&[&reference]), "exceeds the limit for a module");
+    assert_eq!(store_blobs(&w), Vec::<String>::new());
+
+    // A real module under a layer that expands past 1 GiB (a 1.1 GiB
+    // file, 7 MiB of gzip): the bomb layer is on top, so it is scanned
+    // first, and refused from its header without being expanded.
+    let module = std::fs::read(guests::HELLO).expect("hello");
+    let good = wasmpod_testkit::image::compat_image(&[("/app.wasm", &module)], "/app.wasm");
+    let filler = wasmpod_testkit::image::gzip_bomb("/filler", 1100 << 20);
+    let filler_layer = Descriptor::new(media::OCI_LAYER_TAR_GZIP, &filler);
+    let mut layers = good.layers.clone();
+    layers.push((filler_layer.clone(), filler));
+    let built = BuiltImage::new(
+        (Descriptor::new(media::OCI_CONFIG, &config), config),
+        layers,
+    )
+    .expect("image");
+    let reference = format!("{}/bomb:layer", reg.addr());
+    let r = ImageRef::parse(&reference).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &built, &NoProgress)).expect("push");
+    let started = std::time::Instant::now();
+    let o = w.exec(&["pull", &reference]);
+    assert_host_failure(
+        &o,
+        &format!(
+            "{reference}: layer {} (expanded) exceeds the limit for one layer (1073741824 bytes); refusing it",
+            filler_layer.digest
+        ),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
+    assert_eq!(store_blobs(&w), Vec::<String>::new());
+
+    // The same module without the bomb pulls and runs.
+    let reference = format!("{}/bomb:fine", reg.addr());
+    let r = ImageRef::parse(&reference).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &good, &NoProgress)).expect("push");
+    let o = w.run(&[&reference]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Hello from WebAssembly, world!\n");
+}
+
+#[test]
+fn oversized_configs_and_deep_index_chains_are_refused() {
+    let reg = Registry::start();
+    let w = Wasmpod::new();
+    let client = lib_client();
+    let module = std::fs::read(guests::HELLO).expect("hello");
+
+    // A Wasm artifact whose config is 5 MiB of JSON.
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "wasm", "os": "wasip1", "layerDigests": [],
+        "author": "a".repeat(5 << 20),
+    }))
+    .expect("config");
+    let config_desc = Descriptor::new(media::WASM_CONFIG_V0, &config);
+    let built = BuiltImage::new(
+        (config_desc.clone(), config),
+        vec![(Descriptor::new(media::WASM_LAYER, &module), module.clone())],
+    )
+    .expect("image");
+    let reference = format!("{}/big-config:v1", reg.addr());
+    let r = ImageRef::parse(&reference).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &built, &NoProgress)).expect("push");
+    assert_host_failure(
+        &w.exec(&["pull", &reference]),
+        &format!(
+            "{reference}: config {} ({} bytes) exceeds the limit for an image config (4194304 bytes); refusing it",
+            config_desc.digest, config_desc.size
+        ),
+    );
+    assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
+    assert!(!store_blobs(&w).contains(&config_desc.digest.hex()));
+
+    // An image behind a chain of six indexes, each pointing at the next.
+    let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
+    let built = BuiltImage::new(
+        (Descriptor::new(media::WASM_CONFIG_V0, &config), config),
+        vec![(Descriptor::new(media::WASM_LAYER, &module), module)],
+    )
+    .expect("image");
+    let base = format!("{}/deep", reg.addr());
+    let r = ImageRef::parse(&format!("{base}:image")).expect("ref");
+    block_on(wasmpod_oci::image::push(&client, &r, &built, &NoProgress)).expect("push");
+    let wasm_platform = Some(Platform {
+        architecture: "wasm".into(),
+        os: "wasip1".into(),
+        variant: None,
+    });
+    let mut next = Descriptor::new(media::OCI_MANIFEST, &built.manifest);
+    next.platform = wasm_platform.clone();
+    let mut tops = Vec::new();
+    for depth in 1..=6 {
+        let index = ImageIndex {
+            schema_version: 2,
+            media_type: Some(media::OCI_INDEX.into()),
+            manifests: vec![next.clone()],
+        };
+        let bytes = serde_json::to_vec(&index).expect("json");
+        let tag = format!("depth{depth}");
+        block_on(client.put_manifest(&r, &tag, media::OCI_INDEX, &bytes)).expect("index");
+        next = Descriptor::new(media::OCI_INDEX, &bytes);
+        next.platform = wasm_platform.clone();
+        tops.push(next.digest);
+    }
+    // Four indexes deep is allowed...
+    let o = w.run(&[&format!("{base}:depth4")]);
+    assert_code(&o, 0);
+    // ...five is not, and the error names the fifth.
+    assert_host_failure(
+        &w.exec(&["pull", &format!("{base}:depth6")]),
+        &format!(
+            "{base}:depth6: image index {} exceeds the limit of 4 image indexes from a reference to its manifest; refusing it",
+            tops[1]
+        ),
+    );
+}
+
+/// Kills a child process when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn credentials_never_go_to_a_plain_http_token_realm_of_an_https_registry() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::{Arc, Mutex};
+
+    // The token service: plain HTTP on loopback. It notes every request's
+    // Authorization header and refuses them all.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let token_addr = listener.local_addr().expect("addr").to_string();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut auth = String::from("(none)");
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("authorization")
+                    {
+                        auth = v.trim().to_string();
+                    }
+                    line.clear();
+                }
+                seen.lock().expect("lock").push(auth);
+                let _ = (&stream).write_all(
+                    b"HTTP/1.0 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+    }
+
+    // The registry: HTTPS (openssl s_server, serving canned answers) at
+    // [::ffff:127.0.0.1], which is this machine but not a name wasmpod
+    // treats as loopback, so wasmpod speaks HTTPS to it, trusting our
+    // certificate through SSL_CERT_FILE.
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=wasmpod-test-registry"])
+        .args(["-addext", "subjectAltName=IP:::ffff:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is not installed: run `make setup`");
+    assert!(status.success(), "openssl req failed");
+    let www = dir.path().join("www");
+    let manifests = www.join("v2/app/manifests");
+    std::fs::create_dir_all(&manifests).expect("mkdir");
+    let realm = format!("http://{token_addr}/token");
+    std::fs::write(
+        manifests.join("v1"),
+        format!(
+            "HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"test\"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        ),
+    )
+    .expect("canned answer");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let _server = KillOnDrop(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-HTTP", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .current_dir(&www)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    wasmpod_testkit::wait_until(Duration::from_secs(10), "s_server listens", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+
+    // Credentials stored for that registry.
+    let w = Wasmpod::new();
+    let registry = format!("[::ffff:127.0.0.1]:{port}");
+    std::fs::write(
+        w.home.path().join("auth.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "auths": {registry.clone(): {"username": "alice", "password": "s3cret"}}
+        }))
+        .expect("json"),
+    )
+    .expect("auth.json");
+
+    let o = w
+        .cmd()
+        .env("SSL_CERT_FILE", &cert)
+        .args(["pull", &format!("{registry}/app:v1")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn wasmpod");
+    assert_host_failure(
+        &o,
+        &format!(
+            "{registry}: the registry's token realm {realm} is plain HTTP; refusing to send the stored credentials there"
+        ),
+    );
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        Vec::<String>::new(),
+        "the token service must not have been asked at all"
+    );
+    assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
+}

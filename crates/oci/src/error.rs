@@ -36,6 +36,11 @@ pub enum OciError {
     #[error("manifest for {reference} is larger than {limit} bytes; refusing it")]
     ManifestTooLarge { reference: String, limit: u64 },
 
+    /// Content over one of the limits in [`crate::limits`]. `what` names
+    /// the reference and blob; `limit` says which limit, with its value.
+    #[error("{what} exceeds {limit}; refusing it")]
+    LimitExceeded { what: String, limit: String },
+
     /// Content whose media type wasmpod cannot run or store.
     #[error("unsupported media type {media_type}: {what}")]
     UnsupportedMediaType { media_type: String, what: String },

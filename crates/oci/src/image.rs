@@ -1,16 +1,22 @@
 //! Wasm images: building them for `push`, and finding the module in them
 //! after `pull`.
 
+use std::cell::Cell;
 use std::io::Read;
+use std::rc::Rc;
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
+use crate::limits::{
+    MAX_CONFIG_BYTES, MAX_ENTRY_HEADER_BYTES, MAX_INDEX_DEPTH, MAX_LAYER_BYTES, MAX_LAYER_ENTRIES,
+    MAX_LAYERS, MAX_MODULE_BYTES,
+};
 use crate::manifest::{
     ComponentInfo, ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest,
     RootFs, WasmConfig,
 };
 use crate::registry::{Progress, RegistryClient};
-use crate::store::{ContentStore, ImageRecord};
+use crate::store::{ContentStore, ImageRecord, IngestWriter};
 use crate::{Digest, ImageRef, OciError, media};
 
 /// How `push` packages a module.
@@ -289,7 +295,26 @@ pub async fn push(
 }
 
 /// Pulls `r` into the store and records it. Returns the record.
+///
+/// A pull that fails leaves no record, and sweeps the blobs it fetched
+/// (unless another pull or push is running; then the next `rmi` does).
 pub async fn pull(
+    client: &RegistryClient,
+    store: &ContentStore,
+    r: &ImageRef,
+    progress: &dyn Progress,
+) -> Result<ImageRecord, OciError> {
+    let result = pull_locked(client, store, r, progress).await;
+    if result.is_err()
+        && let Err(e) = store.gc_if_idle()
+    {
+        warn!(error = %e, "cannot sweep the blobs of a failed pull");
+    }
+    result
+}
+
+/// [`pull`], holding the store's use lock.
+async fn pull_locked(
     client: &RegistryClient,
     store: &ContentStore,
     r: &ImageRef,
@@ -302,12 +327,22 @@ pub async fn pull(
     let mut fetched = top;
     let mut size = fetched.bytes.len() as u64;
     store.put_blob(&fetched.bytes)?;
+    let mut indexes = 0usize;
     let manifest = loop {
         match Manifest::parse(&fetched.bytes, fetched.media_type.as_deref())
             .map_err(|reason| OciError::invalid(format!("{r}: manifest"), reason))?
         {
             Manifest::Image(m) => break *m,
             Manifest::Index(index) => {
+                indexes += 1;
+                if indexes > MAX_INDEX_DEPTH {
+                    return Err(OciError::LimitExceeded {
+                        what: format!("{r}: image index {}", fetched.digest),
+                        limit: format!(
+                            "the limit of {MAX_INDEX_DEPTH} image indexes from a reference to its manifest"
+                        ),
+                    });
+                }
                 let chosen = choose_platform(r, &index)?;
                 fetched = client.get_manifest_by_digest(r, chosen.digest).await?;
                 size += fetched.bytes.len() as u64;
@@ -322,12 +357,39 @@ pub async fn pull(
         }
     };
     let manifest_digest = fetched.digest;
-    size += manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();
+    if manifest.layers.len() > MAX_LAYERS {
+        return Err(OciError::LimitExceeded {
+            what: format!(
+                "{r}: manifest {manifest_digest} ({} layers)",
+                manifest.layers.len()
+            ),
+            limit: format!("the limit of {MAX_LAYERS} layers for an image"),
+        });
+    }
+    size = manifest
+        .layers
+        .iter()
+        .fold(size.saturating_add(manifest.config.size), |n, l| {
+            n.saturating_add(l.size)
+        });
 
+    if manifest.config.size > MAX_CONFIG_BYTES {
+        return Err(OciError::LimitExceeded {
+            what: format!(
+                "{r}: config {} ({} bytes)",
+                manifest.config.digest, manifest.config.size
+            ),
+            limit: format!("the limit for an image config ({MAX_CONFIG_BYTES} bytes)"),
+        });
+    }
     client
         .fetch_blob(r, &manifest.config, store, progress)
         .await?;
-    let config_bytes = store.read_blob(&manifest.config.digest)?;
+    let config_bytes = store.read_blob_max(
+        &manifest.config.digest,
+        MAX_CONFIG_BYTES,
+        "the limit for an image config",
+    )?;
 
     let wasm_layers: Vec<&Descriptor> = manifest
         .layers
@@ -404,6 +466,12 @@ pub async fn pull(
                 }
             }
         };
+        if layer.size > MAX_MODULE_BYTES {
+            return Err(OciError::LimitExceeded {
+                what: format!("{r}: Wasm layer {} ({} bytes)", layer.digest, layer.size),
+                limit: format!("the limit for a module ({MAX_MODULE_BYTES} bytes)"),
+            });
+        }
         client.fetch_blob(r, layer, store, progress).await?;
         let mut record = record_base(layer.digest, "artifact");
         record.created = serde_json::from_slice::<serde_json::Value>(&config_bytes)
@@ -438,6 +506,12 @@ pub async fn pull(
                     ),
                 });
             }
+            if layer.size > MAX_LAYER_BYTES {
+                return Err(OciError::LimitExceeded {
+                    what: format!("{r}: layer {} ({} bytes)", layer.digest, layer.size),
+                    limit: format!("the limit for one layer ({MAX_LAYER_BYTES} bytes)"),
+                });
+            }
         }
         for layer in &manifest.layers {
             client.fetch_blob(r, layer, store, progress).await?;
@@ -453,13 +527,18 @@ pub async fn pull(
                 reason: "the image config has no Entrypoint or Cmd naming the module".into(),
             });
         };
-        let wasm = extract_file(store, &manifest.layers, &module_path).map_err(|reason| {
-            OciError::NoWasm {
+        let wasm = extract_file(store, &manifest.layers, &module_path).map_err(|e| match e {
+            ExtractError::NoWasm(reason) => OciError::NoWasm {
                 reference: r.to_string(),
                 reason,
-            }
+            },
+            ExtractError::Oci(OciError::LimitExceeded { what, limit }) => OciError::LimitExceeded {
+                what: format!("{r}: {what}"),
+                limit,
+            },
+            ExtractError::Oci(e) => e,
         })?;
-        if !wasm.starts_with(b"\0asm") {
+        if wasm.head != b"\0asm" {
             return Err(OciError::NoWasm {
                 reference: r.to_string(),
                 reason: format!(
@@ -467,7 +546,7 @@ pub async fn pull(
                 ),
             });
         }
-        let wasm_digest = store.put_blob(&wasm)?;
+        let wasm_digest = wasm.writer.commit()?;
         let mut record = record_base(wasm_digest, "compat");
         record.created = config.created.clone();
         record.entrypoint = runtime.entrypoint.clone().unwrap_or_default();
@@ -519,31 +598,69 @@ fn clean(path: &str) -> String {
 
 /// What one layer says about a path.
 enum Found {
-    File(Vec<u8>),
+    /// A regular file, streamed into the store but not committed, with its
+    /// first bytes (to tell Wasm from anything else).
+    File(Box<IngestWriter>, Vec<u8>),
     Link(String),
     Deleted,
     Absent,
 }
 
+/// Why a file could not be taken from an image's layers.
+#[derive(Debug)]
+enum ExtractError {
+    /// The image does not hold the file as a module (absent, deleted, not a
+    /// regular file, a broken layer): becomes [`OciError::NoWasm`].
+    NoWasm(String),
+    /// A limit, the store, or a blob that fails its digest.
+    Oci(OciError),
+}
+
+impl From<OciError> for ExtractError {
+    fn from(e: OciError) -> Self {
+        Self::Oci(e)
+    }
+}
+
+/// A module extracted into the store's temp folder, not yet committed.
+struct Extracted {
+    writer: IngestWriter,
+    head: Vec<u8>,
+}
+
+/// Most bytes of tar stream read across all layer scans of one extraction
+/// (symbolic links make it scan the layers again).
+const MAX_EXTRACT_BYTES: u64 = 4 * MAX_LAYER_BYTES;
+
 /// Finds the content of `path` in the union of `layers` (bottom first),
 /// honouring whiteouts and opaque directories, and following symlinks
-/// inside the image.
+/// inside the image. The file is streamed into the store's temp folder,
+/// never held in memory; every limit of [`crate::limits`] on layers applies.
 fn extract_file(
     store: &ContentStore,
     layers: &[Descriptor],
     path: &str,
-) -> Result<Vec<u8>, String> {
+) -> Result<Extracted, ExtractError> {
     let mut target = clean(path);
+    let mut read_so_far = 0u64;
     for _ in 0..16 {
         let mut outcome = Found::Absent;
         for layer in layers.iter().rev() {
-            outcome = scan_layer(store, layer, &target)?;
+            let budget = MAX_EXTRACT_BYTES.saturating_sub(read_so_far);
+            let (found, read) = scan_layer(store, layer, &target, budget)?;
+            read_so_far += read;
+            outcome = found;
             if !matches!(outcome, Found::Absent) {
                 break;
             }
         }
         match outcome {
-            Found::File(bytes) => return Ok(bytes),
+            Found::File(writer, head) => {
+                return Ok(Extracted {
+                    writer: *writer,
+                    head,
+                });
+            }
             Found::Link(to) => {
                 target = if to.starts_with('/') {
                     clean(&to)
@@ -552,15 +669,21 @@ fn extract_file(
                     resolve_relative(parent, &to)
                 };
             }
-            Found::Deleted => return Err(format!("{path} was deleted by a later layer")),
+            Found::Deleted => {
+                return Err(ExtractError::NoWasm(format!(
+                    "{path} was deleted by a later layer"
+                )));
+            }
             Found::Absent => {
-                return Err(format!(
+                return Err(ExtractError::NoWasm(format!(
                     "{path} (the image's Entrypoint) is not in the image's layers"
-                ));
+                )));
             }
         }
     }
-    Err(format!("{path}: too many levels of symbolic links"))
+    Err(ExtractError::NoWasm(format!(
+        "{path}: too many levels of symbolic links"
+    )))
 }
 
 fn resolve_relative(parent: &str, rel: &str) -> String {
@@ -577,15 +700,117 @@ fn resolve_relative(parent: &str, rel: &str) -> String {
     parts.join("/")
 }
 
-fn scan_layer(store: &ContentStore, layer: &Descriptor, target: &str) -> Result<Found, String> {
+/// Which limit a [`Counted`] reader ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hit {
+    /// The whole stream: [`MAX_LAYER_BYTES`], or what is left of
+    /// [`MAX_EXTRACT_BYTES`].
+    Total,
+    /// One entry's headers: [`MAX_ENTRY_HEADER_BYTES`].
+    Headers,
+}
+
+/// The bytes a [`Counted`] reader may still hand out.
+#[derive(Debug)]
+struct Budget {
+    total_left: Cell<u64>,
+    phase_left: Cell<u64>,
+    used: Cell<u64>,
+    hit: Cell<Option<Hit>>,
+}
+
+/// A reader over a layer's tar stream (after gzip) that stops with an
+/// error, and notes which limit, once it would pass its [`Budget`]. The tar
+/// reader cannot read past it, whatever the headers say.
+struct Counted<R> {
+    inner: R,
+    budget: Rc<Budget>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let b = &self.budget;
+        let left = b.total_left.get().min(b.phase_left.get());
+        // One byte past what is left tells "ends at the limit" from "goes
+        // past it".
+        let want = buf
+            .len()
+            .min(usize::try_from(left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        let n64 = n as u64;
+        if n64 > b.total_left.get() {
+            b.hit.set(Some(Hit::Total));
+            return Err(std::io::Error::other("layer limit reached"));
+        }
+        if n64 > b.phase_left.get() {
+            b.hit.set(Some(Hit::Headers));
+            return Err(std::io::Error::other("entry header limit reached"));
+        }
+        b.total_left.set(b.total_left.get() - n64);
+        b.phase_left.set(b.phase_left.get() - n64);
+        b.used.set(b.used.get() + n64);
+        Ok(n)
+    }
+}
+
+/// `size` rounded up to whole 512-byte tar blocks.
+fn tar_blocks(size: u64) -> u64 {
+    size.div_ceil(512).saturating_mul(512)
+}
+
+/// Looks for `target` in one layer. Returns what the layer says about it
+/// and how many bytes of tar stream were read. Reads at most `budget`
+/// bytes (and at most [`MAX_LAYER_BYTES`]).
+fn scan_layer(
+    store: &ContentStore,
+    layer: &Descriptor,
+    target: &str,
+    budget: u64,
+) -> Result<(Found, u64), ExtractError> {
     let gz = media::tar_layer_gzipped(&layer.media_type).unwrap_or(false);
-    let bytes = store.read_blob(&layer.digest).map_err(|e| e.to_string())?;
+    let (file, _) = store.open_blob(&layer.digest)?;
+    let file = std::io::BufReader::new(file);
     let reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(&bytes[..]))
+        Box::new(flate2::read::GzDecoder::new(file))
     } else {
-        Box::new(&bytes[..])
+        Box::new(file)
     };
-    let mut archive = tar::Archive::new(reader);
+    let total = budget.min(MAX_LAYER_BYTES);
+    let budget = Rc::new(Budget {
+        total_left: Cell::new(total),
+        phase_left: Cell::new(MAX_ENTRY_HEADER_BYTES),
+        used: Cell::new(0),
+        hit: Cell::new(None),
+    });
+    let digest = layer.digest;
+    let limit_error = |hit: Hit| {
+        ExtractError::Oci(match hit {
+            Hit::Total if total < MAX_LAYER_BYTES => OciError::LimitExceeded {
+                what: format!("looking for {target}, layer {digest}"),
+                limit: format!(
+                    "the limit on expanded layer bytes read for one image ({MAX_EXTRACT_BYTES} bytes)"
+                ),
+            },
+            Hit::Total => OciError::LimitExceeded {
+                what: format!("layer {digest} (expanded)"),
+                limit: format!("the limit for one layer ({MAX_LAYER_BYTES} bytes)"),
+            },
+            Hit::Headers => OciError::LimitExceeded {
+                what: format!("layer {digest}: the headers of one entry"),
+                limit: format!(
+                    "the limit for one entry's headers, long names and pax extensions ({MAX_ENTRY_HEADER_BYTES} bytes)"
+                ),
+            },
+        })
+    };
+    let broken = |budget: &Budget, e: std::io::Error| match budget.hit.get() {
+        Some(hit) => limit_error(hit),
+        None => ExtractError::NoWasm(format!("layer {digest}: {e}")),
+    };
+    let mut archive = tar::Archive::new(Counted {
+        inner: reader,
+        budget: budget.clone(),
+    });
     let (dir, base) = target.rsplit_once('/').unwrap_or(("", target));
     let whiteout = clean(&format!("{dir}/.wh.{base}"));
     let ancestors: Vec<String> = {
@@ -594,25 +819,80 @@ fn scan_layer(store: &ContentStore, layer: &Descriptor, target: &str) -> Result<
     };
     let mut found = Found::Absent;
     let mut deleted = false;
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("layer {}: {e}", layer.digest))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| format!("layer {}: {e}", layer.digest))?;
-        let name = clean(&entry.path().map_err(|e| e.to_string())?.to_string_lossy());
+    let mut entries = archive.entries().map_err(|e| broken(&budget, e))?;
+    let mut count = 0u64;
+    // What the tar reader may read before the next entry: the rest of this
+    // entry's data (it skips what we did not read) and the next headers.
+    let mut pending = 0u64;
+    loop {
+        budget
+            .phase_left
+            .set(MAX_ENTRY_HEADER_BYTES.saturating_add(pending));
+        let Some(entry) = entries.next() else { break };
+        let mut entry = entry.map_err(|e| broken(&budget, e))?;
+        count += 1;
+        if count > MAX_LAYER_ENTRIES {
+            return Err(ExtractError::Oci(OciError::LimitExceeded {
+                what: format!("layer {digest}"),
+                limit: format!("the limit of {MAX_LAYER_ENTRIES} entries for one layer"),
+            }));
+        }
+        let size = entry.size();
+        pending = tar_blocks(size);
+        let name = clean(
+            &entry
+                .path()
+                .map_err(|e| ExtractError::NoWasm(format!("layer {digest}: {e}")))?
+                .to_string_lossy(),
+        );
+        let is_file = matches!(
+            entry.header().entry_type(),
+            tar::EntryType::Regular | tar::EntryType::Continuous
+        );
+        if name == target && is_file && size > MAX_MODULE_BYTES {
+            return Err(ExtractError::Oci(OciError::LimitExceeded {
+                what: format!("layer {digest}: {target} ({size} bytes)"),
+                limit: format!("the limit for a module ({MAX_MODULE_BYTES} bytes)"),
+            }));
+        }
+        // The headers say how much this entry holds: refuse before
+        // expanding it if the layer would pass its limit.
+        if budget.used.get().saturating_add(pending) > total {
+            return Err(limit_error(Hit::Total));
+        }
         if name == target {
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    let mut data = Vec::new();
-                    entry
-                        .read_to_end(&mut data)
-                        .map_err(|e| format!("layer {}: {e}", layer.digest))?;
-                    found = Found::File(data);
+                    budget.phase_left.set(u64::MAX);
+                    let mut writer = store.ingest()?;
+                    let mut head = Vec::with_capacity(4);
+                    let mut buf = vec![0u8; 64 << 10];
+                    loop {
+                        let n = match entry.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(broken(&budget, e)),
+                        };
+                        if head.len() < 4 {
+                            let take = (4 - head.len()).min(n);
+                            head.extend_from_slice(&buf[..take]);
+                        }
+                        writer.write(&buf[..n])?;
+                        if writer.written() > MAX_MODULE_BYTES {
+                            return Err(ExtractError::Oci(OciError::LimitExceeded {
+                                what: format!("layer {digest}: {target}"),
+                                limit: format!("the limit for a module ({MAX_MODULE_BYTES} bytes)"),
+                            }));
+                        }
+                    }
+                    pending = tar_blocks(size).saturating_sub(writer.written());
+                    found = Found::File(Box::new(writer), head);
                 }
                 tar::EntryType::Symlink => {
                     let to = entry
                         .link_name()
-                        .map_err(|e| e.to_string())?
+                        .map_err(|e| ExtractError::NoWasm(e.to_string()))?
                         .map(|l| l.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     found = Found::Link(to);
@@ -621,12 +901,16 @@ fn scan_layer(store: &ContentStore, layer: &Descriptor, target: &str) -> Result<
                     // A hard link names another path in the same layer.
                     let to = entry
                         .link_name()
-                        .map_err(|e| e.to_string())?
+                        .map_err(|e| ExtractError::NoWasm(e.to_string()))?
                         .map(|l| format!("/{}", l.to_string_lossy()))
                         .unwrap_or_default();
                     found = Found::Link(to);
                 }
-                other => return Err(format!("{target} is a {other:?}, not a file")),
+                other => {
+                    return Err(ExtractError::NoWasm(format!(
+                        "{target} is a {other:?}, not a file"
+                    )));
+                }
             }
         } else if name == whiteout
             || ancestors.iter().any(|a| {
@@ -638,10 +922,11 @@ fn scan_layer(store: &ContentStore, layer: &Descriptor, target: &str) -> Result<
             deleted = true;
         }
     }
-    Ok(match found {
+    let found = match found {
         Found::Absent if deleted => Found::Deleted,
         other => other,
-    })
+    };
+    Ok((found, budget.used.get()))
 }
 
 #[cfg(test)]
@@ -669,6 +954,18 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &tar).expect("gz");
         gz.finish().expect("finish")
+    }
+
+    /// [`extract_file`], committed and read back; errors as text.
+    fn extract(store: &ContentStore, layers: &[Descriptor], path: &str) -> Result<Vec<u8>, String> {
+        match extract_file(store, layers, path) {
+            Ok(x) => {
+                let d = x.writer.commit().map_err(|e| e.to_string())?;
+                store.read_blob(&d).map_err(|e| e.to_string())
+            }
+            Err(ExtractError::NoWasm(reason)) => Err(reason),
+            Err(ExtractError::Oci(e)) => Err(e.to_string()),
+        }
     }
 
     fn layer(store: &ContentStore, bytes: &[u8]) -> Descriptor {
@@ -707,20 +1004,20 @@ mod tests {
         );
         let layers = vec![l1.clone(), l2.clone(), l3.clone()];
         assert_eq!(
-            extract_file(&store, &layers, "/app/app.wasm").expect("top wins"),
+            extract(&store, &layers, "/app/app.wasm").expect("top wins"),
             b"v2"
         );
         assert!(
-            extract_file(&store, &layers, "/app/old.wasm")
+            extract(&store, &layers, "/app/old.wasm")
                 .expect_err("whiteout")
                 .contains("deleted")
         );
         assert_eq!(
-            extract_file(&store, &layers, "/bin/link.wasm").expect("symlink"),
+            extract(&store, &layers, "/bin/link.wasm").expect("symlink"),
             b"real"
         );
         assert!(
-            extract_file(&store, &layers, "/nope.wasm")
+            extract(&store, &layers, "/nope.wasm")
                 .expect_err("absent")
                 .contains("not in the image")
         );
@@ -738,19 +1035,194 @@ mod tests {
         let l5 = Descriptor::new(media::OCI_LAYER_TAR, &plain_tar);
         let with_plain = vec![l1.clone(), l2.clone(), l5];
         assert_eq!(
-            extract_file(&store, &with_plain, "/app/app.wasm").expect("plain tar"),
+            extract(&store, &with_plain, "/app/app.wasm").expect("plain tar"),
             b"v3"
         );
         let opaque = vec![l1, l2, l3, l4];
         assert!(
-            extract_file(&store, &opaque, "/app/app.wasm")
+            extract(&store, &opaque, "/app/app.wasm")
                 .expect_err("opaque")
                 .contains("deleted")
         );
         assert_eq!(
-            extract_file(&store, &opaque, "/app/new.wasm").expect("new"),
+            extract(&store, &opaque, "/app/new.wasm").expect("new"),
             b"new"
         );
+    }
+
+    fn temp_files(store: &ContentStore) -> usize {
+        std::fs::read_dir(store.root().join("tmp"))
+            .expect("tmp")
+            .count()
+    }
+
+    fn blobs(store: &ContentStore) -> usize {
+        std::fs::read_dir(store.root().join("blobs/sha256"))
+            .expect("blobs")
+            .count()
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, bytes).expect("gz");
+        gz.finish().expect("finish")
+    }
+
+    /// A tar header for `path`, of `entry_type`, declaring `size` bytes.
+    fn header(path: &str, entry_type: tar::EntryType, size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(path).expect("path");
+        h.set_entry_type(entry_type);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        h
+    }
+
+    #[test]
+    fn a_module_declared_over_the_limit_is_refused_before_it_is_expanded() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ContentStore::open(dir.path()).expect("store");
+        // The header claims more than a module may be; the stream ends
+        // right after it, so nothing but the header check can stop it
+        // without reading.
+        let mut tar = header("app.wasm", tar::EntryType::Regular, MAX_MODULE_BYTES + 1)
+            .as_bytes()
+            .to_vec();
+        tar.extend_from_slice(b"\0asm\x01\0\0\0");
+        let l = layer(&store, &gz(&tar));
+        let before = blobs(&store);
+        let e = extract(&store, std::slice::from_ref(&l), "/app.wasm").expect_err("too big");
+        assert_eq!(
+            e,
+            format!(
+                "layer {}: app.wasm ({} bytes) exceeds the limit for a module (268435456 bytes); refusing it",
+                l.digest,
+                MAX_MODULE_BYTES + 1
+            )
+        );
+        assert_eq!(blobs(&store), before, "nothing new in the store");
+        assert_eq!(temp_files(&store), 0);
+    }
+
+    #[test]
+    fn a_layer_declaring_more_than_the_limit_is_refused_before_it_is_expanded() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ContentStore::open(dir.path()).expect("store");
+        // A filler entry claims the whole layer limit; the module after it
+        // is never reached, and the filler is never expanded.
+        let tar = header("filler", tar::EntryType::Regular, MAX_LAYER_BYTES)
+            .as_bytes()
+            .to_vec();
+        let l = layer(&store, &gz(&tar));
+        let e = extract(&store, std::slice::from_ref(&l), "/app.wasm").expect_err("too big");
+        assert_eq!(
+            e,
+            format!(
+                "layer {} (expanded) exceeds the limit for one layer (1073741824 bytes); refusing it",
+                l.digest
+            )
+        );
+        assert_eq!(temp_files(&store), 0);
+    }
+
+    #[test]
+    fn entries_that_add_up_past_the_budget_stop_the_scan() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ContentStore::open(dir.path()).expect("store");
+        // Five real 1000-byte files against a budget of 4096 bytes of tar
+        // stream: each alone fits, together they do not.
+        let data = [0u8; 1000];
+        let files: Vec<(String, Option<&[u8]>)> =
+            (0..5).map(|i| (format!("f{i}"), Some(&data[..]))).collect();
+        let files: Vec<(&str, Option<&[u8]>)> =
+            files.iter().map(|(p, d)| (p.as_str(), *d)).collect();
+        let l = layer(&store, &tar_gz(&files));
+        let e = match scan_layer(&store, &l, "app.wasm", 4096) {
+            Err(ExtractError::Oci(e)) => e.to_string(),
+            Err(ExtractError::NoWasm(r)) => panic!("{r}"),
+            Ok(_) => panic!("the scan passed its budget"),
+        };
+        assert!(
+            e.contains("exceeds the limit on expanded layer bytes read for one image"),
+            "{e}"
+        );
+        // With room enough, the same layer scans.
+        assert!(matches!(
+            scan_layer(&store, &l, "app.wasm", 1 << 20),
+            Ok((Found::Absent, _))
+        ));
+    }
+
+    #[test]
+    fn a_long_name_past_the_header_limit_is_refused_without_holding_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ContentStore::open(dir.path()).expect("store");
+        let long = usize::try_from(MAX_ENTRY_HEADER_BYTES).expect("usize") * 2;
+        let mut tar = header("././@LongLink", tar::EntryType::GNULongName, long as u64)
+            .as_bytes()
+            .to_vec();
+        tar.extend(std::iter::repeat_n(b'a', long));
+        tar.extend_from_slice(header("x", tar::EntryType::Regular, 0).as_bytes());
+        tar.extend_from_slice(&[0u8; 1024]);
+        let l = layer(&store, &gz(&tar));
+        let e = extract(&store, std::slice::from_ref(&l), "/app.wasm").expect_err("long name");
+        assert!(
+            e.contains("the headers of one entry exceeds the limit for one entry's headers"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_layer_with_too_many_entries_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ContentStore::open(dir.path()).expect("store");
+        let mut tar = Vec::new();
+        for _ in 0..=MAX_LAYER_ENTRIES {
+            tar.extend_from_slice(header("d/", tar::EntryType::Directory, 0).as_bytes());
+        }
+        store.put_blob(&tar).expect("put");
+        let l = Descriptor::new(media::OCI_LAYER_TAR, &tar);
+        let e = extract(&store, std::slice::from_ref(&l), "/app.wasm").expect_err("entries");
+        assert_eq!(
+            e,
+            format!(
+                "layer {} exceeds the limit of 100000 entries for one layer; refusing it",
+                l.digest
+            )
+        );
+    }
+
+    #[test]
+    fn a_stream_that_runs_past_its_budget_stops_with_the_limit_noted() {
+        let budget = Rc::new(Budget {
+            total_left: Cell::new(10),
+            phase_left: Cell::new(u64::MAX),
+            used: Cell::new(0),
+            hit: Cell::new(None),
+        });
+        let mut r = Counted {
+            inner: &[7u8; 100][..],
+            budget: budget.clone(),
+        };
+        let mut out = Vec::new();
+        assert!(r.read_to_end(&mut out).is_err());
+        assert!(out.len() <= 10, "{}", out.len());
+        assert_eq!(budget.hit.get(), Some(Hit::Total));
+        // Exactly at the limit is not past it.
+        let budget = Rc::new(Budget {
+            total_left: Cell::new(100),
+            phase_left: Cell::new(u64::MAX),
+            used: Cell::new(0),
+            hit: Cell::new(None),
+        });
+        let mut r = Counted {
+            inner: &[7u8; 100][..],
+            budget: budget.clone(),
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("at the limit");
+        assert_eq!((out.len(), budget.hit.get()), (100, None));
     }
 
     #[test]
@@ -802,7 +1274,7 @@ mod tests {
         let store = ContentStore::open(dir.path()).expect("store");
         store.put_blob(&compat.layers[0].1).expect("put");
         assert_eq!(
-            extract_file(&store, &m.layers, "/bin/app.wasm").expect("extract"),
+            extract(&store, &m.layers, "/bin/app.wasm").expect("extract"),
             module
         );
 

@@ -14,6 +14,7 @@ pub mod auth;
 mod digest;
 mod error;
 pub mod image;
+pub mod limits;
 pub mod manifest;
 pub mod media;
 mod reference;

@@ -198,7 +198,17 @@ pub enum Manifest {
 impl Manifest {
     /// Parses `bytes` served with `content_type` (which registries sometimes
     /// omit; then the document's own `mediaType` or shape decides).
+    ///
+    /// Refuses documents over [`MAX_MANIFEST_BYTES`](crate::limits::MAX_MANIFEST_BYTES)
+    /// (nesting is bounded by the JSON parser's recursion limit).
     pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Self, String> {
+        let limit = crate::limits::MAX_MANIFEST_BYTES;
+        if bytes.len() as u64 > limit {
+            return Err(format!(
+                "manifest is {} bytes, over the limit of {limit}",
+                bytes.len()
+            ));
+        }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Probe {

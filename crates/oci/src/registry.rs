@@ -26,8 +26,8 @@ use crate::manifest::Descriptor;
 use crate::store::ContentStore;
 use crate::{Digest, ImageRef, OciError};
 
-/// Largest manifest accepted (the distribution spec's recommended limit).
-pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+pub use crate::limits::MAX_MANIFEST_BYTES;
+use crate::limits::{MAX_ERROR_BODY_BYTES, MAX_TOKEN_RESPONSE_BYTES};
 
 /// Reports transfer progress per blob. The CLI draws it on a terminal.
 pub trait Progress: Send + Sync {
@@ -120,7 +120,16 @@ impl RegistryClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("wasmpod/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(10))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() >= 10 {
+                    attempt.error("more than 10 redirects")
+                } else if redirect_allowed(attempt.previous().last(), attempt.url()) {
+                    attempt.follow()
+                } else {
+                    let to = attempt.url().to_string();
+                    attempt.error(format!("refusing a redirect from HTTPS to {to}"))
+                }
+            }))
             .build()
             .map_err(|e| OciError::invalid("HTTP client", chain(&e)))?;
         Ok(Self {
@@ -131,10 +140,15 @@ impl RegistryClient {
         })
     }
 
-    /// `https://HOST/v2`, or `http://` for loopback registries and
-    /// `--insecure`: the one place the transport rule lives.
+    /// Whether `registry` is spoken to in plain HTTP: loopback registries
+    /// and `--insecure`. The one place the transport rule lives.
+    fn plain_http(&self, registry: &str) -> bool {
+        self.options.insecure || crate::is_loopback_host(registry)
+    }
+
+    /// `https://HOST/v2`, or `http://` when [`plain_http`](Self::plain_http).
     fn registry_root(&self, r: &ImageRef) -> String {
-        let scheme = if self.options.insecure || r.is_loopback() {
+        let scheme = if self.plain_http(r.registry()) {
             "http"
         } else {
             "https"
@@ -641,6 +655,7 @@ impl RegistryClient {
             registry: registry.into(),
             reason: format!("bad token realm {realm:?}: {e}"),
         })?;
+        check_realm(registry, self.plain_http(registry), &url, creds.is_some())?;
         {
             let mut q = url.query_pairs_mut();
             if let Some(service) = params.get("service") {
@@ -680,11 +695,21 @@ impl RegistryClient {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let bytes = resp.bytes().await.map_err(|e| OciError::Unreachable {
-            registry: registry.into(),
-            attempts: 1,
-            reason: chain(&e),
-        })?;
+        let bytes = read_capped(resp, MAX_TOKEN_RESPONSE_BYTES)
+            .await
+            .map_err(|e| match e {
+                Capped::Transport(e) => OciError::Unreachable {
+                    registry: registry.into(),
+                    attempts: 1,
+                    reason: chain(&e),
+                },
+                Capped::Over => OciError::LimitExceeded {
+                    what: format!("{registry}: the token service's answer"),
+                    limit: format!(
+                        "the limit for a token response ({MAX_TOKEN_RESPONSE_BYTES} bytes)"
+                    ),
+                },
+            })?;
         let t: Token = serde_json::from_slice(&bytes)
             .map_err(|e| OciError::invalid(format!("{registry}: token response"), e.to_string()))?;
         t.token
@@ -781,8 +806,45 @@ fn header_str(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Op
         .map(str::to_string)
 }
 
+/// Why [`read_capped`] stopped.
+enum Capped {
+    Transport(reqwest::Error),
+    Over,
+}
+
+/// The body of `resp`, or [`Capped::Over`] once it passes `limit` bytes
+/// (read as it streams, so a huge answer is never held whole).
+async fn read_capped(resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, Capped> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(Capped::Over);
+    }
+    let mut bytes = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(Capped::Transport)?;
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(Capped::Over);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// The start of an error answer's body, on one line, for a message. Reads
+/// at most [`MAX_ERROR_BODY_BYTES`] of it.
 async fn body_snippet(resp: reqwest::Response) -> String {
-    let text = resp.text().await.unwrap_or_default();
+    let mut bytes = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = usize::try_from(MAX_ERROR_BODY_BYTES)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(bytes.len());
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() as u64 >= MAX_ERROR_BODY_BYTES {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.len() > 300 {
         format!("{}...", &one_line[..one_line.floor_char_boundary(300)])
@@ -813,6 +875,49 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         src = s.source();
     }
     parts.join(": ")
+}
+
+/// Whether a redirect from `from` to `to` may be followed: never from
+/// HTTPS to anything else (a registry's HTTPS answer must not send the
+/// request, and its credentials or token, over plain HTTP), and only to
+/// `http` or `https`.
+fn redirect_allowed(from: Option<&reqwest::Url>, to: &reqwest::Url) -> bool {
+    let to_ok = matches!(to.scheme(), "https" | "http");
+    let downgrade = from.is_some_and(|f| f.scheme() == "https") && to.scheme() != "https";
+    to_ok && !downgrade
+}
+
+/// Decides whether a token request may go to `realm`, the URL a bearer
+/// challenge names. The realm must be `https` or `http`; and a realm in
+/// plain HTTP gets the user's credentials (which the token request carries
+/// as HTTP basic auth) only when the registry itself is spoken to in plain
+/// HTTP (`registry_plain_http`: a loopback registry, or `--insecure`).
+/// Otherwise the pull is refused rather than made anonymously: an HTTPS
+/// registry pointing its clients' passwords at plain HTTP is either
+/// misconfigured or hostile, and an anonymous attempt would only end in a
+/// vaguer "authentication required".
+fn check_realm(
+    registry: &str,
+    registry_plain_http: bool,
+    realm: &reqwest::Url,
+    with_credentials: bool,
+) -> Result<(), OciError> {
+    match realm.scheme() {
+        "https" => Ok(()),
+        "http" if registry_plain_http || !with_credentials => Ok(()),
+        "http" => Err(OciError::Unauthorized {
+            registry: registry.into(),
+            reason: format!(
+                "the registry's token realm {realm} is plain HTTP; refusing to send the stored credentials there (the registry is HTTPS; use --insecure only on a network you trust)"
+            ),
+        }),
+        other => Err(OciError::Unauthorized {
+            registry: registry.into(),
+            reason: format!(
+                "the registry's token realm {realm} is not an http or https URL (scheme {other}); refusing it"
+            ),
+        }),
+    }
 }
 
 /// Parses `Bearer realm="...",service="...",scope="..."` (and `Basic
@@ -915,6 +1020,77 @@ mod tests {
             insecure.base(&r("ghcr.io/org/app")),
             "http://ghcr.io/v2/org/app"
         );
+    }
+
+    #[test]
+    fn credentials_go_to_a_plain_http_token_realm_only_from_a_plain_http_registry() {
+        let url = |s: &str| reqwest::Url::parse(s).expect("url");
+        let http = url("http://auth.example/token");
+        let https = url("https://auth.example/token");
+        // An HTTPS registry, credentials stored: an http realm is refused,
+        // naming the realm.
+        let e = check_realm("ghcr.io", false, &http, true).expect_err("http realm");
+        let text = e.to_string();
+        assert!(
+            text.contains("token realm http://auth.example/token is plain HTTP"),
+            "{text}"
+        );
+        assert!(text.starts_with("ghcr.io: "), "{text}");
+        assert!(matches!(e, OciError::Unauthorized { .. }));
+        // The same realm is fine in HTTPS, or without credentials to leak,
+        // or when the registry itself is plain HTTP (loopback, --insecure).
+        check_realm("ghcr.io", false, &https, true).expect("https realm");
+        check_realm("ghcr.io", false, &http, false).expect("anonymous");
+        check_realm("localhost:5000", true, &http, true).expect("loopback");
+        // Anything but http(s) is refused, credentials or not.
+        for realm in ["file:///etc/passwd", "ftp://auth.example/t", "data:,x"] {
+            for creds in [true, false] {
+                let e = check_realm("ghcr.io", true, &url(realm), creds).expect_err(realm);
+                assert!(e.to_string().contains("is not an http or https URL"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_client_applies_the_realm_rule_with_its_own_transport() {
+        let auth = AuthFiles::new("/nonexistent/auth.json".into(), vec![]);
+        let secure = RegistryClient::new(auth.clone(), ClientOptions::default()).expect("client");
+        let insecure = RegistryClient::new(
+            auth,
+            ClientOptions {
+                insecure: true,
+                ..ClientOptions::default()
+            },
+        )
+        .expect("client");
+        assert!(!secure.plain_http("ghcr.io"));
+        assert!(secure.plain_http("127.0.0.1:5000"));
+        assert!(insecure.plain_http("ghcr.io"));
+    }
+
+    #[test]
+    fn redirects_never_leave_https() {
+        let url = |s: &str| reqwest::Url::parse(s).expect("url");
+        let https = url("https://reg.example/v2/a/blobs/x");
+        assert!(redirect_allowed(
+            Some(&https),
+            &url("https://cdn.example/x")
+        ));
+        assert!(!redirect_allowed(
+            Some(&https),
+            &url("http://cdn.example/x")
+        ));
+        assert!(!redirect_allowed(
+            Some(&https),
+            &url("http://reg.example:443/x")
+        ));
+        let http = url("http://127.0.0.1:5000/v2/a/blobs/x");
+        assert!(redirect_allowed(
+            Some(&http),
+            &url("http://127.0.0.1:5000/y")
+        ));
+        assert!(redirect_allowed(Some(&http), &url("https://cdn.example/y")));
+        assert!(!redirect_allowed(Some(&http), &url("file:///etc/passwd")));
     }
 
     #[test]

@@ -17,13 +17,14 @@
 //! are committed.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::digest::Hasher;
+use crate::limits::{MAX_IMAGES_FILE_BYTES, MAX_MANIFEST_BYTES, MAX_READ_BLOB_BYTES};
 use crate::manifest::{Descriptor, Manifest};
 use crate::{Digest, ImageRef, OciError};
 
@@ -156,9 +157,37 @@ impl ContentStore {
     }
 
     /// Reads a blob, verifying its digest (disks rot, files get edited).
+    /// Refuses blobs over [`MAX_READ_BLOB_BYTES`]: modules, manifests and
+    /// configs fit; layers are read with [`open_blob`](Self::open_blob).
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, OciError> {
+        self.read_blob_max(
+            digest,
+            MAX_READ_BLOB_BYTES,
+            "the limit for a blob read whole",
+        )
+    }
+
+    /// [`read_blob`](Self::read_blob) for a blob that must not be larger
+    /// than `limit` bytes (`what_limit` names the limit in the error).
+    pub fn read_blob_max(
+        &self,
+        digest: &Digest,
+        limit: u64,
+        what_limit: &str,
+    ) -> Result<Vec<u8>, OciError> {
         let path = self.blob_path(digest);
-        let bytes = std::fs::read(&path).map_err(|e| OciError::io(&path, e))?;
+        let file = File::open(&path).map_err(|e| OciError::io(&path, e))?;
+        let mut bytes = Vec::new();
+        // One byte past the limit tells "at the limit" from "over it".
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| OciError::io(&path, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(OciError::LimitExceeded {
+                what: format!("stored blob {digest}"),
+                limit: format!("{what_limit} ({limit} bytes)"),
+            });
+        }
         let actual = Digest::of(&bytes);
         if actual != *digest {
             return Err(OciError::DigestMismatch {
@@ -167,6 +196,57 @@ impl ContentStore {
             });
         }
         Ok(bytes)
+    }
+
+    /// Opens a blob for streaming, after checking its digest in one
+    /// streaming pass (so a layer is never held in memory whole). Returns the
+    /// file, positioned at its start, and its size.
+    pub fn open_blob(&self, digest: &Digest) -> Result<(File, u64), OciError> {
+        let path = self.blob_path(digest);
+        let mut file = File::open(&path).map_err(|e| OciError::io(&path, e))?;
+        let mut hasher = Hasher::default();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut size = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(OciError::io(&path, e)),
+            };
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        let actual = hasher.finish();
+        if actual != *digest {
+            return Err(OciError::DigestMismatch {
+                expected: *digest,
+                actual,
+            });
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| OciError::io(&path, e))?;
+        Ok((file, size))
+    }
+
+    /// Starts writing a blob whose digest is known only at the end (a file
+    /// extracted from a layer). Nothing is in `blobs/` until
+    /// [`IngestWriter::commit`]; dropped uncommitted, it leaves nothing.
+    pub fn ingest(&self) -> Result<IngestWriter, OciError> {
+        let tmp_dir = self.root.join("tmp");
+        let file = tempfile::Builder::new()
+            .prefix("ingest-")
+            .tempfile_in(&tmp_dir)
+            .map_err(|e| OciError::io(&tmp_dir, e))?;
+        file.as_file()
+            .try_lock()
+            .map_err(|e| OciError::io(file.path(), std::io::Error::other(e.to_string())))?;
+        Ok(IngestWriter {
+            file,
+            hasher: Hasher::default(),
+            written: 0,
+            blobs: self.root.join("blobs/sha256"),
+        })
     }
 
     /// Stores bytes we produced ourselves; returns their digest.
@@ -275,6 +355,23 @@ impl ContentStore {
         let lock = self.lock_file("gc.lock")?;
         lock.lock()
             .map_err(|e| OciError::io(self.root.join("gc.lock"), e))?;
+        self.collect()
+    }
+
+    /// [`gc`](Self::gc), but only if no pull or push holds the store right
+    /// now (`None` otherwise): a failed pull sweeps the blobs it fetched
+    /// without waiting for others to finish.
+    pub fn gc_if_idle(&self) -> Result<Option<GcStats>, OciError> {
+        let lock = self.lock_file("gc.lock")?;
+        match lock.try_lock() {
+            Ok(()) => self.collect().map(Some),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(OciError::io(self.root.join("gc.lock"), e)),
+        }
+    }
+
+    /// The collection itself; the caller holds the GC lock exclusively.
+    fn collect(&self) -> Result<GcStats, OciError> {
         let mut keep = std::collections::HashSet::new();
         for image in self.images()? {
             keep.insert(image.digest);
@@ -283,7 +380,9 @@ impl ContentStore {
             for d in [image.digest, image.manifest] {
                 // Missing or unreadable manifests only mean fewer blobs kept
                 // through them; the image's own digests are kept above.
-                let Ok(bytes) = self.read_blob(&d) else {
+                let Ok(bytes) =
+                    self.read_blob_max(&d, MAX_MANIFEST_BYTES, "the limit for a manifest")
+                else {
                     continue;
                 };
                 match Manifest::parse(&bytes, None) {
@@ -336,12 +435,25 @@ impl ContentStore {
 
     fn read_images(&self) -> Result<ImagesFile, OciError> {
         let path = self.root.join("images.json");
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| OciError::invalid(path.display().to_string(), e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImagesFile::default()),
-            Err(e) => Err(OciError::io(&path, e)),
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ImagesFile::default());
+            }
+            Err(e) => return Err(OciError::io(&path, e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_IMAGES_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| OciError::io(&path, e))?;
+        if bytes.len() as u64 > MAX_IMAGES_FILE_BYTES {
+            return Err(OciError::LimitExceeded {
+                what: path.display().to_string(),
+                limit: format!("the limit for the image list ({MAX_IMAGES_FILE_BYTES} bytes)"),
+            });
         }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::invalid(path.display().to_string(), e.to_string()))
     }
 
     fn update_images(
@@ -377,6 +489,47 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
 #[derive(Debug)]
 pub struct LockGuard {
     _file: File,
+}
+
+/// A blob of unknown digest on its way into the store
+/// ([`ContentStore::ingest`]).
+#[derive(Debug)]
+pub struct IngestWriter {
+    file: tempfile::NamedTempFile,
+    hasher: Hasher,
+    written: u64,
+    blobs: PathBuf,
+}
+
+impl IngestWriter {
+    /// Appends bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), OciError> {
+        self.hasher.update(bytes);
+        self.file
+            .write_all(bytes)
+            .map_err(|e| OciError::io(self.file.path(), e))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Moves the blob into place under its digest.
+    pub fn commit(self) -> Result<Digest, OciError> {
+        let digest = self.hasher.finish();
+        self.file
+            .as_file()
+            .sync_data()
+            .map_err(|e| OciError::io(self.file.path(), e))?;
+        let dest = self.blobs.join(digest.hex());
+        self.file
+            .persist(&dest)
+            .map_err(|e| OciError::io(&dest, e.error))?;
+        Ok(digest)
+    }
 }
 
 /// A blob on its way into the store.
