@@ -34,7 +34,11 @@ impl Preopen {
         let host = host.as_ref();
         let dir = HostDir::open(host).map_err(|source| EngineError::Volume {
             host: host.to_path_buf(),
-            source,
+            source: if source.raw_os_error() == Some(libc::ENOTDIR) {
+                std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory")
+            } else {
+                source
+            },
         })?;
         Ok(Self {
             dir,
