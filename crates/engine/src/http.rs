@@ -223,10 +223,11 @@ struct Server {
     work_dir: Option<crate::preopen::WorkDir>,
 }
 
-/// What [`serve`] needs besides the spec: the linker with `wasi:http`, and
-/// how to serve.
+/// What [`serve`] needs besides the spec: the linker with `wasi:http`, the
+/// engine's epoch ticker, and how to serve.
 pub(crate) struct ServeArgs<'a> {
     pub(crate) linker: &'a wasmtime::component::Linker<HttpHost>,
+    pub(crate) ticker: &'a EpochTicker,
     pub(crate) listener: tokio::net::TcpListener,
     pub(crate) options: HttpOptions,
     pub(crate) stats: Arc<HttpStats>,
@@ -243,6 +244,7 @@ pub(crate) async fn serve(
 ) -> Result<ExitStatus, EngineError> {
     let ServeArgs {
         linker,
+        ticker,
         listener,
         options,
         stats,
@@ -272,7 +274,7 @@ pub(crate) async fn serve(
         work_dir,
     });
     stop.attach(linker.engine());
-    let _ticker = EpochTicker::start(linker.engine().clone());
+    let _ticker = ticker.hold();
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();

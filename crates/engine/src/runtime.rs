@@ -4,7 +4,7 @@
 //! What a run may use is the [`RunSpec`] (`spec.rs`), enforced by the
 //! store's limiter (`limits.rs`); stopping is `stop.rs`, the epoch thread
 //! `epoch.rs`, counting `usage.rs`. Serving HTTP components is `http.rs`;
-//! this module only hands it the engine, and its linker.
+//! this module only hands it its linker and the epoch ticker.
 
 use std::sync::{Arc, OnceLock};
 
@@ -31,6 +31,9 @@ pub struct Runtime {
     module_linker: OnceLock<Result<wasmtime::Linker<ModuleHost>, String>>,
     component_linker: OnceLock<Result<wasmtime::component::Linker<ComponentHost>, String>>,
     http_linker: OnceLock<Result<wasmtime::component::Linker<HttpHost>, String>>,
+    /// The one epoch thread of `engine`, for the CPU-limited runs and the
+    /// HTTP servers under way.
+    ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -54,6 +57,7 @@ impl Runtime {
             .map(|dir| CompileCache::open(dir, &engine))
             .transpose()?;
         Ok(Self {
+            ticker: EpochTicker::new(engine.clone()),
             engine,
             cache,
             module_linker: OnceLock::new(),
@@ -101,10 +105,7 @@ impl Runtime {
                 .timeout
                 .map(|t| TimeoutGuard::start(stop.clone(), t));
             // A CPU limit is checked at epoch ticks, so the epoch must move.
-            let _ticker = spec
-                .limits
-                .cpu_millis
-                .map(|_| EpochTicker::start(self.engine.clone()));
+            let _ticker = spec.limits.cpu_millis.map(|_| self.ticker.hold());
             let mut stopped = stop.subscribe();
             let work = async {
                 match &program.compiled {
@@ -197,6 +198,7 @@ impl Runtime {
     ) -> Result<ExitStatus, EngineError> {
         let args = ServeArgs {
             linker: self.http_linker()?,
+            ticker: &self.ticker,
             listener,
             options,
             stats,
