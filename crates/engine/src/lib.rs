@@ -44,7 +44,6 @@ mod limits;
 mod options;
 mod preopen;
 mod program;
-pub mod quantity;
 mod runtime;
 mod spec;
 mod stop;
