@@ -10,6 +10,10 @@
 //! connections, keep-alive connections close after their current request,
 //! requests in flight finish, each still bounded by the request timeout);
 //! a SIGKILL stop ends everything at once.
+//!
+//! [`crate::Runtime::serve_http`] is the entry point; this module depends
+//! only on the leaf modules (spec, limits, usage, stop, exit, epoch), never
+//! on the runtime.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +31,14 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use crate::program::Compiled;
-use crate::run::{EpochTicker, Limiter, StopReason, Throttle, count_cpu};
-use crate::{EngineError, ExitStatus, Program, RunSpec, Runtime, StopHandle};
+use crate::EngineError;
+use crate::epoch::EpochTicker;
+use crate::exit::ExitStatus;
+use crate::limits::{Limiter, Throttle, guest_table};
+use crate::program::{Compiled, Program};
+use crate::spec::RunSpec;
+use crate::stop::{StopHandle, StopReason};
+use crate::usage::count_cpu;
 
 /// How a component is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,108 +223,118 @@ struct Server {
     work_dir: Option<crate::preopen::WorkDir>,
 }
 
-impl Runtime {
-    /// Serves `program`, a component exporting
-    /// `wasi:http/incoming-handler`, on `listener` until `stop` is used
-    /// (then drains; see the module docs). The spec's stdin is ignored; its
-    /// `args` are what the guest sees.
-    pub async fn serve_http(
-        &self,
-        program: &Program,
-        spec: RunSpec,
-        listener: tokio::net::TcpListener,
-        options: HttpOptions,
-        stats: Arc<HttpStats>,
-        stop: &StopHandle,
-    ) -> Result<ExitStatus, EngineError> {
-        let Compiled::Component(component) = &program.compiled else {
-            return Err(EngineError::NotHttp(
-                "a core module cannot export wasi:http/incoming-handler".into(),
-            ));
-        };
-        let pre = self
-            .http_linker()?
-            .instantiate_pre(component)
-            .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
-        let pre = ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(EngineError::chain(&e)))?;
-        // Build one context now, so a bad preopen fails here and not per
-        // request.
-        crate::preopen::check_modes(&spec.preopens)?;
-        let work_dir = crate::preopen::work_dir(&spec.preopens, spec.cwd.as_deref());
-        spec.shared_wasi_builder(work_dir.as_ref())?;
-        let server = Arc::new(Server {
-            pre,
-            throttle: spec.limits.throttle(&spec.usage),
-            spec,
-            slots: Semaphore::new(options.max_concurrency.max(1)),
-            options,
-            stats,
-            stop: stop.clone(),
-            work_dir,
-        });
-        stop.attach(self.engine());
-        let _ticker = EpochTicker::start(self.engine().clone());
+/// What [`serve`] needs besides the spec: the linker with `wasi:http`, the
+/// engine's epoch ticker, and how to serve.
+pub(crate) struct ServeArgs<'a> {
+    pub(crate) linker: &'a wasmtime::component::Linker<HttpHost>,
+    pub(crate) ticker: &'a EpochTicker,
+    pub(crate) listener: tokio::net::TcpListener,
+    pub(crate) options: HttpOptions,
+    pub(crate) stats: Arc<HttpStats>,
+}
 
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut connections = tokio::task::JoinSet::new();
-        let mut backoff = AcceptBackoff::new();
-        let reason = loop {
-            tokio::select! {
-                biased;
-                reason = stop.stopped() => break reason,
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => {
-                            backoff.succeeded();
-                            a
-                        }
-                        Err(e) => {
-                            // Out of file descriptors and the like: keep
-                            // serving what is open, try again later (a stop
-                            // ends the pause; the loop then sees it).
-                            if let Some(pause) = backoff.failed(&e, "HTTP server") {
-                                tokio::select! {
-                                    _ = tokio::time::sleep(pause) => {}
-                                    _ = stop.stopped() => {}
-                                }
+/// Serves `program` on `args.listener` until `stop` is used, then drains
+/// (see the module docs). [`crate::Runtime::serve_http`] is the public
+/// entry.
+pub(crate) async fn serve(
+    program: &Program,
+    spec: RunSpec,
+    args: ServeArgs<'_>,
+    stop: &StopHandle,
+) -> Result<ExitStatus, EngineError> {
+    let ServeArgs {
+        linker,
+        ticker,
+        listener,
+        options,
+        stats,
+    } = args;
+    let Compiled::Component(component) = &program.compiled else {
+        return Err(EngineError::NotHttp(
+            "a core module cannot export wasi:http/incoming-handler".into(),
+        ));
+    };
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
+    let pre = ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(EngineError::chain(&e)))?;
+    // Build one context now, so a bad preopen fails here and not per
+    // request.
+    crate::preopen::check_modes(&spec.preopens)?;
+    let work_dir = crate::preopen::work_dir(&spec.preopens, spec.cwd.as_deref());
+    spec.shared_wasi_builder(work_dir.as_ref())?;
+    let server = Arc::new(Server {
+        pre,
+        throttle: spec.limits.throttle(&spec.usage),
+        spec,
+        slots: Semaphore::new(options.max_concurrency.max(1)),
+        options,
+        stats,
+        stop: stop.clone(),
+        work_dir,
+    });
+    stop.attach(linker.engine());
+    let _ticker = ticker.hold();
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
+    let mut backoff = AcceptBackoff::new();
+    let reason = loop {
+        tokio::select! {
+            biased;
+            reason = stop.stopped() => break reason,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => {
+                        backoff.succeeded();
+                        a
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: keep
+                        // serving what is open, try again later (a stop
+                        // ends the pause; the loop then sees it).
+                        if let Some(pause) = backoff.failed(&e, "HTTP server") {
+                            tokio::select! {
+                                _ = tokio::time::sleep(pause) => {}
+                                _ = stop.stopped() => {}
                             }
-                            continue;
                         }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let server = server.clone();
-                    let conn = http1::Builder::new().keep_alive(true).serve_connection(
-                        TokioIo::new(stream),
-                        hyper::service::service_fn(move |req| {
-                            let server = server.clone();
-                            async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
-                        }),
-                    );
-                    let conn = graceful.watch(conn);
-                    connections.spawn(async move {
-                        if let Err(e) = conn.await {
-                            debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                    });
-                    // Reap finished connection tasks as we go.
-                    while connections.try_join_next().is_some() {}
-                }
-            }
-        };
-        drop(listener);
-        let mut reason = reason;
-        if reason != StopReason::Signal(libc::SIGKILL) {
-            debug!(?reason, "draining");
-            tokio::select! {
-                _ = graceful.shutdown() => {}
-                // Killed before the drain ended: that is how it stopped.
-                _ = stop.killed() => reason = StopReason::Signal(libc::SIGKILL),
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let server = server.clone();
+                let conn = http1::Builder::new().keep_alive(true).serve_connection(
+                    TokioIo::new(stream),
+                    hyper::service::service_fn(move |req| {
+                        let server = server.clone();
+                        async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                    }),
+                );
+                let conn = graceful.watch(conn);
+                connections.spawn(async move {
+                    if let Err(e) = conn.await {
+                        debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+                // Reap finished connection tasks as we go.
+                while connections.try_join_next().is_some() {}
             }
         }
-        connections.abort_all();
-        while connections.join_next().await.is_some() {}
-        Ok(ExitStatus::Stopped(reason))
+    };
+    drop(listener);
+    let mut reason = reason;
+    if reason != StopReason::Signal(libc::SIGKILL) {
+        debug!(?reason, "draining");
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            // Killed before the drain ended: that is how it stopped.
+            _ = stop.killed() => reason = StopReason::Signal(libc::SIGKILL),
+        }
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+    Ok(ExitStatus::Stopped(reason))
 }
 
 impl Server {
@@ -409,7 +428,7 @@ impl Server {
         let host = HttpHost {
             ctx,
             http: WasiHttpCtx::new(),
-            table: crate::run::guest_table(),
+            table: guest_table(),
             hooks: Hooks {
                 network: self.spec.network,
             },

@@ -34,24 +34,31 @@
 //! ```
 
 mod cache;
+mod epoch;
 mod error;
+mod exit;
 pub mod home;
 mod host_dir;
 mod http;
+mod limits;
 mod options;
 mod preopen;
 mod program;
-pub mod quantity;
-mod run;
+mod runtime;
+mod spec;
+mod stop;
+mod usage;
 
 pub use cache::{CacheOutcome, CompileCache};
 pub use error::EngineError;
+pub use exit::ExitStatus;
 pub use host_dir::{HostDir, MAX_MODULE_BYTES};
 pub use http::{AcceptBackoff, HttpOptions, HttpStats};
+pub use limits::{Limits, MAX_HANDLES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 pub use options::EngineOptions;
 pub use preopen::Preopen;
 pub use program::{Program, ProgramKind, to_binary};
-pub use run::{
-    ExitStatus, InputSpec, Limits, MAX_HANDLES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES,
-    OutputSpec, RunSpec, Runtime, Stdio, StopHandle, StopReason, Usage, env_pairs,
-};
+pub use runtime::Runtime;
+pub use spec::{InputSpec, OutputSpec, RunSpec, Stdio, env_pairs};
+pub use stop::{StopHandle, StopReason};
+pub use usage::Usage;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use wasmpod_engine::quantity::QuantityError;
+use crate::quantity::QuantityError;
 
 /// Why manifests could not be loaded or planned.
 #[derive(Debug, thiserror::Error)]

@@ -112,6 +112,7 @@ mod load;
 mod model;
 mod names;
 mod plan;
+pub mod quantity;
 mod render;
 mod schema;
 

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
+use crate::quantity::Quantity;
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
-use wasmpod_engine::quantity::Quantity;
 
 use crate::load::{Document, Kind};
 use crate::{KubeError, model, names, schema};

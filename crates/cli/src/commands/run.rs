@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use wasmpod_engine::quantity::Quantity;
 use wasmpod_engine::{
     EngineOptions, ExitStatus, Limits, Preopen, RunSpec, Runtime, Stdio, StopHandle, StopReason,
 };
+use wasmpod_kube::quantity::Quantity;
 
 use wasmpod_oci::{ImageRecord, ImageRef};
 

@@ -1,10 +1,13 @@
 //! Kubernetes resource quantities (`64Mi`, `1G`, `512M`, `1.5Gi`, `500m`).
 //!
-//! Pure parsing, shared by the CLI's `--memory` flag and by manifests'
-//! `resources.limits`. The grammar follows Kubernetes' `resource.Quantity`:
-//! a decimal number, then an optional binary suffix (`Ki Mi Gi Ti Pi Ei`),
-//! decimal suffix (`k M G T P E`, and `m` for thousandths) or exponent
-//! (`1e6`).
+//! Pure parsing, shared by manifests' `resources.limits` and the CLI's
+//! `--memory` and `--cpus` flags, so both read a limit the same way. It
+//! lives with the manifest model, not in the engine: the engine takes
+//! bytes and thousandths of a CPU.
+//!
+//! The grammar follows Kubernetes' `resource.Quantity`: a decimal number,
+//! then an optional binary suffix (`Ki Mi Gi Ti Pi Ei`), decimal suffix
+//! (`k M G T P E`, and `m` for thousandths) or exponent (`1e6`).
 
 use std::fmt;
 

@@ -1,0 +1,350 @@
+//! The [`Runtime`]: one wasmtime engine per process, its linkers, and
+//! running a [`Program`] to an [`ExitStatus`].
+//!
+//! What a run may use is the [`RunSpec`] (`spec.rs`), enforced by the
+//! store's limiter (`limits.rs`); stopping is `stop.rs`, the epoch thread
+//! `epoch.rs`, counting `usage.rs`. Serving HTTP components is `http.rs`;
+//! this module only hands it its linker and the epoch ticker.
+
+use std::sync::{Arc, OnceLock};
+
+use tracing::{Instrument, debug, info_span};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::epoch::EpochTicker;
+use crate::exit::ExitStatus;
+use crate::http::{HttpHost, HttpOptions, HttpStats, ServeArgs};
+use crate::limits::{Limiter, MAX_HANDLES, guest_table};
+use crate::program::Compiled;
+use crate::spec::RunSpec;
+use crate::stop::{StopHandle, TimeoutGuard, wait_stopped};
+use crate::usage::count_cpu;
+use crate::{CompileCache, EngineError, EngineOptions, Program};
+
+/// One per process: the wasmtime engine, its linkers and the compile cache.
+pub struct Runtime {
+    engine: wasmtime::Engine,
+    cache: Option<CompileCache>,
+    module_linker: OnceLock<Result<wasmtime::Linker<ModuleHost>, String>>,
+    component_linker: OnceLock<Result<wasmtime::component::Linker<ComponentHost>, String>>,
+    http_linker: OnceLock<Result<wasmtime::component::Linker<HttpHost>, String>>,
+    /// The one epoch thread of `engine`, for the CPU-limited runs and the
+    /// HTTP servers under way.
+    ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine. Linkers are built on first use, so a process that
+    /// only runs core modules never pays for the WASI 0.2 linker.
+    pub fn new(options: EngineOptions) -> Result<Self, EngineError> {
+        let config = options.to_config()?;
+        let engine = wasmtime::Engine::new(&config)
+            .map_err(|e| EngineError::Config(EngineError::chain(&e)))?;
+        let cache = options
+            .cache_dir
+            .as_ref()
+            .map(|dir| CompileCache::open(dir, &engine))
+            .transpose()?;
+        Ok(Self {
+            ticker: EpochTicker::new(engine.clone()),
+            engine,
+            cache,
+            module_linker: OnceLock::new(),
+            component_linker: OnceLock::new(),
+            http_linker: OnceLock::new(),
+        })
+    }
+
+    /// The wasmtime engine, for callers that need to share it.
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Compiles `bytes` (binary module, binary component, or WebAssembly
+    /// text), or loads the result of an earlier compile from the cache.
+    pub fn load(&self, bytes: &[u8]) -> Result<Program, EngineError> {
+        Program::load(&self.engine, self.cache.as_ref(), bytes)
+    }
+
+    /// The compiled code of the guest whose binary form hashes to `digest`
+    /// (sha256), straight from the compile cache, or `None` if it has to be
+    /// loaded from its bytes with [`Runtime::load`].
+    pub fn load_cached(&self, digest: [u8; 32]) -> Option<Program> {
+        Program::load_cached(&self.engine, self.cache.as_ref(), digest)
+    }
+
+    /// Runs `program` to completion, or until `stop` is used or the spec's
+    /// timeout passes. Host failures are errors; everything the guest does
+    /// (exit, trap, being stopped) is an [`ExitStatus`].
+    pub async fn run(
+        &self,
+        program: &Program,
+        spec: RunSpec,
+        stop: &StopHandle,
+    ) -> Result<ExitStatus, EngineError> {
+        let span = info_span!("run", digest = %program.digest(), argv0 = spec.args.first().map(String::as_str).unwrap_or(""));
+        let usage = spec.usage.clone();
+        let run = async {
+            stop.attach(&self.engine);
+            if let Some(reason) = stop.reason() {
+                return Ok(ExitStatus::Stopped(reason));
+            }
+            let _timer = spec
+                .limits
+                .timeout
+                .map(|t| TimeoutGuard::start(stop.clone(), t));
+            // A CPU limit is checked at epoch ticks, so the epoch must move.
+            let _ticker = spec.limits.cpu_millis.map(|_| self.ticker.hold());
+            let mut stopped = stop.subscribe();
+            let work = async {
+                match &program.compiled {
+                    Compiled::Module(m) => self.run_module(m, spec, stop).await,
+                    Compiled::Component(c) => self.run_component(c, spec, stop).await,
+                }
+            };
+            // A guest spinning in wasm is interrupted through the epoch and
+            // finishes `work` with a trap. A guest blocked in a host call
+            // (reading stdin, sleeping) never reaches an epoch check, so the
+            // second branch drops it instead.
+            tokio::select! {
+                biased;
+                status = work => status,
+                reason = wait_stopped(&mut stopped) => Ok(ExitStatus::Stopped(reason)),
+            }
+        }
+        .instrument(span);
+        // Guest code and host calls run inside the polls of this future (on
+        // a wasmtime fiber, but on the polling thread): counting here, once,
+        // covers the whole instance.
+        count_cpu(&usage, run).await
+    }
+
+    /// Builds the linker `program` runs with, if it is not built yet, so
+    /// that its first run does not wait for it. A caller that knows what it
+    /// will run (the shim, between a container's create and start) calls
+    /// this off the path that waits; [`Runtime::run`] builds it anyway.
+    pub fn prepare_linker(&self, program: &Program) -> Result<(), EngineError> {
+        match &program.compiled {
+            Compiled::Module(_) => self.module_linker().map(drop),
+            Compiled::Component(_) if self.is_http_handler(program) => self.http_linker().map(drop),
+            Compiled::Component(_) => self.component_linker().map(drop),
+        }
+    }
+
+    fn module_linker(&self) -> Result<&wasmtime::Linker<ModuleHost>, EngineError> {
+        self.module_linker
+            .get_or_init(|| {
+                let mut linker = wasmtime::Linker::new(&self.engine);
+                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut ModuleHost| {
+                    &mut h.wasi
+                })
+                .map_err(|e| EngineError::chain(&e))?;
+                Ok(linker)
+            })
+            .as_ref()
+            .map_err(|e| EngineError::Config(e.clone()))
+    }
+
+    fn component_linker(&self) -> Result<&wasmtime::component::Linker<ComponentHost>, EngineError> {
+        self.component_linker
+            .get_or_init(|| {
+                let mut linker = wasmtime::component::Linker::new(&self.engine);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+                    .map_err(|e| EngineError::chain(&e))?;
+                Ok(linker)
+            })
+            .as_ref()
+            .map_err(|e| EngineError::Config(e.clone()))
+    }
+
+    fn http_linker(&self) -> Result<&wasmtime::component::Linker<HttpHost>, EngineError> {
+        self.http_linker
+            .get_or_init(|| {
+                let mut linker = wasmtime::component::Linker::new(&self.engine);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+                    .map_err(|e| EngineError::chain(&e))?;
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+                    .map_err(|e| EngineError::chain(&e))?;
+                Ok(linker)
+            })
+            .as_ref()
+            .map_err(|e| EngineError::Config(e.clone()))
+    }
+
+    /// Serves `program`, a component exporting
+    /// `wasi:http/incoming-handler`, on `listener` until `stop` is used
+    /// (then drains: the first stop closes the listener and lets requests
+    /// in flight finish; SIGKILL ends them). The spec's stdin is ignored;
+    /// its `args` are what the guest sees.
+    pub async fn serve_http(
+        &self,
+        program: &Program,
+        spec: RunSpec,
+        listener: tokio::net::TcpListener,
+        options: HttpOptions,
+        stats: Arc<HttpStats>,
+        stop: &StopHandle,
+    ) -> Result<ExitStatus, EngineError> {
+        let args = ServeArgs {
+            linker: self.http_linker()?,
+            ticker: &self.ticker,
+            listener,
+            options,
+            stats,
+        };
+        crate::http::serve(program, spec, args, stop).await
+    }
+
+    /// Whether `program` is a component that exports
+    /// `wasi:http/incoming-handler`, to be served with
+    /// [`Runtime::serve_http`] rather than run.
+    pub fn is_http_handler(&self, program: &Program) -> bool {
+        match &program.compiled {
+            Compiled::Module(_) => false,
+            Compiled::Component(c) => c
+                .component_type()
+                .exports(&self.engine)
+                .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@")),
+        }
+    }
+
+    async fn run_module(
+        &self,
+        module: &wasmtime::Module,
+        mut spec: RunSpec,
+        stop: &StopHandle,
+    ) -> Result<ExitStatus, EngineError> {
+        let pre = self
+            .module_linker()?
+            .instantiate_pre(module)
+            .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
+        let limits = spec.limits.limiter(spec.usage.clone());
+        let throttle = spec.limits.throttle(&spec.usage);
+        let mut wasi = spec.wasi_builder()?.build_p1();
+        WasiView::ctx(&mut wasi).table.set_max_capacity(MAX_HANDLES);
+        let mut store = Store::new(&self.engine, ModuleHost { wasi, limits });
+        store.limiter(|h| &mut h.limits);
+        stop.arm(&mut store, throttle);
+
+        let instance = match pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return instantiate_failure(e, stop),
+        };
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(|_| EngineError::NoEntryPoint)?;
+        debug!("calling _start");
+        Ok(match start.call_async(&mut store, ()).await {
+            Ok(()) => ExitStatus::Exited(0),
+            Err(e) => classify(e, stop),
+        })
+    }
+
+    async fn run_component(
+        &self,
+        component: &wasmtime::component::Component,
+        mut spec: RunSpec,
+        stop: &StopHandle,
+    ) -> Result<ExitStatus, EngineError> {
+        let pre = self
+            .component_linker()?
+            .instantiate_pre(component)
+            .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
+        let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)
+            .map_err(|e| EngineError::NotACommand(EngineError::chain(&e)))?;
+        let limits = spec.limits.limiter(spec.usage.clone());
+        let ctx = spec.wasi_builder()?.build();
+        let host = ComponentHost {
+            ctx,
+            table: guest_table(),
+            limits,
+        };
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|h| &mut h.limits);
+        stop.arm(&mut store, spec.limits.throttle(&spec.usage));
+
+        let command = match pre.instantiate_async(&mut store).await {
+            Ok(c) => c,
+            Err(e) => return instantiate_failure(e, stop),
+        };
+        debug!("calling wasi:cli/run");
+        Ok(match command.wasi_cli_run().call_run(&mut store).await {
+            Ok(Ok(())) => ExitStatus::Exited(0),
+            Ok(Err(())) => ExitStatus::Exited(1),
+            Err(e) => classify(e, stop),
+        })
+    }
+}
+
+/// Instantiation failures are host errors, unless the guest was being stopped
+/// or ran its own code (a start function) and exited or trapped.
+fn instantiate_failure(err: wasmtime::Error, stop: &StopHandle) -> Result<ExitStatus, EngineError> {
+    if err.downcast_ref::<wasmtime_wasi::I32Exit>().is_some()
+        || err.downcast_ref::<Trap>().is_some()
+        || stop.reason().is_some()
+    {
+        return Ok(classify(err, stop));
+    }
+    Err(EngineError::Instantiate(EngineError::chain(&err)))
+}
+
+/// Turns an error out of guest code into the status a user sees.
+fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return ExitStatus::Exited(exit.0);
+    }
+    if let (Some(Trap::Interrupt), Some(reason)) = (err.downcast_ref::<Trap>(), stop.reason()) {
+        return ExitStatus::Stopped(reason);
+    }
+    let backtrace = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| {
+            // wasmtime's header reads as if the trap were an error of ours.
+            let text = bt.to_string();
+            match text.split_once('\n') {
+                Some((_, frames)) => format!("wasm backtrace:\n{frames}"),
+                None => text,
+            }
+        })
+        .filter(|bt| bt.lines().count() > 1);
+    let message = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => err
+            .chain()
+            .last()
+            .map(|root| root.to_string())
+            .unwrap_or_else(|| err.to_string()),
+    };
+    ExitStatus::Trapped { message, backtrace }
+}
+
+struct ModuleHost {
+    wasi: WasiP1Ctx,
+    limits: Limiter,
+}
+
+struct ComponentHost {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    limits: Limiter,
+}
+
+impl WasiView for ComponentHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
