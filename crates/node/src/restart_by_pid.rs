@@ -428,6 +428,10 @@ mod tests {
     /// be changed under it (before that, perl may still look itself up).
     /// Returns its cleanup, pid and start time.
     fn sleeping_dummy(dir: &Path, marker: &str) -> (Cleanup, i32, u64) {
+        assert!(
+            Path::new("/usr/bin/perl").is_file(),
+            "needs /usr/bin/perl (Debian's perl-base) as the stand-in containerd"
+        );
         std::os::unix::fs::symlink("/usr/bin/perl", dir.join("containerd")).expect("symlink");
         let mut cleanup = Cleanup::default();
         let child = dummy(dir, dir, &["--config", "/x.toml"], marker, Stdio::null());
@@ -496,26 +500,29 @@ mod tests {
     /// not stopped: nothing could start it again.
     #[test]
     fn a_containerd_that_cannot_be_started_again_is_left_running() {
-        assert!(
-            Path::new("/usr/bin/perl").is_file(),
-            "needs /usr/bin/perl (Debian's perl-base) as the stand-in containerd"
-        );
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path();
         let (_cleanup, pid, start_time) = sleeping_dummy(dir, "gone");
         std::fs::remove_file(dir.join("containerd")).expect("remove the program");
 
-        let err = match restart_process(pid) {
-            Ok(r) => panic!("restarted: {}", r.message),
-            Err(e) => e.to_string(),
-        };
+        let err = refused_and_left_running(pid, start_time);
         assert!(
             err.contains(&format!("containerd (pid {pid}) runs `"))
                 && err.contains("which cannot be found to start it again; it was left running"),
             "{err}"
         );
+    }
+
+    /// The error of a restart of `pid` that must be refused, after
+    /// checking that the process still runs.
+    fn refused_and_left_running(pid: i32, start_time: u64) -> String {
+        let err = match restart_process(pid) {
+            Ok(r) => panic!("restarted: {}", r.message),
+            Err(e) => e.to_string(),
+        };
         std::thread::sleep(Duration::from_millis(200));
         assert!(running(pid, start_time), "the containerd was stopped");
+        err
     }
 
     /// A containerd whose program is still there but no longer runs is not
@@ -523,10 +530,6 @@ mod tests {
     #[test]
     fn a_containerd_whose_program_no_longer_runs_is_left_running() {
         use std::os::unix::fs::PermissionsExt as _;
-        assert!(
-            Path::new("/usr/bin/perl").is_file(),
-            "needs /usr/bin/perl (Debian's perl-base) as the stand-in containerd"
-        );
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path();
         let (_cleanup, pid, start_time) = sleeping_dummy(dir, "broken");
@@ -542,10 +545,7 @@ mod tests {
             std::fs::write(&program, content).expect("write the program");
             std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod");
-            let err = match restart_process(pid) {
-                Ok(r) => panic!("restarted: {}", r.message),
-                Err(e) => e.to_string(),
-            };
+            let err = refused_and_left_running(pid, start_time);
             assert!(
                 err.contains(&format!("containerd (pid {pid}): a trial run of `"))
                     && err.contains(" --version`, set up as the restart would be, failed (")
@@ -553,8 +553,6 @@ mod tests {
                     && err.contains("it was left running"),
                 "{err}"
             );
-            std::thread::sleep(Duration::from_millis(200));
-            assert!(running(pid, start_time), "the containerd was stopped");
         }
     }
 
