@@ -17,7 +17,11 @@ pub mod install;
 pub mod label;
 pub mod locate;
 pub mod proc;
+pub mod process_snapshot;
 pub mod redact;
+mod restart_by_pid;
+mod restart_by_systemd;
+pub mod restart_plan;
 
 pub use config::{ConfigError, ConfigVersion, HANDLER, PORTS_ANNOTATION, RUNTIME_TYPE};
 pub use host::{Host, SystemHost, host_path};

@@ -1,10 +1,13 @@
 //! Reading a running containerd out of `/proc`: which config it was
-//! started with, its environment, and the cgroups it sits in. Pure
-//! parsing, so the restart in [`crate::host`] is tested without one.
+//! started with, its environment, the cgroups it sits in, its limits and
+//! credentials. Pure parsing, so the restart in [`crate::restart_by_pid`]
+//! is tested without one.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::{Component, Path, PathBuf};
+
+use rustix::process::{Resource, Rlimit};
 
 /// The config containerd reads when not given `--config`.
 pub const DEFAULT_CONFIG: &str = "/etc/containerd/config.toml";
@@ -344,6 +347,59 @@ pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// Whether a process with this `/proc/PID/status` holds the capabilities
+/// (by number) in `caps`, as effective ones.
+pub fn has_capabilities(status: &str, caps: &[u32]) -> bool {
+    let effective = status_field(status, "CapEff")
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+        .unwrap_or(0);
+    caps.iter().all(|c| effective & (1 << c) != 0)
+}
+
+/// The rows of `/proc/PID/limits`, by the names the kernel prints for
+/// resources 0 to 15 (the same set on every Linux).
+const LIMIT_NAMES: [(&str, Resource); 16] = [
+    ("Max cpu time", Resource::Cpu),
+    ("Max file size", Resource::Fsize),
+    ("Max data size", Resource::Data),
+    ("Max stack size", Resource::Stack),
+    ("Max core file size", Resource::Core),
+    ("Max resident set", Resource::Rss),
+    ("Max processes", Resource::Nproc),
+    ("Max open files", Resource::Nofile),
+    ("Max locked memory", Resource::Memlock),
+    ("Max address space", Resource::As),
+    ("Max file locks", Resource::Locks),
+    ("Max pending signals", Resource::Sigpending),
+    ("Max msgqueue size", Resource::Msgqueue),
+    ("Max nice priority", Resource::Nice),
+    ("Max realtime priority", Resource::Rtprio),
+    ("Max realtime timeout", Resource::Rttime),
+];
+
+/// The resource limits in `/proc/PID/limits` (soft and hard, `None` for
+/// `unlimited`), in the kernel's order; rows that do not parse are left
+/// out. The kernel prints the raw values, so they set the same limits.
+pub fn parse_limits(text: &str) -> Vec<(Resource, Rlimit)> {
+    let value = |v: &str| match v {
+        "unlimited" => Some(None),
+        v => v.parse().ok().map(Some),
+    };
+    LIMIT_NAMES
+        .iter()
+        .filter_map(|(name, resource)| {
+            let rest = text.lines().find_map(|line| {
+                let rest = line.strip_prefix(name)?;
+                rest.starts_with(' ').then_some(rest)
+            })?;
+            let mut fields = rest.split_whitespace();
+            let current = value(fields.next()?)?;
+            let maximum = value(fields.next()?)?;
+            Some((*resource, Rlimit { current, maximum }))
+        })
+        .collect()
+}
+
 /// Why a process with `ours` (its `/proc/PID/status`) would start a
 /// weaker program than the running one with `theirs`, if it would: the
 /// restarted program inherits the restarter's user, capabilities, seccomp
@@ -660,6 +716,63 @@ mod tests {
         let status = "Name:\tcontainerd\nUmask:\t0022\nState:\tS (sleeping)\n";
         assert_eq!(status_field(status, "Umask"), Some("0022"));
         assert_eq!(status_field(status, "CapEff"), None);
+    }
+
+    #[test]
+    fn limits_rows_with_units_and_unlimited_values() {
+        let text = "\
+Limit                     Soft Limit           Hard Limit           Units     
+Max cpu time              unlimited            unlimited            seconds   
+Max file size             unlimited            unlimited            bytes     
+Max open files            777                  1048576              files     
+Max realtime timeout      200000               unlimited            us        
+Max nice priority         garbage              0                    
+";
+        assert_eq!(
+            parse_limits(text),
+            vec![
+                (
+                    Resource::Cpu,
+                    Rlimit {
+                        current: None,
+                        maximum: None
+                    }
+                ),
+                (
+                    Resource::Fsize,
+                    Rlimit {
+                        current: None,
+                        maximum: None
+                    }
+                ),
+                (
+                    Resource::Nofile,
+                    Rlimit {
+                        current: Some(777),
+                        maximum: Some(1048576)
+                    }
+                ),
+                (
+                    Resource::Rttime,
+                    Rlimit {
+                        current: Some(200000),
+                        maximum: None
+                    }
+                ),
+            ]
+        );
+        assert_eq!(parse_limits(""), vec![]);
+    }
+
+    #[test]
+    fn capabilities_are_bits_of_the_effective_set() {
+        let status = |eff: &str| format!("Name:\tx\nCapEff:\t{eff}\n");
+        assert!(has_capabilities(&status("000001ffffffffff"), &[21, 18]));
+        // CAP_SYS_ADMIN (21) without CAP_SYS_CHROOT (18).
+        assert!(!has_capabilities(&status("0000000000200000"), &[21, 18]));
+        assert!(has_capabilities(&status("0000000000200000"), &[21]));
+        assert!(!has_capabilities("Name:\tx\n", &[21]));
+        assert!(has_capabilities("Name:\tx\n", &[]));
     }
 
     fn status(uid: &str, eff: &str, bnd: &str, seccomp: &str, nnp: &str) -> String {

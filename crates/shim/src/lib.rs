@@ -14,7 +14,8 @@
 //!   limits, and the module path resolved inside the rootfs;
 //! - [`task`]: the task service (create, start, kill, wait, exec, ...);
 //! - [`shim`]: process lifecycle (`start`, `delete`, the server);
-//! - `netns`: the network namespace the server (the pod) lives in.
+//! - `netns`: the network namespace the server (the pod) lives in;
+//! - `fork`: forking the server, checked to be single-threaded.
 //!
 //! Logging: `logger` writes `log` records to the FIFO containerd reads as
 //! the shim log; this crate's `tracing` events reach it through tracing's
@@ -24,6 +25,7 @@ mod cgroup;
 mod content;
 mod error;
 pub mod events;
+mod fork;
 mod logger;
 mod memory;
 mod netns;

@@ -131,46 +131,37 @@ impl GroupNetwork {
 
 /// Moves the calling thread into the network namespace at `path`.
 fn join(path: &str) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
+    use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+    use std::os::fd::AsFd as _;
     let file = std::fs::File::open(path)?;
-    // SAFETY: setns(2) with a file descriptor we own and keep open for the
-    // call; it changes only this thread's network namespace.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network))?;
+    Ok(())
 }
 
 /// Moves the calling thread into a new, empty network namespace.
 fn unshare_network() -> io::Result<()> {
-    // SAFETY: unshare(2) with CLONE_NEWNET touches no memory; it changes
-    // only the calling thread's network namespace.
+    use rustix::thread::{UnshareFlags, unshare_unsafe};
+    // SAFETY: unsafe only with CLONE_FILES (a thread could then see
+    // descriptors from another table); CLONE_NEWNET changes only the
+    // calling thread's network namespace.
     #[allow(unsafe_code)]
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    unsafe {
+        unshare_unsafe(UnshareFlags::NEWNET)?;
     }
+    Ok(())
 }
 
 /// Sets `lo` up in the calling thread's network namespace, as runc does for
 /// a new one (a new namespace's loopback starts down).
 fn bring_up_loopback() -> io::Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    // SAFETY: socket(2) with constant arguments; a valid descriptor is
-    // owned (and closed) by the OwnedFd below.
-    #[allow(unsafe_code)]
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a descriptor socket(2) just returned, owned by no one else.
-    #[allow(unsafe_code)]
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socket_with};
+    use std::os::fd::AsRawFd;
+    let socket = socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
     // SAFETY: ifreq is plain data (a name and a union of plain data), for
     // which all zeroes is a valid value.
     #[allow(unsafe_code)]

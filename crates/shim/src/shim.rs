@@ -16,9 +16,11 @@ use containerd_shim::Flags;
 use containerd_shim::api::DeleteResponse;
 use containerd_shim::asynchronous::ExitSignal;
 use containerd_shim::protos::protobuf::MessageField;
+use rustix::process::{Pid, Signal, WaitOptions};
 use tracing::{debug, error, info, warn};
 use wasmpod_engine::{EngineOptions, Runtime};
 
+use crate::fork::Forked;
 use crate::spec::{Network, Spec};
 use crate::task::TaskService;
 
@@ -151,30 +153,23 @@ fn start(flags: &Flags) -> std::io::Result<String> {
         socket.remove();
         return Err(e);
     }
-    // SAFETY: no thread has been started in this process (the async runtime
-    // is built only by the server, after the fork), so the child may go on
-    // running Rust code. It never returns here: `serve` ends in exit.
-    #[allow(unsafe_code)]
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => {
-            let e = std::io::Error::last_os_error();
+    // The async runtime is built only by the server, after the fork: until
+    // then this process has a single thread, which the fork checks.
+    match crate::fork::fork_single_threaded() {
+        Err(e) => {
             socket.remove();
             Err(e)
         }
-        0 => std::process::exit(serve(listener, socket, flags)),
-        pid => {
+        Ok(Forked::Child) => std::process::exit(serve(listener, socket, flags)),
+        Ok(Forked::Parent(pid)) => {
             drop(listener);
             let placed = place_server(pid).and_then(|()| write_address_file(&address));
             if let Err(e) = placed {
                 // containerd will not use a server whose start failed, so
-                // nothing would ever shut it down: end it here.
-                // SAFETY: kill and waitpid on our own child.
-                #[allow(unsafe_code)]
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, std::ptr::null_mut(), 0);
-                }
+                // nothing would ever shut it down: end it here (errors
+                // ignored: it may have ended already).
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+                let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
                 socket.remove();
                 return Err(e);
             }
@@ -193,7 +188,6 @@ fn start(flags: &Flags) -> std::io::Result<String> {
 /// 0600, whatever containerd's umask: only this user can reach a server or
 /// put a socket where `start` would take it for one.
 fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
     let dir = path
         .parent()
@@ -209,9 +203,7 @@ fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
         .open(dir)
         .map_err(at(dir))?;
     let meta = lock.metadata().map_err(at(dir))?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    #[allow(unsafe_code)]
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         return Err(at(dir)(std::io::Error::other(format!(
             "owned by uid {}, not by this shim's uid {me}",
@@ -222,11 +214,9 @@ fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
         lock.set_permissions(std::fs::Permissions::from_mode(0o700))
             .map_err(at(dir))?;
     }
-    // SAFETY: flock on a descriptor we own; the lock goes with it.
-    #[allow(unsafe_code)]
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(at(dir)(std::io::Error::last_os_error()));
-    }
+    // The lock goes with the descriptor.
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| at(dir)(e.into()))?;
     match bind_private(path) {
         Ok(l) => Ok(Some(l)),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -255,15 +245,11 @@ fn bind_group_socket(path: &Path) -> std::io::Result<Option<UnixListener>> {
 /// bind, so there is no moment when the socket has containerd's umask.
 /// `start` has a single thread, so nothing else sees the narrowed umask.
 fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
-    // SAFETY: umask(2) only swaps the process's file mode mask.
-    #[allow(unsafe_code)]
-    let old = unsafe { libc::umask(0o177) };
+    use rustix::fs::Mode;
+    let old = rustix::process::umask(Mode::from_raw_mode(0o177));
     let bound = UnixListener::bind(path);
-    // SAFETY: as above, restoring the mask containerd gave.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::umask(old);
-    }
+    // Restores the mask containerd gave.
+    rustix::process::umask(old);
     bound
 }
 
@@ -293,12 +279,12 @@ impl ServerSocket {
 /// runc options on stdin name one, and gets an OOM score just above
 /// containerd's. Options of another type (the CRI plugin's own, when a
 /// handler has an `options` table) say nothing about the shim's cgroup.
-fn place_server(pid: libc::pid_t) -> std::io::Result<()> {
+fn place_server(pid: Pid) -> std::io::Result<()> {
     use containerd_shim::protos::protobuf::Message;
     use containerd_shim::protos::protobuf::well_known_types::any::Any;
     use containerd_shim::protos::shim::oci::Options;
 
-    let pid = u32::try_from(pid).map_err(|_| std::io::Error::other("bad server pid"))?;
+    let pid = pid.as_raw_nonzero().get().unsigned_abs();
     let mut data = Vec::new();
     std::io::stdin().read_to_end(&mut data)?;
     if !data.is_empty() {
@@ -333,22 +319,15 @@ fn write_address_file(address: &str) -> std::io::Result<()> {
 /// Detaches the forked server from containerd's session and from the pipe
 /// containerd reads `start`'s answer from (it waits for that pipe to close).
 fn detach() -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")?;
-    // SAFETY: setsid and dup2 on descriptors this process owns; they touch
-    // no memory.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::setsid();
-        for fd in 0..=2 {
-            if libc::dup2(null.as_raw_fd(), fd) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-    }
+    // Fails only for a process group leader, which a forked child is not.
+    let _ = rustix::process::setsid();
+    rustix::stdio::dup2_stdin(&null)?;
+    rustix::stdio::dup2_stdout(&null)?;
+    rustix::stdio::dup2_stderr(&null)?;
     Ok(())
 }
 

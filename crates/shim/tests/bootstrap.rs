@@ -31,11 +31,12 @@ impl Bundle {
     fn new(name: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("log");
-        let c = std::ffi::CString::new(log.to_str().expect("utf-8 path")).expect("path");
-        // SAFETY: mkfifo with a valid NUL-terminated path.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-        assert_eq!(rc, 0, "mkfifo: {}", std::io::Error::last_os_error());
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &log,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .expect("mkfifo");
         std::thread::spawn(move || {
             // Opening for reading waits for the server; then read to EOF.
             if let Ok(mut f) = std::fs::File::open(&log) {
@@ -84,17 +85,19 @@ impl Bundle {
 
     /// Runs the shim with `stdin` on its standard input and, if given,
     /// `umask` as its file mode mask (containerd's, which it inherits).
-    fn shim_with(&self, action: &str, stdin: &[u8], umask: Option<libc::mode_t>) -> Output {
+    fn shim_with(&self, action: &str, stdin: &[u8], umask: Option<u32>) -> Output {
         use std::io::Write as _;
         use std::os::unix::process::CommandExt as _;
         let mut command = Command::new(SHIM);
         if let Some(mask) = umask {
-            // SAFETY: umask(2) is async-signal-safe and touches no memory,
-            // so it may run between fork and exec.
+            let mask = rustix::fs::Mode::from_raw_mode(mask);
+            // SAFETY: the closure runs between fork and exec; umask(2) is
+            // async-signal-safe and touches no memory (rustix makes the
+            // system call directly, without allocating).
             #[allow(unsafe_code)]
             unsafe {
                 command.pre_exec(move || {
-                    libc::umask(mask);
+                    rustix::process::umask(mask);
                     Ok(())
                 });
             }

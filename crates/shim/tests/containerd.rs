@@ -891,15 +891,12 @@ fn greeting(port: u16) -> std::io::Result<String> {
 fn greeting_in(pid: &str, port: u16) -> std::io::Result<String> {
     let netns = format!("/proc/{pid}/ns/net");
     std::thread::spawn(move || {
-        use std::os::fd::AsRawFd as _;
+        use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+        use std::os::fd::AsFd as _;
         let file = std::fs::File::open(&netns)?;
-        // SAFETY: setns(2) on a descriptor we own; it moves only this
-        // thread, a thread of its own that ends after the connection.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // Moves only this thread, a thread of its own that ends after the
+        // connection.
+        move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network))?;
         greeting(port)
     })
     .join()
