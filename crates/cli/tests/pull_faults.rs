@@ -12,7 +12,7 @@ use common::*;
 use wasmpod_oci::manifest::{Descriptor, ImageManifest};
 use wasmpod_oci::media;
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::{Canned, FaultServer, KillOnDrop};
+use wasmpod_testkit::{Canned, Deadline, FaultServer, KillOnDrop};
 
 #[test]
 fn oversized_manifests_and_overlong_blobs_are_refused() {
@@ -97,8 +97,8 @@ fn credentials_never_go_to_a_plain_http_token_realm_of_an_https_registry() {
     {
         let seen = seen.clone();
         std::thread::spawn(move || {
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while std::time::Instant::now() < deadline {
+            let deadline = Deadline::after(Duration::from_secs(60));
+            while !deadline.passed() {
                 let Ok((stream, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(10));
                     continue;

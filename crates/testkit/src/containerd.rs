@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cri;
 use crate::tools::require;
+use crate::wait::Deadline;
 
 /// A containerd daemon with its own root, state and socket, and a given
 /// folder first on its `PATH` (where the shim under test is).
@@ -237,7 +238,7 @@ impl Containerd {
 
     fn wait_ready(&self) {
         let sock = self.socket();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Deadline::after(Duration::from_secs(20));
         loop {
             let ok = Command::new(&self.release.ctr)
                 .args(["-a", &sock, "version"])
@@ -249,7 +250,7 @@ impl Containerd {
                 break;
             }
             assert!(
-                Instant::now() < deadline,
+                !deadline.passed(),
                 "containerd did not start: {}",
                 self.log()
             );

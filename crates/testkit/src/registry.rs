@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::http::{free_port, http_status};
 use crate::token::TokenIssuer;
 use crate::tools::require;
+use crate::wait::Deadline;
 
 /// How a [`Registry`] authenticates.
 pub enum Auth<'a> {
@@ -89,8 +90,8 @@ impl Registry {
     /// Waits until our own registry answers. `false` if it exited (its port
     /// was taken); panics if it neither answers nor exits.
     fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
+        let deadline = Deadline::after(Duration::from_secs(15));
+        while !deadline.passed() {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
