@@ -12,7 +12,7 @@ use common::*;
 use wasmpod_oci::manifest::{Descriptor, ImageManifest};
 use wasmpod_oci::media;
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::{Canned, Deadline, FaultServer, KillOnDrop};
+use wasmpod_testkit::{Canned, Deadline, FaultServer, KillOnDrop, SelfSigned};
 
 #[test]
 fn oversized_manifests_and_overlong_blobs_are_refused() {
@@ -129,25 +129,15 @@ fn credentials_never_go_to_a_plain_http_token_realm_of_an_https_registry() {
     // treats as loopback, so wasmpod speaks HTTPS to it, trusting our
     // certificate through SSL_CERT_FILE.
     let dir = tempfile::tempdir().expect("tmp");
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=wasmpod-test-registry"])
-        .args(["-addext", "subjectAltName=IP:::ffff:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-addext", "extendedKeyUsage=serverAuth"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl is not installed: run `make setup`");
-    assert!(status.success(), "openssl req failed");
+    let SelfSigned { key, cert } = SelfSigned::create(
+        dir.path(),
+        "/CN=wasmpod-test-registry",
+        &[
+            "subjectAltName=IP:::ffff:127.0.0.1",
+            "basicConstraints=critical,CA:FALSE",
+            "extendedKeyUsage=serverAuth",
+        ],
+    );
     let www = dir.path().join("www");
     let manifests = www.join("v2/app/manifests");
     std::fs::create_dir_all(&manifests).expect("mkdir");

@@ -12,7 +12,7 @@
 //! - [`Proxy`] (`proxy`): a TCP proxy that can throttle, so a pull can be
 //!   killed midway.
 //! - [`http_get`], [`http_status`], [`free_port`] (`http`): plain HTTP/1 on
-//!   loopback.
+//!   loopback; [`SelfSigned`] (`cert`): a certificate for an HTTPS one.
 //! - [`Containerd`] (`containerd`): containerd with its own root, state and
 //!   sockets, optionally with CRI, CNI and a local sandbox image ([`cri`] has
 //!   the CRI v1 client; [`image`] builds images to push).
@@ -28,6 +28,7 @@
 pub mod cri;
 pub mod image;
 
+mod cert;
 mod containerd;
 mod fault;
 mod http;
@@ -39,6 +40,7 @@ mod token;
 mod tools;
 mod wait;
 
+pub use cert::SelfSigned;
 pub use containerd::{Containerd, CriSetup, PAUSE_IMAGE, Release};
 pub use fault::{Canned, FaultServer};
 pub use http::{HttpError, free_port, http_get, http_status};

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
+use crate::cert::SelfSigned;
 use crate::http::{read_request, respond};
 use crate::tools::require;
 
@@ -35,29 +36,8 @@ impl TokenIssuer {
     pub fn start(user: &str, password: &str) -> Self {
         let openssl = require("openssl", "openssl");
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = dir.path().join("key.pem");
-        let cert = dir.path().join("cert.pem");
-        let status = Command::new(&openssl)
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=wasmpod-test-issuer",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl req");
-        assert!(status.success(), "openssl req failed");
+        let SelfSigned { key, cert } =
+            SelfSigned::create(dir.path(), "/CN=wasmpod-test-issuer", &[]);
         let der = Command::new(&openssl)
             .args(["x509", "-outform", "DER", "-in"])
             .arg(&cert)
