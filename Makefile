@@ -6,7 +6,15 @@ CARGO ?= cargo
 WASMPOD_RELEASE := $(CARGO_TARGET_DIR)/release/wasmpod
 EXAMPLES_OUT := $(CARGO_TARGET_DIR)/examples-wasm
 
-.PHONY: setup build release examples demo test lint unit bench clean-cache
+.PHONY: setup build release examples demo test test-fast test-daemon test-cluster test-all lint bench clean-cache
+
+# Test tiers (CONTRIBUTING.md), chosen with Cargo features, never by skips:
+# a selected tier that cannot run fails. No features: tests that need
+# neither root nor a daemon. `daemon`: root, containerd, a registry.
+# `cluster`: the Kubernetes e2e suite.
+DAEMON_FEATURES := wasmpod/daemon,wasmpod-shim/daemon,wasmpod-node/daemon
+CLUSTER_FEATURES := wasmpod-e2e/cluster
+ALL_FEATURES := $(DAEMON_FEATURES),$(CLUSTER_FEATURES)
 
 ## Install missing prerequisites (clang, wasi-libc, ...).
 setup:
@@ -29,17 +37,35 @@ examples: setup
 demo: release examples
 	WASMPOD=$(WASMPOD_RELEASE) scripts/demo.sh
 
-## Set up and run every check: format, lints, unit and integration tests.
+## Set up and run every check: format, lints, and every test tier.
 test: setup
 	@scripts/setup.sh test
-	$(MAKE) lint unit
+	$(MAKE) lint test-all
 
+## The fast tier: every test that needs neither root nor a daemon. Runs as
+## a normal user (after `make setup` once for clang and wasi-libc).
+test-fast:
+	$(CARGO) test --workspace
+
+## The fast and daemon tiers: adds containerd, registry and root tests.
+test-daemon:
+	$(CARGO) test --workspace --features $(DAEMON_FEATURES)
+
+## The cluster tier alone: the Kubernetes e2e suite (builds Kubernetes,
+## etcd and containerd from source on first use; needs root).
+test-cluster:
+	$(CARGO) test -p wasmpod-e2e --features $(CLUSTER_FEATURES)
+
+## All three tiers in one cargo run (what `make test` and CI run).
+test-all:
+	$(CARGO) test --workspace --features $(ALL_FEATURES)
+
+## Lints every tier's code, and the fast tier's build alone (code only a
+## higher tier uses must not warn there).
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --features $(ALL_FEATURES) -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-
-unit:
-	$(CARGO) test --workspace
 
 ## Benchmarks against peers (see docs/benchmarks.md).
 bench: setup

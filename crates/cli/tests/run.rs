@@ -3,13 +3,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use wasmpod_test_guests as guests;
+use wasmpod_testkit::{KillOnDrop, free_port, lines_of};
+
+/// How long to wait for one expected line of a running guest.
+const LINE_LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn passes_arguments_to_a_module() {
@@ -246,31 +250,27 @@ fn escape_attempts_fail() {
 #[test]
 fn stdin_and_stdout_are_streamed() {
     let w = Wasmpod::new();
-    let mut child = w
-        .cmd()
-        .args(["run", guests::PROBE, "stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
+    let mut child = KillOnDrop::spawn(
+        w.cmd()
+            .args(["run", guests::PROBE, "stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    let out = lines_of(child.0.stdout.take().expect("stdout"));
+    let line = || out.recv_timeout(LINE_LIMIT).expect("a line from the guest");
     // The guest is still running (waiting on stdin) when we read this.
-    out.read_line(&mut line).expect("read");
-    assert_eq!(line, "ready\n");
+    assert_eq!(line(), "ready");
     stdin.write_all(b"first line\n").expect("write");
     stdin.flush().expect("flush");
-    line.clear();
-    out.read_line(&mut line).expect("read");
-    assert_eq!(line, "got: first line\n");
+    assert_eq!(line(), "got: first line");
     stdin.write_all(b"second\n").expect("write");
     drop(stdin);
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).expect("read rest");
-    assert_eq!(rest, "got: second\nstdin closed\n");
-    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    let rest: Vec<String> = std::iter::from_fn(|| out.recv_timeout(LINE_LIMIT).ok()).collect();
+    assert_eq!(rest, ["got: second", "stdin closed"]);
+    let status = child.wait_within(LINE_LIMIT).expect("the guest ends");
+    assert_eq!(status.code(), Some(0));
 }
 
 #[test]
@@ -643,17 +643,6 @@ fn net_flag_grants_sockets_and_nothing_else_does() {
     }
 }
 
-/// A child process killed and reaped when dropped, so that a failed
-/// assertion does not leave it running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn tcp_hello_serves_connections_with_net_only() {
     // The guest binds 0.0.0.0 on the port given as its first argument,
@@ -666,39 +655,23 @@ fn tcp_hello_serves_connections_with_net_only() {
         attempts += 1;
         // A port free a moment ago; another process may take it before
         // the guest binds it, so address-in-use (12) means try another.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = w
-            .cmd()
-            .args(["run", "--net", guests::TCP_HELLO_WAT_WASM])
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-            .spawn()
-            .expect("spawn");
-        let mut server = KillOnDrop(child);
+        let port = free_port();
+        let mut server = KillOnDrop::spawn(
+            w.cmd()
+                .args(["run", "--net", guests::TCP_HELLO_WAT_WASM])
+                .arg(port.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&stderr_path).expect("stderr file")),
+        );
         // Lines are read on a thread so that waiting for one is bounded.
-        let out = server.0.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
+        let lines = lines_of(server.0.stdout.take().expect("stdout"));
+        let first = lines.recv_timeout(LINE_LIMIT).unwrap_or_else(|e| {
+            panic!(
+                "no line from the server ({e}); stderr:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            )
         });
-        let first = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|e| {
-                panic!(
-                    "no line from the server ({e}); stderr:\n{}",
-                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
-                )
-            });
         if first == "bind failed: error-code 12" && attempts < 3 {
             continue;
         }
@@ -747,36 +720,22 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
 #[test]
 fn an_http_component_is_served_and_drains_on_sigterm() {
     let w = Wasmpod::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = w
-        .cmd()
-        .args([
-            "run",
-            "--listen",
-            &port.to_string(),
-            guests::HTTP_HELLO_WAT_WASM,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut server = KillOnDrop(child);
-    let err = server.0.stderr.take().expect("stderr");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let port = free_port();
+    let mut server = KillOnDrop::spawn(
+        w.cmd()
+            .args([
+                "run",
+                "--listen",
+                &port.to_string(),
+                guests::HTTP_HELLO_WAT_WASM,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let lines = lines_of(server.0.stderr.take().expect("stderr"));
     let first = lines
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(LINE_LIMIT)
         .expect("the server's first line");
     assert_eq!(
         first,

@@ -6,131 +6,20 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use common::up::*;
 use common::*;
 use wasmpod_test_guests as guests;
+use wasmpod_testkit::{
+    Deadline, KillOnDrop, free_port, lines_of, output_within, wait_for, wait_until,
+};
 
-/// How long a run-to-completion `up` may take before the test fails.
-const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// How long to wait for one expected line of a long-running `up`.
 const LINE_LIMIT: Duration = Duration::from_secs(30);
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A folder holding manifests and copies of the guests.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::copy(guests::PROBE, dir.path().join("probe.wasm")).expect("copy probe");
-        std::fs::copy(guests::HTTP_HELLO_WAT_WASM, dir.path().join("http.wasm"))
-            .expect("copy http guest");
-        std::fs::copy(guests::HOG, dir.path().join("hog.wasm")).expect("copy hog");
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `name` (relative to the project) and returns its path.
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path().join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(&path, text).expect("write manifest");
-        path
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.path().join(name).display().to_string()
-    }
-}
-
-/// Runs `cmd` to its end within `limit`, feeding it `stdin`.
-fn output_within(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = KillOnDrop(cmd.spawn().expect("spawn wasmpod"));
-    if let Some(text) = stdin {
-        let mut input = child.0.stdin.take().expect("stdin");
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    let reader = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = reader(child.0.stdout.take().map(|r| Box::new(r) as _));
-    let err = reader(child.0.stderr.take().map(|r| Box::new(r) as _));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("try_wait") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.0.kill();
-            let _ = child.0.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = out.join().expect("join stdout");
-    let stderr = err.join().expect("join stderr");
-    let Some(status) = status else {
-        panic!(
-            "wasmpod up did not end within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&stdout),
-            String::from_utf8_lossy(&stderr)
-        );
-    };
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-/// `wasmpod up ARGS...` to its end (bounded).
-fn up(w: &Wasmpod, args: &[&str]) -> Output {
-    let mut cmd = w.cmd();
-    cmd.arg("up").args(args);
-    output_within(cmd, None, RUN_LIMIT)
-}
-
-/// `wasmpod up -f FILE --backoff-scale 0.01` to its end (bounded).
-fn up_file(w: &Wasmpod, file: &Path) -> Output {
-    let file = file.display().to_string();
-    up(w, &["-f", &file, "--backoff-scale", "0.01"])
-}
-
-fn lines(o: &Output) -> Vec<String> {
-    stdout(o).lines().map(str::to_string).collect()
-}
 
 fn count(lines: &[String], needle: &str) -> usize {
     lines.iter().filter(|l| l.as_str() == needle).count()
@@ -153,35 +42,25 @@ struct Running {
 
 impl Running {
     fn start(w: &Wasmpod, file: &Path) -> Self {
-        let mut child = w
-            .cmd()
-            .arg("up")
-            .arg("-f")
-            .arg(file)
-            .args(["--backoff-scale", "0.01"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn wasmpod up");
-        let out = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut child = KillOnDrop::spawn(
+            w.cmd()
+                .arg("up")
+                .arg("-f")
+                .arg(file)
+                .args(["--backoff-scale", "0.01"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
+        let lines = lines_of(child.0.stdout.take().expect("stdout"));
+        let mut err = child.0.stderr.take().expect("stderr");
         let stderr = std::thread::spawn(move || {
             let mut s = String::new();
             let _ = err.read_to_string(&mut s);
             s
         });
         Self {
-            child: KillOnDrop(child),
+            child,
             lines,
             seen: Vec::new(),
             stderr: Some(stderr),
@@ -198,10 +77,9 @@ impl Running {
         if let Some(line) = self.seen.iter().find(|l| matches(l)) {
             return line.clone();
         }
-        let deadline = Instant::now() + LINE_LIMIT;
+        let deadline = Deadline::after(LINE_LIMIT);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.lines.recv_timeout(deadline.left()) {
                 Ok(line) => {
                     self.seen.push(line.clone());
                     if matches(&line) {
@@ -225,10 +103,9 @@ impl Running {
     /// Waits until `line` has been seen `n` times.
     #[track_caller]
     fn wait_count(&mut self, line: &str, n: usize) {
-        let deadline = Instant::now() + LINE_LIMIT;
+        let deadline = Deadline::after(LINE_LIMIT);
         while count(&self.seen, line) < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.lines.recv_timeout(deadline.left()) {
                 Ok(l) => self.seen.push(l),
                 Err(e) => panic!(
                     "{line:?} not seen {n} times ({e:?}); output so far:\n{}",
@@ -240,13 +117,9 @@ impl Running {
 
     /// Collects what arrives for `d`.
     fn collect_for(&mut self, d: Duration) {
-        let deadline = Instant::now() + d;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(_) => return,
-            }
+        let deadline = Deadline::after(d);
+        while let Ok(l) = self.lines.recv_timeout(deadline.left()) {
+            self.seen.push(l);
         }
     }
 
@@ -262,22 +135,15 @@ impl Running {
     /// Waits (bounded) for the process to end and for the rest of its
     /// output: its status, every stdout line, and stderr.
     fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
-        let deadline = Instant::now() + LINE_LIMIT;
-        let status = loop {
-            if let Some(s) = self.child.0.try_wait().expect("try_wait") {
-                break s;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "wasmpod up did not stop; output so far:\n{}",
-                    self.seen.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let deadline = Deadline::after(LINE_LIMIT);
+        let Some(status) = self.child.wait_within(LINE_LIMIT) else {
+            panic!(
+                "wasmpod up did not stop; output so far:\n{}",
+                self.seen.join("\n")
+            );
         };
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.lines.recv_timeout(deadline.left()) {
                 Ok(l) => self.seen.push(l),
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => panic!("stdout stays open"),
@@ -310,14 +176,6 @@ impl Running {
         );
         lines
     }
-}
-
-/// A port nothing listens on (at the time of asking).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// `GET path` on 127.0.0.1:`port`: status and body, or `None` when the
@@ -1640,54 +1498,6 @@ fn manifests_come_from_stdin_directories_and_several_files() {
     assert_host_failure(&o, "ConfigMap/cfg: defined twice");
 }
 
-// 12. Images from a registry.
-
-#[test]
-fn oci_images_are_pulled_once_and_run_with_their_entrypoint() {
-    // A compat image pushed with wasmpod itself; `up` pulls it (Pulled
-    // event), runs its entrypoint with the container's args, and a second
-    // `up` with imagePullPolicy IfNotPresent finds it in the store.
-    let registry = wasmpod_testkit::Registry::start();
-    let reference = format!("{}/up/probe:v1", registry.addr());
-    let w = Wasmpod::new();
-    assert_code(
-        &w.exec(&["push", "-q", "--compat", guests::PROBE, &reference]),
-        0,
-    );
-    let p = Project::new();
-    let file = p.write(
-        "oci.yaml",
-        &format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: oci\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {reference}\n    imagePullPolicy: IfNotPresent\n    args: [args, from-oci]\n"
-        ),
-    );
-    let o = up_file(&w, &file);
-    assert_code(&o, 0);
-    let out = lines(&o);
-    assert_eq!(
-        out.iter()
-            .filter(|l| l.starts_with(&format!("[event] {reference}: Pulled (sha256:")))
-            .count(),
-        1,
-        "{out:?}"
-    );
-    assert!(out.contains(&"oci/c | argv[1]=args".to_string()), "{out:?}");
-    assert!(
-        out.contains(&"oci/c | argv[2]=from-oci".to_string()),
-        "{out:?}"
-    );
-    // In the store now: no second pull, even with the registry gone.
-    drop(registry);
-    let o = up_file(&w, &file);
-    assert_code(&o, 0);
-    let out = lines(&o);
-    assert!(!out.iter().any(|l| l.contains("Pulled")), "{out:?}");
-    assert!(
-        out.contains(&"oci/c | argv[2]=from-oci".to_string()),
-        "{out:?}"
-    );
-}
-
 #[test]
 fn working_dir_is_where_relative_paths_resolve() {
     let w = Wasmpod::new();
@@ -1924,16 +1734,14 @@ fn a_line_without_a_newline_is_split_and_marked_and_up_stays_small() {
             ),
         ),
     );
-    let mut child = KillOnDrop(
+    let mut child = KillOnDrop::spawn(
         w.cmd()
             .arg("up")
             .arg("-f")
             .arg(&file)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn wasmpod up"),
+            .stderr(Stdio::null()),
     );
     let pid = child.0.id();
     // The pod's output as (continued, text length, all 'x'), other lines
@@ -1971,12 +1779,11 @@ fn a_line_without_a_newline_is_split_and_marked_and_up_stays_small() {
             }
         }
     });
-    let deadline = Instant::now() + RUN_LIMIT;
+    let deadline = Deadline::after(RUN_LIMIT);
     let (mut continued, mut whole, mut total, mut longest) = (0usize, 0usize, 0usize, 0usize);
     let mut others = Vec::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        match rx.recv_timeout(deadline.left()) {
             Ok(Seen::Piece(cont, len, xs)) => {
                 assert!(xs, "a piece that is not the guest's output");
                 assert_eq!(whole, 0, "a piece after the line's last");
@@ -2066,16 +1873,13 @@ fn accept_loops_back_off_when_out_of_descriptors_and_recover() {
     // (these never send a request), until accept fails.
     let mut held = Vec::new();
     let full = |pid| open_fds(pid).iter().filter(|fd| **fd < limit).count() as u32 >= limit;
-    let deadline = Instant::now() + LINE_LIMIT;
-    while !full(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "{} fds of {limit} open",
-            open_fds(pid).len()
-        );
+    wait_until(LINE_LIMIT, "the descriptors to be used up", || {
+        if full(pid) {
+            return true;
+        }
         held.push(std::net::TcpStream::connect(("127.0.0.1", direct)).expect("connect"));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        false
+    });
     // Connections waiting on both listeners, that neither can accept.
     for _ in 0..10 {
         held.push(std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"));
@@ -2100,15 +1904,10 @@ fn accept_loops_back_off_when_out_of_descriptors_and_recover() {
 
     // Descriptors come back: both loops serve again.
     drop(held);
-    let deadline = Instant::now() + LINE_LIMIT;
-    let served = |port| loop {
-        match wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), "/") {
-            Ok(r) => break r,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "not serving again: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+    let served = |port| {
+        wait_for(LINE_LIMIT, "serving again", || {
+            wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), "/").ok()
+        })
     };
     assert_eq!(served(port), (200, "hello from wasm\n".into()));
     assert_eq!(served(direct), (200, "hello from wasm\n".into()));

@@ -6,10 +6,11 @@
 //! sequence, and is taken down at the end, pass or fail.
 //!
 //! A custom harness (`harness = false`) so the cluster is started once; it
-//! prints libtest's summary line. `cargo test -p wasmpod-e2e -- NAME` runs
-//! the scenarios whose name contains NAME; build `wasmpod` and the shim
-//! first (`cargo build -p wasmpod -p wasmpod-shim`; `cargo test --workspace`
-//! does), since the node installs those binaries.
+//! prints libtest's summary line. The `cluster` test tier:
+//! `cargo test -p wasmpod-e2e --features cluster -- NAME` runs the
+//! scenarios whose name contains NAME; build `wasmpod` and the shim first
+//! (`cargo build -p wasmpod -p wasmpod-shim`; `make test` does), since the
+//! node installs those binaries.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -143,7 +143,8 @@ mod tests {
 
     /// The real kernel's cgroup v2: a cgroup2 hierarchy mounted here (the
     /// machine's controllers may all be bound to v1, which does not matter
-    /// for membership). Needs root.
+    /// for membership). Needs root: the `daemon` test tier.
+    #[cfg(feature = "daemon")]
     #[test]
     fn join_moves_the_process_into_a_real_cgroup2_hierarchy() {
         let dir = tempfile::tempdir().expect("tmp");

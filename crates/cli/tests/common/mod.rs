@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output, Stdio};
 
+pub mod up;
+
 /// A `wasmpod` command with its own state folder, no credentials from the
 /// host, and a host environment variable that must never reach a guest.
 pub struct Wasmpod {
@@ -75,4 +77,17 @@ pub fn assert_host_failure(o: &Output, needle: &str) {
     assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(stdout(o).is_empty(), "{}", stdout(o));
+}
+
+/// The blobs in the content store of `w`, sorted.
+pub fn store_blobs(w: &Wasmpod) -> Vec<String> {
+    let dir = w.home.path().join("store/blobs/sha256");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }

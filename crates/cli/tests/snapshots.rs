@@ -1,0 +1,132 @@
+//! Snapshots of the CLI output that users read: `--help` with its
+//! exit-code tables, `up --dry-run` plans, and the one-line errors of bad
+//! input. A change to any of them shows up as a diff in review
+//! (`cargo insta review`, or `INSTA_UPDATE=always cargo test --test
+//! snapshots` and read `git diff`). Manifests are fixture files under
+//! `tests/fixtures/`; temp paths are replaced by `[project]`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::up::*;
+use common::*;
+
+/// `wasmpod ARGS...` with help wrapped at a fixed width, whatever the
+/// terminal.
+fn wasmpod(w: &Wasmpod, args: &[&str]) -> Output {
+    w.cmd()
+        .env("COLUMNS", "100")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("spawn wasmpod")
+}
+
+/// Stdout of a successful run.
+#[track_caller]
+fn success(o: &Output) -> String {
+    assert_code(o, 0);
+    stdout(o)
+}
+
+/// Stderr of a run that failed with one clear line (exit 125).
+#[track_caller]
+fn one_line_error(o: &Output) -> String {
+    assert_host_failure(o, "");
+    stderr(o)
+}
+
+/// Runs `f` with `dir` shown as `[project]`.
+fn with_project_filter(dir: &Path, f: impl FnOnce()) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&dir.display().to_string()), "[project]");
+    settings.bind(f);
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
+#[test]
+fn help() {
+    let w = Wasmpod::new();
+    insta::assert_snapshot!("help", success(&wasmpod(&w, &["--help"])));
+}
+
+#[test]
+fn run_help_with_exit_codes() {
+    let w = Wasmpod::new();
+    insta::assert_snapshot!("run_help", success(&wasmpod(&w, &["run", "--help"])));
+}
+
+#[test]
+fn up_help_with_exit_codes() {
+    let w = Wasmpod::new();
+    insta::assert_snapshot!("up_help", success(&wasmpod(&w, &["up", "--help"])));
+}
+
+#[test]
+fn up_dry_run_plan() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = p.write("plan.yaml", include_str!("fixtures/up/plan.yaml"));
+    let o = up(&w, &["-f", &file.display().to_string(), "--dry-run"]);
+    with_project_filter(p.path(), || {
+        insta::assert_snapshot!("up_dry_run_plan", success(&o));
+    });
+}
+
+#[test]
+fn up_errors_are_one_line() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let mut errors = String::new();
+    for (name, text) in [
+        (
+            "unknown-kind.yaml",
+            include_str!("fixtures/errors/unknown-kind.yaml"),
+        ),
+        (
+            "unsupported-field.yaml",
+            include_str!("fixtures/errors/unsupported-field.yaml"),
+        ),
+        (
+            "missing-config-map.yaml",
+            include_str!("fixtures/errors/missing-config-map.yaml"),
+        ),
+    ] {
+        let file = p.write(name, text);
+        let o = up(&w, &["-f", &file.display().to_string(), "--dry-run"]);
+        errors.push_str(&one_line_error(&o));
+    }
+    let o = up(&w, &["-f", &p.file("absent.yaml")]);
+    errors.push_str(&one_line_error(&o));
+    with_project_filter(p.path(), || {
+        insta::assert_snapshot!("up_errors", errors);
+    });
+}
+
+#[test]
+fn run_errors_are_one_line() {
+    let w = Wasmpod::new();
+    let probe = wasmpod_test_guests::PROBE;
+    let mut errors = String::new();
+    for args in [
+        &["run", "--memory", "64MB", probe][..],
+        &["run", "--timeout", "soon", probe],
+        &["run", "-v", "/tmp:data", probe],
+        &["run", "--cpus", "0", probe],
+        &["run", "--frobnicate", probe],
+        &["frob"],
+    ] {
+        errors.push_str(&one_line_error(&wasmpod(&w, args)));
+    }
+    insta::assert_snapshot!("run_errors", errors);
+}

@@ -1,0 +1,50 @@
+//! `wasmpod up` with images from a registry (Debian's docker-registry on
+//! 127.0.0.1): the `daemon` test tier.
+
+mod common;
+
+use common::up::*;
+use common::*;
+use wasmpod_test_guests as guests;
+
+#[test]
+fn oci_images_are_pulled_once_and_run_with_their_entrypoint() {
+    // A compat image pushed with wasmpod itself; `up` pulls it (Pulled
+    // event), runs its entrypoint with the container's args, and a second
+    // `up` with imagePullPolicy IfNotPresent finds it in the store.
+    let registry = wasmpod_testkit::Registry::start();
+    let reference = format!("{}/up/probe:v1", registry.addr());
+    let w = Wasmpod::new();
+    assert_code(
+        &w.exec(&["push", "-q", "--compat", guests::PROBE, &reference]),
+        0,
+    );
+    let p = Project::new();
+    let manifest = include_str!("fixtures/up/oci-pod.yaml").replace("IMAGE", &reference);
+    let file = p.write("oci.yaml", &manifest);
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    let out = lines(&o);
+    assert_eq!(
+        out.iter()
+            .filter(|l| l.starts_with(&format!("[event] {reference}: Pulled (sha256:")))
+            .count(),
+        1,
+        "{out:?}"
+    );
+    assert!(out.contains(&"oci/c | argv[1]=args".to_string()), "{out:?}");
+    assert!(
+        out.contains(&"oci/c | argv[2]=from-oci".to_string()),
+        "{out:?}"
+    );
+    // In the store now: no second pull, even with the registry gone.
+    drop(registry);
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    let out = lines(&o);
+    assert!(!out.iter().any(|l| l.contains("Pulled")), "{out:?}");
+    assert!(
+        out.contains(&"oci/c | argv[2]=from-oci".to_string()),
+        "{out:?}"
+    );
+}
