@@ -114,6 +114,7 @@ mod names;
 mod plan;
 mod render;
 mod schema;
+pub mod yaml;
 
 pub use error::KubeError;
 pub use load::{
