@@ -115,6 +115,7 @@ mod plan;
 pub mod quantity;
 mod render;
 mod schema;
+pub mod yaml;
 
 pub use error::KubeError;
 pub use load::{

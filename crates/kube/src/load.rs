@@ -8,17 +8,14 @@
 //! [`MAX_DIR_ENTRIES`], [`MAX_NODES`] and [`MAX_SCALAR_BYTES`]. YAML
 //! aliases are allowed, but what they expand to counts against the node and
 //! byte budgets, so a "billion laughs" file is refused after a bounded
-//! amount of work.
+//! amount of work; nesting is at most [`yaml::MAX_DEPTH`] levels. The YAML
+//! itself is read by [`yaml`](crate::yaml).
 
-use std::cell::Cell;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, DeserializeSeed, Visitor};
-use serde_yaml::value::{Tag, TaggedValue};
-use serde_yaml::{Mapping, Value};
-
+use crate::yaml::{self, Value, YamlError};
 use crate::{KubeError, names};
 
 /// Largest manifest file, or text (`-f -`), read: 4 MiB. (The Kubernetes
@@ -31,10 +28,11 @@ pub const MAX_FILES: usize = 1000;
 /// Most entries looked at in one manifest directory: 10,000.
 pub const MAX_DIR_ENTRIES: usize = 10_000;
 /// Most YAML nodes (scalars, sequences, mappings) built by one [`load`],
-/// counting every expansion of an alias: 1,000,000.
+/// counting every expansion of an alias (and an anchored node once more,
+/// for the copy kept for its aliases): 1,000,000.
 pub const MAX_NODES: u64 = 1_000_000;
-/// Most bytes of scalars (strings, keys, tags) built by one [`load`],
-/// counting every expansion of an alias: 64 MiB.
+/// Most bytes of scalar text (values and keys) built by one [`load`],
+/// counting as [`MAX_NODES`] does: 64 MiB.
 pub const MAX_SCALAR_BYTES: u64 = 64 << 20;
 
 /// Where manifests come from.
@@ -168,14 +166,21 @@ pub fn load(sources: &[Source]) -> Result<Vec<Document>, KubeError> {
 }
 
 /// What one [`load`] has used of its limits.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Budget {
     files: usize,
     bytes: u64,
-    nodes: Cell<u64>,
-    scalar_bytes: Cell<u64>,
-    /// Set when a node or byte limit stopped the parser.
-    exceeded: Cell<Option<&'static str>>,
+    yaml: yaml::Budget,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            files: 0,
+            bytes: 0,
+            yaml: yaml::Budget::new(MAX_NODES, MAX_SCALAR_BYTES),
+        }
+    }
 }
 
 impl Budget {
@@ -202,133 +207,6 @@ impl Budget {
             )));
         }
         Ok(())
-    }
-
-    fn node<E: de::Error>(&self) -> Result<(), E> {
-        let n = self.nodes.get() + 1;
-        self.nodes.set(n);
-        if n > MAX_NODES {
-            return Err(self.exceed(
-                "expands to more than 1000000 YAML nodes (an alias counts each time it is used)",
-            ));
-        }
-        Ok(())
-    }
-
-    fn scalar<E: de::Error>(&self, len: usize) -> Result<(), E> {
-        self.node()?;
-        let n = self.scalar_bytes.get().saturating_add(len as u64);
-        self.scalar_bytes.set(n);
-        if n > MAX_SCALAR_BYTES {
-            return Err(self.exceed(
-                "expands to more than 67108864 bytes of text (an alias counts each time it is used)",
-            ));
-        }
-        Ok(())
-    }
-
-    fn exceed<E: de::Error>(&self, what: &'static str) -> E {
-        self.exceeded.set(Some(what));
-        E::custom(what)
-    }
-}
-
-/// Builds a [`Value`] as serde_yaml's own `Deserialize` does, counting every
-/// node (and every alias expansion) against the [`Budget`].
-struct Bounded<'b>(&'b Budget);
-
-impl<'de> DeserializeSeed<'de> for Bounded<'_> {
-    type Value = Value;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Bounded<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
-        self.0.node()?;
-        Ok(Value::Bool(b))
-    }
-
-    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
-        self.0.node()?;
-        Ok(Value::Number(i.into()))
-    }
-
-    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
-        self.0.node()?;
-        Ok(Value::Number(u.into()))
-    }
-
-    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
-        self.0.node()?;
-        Ok(Value::Number(f.into()))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
-        self.0.scalar(s.len())?;
-        Ok(Value::String(s.to_owned()))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        self.0.node()?;
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        self.visit_unit()
-    }
-
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        self.deserialize(d)
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        self.0.node()?;
-        let mut items = Vec::new();
-        while let Some(v) = seq.next_element_seed(Bounded(self.0))? {
-            items.push(v);
-        }
-        Ok(Value::Sequence(items))
-    }
-
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        self.0.node()?;
-        let mut out = Mapping::new();
-        while let Some(k) = map.next_key_seed(Bounded(self.0))? {
-            if out.contains_key(&k) {
-                // As serde_yaml's own `Mapping` says it.
-                return Err(de::Error::custom(match &k {
-                    Value::Null => "duplicate entry with null key".to_string(),
-                    Value::Bool(b) => format!("duplicate entry with key `{b}`"),
-                    Value::Number(n) => format!("duplicate entry with key {n}"),
-                    Value::String(s) => format!("duplicate entry with key {s:?}"),
-                    _ => "duplicate entry in YAML map".to_string(),
-                }));
-            }
-            let v = map.next_value_seed(Bounded(self.0))?;
-            out.insert(k, v);
-        }
-        Ok(Value::Mapping(out))
-    }
-
-    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        use serde::de::VariantAccess as _;
-        self.0.node()?;
-        let (tag, contents): (String, _) = data.variant()?;
-        self.0.scalar(tag.len())?;
-        let value = contents.newtype_variant_seed(Bounded(self.0))?;
-        Ok(Value::Tagged(Box::new(TaggedValue {
-            tag: Tag::new(tag),
-            value,
-        })))
     }
 }
 
@@ -398,18 +276,24 @@ fn parse(
     budget: &mut Budget,
     docs: &mut Vec<Document>,
 ) -> Result<(), KubeError> {
-    for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let index = i + 1;
-        let value = Bounded(budget)
-            .deserialize(de)
-            .map_err(|e| match budget.exceeded.get() {
-                Some(what) => KubeError::Document {
-                    file: file.to_string(),
-                    index,
-                    message: what.to_string(),
-                },
-                None => yaml_error(file, &e),
-            })?;
+    for item in yaml::documents(text, &mut budget.yaml) {
+        let (index, value) = item.map_err(|e| match e {
+            YamlError::Syntax {
+                line,
+                column,
+                message,
+            } => KubeError::Yaml {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            },
+            YamlError::Limit { index, message } => KubeError::Document {
+                file: file.to_string(),
+                index,
+                message,
+            },
+        })?;
         if value.is_null() {
             continue;
         }
@@ -418,21 +302,6 @@ fn parse(
         docs.push(doc);
     }
     Ok(())
-}
-
-fn yaml_error(file: &str, e: &serde_yaml::Error) -> KubeError {
-    let mut message = e.to_string();
-    // serde_yaml appends " at line L column C"; the position goes in front.
-    if let Some(at) = message.rfind(" at line ") {
-        message.truncate(at);
-    }
-    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-    KubeError::Yaml {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    }
 }
 
 fn document(file: &str, index: usize, dir: &Path, value: Value) -> Result<Document, KubeError> {

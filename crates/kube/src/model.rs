@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::yaml::Value;
 use serde::Deserialize;
-use serde_yaml::Value;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -236,7 +236,7 @@ pub(crate) struct Exec {
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct Volume {
     pub name: String,
-    pub empty_dir: Option<Value>,
+    pub empty_dir: Option<serde::de::IgnoredAny>,
     pub host_path: Option<HostPath>,
     pub config_map: Option<ConfigMapVolume>,
     pub secret: Option<SecretVolume>,
@@ -306,12 +306,9 @@ pub(crate) fn drop_nulls(value: &mut Value) {
     match value {
         Value::Mapping(map) => {
             map.retain(|_, v| !v.is_null());
-            for (_, v) in map.iter_mut() {
-                drop_nulls(v);
-            }
+            map.values_mut().for_each(drop_nulls);
         }
         Value::Sequence(items) => items.iter_mut().for_each(drop_nulls),
-        Value::Tagged(t) => drop_nulls(&mut t.value),
         _ => {}
     }
 }

@@ -467,7 +467,7 @@ fn check_fields(ctx: &mut Ctx<'_>, doc: &Document) -> Result<(), KubeError> {
 fn typed<T: DeserializeOwned>(doc: &Document) -> Result<T, KubeError> {
     let mut value = doc.value.clone();
     model::drop_nulls(&mut value);
-    serde_yaml::from_value(value).map_err(|e| KubeError::invalid(doc.id(), e.to_string()))
+    crate::yaml::from_value(value).map_err(|e| KubeError::invalid(doc.id(), e.to_string()))
 }
 
 fn decode_base64(doc: &Document, path: &str, text: &str) -> Result<Vec<u8>, KubeError> {

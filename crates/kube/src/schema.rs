@@ -3,7 +3,7 @@
 //! against it names the exact path of anything else, which serde's
 //! `deny_unknown_fields` could not do.
 
-use serde_yaml::Value;
+use crate::yaml::Value;
 
 use crate::load::Kind;
 
@@ -263,12 +263,7 @@ fn child(path: &str, key: &str) -> String {
 }
 
 fn key_text(key: &Value) -> String {
-    match key {
-        Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".to_string()),
-    }
+    key.shown()
 }
 
 fn walk(shape: &Shape, value: &Value, path: &str, out: &mut Findings) {
@@ -284,7 +279,7 @@ fn walk(shape: &Shape, value: &Value, path: &str, out: &mut Findings) {
             }
         }
         Int => {
-            if !(value.is_i64() || value.is_u64()) {
+            if !value.is_integer() {
                 wrong("expected a whole number");
             }
         }
@@ -294,7 +289,7 @@ fn walk(shape: &Shape, value: &Value, path: &str, out: &mut Findings) {
             }
         }
         IntOrStr => {
-            if !(value.is_i64() || value.is_u64() || value.is_string()) {
+            if !(value.is_integer() || value.is_string()) {
                 wrong("expected a port number or name");
             }
         }
@@ -345,7 +340,9 @@ mod tests {
     use super::*;
 
     fn yaml(s: &str) -> Value {
-        serde_yaml::from_str(s).expect("yaml")
+        let mut budget = crate::yaml::Budget::new(1000, 1000);
+        let mut docs = crate::yaml::documents(s, &mut budget);
+        docs.next().expect("a document").expect("yaml").1
     }
 
     #[test]

@@ -1094,8 +1094,50 @@ service web http 80 -> web-0:8080, web-1:8080
 
 #[test]
 fn duplicate_keys_are_yaml_errors_with_a_position() {
+    // The position is the second key's.
     let e =
         error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  k: one\n  k: two\n");
-    assert!(e.starts_with("app.yaml:5:3: "), "{e}");
-    assert!(e.contains("duplicate entry with key \"k\""), "{e}");
+    assert_eq!(e, "app.yaml:6:3: duplicate entry with key \"k\"");
+    // Keys compare by value: `1` and `0x1` are the same integer.
+    let e = error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nx: {1: a, 0x1: b}\n");
+    assert_eq!(e, "app.yaml:4:11: duplicate entry with key 1");
+}
+
+#[test]
+fn syntax_errors_name_their_line_and_column() {
+    // An unclosed flow sequence: found where the stream ends.
+    let e = error("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [a\n");
+    assert_eq!(
+        e,
+        "app.yaml:5:1: while parsing a flow sequence, expected ',' or ']'"
+    );
+    // A tab where indentation is expected.
+    let e = error("apiVersion: v1\nkind: ConfigMap\ndata:\n\tk: v\n");
+    assert_eq!(
+        e,
+        "app.yaml:4:2: tabs disallowed within this context (block indentation)"
+    );
+    // An unknown tag names itself and its position.
+    let e = error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: !shell a}\n");
+    assert_eq!(e, "app.yaml:3:18: tag !shell is not supported");
+    // So does a core tag whose text does not fit it.
+    let e = error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nx: !!int ten\n");
+    assert_eq!(e, "app.yaml:4:4: \"ten\" is not a valid !!int");
+}
+
+#[test]
+fn nesting_is_bounded_even_through_aliases() {
+    let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+    let e = error(&deep);
+    assert_eq!(e, "app.yaml:1:129: nested more than 128 levels deep");
+    // 100 levels behind an anchor, used 30 levels down: 130.
+    let yaml = format!(
+        "a: &a {}{}\nb: {}*a{}\n",
+        "[".repeat(100),
+        "]".repeat(100),
+        "[".repeat(30),
+        "]".repeat(30)
+    );
+    let e = error(&yaml);
+    assert!(e.ends_with("nested more than 128 levels deep"), "{e}");
 }

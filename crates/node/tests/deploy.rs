@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::{admissionregistration, apps, batch, core, node, rbac};
 use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
+use wasmpod_kube::{MAX_NODES, MAX_SCALAR_BYTES, yaml};
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -33,9 +34,11 @@ fn documents() -> Vec<(String, serde_json::Value)> {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "yaml") {
                 let text = std::fs::read_to_string(&path).expect("read");
-                for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+                let mut budget = yaml::Budget::new(MAX_NODES, MAX_SCALAR_BYTES);
+                for doc in yaml::documents(&text, &mut budget) {
+                    let (i, doc) = doc.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     let value = serde_json::Value::deserialize(doc)
-                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                        .unwrap_or_else(|e| panic!("{}: document {i}: {e}", path.display()));
                     out.push((format!("{} #{i}", path.display()), value));
                 }
             }
