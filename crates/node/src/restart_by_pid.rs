@@ -369,6 +369,7 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    #[cfg(feature = "daemon")]
     fn has_capabilities(caps: &[u32]) -> bool {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         proc::has_capabilities(&status, caps)
@@ -464,6 +465,7 @@ mod tests {
 
     /// A fresh cgroup in a hierarchy without controllers (v2, else the
     /// named systemd one), as `/proc/PID/cgroup` would list it.
+    #[cfg(feature = "daemon")]
     fn test_cgroup(name: &str) -> Option<(PathBuf, CgroupEntry)> {
         let mounts = proc::parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").ok()?);
         let mount = mounts.iter().find(|m| m.root == "/" && m.v2).or_else(|| {
@@ -485,6 +487,7 @@ mod tests {
         Some((dir, entry))
     }
 
+    #[cfg(feature = "daemon")]
     fn environ(pid: i32) -> Vec<(OsString, OsString)> {
         let mut env =
             proc::parse_environ(&std::fs::read(proc_path(pid, "environ")).expect("environ"));
@@ -558,7 +561,8 @@ mod tests {
 
     /// Runs as root: starts two stand-in containerds and restarts the one
     /// reading the config. Nothing else is ever signalled: the choice is
-    /// checked before the restart.
+    /// checked before the restart. The daemon tier (root).
+    #[cfg(feature = "daemon")]
     #[test]
     fn the_containerd_reading_the_config_is_restarted_as_it_ran() {
         assert!(
