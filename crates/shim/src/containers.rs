@@ -255,6 +255,16 @@ impl Containers {
             .get(id)
             .ok_or_else(|| ShimError::NotFound(id.to_string()))?;
         let running = c.process(id, exec)?.start(&name(id, exec))?;
+        // Published before the process runs, so that its exit, however
+        // soon, comes after.
+        let container_id = id.to_string();
+        self.publisher.publish(match exec {
+            None => TaskEvent::Start { container_id },
+            Some(e) => TaskEvent::ExecStarted {
+                container_id,
+                exec_id: e.to_string(),
+            },
+        });
         launch(
             self.runtime.clone(),
             self.publisher.clone(),
@@ -263,18 +273,10 @@ impl Containers {
             running,
         );
         drop(table);
-        let container_id = id.to_string();
-        match exec {
-            None => {
-                // Not for execs: an exec probe every second would undo and
-                // redo the release each time.
-                self.release_startup_pages_soon();
-                self.publisher.publish(TaskEvent::Start { container_id });
-            }
-            Some(e) => self.publisher.publish(TaskEvent::ExecStarted {
-                container_id,
-                exec_id: e.to_string(),
-            }),
+        if exec.is_none() {
+            // Not for execs: an exec probe every second would undo and
+            // redo the release each time.
+            self.release_startup_pages_soon();
         }
         Ok(())
     }

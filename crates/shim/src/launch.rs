@@ -71,13 +71,16 @@ pub(crate) fn launch(
         };
         let exit = Exit::now(status);
         info!(container = %container_id, exec, status, "exited");
-        state.exited(exit);
         let id = exec_id.unwrap_or_else(|| container_id.clone());
+        // Published before waiters learn of the exit: containerd deletes a
+        // task once its Wait returns, and its TaskExit must come before
+        // the TaskDelete (as the runc shim orders them).
         publisher.publish(TaskEvent::Exit {
             container_id,
             id,
             exit,
         });
+        state.exited(exit);
     });
 }
 
