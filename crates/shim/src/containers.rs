@@ -504,3 +504,6 @@ fn admit_exec(c: &Container, id: &str, exec_id: &str) -> Result<Base, ShimError>
     }
     Ok(base)
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,8 @@
 //! The core ([`crate::containers`]) says what happened as a [`TaskEvent`];
 //! a [`Publisher`] delivers it. The shim's publisher is the forwarder to
 //! containerd ([`crate::events::EventForwarder`], which also turns each
-//! event into containerd's message).
+//! event into containerd's message); tests use [`Recorder`], which keeps
+//! them in order so a lifecycle can be checked without containerd.
 
 use containerd_shim::protos::topics;
 use containerd_shim::protos::types::mount::Mount;
@@ -64,4 +65,45 @@ impl TaskEvent {
 /// their delivery.
 pub(crate) trait Publisher: Send + Sync + 'static {
     fn publish(&self, event: TaskEvent);
+}
+
+/// A publisher that records the events, for tests of the core.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    events: tokio::sync::watch::Sender<Vec<TaskEvent>>,
+}
+
+#[cfg(test)]
+impl Publisher for Recorder {
+    fn publish(&self, event: TaskEvent) {
+        self.events.send_modify(|events| events.push(event));
+    }
+}
+
+#[cfg(test)]
+impl Recorder {
+    /// The events so far.
+    pub(crate) fn events(&self) -> Vec<TaskEvent> {
+        self.events.borrow().clone()
+    }
+
+    /// The topics of the events so far, once there are at least `count`
+    /// (an exit is published by the task that ran the process, just after
+    /// its waiters are woken). Panics after 5 s.
+    pub(crate) async fn topics_once(&self, count: usize) -> Vec<&'static str> {
+        let mut rx = self.events.subscribe();
+        let enough = rx.wait_for(|events| events.len() >= count);
+        match tokio::time::timeout(std::time::Duration::from_secs(5), enough).await {
+            Ok(Ok(events)) => events.iter().map(TaskEvent::topic).collect(),
+            _ => panic!(
+                "fewer than {count} events: {:?}",
+                self.events
+                    .borrow()
+                    .iter()
+                    .map(TaskEvent::topic)
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
 }
