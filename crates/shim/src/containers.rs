@@ -409,7 +409,6 @@ impl Containers {
         if terminal {
             return Err(ShimError::Unsupported("a terminal (tty) for exec".into()));
         }
-        let exec_name = name(id, Some(exec_id));
         let (mut base, mut layers) = {
             let table = self.table.lock().await;
             let c = table
@@ -450,7 +449,6 @@ impl Containers {
             ),
         );
         drop(table);
-        debug!(exec = %exec_name, "exec added");
         self.publisher.publish(TaskEvent::ExecAdded {
             container_id: id.to_string(),
             exec_id: exec_id.to_string(),

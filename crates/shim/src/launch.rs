@@ -10,7 +10,8 @@ use crate::process::{Base, Exit, Plan, Running};
 use crate::publisher::{Publisher, TaskEvent};
 
 /// The status of a process whose guest could not be started (its stdio
-/// could not be opened, or the engine refused it), as runc's 125.
+/// could not be opened, or the engine refused it): 125, as `wasmpod run`
+/// exits when wasmpod itself failed.
 const NOT_STARTED: u32 = 125;
 
 /// Runs `process` in a task of its own; `exec_id` is `None` for the
