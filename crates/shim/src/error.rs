@@ -17,8 +17,16 @@ pub enum ShimError {
         "the entrypoint {0} is a native (ELF or script) program; wasmpod runs only WebAssembly (native sidecars are not supported yet)"
     )]
     Native(String),
-    #[error("{0}")]
-    State(String),
+    /// Start of a process that was started before.
+    #[error("{0} was already started")]
+    AlreadyStarted(String),
+    /// A call that needs a process that has not exited: start of one
+    /// killed before it started, exec in a container whose init exited.
+    #[error("{0} has exited")]
+    Exited(String),
+    /// Delete of a process that is running.
+    #[error("{0} is still running; kill it first")]
+    StillRunning(String),
     #[error("{0} is not supported by the wasmpod shim")]
     Unsupported(String),
     #[error("{0}")]

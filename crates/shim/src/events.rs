@@ -1,4 +1,5 @@
-//! Forwarding task events to containerd, across containerd restarts.
+//! Forwarding task events to containerd, across containerd restarts: the
+//! shim's [`Publisher`].
 //!
 //! The `containerd-shim` crate's publisher reconnects only on two kinds of
 //! ttrpc error and gives up after five tries, so an exit that happens while
@@ -9,14 +10,20 @@
 
 use std::time::Duration;
 
-use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+};
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
+use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::shim::event::Envelope;
 use containerd_shim::protos::shim::events::ForwardRequest;
 use containerd_shim::protos::shim_async::{Client, EventsClient};
 use containerd_shim::protos::ttrpc::context::Context;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
+
+use crate::publisher::{Publisher, TaskEvent};
+use crate::task::{pid, timestamp};
 
 /// Attempts per event before it is dropped (with a warning).
 const ATTEMPTS: u32 = 40;
@@ -76,7 +83,7 @@ impl EventForwarder {
     }
 
     /// Queues `event` for `topic`.
-    pub fn publish<M: Message>(&self, topic: &str, event: &M) {
+    fn forward<M: Message>(&self, topic: &str, event: &M) {
         let value = match event.write_to_bytes() {
             Ok(v) => v,
             Err(e) => {
@@ -96,6 +103,94 @@ impl EventForwarder {
         envelope.set_event(any);
         if self.tx.send(envelope).is_err() {
             warn!(topic, "event forwarder stopped; event dropped");
+        }
+    }
+}
+
+impl Publisher for EventForwarder {
+    fn publish(&self, event: TaskEvent) {
+        let topic = event.topic();
+        match event {
+            TaskEvent::Create {
+                container_id,
+                bundle,
+                rootfs,
+                stdio,
+                terminal,
+            } => self.forward(
+                topic,
+                &TaskCreate {
+                    container_id,
+                    bundle,
+                    rootfs,
+                    io: MessageField::some(TaskIO {
+                        stdin: stdio.stdin,
+                        stdout: stdio.stdout,
+                        stderr: stdio.stderr,
+                        terminal,
+                        ..Default::default()
+                    }),
+                    pid: pid(),
+                    ..Default::default()
+                },
+            ),
+            TaskEvent::Start { container_id } => self.forward(
+                topic,
+                &TaskStart {
+                    container_id,
+                    pid: pid(),
+                    ..Default::default()
+                },
+            ),
+            TaskEvent::ExecAdded {
+                container_id,
+                exec_id,
+            } => self.forward(
+                topic,
+                &TaskExecAdded {
+                    container_id,
+                    exec_id,
+                    ..Default::default()
+                },
+            ),
+            TaskEvent::ExecStarted {
+                container_id,
+                exec_id,
+            } => self.forward(
+                topic,
+                &TaskExecStarted {
+                    container_id,
+                    exec_id,
+                    pid: pid(),
+                    ..Default::default()
+                },
+            ),
+            TaskEvent::Exit {
+                container_id,
+                id,
+                exit,
+            } => self.forward(
+                topic,
+                &TaskExit {
+                    container_id,
+                    id,
+                    pid: pid(),
+                    exit_status: exit.status,
+                    exited_at: MessageField::some(timestamp(exit.at)),
+                    ..Default::default()
+                },
+            ),
+            TaskEvent::Delete { container_id, exit } => self.forward(
+                topic,
+                &TaskDelete {
+                    id: container_id.clone(),
+                    container_id,
+                    pid: pid(),
+                    exit_status: exit.status,
+                    exited_at: MessageField::some(timestamp(exit.at)),
+                    ..Default::default()
+                },
+            ),
         }
     }
 }

@@ -12,7 +12,12 @@
 //!
 //! - [`spec`]: the OCI runtime spec, turned into args, env, preopens and
 //!   limits, and the module path resolved inside the rootfs;
-//! - [`task`]: the task service (create, start, kill, wait, exec, ...);
+//! - [`task`]: the task service, containerd's ttrpc calls turned into
+//!   calls on the container core and back (conversion only);
+//! - `containers`: the container core, which decides what each call does;
+//!   `process` (a process's state and transitions), `launch` (running
+//!   one), `module` (finding its module), `stdio` (its FIFOs), and
+//!   `publisher` (the events it publishes, through a trait);
 //! - [`shim`]: process lifecycle (`start`, `delete`, the server);
 //! - `netns`: the network namespace the server (the pod) lives in;
 //! - `fork`: forking the server, checked to be single-threaded.
@@ -22,17 +27,23 @@
 //! `log` feature. `RUST_LOG` in containerd's environment sets the level.
 
 mod cgroup;
+mod containers;
 mod content;
 mod error;
 pub mod events;
 mod fork;
+mod launch;
 mod logger;
 mod memory;
+mod module;
 mod netns;
+mod process;
+mod publisher;
 mod rootfs;
 pub mod shim;
 pub mod spec;
 mod stats;
+mod stdio;
 pub mod task;
 
 pub use error::ShimError;

@@ -1,4 +1,5 @@
-//! Unmounting a container's rootfs without waiting for the filesystem.
+//! Mounting a container's rootfs, and unmounting it without waiting for
+//! the filesystem.
 //!
 //! Detaching a mount is quick; finishing it is not. When the last reference
 //! to an overlay mount goes, the kernel tears its superblock down, and
@@ -19,7 +20,32 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 
-use tracing::debug;
+use tracing::{debug, warn};
+
+use crate::ShimError;
+
+/// Mounts `mounts` (containerd's Create gives them) on `rootfs`, creating
+/// the folder; on failure, what was mounted is unmounted again.
+pub(crate) async fn mount(
+    mounts: &[containerd_shim::protos::types::mount::Mount],
+    rootfs: &Path,
+) -> Result<(), ShimError> {
+    std::fs::create_dir_all(rootfs).map_err(|e| ShimError::io(rootfs, e))?;
+    for m in mounts {
+        if let Err(e) = containerd_shim::asynchronous::util::mount_rootfs(m, rootfs).await {
+            unmount_or_warn(rootfs);
+            return Err(ShimError::Mount(format!("{}: {e}", rootfs.display())));
+        }
+    }
+    Ok(())
+}
+
+/// [`unmount`], with a failure logged: there is nobody to tell.
+pub(crate) fn unmount_or_warn(root: &Path) {
+    if let Err(e) = unmount(root) {
+        warn!(root = %root.display(), error = %e, "cannot unmount rootfs");
+    }
+}
 
 /// Detaches the mounts at and under `root`, as
 /// `umount_recursive(root, MNT_DETACH)` does, leaving the last part of

@@ -1,0 +1,134 @@
+//! Finding and compiling the module a process runs: `args[0]` beneath the
+//! container's open rootfs, or else a Wasm layer of its image in
+//! containerd's content store.
+
+use std::sync::Arc;
+
+use wasmpod_engine::{HostDir, Program, Runtime};
+
+use crate::ShimError;
+use crate::content::{Store, WasmLayers};
+
+/// Where modules come from: the engine that compiles them, and
+/// containerd's content store for images whose module is a layer.
+pub(crate) struct Modules {
+    runtime: Arc<Runtime>,
+    /// `None` when containerd's address is unknown.
+    store: Option<Store>,
+}
+
+impl Modules {
+    pub(crate) fn new(runtime: Arc<Runtime>, store: Option<Store>) -> Self {
+        Self { runtime, store }
+    }
+
+    /// The program `args[0]` names: a file beneath `root` (a relative name
+    /// is taken from `cwd`), or else a Wasm layer of container `id`'s image,
+    /// read from containerd's content store (`layers` remembers which the
+    /// image has).
+    pub(crate) async fn load(
+        &self,
+        id: &str,
+        root: &HostDir,
+        cwd: &str,
+        args: &[String],
+        layers: &mut Option<WasmLayers>,
+    ) -> Result<Program, ShimError> {
+        // Reading a file of the rootfs and compiling it are one trip off
+        // the async threads.
+        let (root, cwd, a, runtime) = (
+            root.clone(),
+            cwd.to_string(),
+            args.to_vec(),
+            self.runtime.clone(),
+        );
+        let found = tokio::task::spawn_blocking(move || {
+            read_module(&root, &cwd, &a)?
+                .map(|bytes| {
+                    let first = a.first().map(String::as_str).unwrap_or_default();
+                    load_bytes(&runtime, first, &bytes)
+                })
+                .transpose()
+        })
+        .await
+        .map_err(|e| ShimError::Engine(e.to_string()))??;
+        if let Some(program) = found {
+            return Ok(program);
+        }
+        let first = args.first().map(String::as_str).unwrap_or_default();
+        let missing = |reason: &dyn std::fmt::Display| {
+            ShimError::Module(format!(
+                "{first}: not in the container's rootfs, and {reason}"
+            ))
+        };
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| missing(&"containerd's address is unknown"))?;
+        let known = match layers {
+            Some(known) => &*known,
+            None => &*layers.insert(store.wasm_layers(id).await.map_err(|r| missing(&r))?),
+        };
+        let layer = known.select(first).map_err(|r| missing(&r))?;
+        // A layer's digest is the module's: compiled code cached
+        // under it needs no read of the layer at all.
+        let runtime = self.runtime.clone();
+        let digest = layer.digest.to_bytes();
+        let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest))
+            .await
+            .map_err(|e| ShimError::Engine(e.to_string()))?;
+        if let Some(program) = cached {
+            return Ok(program);
+        }
+        let bytes = store
+            .read_layer(known, layer)
+            .await
+            .map_err(|r| missing(&r))?;
+        compile(&self.runtime, first, bytes).await
+    }
+}
+
+/// The bytes of the module `args[0]` names beneath `root`, or `None` if
+/// there is no such file.
+fn read_module(root: &HostDir, cwd: &str, args: &[String]) -> Result<Option<Vec<u8>>, ShimError> {
+    let first = args
+        .first()
+        .ok_or_else(|| ShimError::InvalidSpec("process.args is empty".into()))?;
+    // Resolved beneath the open rootfs as the guest would see it: `..`
+    // stops at its root and symlinks are followed inside it.
+    let path = if first.starts_with('/') {
+        first.clone()
+    } else {
+        format!("{cwd}/{first}")
+    };
+    let bytes = match root.read_file_in_root(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ShimError::Module(format!("{first}: {e}"))),
+    };
+    if bytes.starts_with(b"\x7fELF") || bytes.starts_with(b"#!") {
+        return Err(ShimError::Native(first.clone()));
+    }
+    Ok(Some(bytes))
+}
+
+/// Compiles `bytes` (or finds them in the compile cache); `first` names
+/// them in errors.
+fn load_bytes(runtime: &Runtime, first: &str, bytes: &[u8]) -> Result<Program, ShimError> {
+    runtime
+        .load(bytes)
+        .map_err(|e| ShimError::Module(format!("{first}: {e}")))
+}
+
+/// [`load_bytes`] off the async threads.
+async fn compile(
+    runtime: &Arc<Runtime>,
+    first: &str,
+    bytes: Vec<u8>,
+) -> Result<Program, ShimError> {
+    let runtime = runtime.clone();
+    let first = first.to_string();
+    tokio::task::spawn_blocking(move || load_bytes(&runtime, &first, &bytes))
+        .await
+        .map_err(|e| ShimError::Engine(e.to_string()))?
+}
