@@ -61,8 +61,9 @@ test-all:
 	$(CARGO) test --workspace --features $(ALL_FEATURES)
 
 ## Lints every tier's code, and the fast tier's build alone (code only a
-## higher tier uses must not warn there).
+## higher tier uses must not warn there), and the docs' relative links.
 lint:
+	scripts/check-links.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --features $(ALL_FEATURES) -- -D warnings
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

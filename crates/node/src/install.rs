@@ -420,8 +420,9 @@ pub fn uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeErr
 /// What `wasmpod node status` reports.
 #[derive(Debug)]
 pub struct StatusReport {
-    /// The installed shim and its sha256 (the shim has no version flag;
-    /// the installed `wasmpod --version` is built from the same tree).
+    /// The installed shim and its sha256, taken without running the shim
+    /// (its `-v` would only say the version that the installed
+    /// `wasmpod --version` reports, since both are built from one tree).
     pub shim: Option<(PathBuf, String)>,
     pub cli: Option<(PathBuf, String)>,
     pub config: Result<(PathBuf, ConfigVersion, bool), String>,
