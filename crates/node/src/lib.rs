@@ -33,13 +33,13 @@ use std::path::PathBuf;
 /// Everything that can go wrong on the node.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Config {
         path: PathBuf,
         #[source]
         source: ConfigError,
     },
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
