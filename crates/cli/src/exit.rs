@@ -28,29 +28,31 @@ Exit codes:
         field, a missing ConfigMap, Secret or image, a Service port in use
   128+N stopped by signal N (130 for Ctrl-C, 143 for SIGTERM)";
 
-/// Prints a one-line error and returns the host-failure code.
+/// Prints the error as cargo and uv do, and returns the host-failure code:
+/// one line saying what failed, then each cause on its own line.
 pub fn host_failure(err: &anyhow::Error) -> i32 {
-    let line = one_line(err);
-    eprintln!("wasmpod: error: {line}");
+    eprint!("{}", report(err));
     HOST_FAILURE
 }
 
-/// The error and its causes on one line, `outer: inner: root`, leaving out
-/// a cause whose text the line already holds (library errors often show
-/// their source in their own message).
-fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string().replace('\n', " ");
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
+/// `wasmpod: error: TOP`, then `  caused by: CAUSE` for each cause, outer
+/// first. Each layer's message says only what that layer adds, so nothing
+/// is repeated from one line to the next.
+fn report(err: &anyhow::Error) -> String {
+    let mut chain = err.chain();
+    let mut text = match chain.next() {
+        Some(top) => format!("wasmpod: error: {}\n", indent(&top.to_string())),
+        None => String::new(),
+    };
+    for cause in chain {
+        text.push_str(&format!("  caused by: {}\n", indent(&cause.to_string())));
     }
-    line
+    text
+}
+
+/// Keeps a multi-line message (a parser's, with a snippet) under its line.
+fn indent(message: &str) -> String {
+    message.trim_end().replace('\n', "\n    ")
 }
 
 /// Handles a command-line parse failure: help and version print normally and
@@ -96,13 +98,24 @@ pub fn exit(code: i32) -> ! {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn causes_already_in_the_message_are_not_repeated() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
-        let err = anyhow::Error::new(io).context("app.yaml: No such file");
-        assert_eq!(super::one_line(&err), "app.yaml: No such file");
+    fn each_cause_gets_its_own_line() {
         let err = anyhow::anyhow!("root cause")
             .context("middle")
             .context("top");
-        assert_eq!(super::one_line(&err), "top: middle: root cause");
+        assert_eq!(
+            super::report(&err),
+            "wasmpod: error: top\n  caused by: middle\n  caused by: root cause\n"
+        );
+        let err = anyhow::anyhow!("no such file");
+        assert_eq!(super::report(&err), "wasmpod: error: no such file\n");
+    }
+
+    #[test]
+    fn a_multi_line_cause_stays_under_its_line() {
+        let err = anyhow::anyhow!("expected `)`\n --> x.wat:1:2\n").context("invalid WebAssembly");
+        assert_eq!(
+            super::report(&err),
+            "wasmpod: error: invalid WebAssembly\n  caused by: expected `)`\n     --> x.wat:1:2\n"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Snapshots of the CLI output that users read: `--help` with its
-//! exit-code tables, `up --dry-run` plans, and the one-line errors of bad
-//! input. A change to any of them shows up as a diff in review
+//! exit-code tables, `up --dry-run` plans, and the errors of bad input
+//! (one line saying what failed, then its causes). A change to any of them shows up as a diff in review
 //! (`cargo insta review`, or `INSTA_UPDATE=always cargo test --test
 //! snapshots` and read `git diff`). Manifests are fixture files under
 //! `tests/fixtures/`; temp paths are replaced by `[project]`.
@@ -31,9 +31,10 @@ fn success(o: &Output) -> String {
     stdout(o)
 }
 
-/// Stderr of a run that failed with one clear line (exit 125).
+/// Stderr of a run that failed with exit 125: one line saying what failed,
+/// then its causes, nothing said twice.
 #[track_caller]
-fn one_line_error(o: &Output) -> String {
+fn error_report(o: &Output) -> String {
     assert_host_failure(o, "");
     stderr(o)
 }
@@ -104,10 +105,10 @@ fn up_errors_are_one_line() {
     ] {
         let file = p.write(name, text);
         let o = up(&w, &["-f", &file.display().to_string(), "--dry-run"]);
-        errors.push_str(&one_line_error(&o));
+        errors.push_str(&error_report(&o));
     }
     let o = up(&w, &["-f", &p.file("absent.yaml")]);
-    errors.push_str(&one_line_error(&o));
+    errors.push_str(&error_report(&o));
     with_project_filter(p.path(), || {
         insta::assert_snapshot!("up_errors", errors);
     });
@@ -126,7 +127,37 @@ fn run_errors_are_one_line() {
         &["run", "--frobnicate", probe],
         &["frob"],
     ] {
-        errors.push_str(&one_line_error(&wasmpod(&w, args)));
+        errors.push_str(&error_report(&wasmpod(&w, args)));
     }
     insta::assert_snapshot!("run_errors", errors);
+}
+
+/// An error with causes: what failed on the first line, each cause on a
+/// `caused by:` line below it, and no text repeated between them.
+#[test]
+fn run_errors_with_causes() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let absent = p.file("absent.wasm");
+    let mut errors = String::new();
+    for args in [
+        &["run", wasmpod_test_guests::UNKNOWN_IMPORT_WAT_WASM][..],
+        &["run", &absent],
+    ] {
+        let o = wasmpod(&w, args);
+        let lines = error_lines(&stderr(&o));
+        assert!(lines.len() > 1, "no cause in:\n{}", stderr(&o));
+        errors.push_str(&error_report(&o));
+    }
+    let guest = Path::new(wasmpod_test_guests::UNKNOWN_IMPORT_WAT_WASM);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(
+        &regex_escape(&guest.parent().expect("dir").display().to_string()),
+        "[guests]",
+    );
+    settings.bind(|| {
+        with_project_filter(p.path(), || {
+            insta::assert_snapshot!("run_errors_with_causes", errors);
+        })
+    });
 }

@@ -6,15 +6,19 @@
 
 use std::path::PathBuf;
 
+/// A cause from a lower layer (wasmtime, the WAT parser), kept whole so
+/// that its own chain reaches `source()`.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why the engine could not load or start a workload.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The wasmtime configuration was rejected.
-    #[error("invalid engine configuration: {0}")]
-    Config(String),
+    #[error("invalid engine configuration")]
+    Config(#[source] Cause),
 
     /// A wasi:http component's address cannot be listened on.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: std::net::SocketAddr,
         #[source]
@@ -22,7 +26,7 @@ pub enum EngineError {
     },
 
     /// A file the workload needs could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
@@ -35,18 +39,18 @@ pub enum EngineError {
 
     /// The bytes look like WebAssembly but do not validate or compile
     /// (truncated, corrupt, or using features the engine does not enable).
-    #[error("invalid WebAssembly: {0}")]
-    Compile(String),
+    #[error("invalid WebAssembly")]
+    Compile(#[source] Cause),
 
     /// The guest imports something the host does not provide. The message
     /// names the import's module and field.
-    #[error("cannot link the guest: {0}")]
-    Link(String),
+    #[error("cannot link the guest")]
+    Link(#[source] Cause),
 
     /// The guest could not be instantiated, for example because its initial
     /// memory is larger than the memory limit.
-    #[error("cannot instantiate the guest: {0}")]
-    Instantiate(String),
+    #[error("cannot instantiate the guest")]
+    Instantiate(#[source] Cause),
 
     /// A core module without a `_start` export: a library ("reactor"), not a
     /// command.
@@ -54,16 +58,16 @@ pub enum EngineError {
     NoEntryPoint,
 
     /// A component that does not export `wasi:cli/run`.
-    #[error("the component does not export `wasi:cli/run`: {0}")]
-    NotACommand(String),
+    #[error("the component does not export `wasi:cli/run`")]
+    NotACommand(#[source] Cause),
 
     /// A program served over HTTP that does not export
     /// `wasi:http/incoming-handler`.
-    #[error("the program does not export `wasi:http/incoming-handler`: {0}")]
-    NotHttp(String),
+    #[error("the program does not export `wasi:http/incoming-handler`")]
+    NotHttp(#[source] Cause),
 
     /// A directory to preopen could not be opened.
-    #[error("volume {}: {source}", host.display())]
+    #[error("volume {}", host.display())]
     Volume {
         host: PathBuf,
         #[source]
@@ -88,26 +92,10 @@ pub enum EngineError {
     UnsafeCache { path: PathBuf, reason: String },
 
     /// The compile cache directory could not be created.
-    #[error("compile cache {}: {source}", path.display())]
+    #[error("compile cache {}", path.display())]
     Cache {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-}
-
-impl EngineError {
-    /// Renders a wasmtime error with its whole cause chain on one line.
-    pub(crate) fn chain(err: &wasmtime::Error) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        for cause in err.chain() {
-            let text = cause.to_string();
-            // wasmtime repeats the inner message in the outer one at times;
-            // keep the line readable.
-            if parts.last().is_none_or(|last| !last.contains(&text)) {
-                parts.push(text);
-            }
-        }
-        parts.join(": ").replace('\n', " ")
-    }
 }

@@ -256,8 +256,8 @@ pub(crate) async fn serve(
     };
     let pre = linker
         .instantiate_pre(component)
-        .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
-    let pre = ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(EngineError::chain(&e)))?;
+        .map_err(|e| EngineError::Link(e.into()))?;
+    let pre = ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(e.into()))?;
     // Build one context now, so a bad preopen fails here and not per
     // request.
     crate::preopen::check_modes(&spec.preopens)?;
@@ -378,7 +378,7 @@ impl Server {
             Ok(Err(_)) => {
                 match task.await {
                     Ok(Ok(())) => warn!("the guest returned without setting a response"),
-                    Ok(Err(e)) => warn!(error = %EngineError::chain(&e), "the guest failed"),
+                    Ok(Err(e)) => warn!(error = format!("{e:#}"), "the guest failed"),
                     Err(e) => warn!(error = %e, "the request task failed"),
                 }
                 plain(500, "internal error\n")

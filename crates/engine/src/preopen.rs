@@ -127,7 +127,7 @@ pub(crate) fn grant(
         b.preopened_dir(p.dir.proc_path(), &p.guest, p.perms())
             .map_err(|e| EngineError::Volume {
                 host: p.host().to_path_buf(),
-                source: std::io::Error::other(EngineError::chain(&e)),
+                source: std::io::Error::other(e),
             })?;
     }
     // WASI preview 1 has no working directory: wasi-libc resolves a
@@ -137,7 +137,7 @@ pub(crate) fn grant(
         b.preopened_dir(w.dir.proc_path(), ".", w.perms)
             .map_err(|e| EngineError::Volume {
                 host: w.dir.path().to_path_buf(),
-                source: std::io::Error::other(EngineError::chain(&e)),
+                source: std::io::Error::other(e),
             })?;
     }
     Ok(())

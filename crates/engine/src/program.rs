@@ -112,7 +112,7 @@ impl Program {
         };
         match serialized {
             Ok(payload) => cache.write(&path, &payload),
-            Err(e) => warn!(error = %EngineError::chain(&e), "cannot serialize compiled code"),
+            Err(e) => warn!(error = format!("{e:#}"), "cannot serialize compiled code"),
         }
         Ok(Self {
             compiled,
@@ -203,7 +203,7 @@ pub fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, EngineError> {
     }
     wat::parse_str(text)
         .map(Cow::Owned)
-        .map_err(|e| EngineError::Compile(e.to_string().replace('\n', " ")))
+        .map_err(|e| EngineError::Compile(e.into()))
 }
 
 /// Reads the version field of the binary header.
@@ -233,7 +233,7 @@ fn compile(
             wasmtime::component::Component::from_binary(engine, binary).map(Compiled::Component)
         }
     }
-    .map_err(|e| EngineError::Compile(EngineError::chain(&e)))?;
+    .map_err(|e| EngineError::Compile(e.into()))?;
     debug!(elapsed = ?started.elapsed(), "compiled");
     Ok(compiled)
 }
@@ -262,7 +262,7 @@ fn deserialize(
         },
         _ => return Err("not precompiled code of the expected kind".into()),
     };
-    result.map_err(|e| EngineError::chain(&e))
+    result.map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]

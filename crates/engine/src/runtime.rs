@@ -28,9 +28,9 @@ use crate::{CompileCache, EngineError, EngineOptions, Program};
 pub struct Runtime {
     engine: wasmtime::Engine,
     cache: Option<CompileCache>,
-    module_linker: OnceLock<Result<wasmtime::Linker<ModuleHost>, String>>,
-    component_linker: OnceLock<Result<wasmtime::component::Linker<ComponentHost>, String>>,
-    http_linker: OnceLock<Result<wasmtime::component::Linker<HttpHost>, String>>,
+    module_linker: OnceLock<Result<wasmtime::Linker<ModuleHost>, LinkerError>>,
+    component_linker: OnceLock<Result<wasmtime::component::Linker<ComponentHost>, LinkerError>>,
+    http_linker: OnceLock<Result<wasmtime::component::Linker<HttpHost>, LinkerError>>,
     /// The one epoch thread of `engine`, for the CPU-limited runs and the
     /// HTTP servers under way.
     ticker: EpochTicker,
@@ -44,13 +44,15 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Why a linker could not be built, shared by every later use of it.
+type LinkerError = Arc<dyn std::error::Error + Send + Sync>;
+
 impl Runtime {
     /// Builds the engine. Linkers are built on first use, so a process that
     /// only runs core modules never pays for the WASI 0.2 linker.
     pub fn new(options: EngineOptions) -> Result<Self, EngineError> {
         let config = options.to_config()?;
-        let engine = wasmtime::Engine::new(&config)
-            .map_err(|e| EngineError::Config(EngineError::chain(&e)))?;
+        let engine = wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(e.into()))?;
         let cache = options
             .cache_dir
             .as_ref()
@@ -149,11 +151,11 @@ impl Runtime {
                 wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut ModuleHost| {
                     &mut h.wasi
                 })
-                .map_err(|e| EngineError::chain(&e))?;
+                .map_err(|e| LinkerError::from(e.into_boxed_dyn_error()))?;
                 Ok(linker)
             })
             .as_ref()
-            .map_err(|e| EngineError::Config(e.clone()))
+            .map_err(|e| EngineError::Config(Box::new(Arc::clone(e))))
     }
 
     fn component_linker(&self) -> Result<&wasmtime::component::Linker<ComponentHost>, EngineError> {
@@ -161,11 +163,11 @@ impl Runtime {
             .get_or_init(|| {
                 let mut linker = wasmtime::component::Linker::new(&self.engine);
                 wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-                    .map_err(|e| EngineError::chain(&e))?;
+                    .map_err(|e| LinkerError::from(e.into_boxed_dyn_error()))?;
                 Ok(linker)
             })
             .as_ref()
-            .map_err(|e| EngineError::Config(e.clone()))
+            .map_err(|e| EngineError::Config(Box::new(Arc::clone(e))))
     }
 
     fn http_linker(&self) -> Result<&wasmtime::component::Linker<HttpHost>, EngineError> {
@@ -173,13 +175,13 @@ impl Runtime {
             .get_or_init(|| {
                 let mut linker = wasmtime::component::Linker::new(&self.engine);
                 wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-                    .map_err(|e| EngineError::chain(&e))?;
+                    .map_err(|e| LinkerError::from(e.into_boxed_dyn_error()))?;
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-                    .map_err(|e| EngineError::chain(&e))?;
+                    .map_err(|e| LinkerError::from(e.into_boxed_dyn_error()))?;
                 Ok(linker)
             })
             .as_ref()
-            .map_err(|e| EngineError::Config(e.clone()))
+            .map_err(|e| EngineError::Config(Box::new(Arc::clone(e))))
     }
 
     /// Serves `program`, a component exporting
@@ -228,7 +230,7 @@ impl Runtime {
         let pre = self
             .module_linker()?
             .instantiate_pre(module)
-            .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
+            .map_err(|e| EngineError::Link(e.into()))?;
         let limits = spec.limits.limiter(spec.usage.clone());
         let throttle = spec.limits.throttle(&spec.usage);
         let mut wasi = spec.wasi_builder()?.build_p1();
@@ -260,9 +262,9 @@ impl Runtime {
         let pre = self
             .component_linker()?
             .instantiate_pre(component)
-            .map_err(|e| EngineError::Link(EngineError::chain(&e)))?;
+            .map_err(|e| EngineError::Link(e.into()))?;
         let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)
-            .map_err(|e| EngineError::NotACommand(EngineError::chain(&e)))?;
+            .map_err(|e| EngineError::NotACommand(e.into()))?;
         let limits = spec.limits.limiter(spec.usage.clone());
         let ctx = spec.wasi_builder()?.build();
         let host = ComponentHost {
@@ -296,7 +298,7 @@ fn instantiate_failure(err: wasmtime::Error, stop: &StopHandle) -> Result<ExitSt
     {
         return Ok(classify(err, stop));
     }
-    Err(EngineError::Instantiate(EngineError::chain(&err)))
+    Err(EngineError::Instantiate(err.into()))
 }
 
 /// Turns an error out of guest code into the status a user sees.

@@ -10,7 +10,7 @@ use wasmpod_engine::{
 use wasmpod_test_guests as guests;
 
 mod common;
-use common::{block_on, runtime};
+use common::{block_on, messages, runtime};
 
 struct Captured {
     stdout: tempfile::NamedTempFile,
@@ -200,7 +200,11 @@ fn host_failures_are_errors_not_statuses() {
     let program = load(&rt, guests::UNKNOWN_IMPORT_WAT_WASM);
     let err = block_on(rt.run(&program, RunSpec::new(vec!["x".into()]), &StopHandle::new()))
         .expect_err("link");
-    assert!(err.to_string().contains("env::launch_missiles"), "{err}");
+    assert!(matches!(err, EngineError::Link(_)), "{err}");
+    assert_eq!(err.to_string(), "cannot link the guest");
+    // The import's name is the cause's to say, not repeated on top.
+    let chain = messages(&err);
+    assert!(chain.contains("env::launch_missiles"), "{chain}");
 
     let err = Preopen::open("/definitely/not/here", "/data", true).expect_err("volume");
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");

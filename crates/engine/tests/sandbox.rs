@@ -10,7 +10,7 @@ use wasmpod_test_guests as guests;
 const MIB: u64 = 1 << 20;
 
 mod common;
-use common::{block_on, runtime};
+use common::{block_on, messages, runtime};
 
 /// Runs the guest at `path` with `args` under `memory`, and returns the
 /// result and what it printed.
@@ -60,7 +60,10 @@ fn one_budget_covers_every_linear_memory() {
         match (pooling, status) {
             (false, Ok(status)) => assert_eq!(status, ExitStatus::Exited(1)),
             // The pool reserves one memory per module: four do not load.
-            (true, Err(e)) => assert!(e.to_string().contains("memories count"), "{e}"),
+            (true, Err(e)) => {
+                let chain = messages(&e);
+                assert!(chain.contains("memories count"), "{chain}");
+            }
             (_, other) => panic!("pooling {pooling}: {other:?}"),
         }
     }
@@ -91,7 +94,8 @@ fn the_count_of_memories_in_a_store_is_capped_without_any_limit() {
     let (status, _) = run(&rt, guests::MANY_MEMORIES_WAT_WASM, &["m"], None, vec![]);
     let err = status.expect_err("101 memories");
     assert!(matches!(err, EngineError::Instantiate(_)), "{err}");
-    assert!(err.to_string().contains("memor"), "{err}");
+    let chain = messages(&err);
+    assert!(chain.contains("memor"), "{chain}");
 }
 
 #[test]

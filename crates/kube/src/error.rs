@@ -1,6 +1,7 @@
 //! The crate's one error type. Every message is one line and names where the
 //! problem is: a file with line and column, or an object (`Kind/name`) and
-//! the field path inside it.
+//! the field path inside it. A lower layer's error (the operating system's,
+//! a quantity's) is the `source()`, never repeated in the message.
 
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ use crate::quantity::QuantityError;
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
     /// A file or directory could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file or directory.
         path: PathBuf,
@@ -76,8 +77,9 @@ pub enum KubeError {
     },
 
     /// A resource quantity that does not parse:
-    /// `Pod/a: spec.containers[0].resources.limits.memory: invalid quantity "12Q": ...`.
-    #[error("{object}: {path}: {source}")]
+    /// `Pod/a: spec.containers[0].resources.limits.memory`, caused by
+    /// `invalid quantity "12Q": ...`.
+    #[error("{object}: {path}")]
     Quantity {
         /// `Kind/name`.
         object: String,

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use wasmpod_kube::{
-    ContainerPlan, Document, Endpoint, EnvVar, Image, MountSource, Owner, Plan, PlanOptions,
-    PodPlan, Probe, ProbeAction, PullPolicy, RestartPolicy, Source, load, plan,
+    ContainerPlan, Document, Endpoint, EnvVar, Image, KubeError, MountSource, Owner, Plan,
+    PlanOptions, PodPlan, Probe, ProbeAction, PullPolicy, RestartPolicy, Source, load, plan,
 };
 
 fn text(yaml: &str) -> Source {
@@ -34,7 +34,13 @@ fn error(yaml: &str) -> String {
         Err(e) => e,
         Ok(docs) => plan(&docs, &PlanOptions::default()).expect_err("should fail"),
     };
-    let message = err.to_string();
+    // The message and its causes, as the CLI's chain reads joined.
+    let mut message = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
     assert!(!message.contains('\n'), "not one line: {message}");
     message
 }
@@ -112,10 +118,14 @@ fn sources_load_in_order() {
 #[test]
 fn missing_file_names_the_path() {
     let err = load(&[Source::Path("/nonexistent/app.yaml".into())]).expect_err("missing");
-    assert!(
-        err.to_string().starts_with("/nonexistent/app.yaml: "),
-        "{err}"
-    );
+    assert_eq!(err.to_string(), "cannot read /nonexistent/app.yaml");
+    // The operating system's reason is the cause, not repeated on top.
+    match err {
+        KubeError::Read { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound)
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -725,6 +735,16 @@ fn resource_limits_parse_as_quantities() {
 
 #[test]
 fn invalid_quantity_names_the_field() {
+    let yaml = pod("    resources: {limits: {memory: 12Q}}\n", "");
+    let err = plan(
+        &load(&[text(&yaml)]).expect("load"),
+        &PlanOptions::default(),
+    )
+    .expect_err("bad quantity");
+    assert_eq!(
+        err.to_string(),
+        "Pod/a: spec.containers[0].resources.limits.memory"
+    );
     assert_eq!(
         error(&pod("    resources: {limits: {memory: 12Q}}\n", "")),
         "Pod/a: spec.containers[0].resources.limits.memory: invalid quantity \"12Q\": unknown suffix (use Ki, Mi, Gi, Ti, k, M, G, T or m)"

@@ -15,17 +15,16 @@ pub enum LocalError {
     },
 
     /// A Service port cannot be listened on.
-    /// (The reason is in the message, not a `source`: `{:#}` would print
-    /// it twice.)
-    #[error("Service/{service}: cannot listen on 127.0.0.1:{port}: {error}")]
+    #[error("Service/{service}: cannot listen on 127.0.0.1:{port}")]
     ServicePort {
         service: String,
         port: u16,
-        error: std::io::Error,
+        #[source]
+        source: std::io::Error,
     },
 
     /// A pod's volume could not be made.
-    #[error("{pod}: volume {volume}: {path}: {source}", path = path.display())]
+    #[error("{pod}: volume {volume}: {}", path.display())]
     Volume {
         pod: String,
         volume: String,
@@ -33,4 +32,17 @@ pub enum LocalError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An error and its causes on one line, `outer: cause: root`, as a console
+/// event shows it: an event is one line, so the chain cannot go below it.
+pub(crate) fn one_line(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
 }

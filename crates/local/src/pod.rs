@@ -16,6 +16,7 @@ use wasmpod_kube::{
     ContainerPlan, Image, JobPlan, MountSource, Plan, PodPlan, Probe, ProbeAction, RestartPolicy,
 };
 
+use crate::error::one_line;
 use crate::{LoadedImage, LocalError, Outcome, Shutdown, UpOptions, probe, service};
 
 /// The kubelet's restart backoff: 10 s, doubling, at most 5 min.
@@ -132,10 +133,10 @@ impl Supervisor {
             for port in &svc.ports {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.port))
                     .await
-                    .map_err(|error| LocalError::ServicePort {
+                    .map_err(|source| LocalError::ServicePort {
                         service: svc.name.clone(),
                         port: port.port,
-                        error,
+                        source,
                     })?;
                 let endpoints: Vec<(String, u16)> = port
                     .endpoints
@@ -224,7 +225,7 @@ impl Supervisor {
         let volumes = match self.make_volumes(&pod, &name, &dir) {
             Ok(v) => v,
             Err(e) => {
-                console.event(&name, &format!("Failed: {e}"));
+                console.event(&name, &format!("Failed: {}", one_line(&e)));
                 return false;
             }
         };
@@ -478,11 +479,11 @@ impl Supervisor {
                         &stop,
                     )
                     .await
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| one_line(&e)),
                 (Ok(_), None) => runtime
                     .run(&image.program, spec, &stop)
                     .await
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| one_line(&e)),
             };
             helpers.abort_all();
             // The instance and its output pipe are gone: let the last lines

@@ -107,10 +107,10 @@ impl Host for SystemHost {
             // it does; MicroK8s is a snap. Stopping that containerd by pid
             // would take the node agent down with it.
             if flavor != Flavor::Containerd {
-                return Err(NodeError::Restart(format!(
-                    "without systemd, {flavor:?}'s containerd is restarted through its own service ({}), not by pid; restart it, then run `wasmpod node status`",
-                    services.join(" or ")
-                )));
+                return Err(NodeError::NotByPid {
+                    flavor: format!("{flavor:?}"),
+                    services: services.join(" or "),
+                });
             }
             return crate::restart_by_pid::restart(&self.root, config);
         }

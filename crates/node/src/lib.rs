@@ -33,13 +33,13 @@ use std::path::PathBuf;
 /// Everything that can go wrong on the node.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Config {
         path: PathBuf,
         #[source]
         source: ConfigError,
     },
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -54,8 +54,51 @@ pub enum NodeError {
         "{0} declares no version and `containerd --version` did not say which one containerd reads ({1}); add `version = 2` (containerd 1.x) or `version = 3` (containerd 2.x)"
     )]
     UnknownVersion(PathBuf, String),
+    /// A command of the restart (`containerd --version`, `systemctl
+    /// restart`) failed; the text is the command and what it printed.
     #[error("restarting containerd: {0}")]
     Restart(String),
+    /// The running containerd was left as it was: restarting it could not
+    /// bring back the same one.
+    #[error("restarting containerd")]
+    RestartRefused(#[from] crate::restart_plan::Refusal),
+    #[error(
+        "restarting containerd: none of the systemd units {} is active; restart containerd yourself",
+        .0.join(", ")
+    )]
+    NoActiveUnit(Vec<String>),
+    #[error(
+        "restarting containerd: without systemd, {flavor}'s containerd is restarted through its own service ({services}), not by pid; restart it, then run `wasmpod node status`"
+    )]
+    NotByPid { flavor: String, services: String },
+    #[error("restarting containerd: containerd (pid {pid}) exited before it was stopped")]
+    ExitedBeforeStop { pid: i32 },
+    #[error(
+        "restarting containerd: containerd (pid {pid}): a trial run of `{program} --version`, set up as the restart would be, failed; it was left running: restart it yourself"
+    )]
+    TrialRunFailed {
+        pid: i32,
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading or signalling the containerd being restarted failed.
+    #[error("restarting containerd: containerd (pid {pid}): {what}")]
+    RestartIo {
+        pid: i32,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "restarting containerd: containerd (pid {pid}) stopped, but starting `{program}` again failed"
+    )]
+    StartAgain {
+        pid: i32,
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("CRI at {socket}: {message}")]
     Cri { socket: PathBuf, message: String },
     #[error("labelling the node: {0}")]

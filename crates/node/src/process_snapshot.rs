@@ -145,9 +145,8 @@ pub(crate) fn proc_path(pid: i32, rest: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/{rest}"))
 }
 
-pub(crate) fn restart_error(pid: i32, what: &str) -> impl FnOnce(io::Error) -> NodeError {
-    let what = format!("containerd (pid {pid}): {what}");
-    move |e| NodeError::Restart(format!("{what}: {e}"))
+pub(crate) fn restart_error(pid: i32, what: &'static str) -> impl FnOnce(io::Error) -> NodeError {
+    move |source| NodeError::RestartIo { pid, what, source }
 }
 
 /// Reads `paths` from inside the cgroup namespace `ns` (ours when

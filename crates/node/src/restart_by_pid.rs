@@ -291,18 +291,17 @@ fn restart_process(pid: i32) -> Result<Restarted, NodeError> {
         "stopping containerd to start it again"
     );
     if !running(pid, start_time) {
-        return Err(NodeError::Restart(format!(
-            "containerd (pid {pid}) exited before it was stopped"
-        )));
+        return Err(NodeError::ExitedBeforeStop { pid });
     }
     // Nor is one whose program no longer runs (a broken binary, a missing
     // library, a namespace that cannot be entered): `PROGRAM --version`,
     // set up exactly as the restart will be, must exit 0 first.
-    if let Err(e) = trial_run(&restart) {
-        return Err(NodeError::Restart(format!(
-            "containerd (pid {pid}): a trial run of `{} --version`, set up as the restart would be, failed ({e}); it was left running: restart it yourself",
-            restart.plan.argv[0].to_string_lossy()
-        )));
+    if let Err(source) = trial_run(&restart) {
+        return Err(NodeError::TrialRunFailed {
+            pid,
+            program: restart.plan.argv[0].to_string_lossy().into_owned(),
+            source,
+        });
     }
     kill(pid, Signal::TERM).map_err(restart_error(pid, "SIGTERM"))?;
     // Past SIGTERM the node must end with a containerd: one that does not
@@ -323,10 +322,10 @@ fn restart_process(pid: i32) -> Result<Restarted, NodeError> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let child = command.spawn().map_err(|e| {
-        NodeError::Restart(format!(
-            "containerd (pid {pid}) stopped, but starting `{shown}` again failed: {e}"
-        ))
+    let child = command.spawn().map_err(|source| NodeError::StartAgain {
+        pid,
+        program: shown.clone(),
+        source,
     })?;
     restart.check_cgroups(child.id());
     tracing::info!(old = pid, new = child.id(), "containerd started again");
@@ -367,6 +366,7 @@ fn trial_run(restart: &Restart) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::restart_plan::Refusal;
     use std::path::PathBuf;
 
     #[cfg(feature = "daemon")]
@@ -508,20 +508,25 @@ mod tests {
         let (_cleanup, pid, start_time) = sleeping_dummy(dir, "gone");
         std::fs::remove_file(dir.join("containerd")).expect("remove the program");
 
-        let err = refused_and_left_running(pid, start_time);
-        assert!(
-            err.contains(&format!("containerd (pid {pid}) runs `"))
-                && err.contains("which cannot be found to start it again; it was left running"),
-            "{err}"
-        );
+        match refused_and_left_running(pid, start_time) {
+            NodeError::RestartRefused(r @ Refusal::ProgramNotFound { pid: p, .. }) => {
+                assert_eq!(p, pid);
+                assert!(
+                    r.to_string()
+                        .contains("which cannot be found to start it again; it was left running"),
+                    "{r}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// The error of a restart of `pid` that must be refused, after
     /// checking that the process still runs.
-    fn refused_and_left_running(pid: i32, start_time: u64) -> String {
+    fn refused_and_left_running(pid: i32, start_time: u64) -> NodeError {
         let err = match restart_process(pid) {
             Ok(r) => panic!("restarted: {}", r.message),
-            Err(e) => e.to_string(),
+            Err(e) => e,
         };
         std::thread::sleep(Duration::from_millis(200));
         assert!(running(pid, start_time), "the containerd was stopped");
@@ -548,14 +553,15 @@ mod tests {
             std::fs::write(&program, content).expect("write the program");
             std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod");
-            let err = refused_and_left_running(pid, start_time);
-            assert!(
-                err.contains(&format!("containerd (pid {pid}): a trial run of `"))
-                    && err.contains(" --version`, set up as the restart would be, failed (")
-                    && err.contains(why)
-                    && err.contains("it was left running"),
-                "{err}"
-            );
+            match refused_and_left_running(pid, start_time) {
+                NodeError::TrialRunFailed {
+                    pid: p, ref source, ..
+                } => {
+                    assert_eq!(p, pid);
+                    assert!(source.to_string().contains(why), "{source}");
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 

@@ -28,12 +28,7 @@ fn active_unit<'a>(
         .iter()
         .find(|s| is_active(s))
         .copied()
-        .ok_or_else(|| {
-            NodeError::Restart(format!(
-                "none of the systemd units {} is active; restart containerd yourself",
-                services.join(", ")
-            ))
-        })
+        .ok_or_else(|| NodeError::NoActiveUnit(services.iter().map(|s| s.to_string()).collect()))
 }
 
 #[cfg(test)]
@@ -49,6 +44,7 @@ mod tests {
         );
         assert_eq!(active_unit(&services, |_| true).expect("active"), "k3s");
         let err = active_unit(&services, |_| false).expect_err("none active");
+        assert!(matches!(err, NodeError::NoActiveUnit(_)), "{err:?}");
         assert_eq!(
             err.to_string(),
             "restarting containerd: none of the systemd units k3s, k3s-agent is active; restart containerd yourself"

@@ -55,7 +55,7 @@ fn names(namespaces: &[Namespace]) -> String {
 impl Refusal {
     /// As the installer reports it.
     pub fn into_error(self) -> NodeError {
-        NodeError::Restart(self.to_string())
+        NodeError::RestartRefused(self)
     }
 }
 

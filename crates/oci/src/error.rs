@@ -13,7 +13,7 @@ pub enum OciError {
     #[error(transparent)]
     Digest(#[from] crate::digest::DigestError),
 
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -67,13 +67,19 @@ pub enum OciError {
         body: String,
     },
 
-    /// The registry could not be reached.
-    #[error("{registry}: cannot reach the registry after {attempts} attempts: {reason}")]
+    /// The registry could not be reached. The source is the last attempt's
+    /// failure.
+    #[error("{registry}: cannot reach the registry after {attempts} attempts")]
     Unreachable {
         registry: String,
         attempts: u32,
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+
+    /// The HTTP client could not be set up (its TLS backend, for example).
+    #[error("cannot set up the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
 
     /// A malformed document (manifest, config, credential file).
     #[error("{what}: {reason}")]

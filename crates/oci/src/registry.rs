@@ -131,7 +131,7 @@ impl RegistryClient {
                 }
             }))
             .build()
-            .map_err(|e| OciError::invalid("HTTP client", chain(&e)))?;
+            .map_err(OciError::HttpClient)?;
         Ok(Self {
             http,
             auth,
@@ -264,7 +264,7 @@ impl RegistryClient {
         let mut bytes = Vec::new();
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| transport(r, &e))?;
+            let chunk = chunk.map_err(|e| transport(r, e))?;
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > MAX_MANIFEST_BYTES {
                 return Err(OciError::ManifestTooLarge {
@@ -323,7 +323,7 @@ impl RegistryClient {
             let mut writer = store.writer(desc)?;
             let mut stream = resp.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| transport(r, &e))?;
+                let chunk = chunk.map_err(|e| transport(r, e))?;
                 writer.write(&chunk)?;
                 progress.advance(&id, chunk.len() as u64);
             }
@@ -701,7 +701,7 @@ impl RegistryClient {
                 Capped::Transport(e) => OciError::Unreachable {
                     registry: registry.into(),
                     attempts: 1,
-                    reason: chain(&e),
+                    source: e.into(),
                 },
                 Capped::Over => OciError::LimitExceeded {
                     what: format!("{registry}: the token service's answer"),
@@ -738,7 +738,7 @@ impl RegistryClient {
             1
         };
         let mut delay = self.options.backoff;
-        let mut last_error = String::new();
+        let mut last_error: Box<dyn std::error::Error + Send + Sync> = "no attempt was made".into();
         for attempt in 1..=attempts {
             let mut req = self.http.request(method.clone(), url);
             for (name, value) in headers {
@@ -756,7 +756,7 @@ impl RegistryClient {
             debug!(%method, url, attempt, "request");
             match req.send().await {
                 Ok(resp) if resp.status().is_server_error() && attempt < attempts => {
-                    last_error = format!("{} answered {}", method, resp.status());
+                    last_error = format!("{} answered {}", method, resp.status()).into();
                     debug!(url, status = %resp.status(), attempt, "registry error; retrying");
                 }
                 Ok(resp) => return Ok(resp),
@@ -764,14 +764,14 @@ impl RegistryClient {
                     if attempt < attempts
                         && (e.is_connect() || e.is_timeout() || e.is_request()) =>
                 {
-                    last_error = chain(&e);
-                    debug!(url, error = %last_error, attempt, "request failed; retrying");
+                    debug!(url, error = %e, attempt, "request failed; retrying");
+                    last_error = e.into();
                 }
                 Err(e) => {
                     return Err(OciError::Unreachable {
                         registry: registry.into(),
                         attempts: attempt,
-                        reason: chain(&e),
+                        source: e.into(),
                     });
                 }
             }
@@ -781,7 +781,7 @@ impl RegistryClient {
         Err(OciError::Unreachable {
             registry: registry.into(),
             attempts,
-            reason: last_error,
+            source: last_error,
         })
     }
 }
@@ -855,26 +855,12 @@ async fn body_snippet(resp: reqwest::Response) -> String {
     }
 }
 
-fn transport(r: &ImageRef, e: &reqwest::Error) -> OciError {
+fn transport(r: &ImageRef, e: reqwest::Error) -> OciError {
     OciError::Unreachable {
         registry: r.registry().to_string(),
         attempts: 1,
-        reason: chain(e),
+        source: e.into(),
     }
-}
-
-/// A reqwest error with its sources, on one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
 }
 
 /// Whether a redirect from `from` to `to` may be followed: never from

@@ -66,17 +66,54 @@ pub fn assert_code(o: &Output, code: i32) {
     );
 }
 
-/// Asserts exit 125 with one clear line naming the problem, and no panic.
+/// Asserts exit 125 with one line saying what failed, then its causes one
+/// a line (`  caused by: …`), no text repeated from one line to the next,
+/// and no panic.
 #[track_caller]
 pub fn assert_host_failure(o: &Output, needle: &str) {
     assert_code(o, 125);
     let err = stderr(o);
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line, got:\n{err}");
-    assert!(lines[0].starts_with("wasmpod: error: "), "{err}");
-    assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+    let lines = error_lines(&err);
+    for (i, a) in lines.iter().enumerate() {
+        for b in &lines[i + 1..] {
+            assert!(
+                !a.contains(b) && !b.contains(a),
+                "{a:?} and {b:?} repeat each other in:\n{err}"
+            );
+        }
+    }
+    // The needle may span a message and its cause: `--memory: invalid
+    // quantity` is `--memory` caused by `invalid quantity`.
+    assert!(
+        lines.join(": ").contains(needle),
+        "expected {needle:?} in:\n{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert!(stdout(o).is_empty(), "{}", stdout(o));
+}
+
+/// The messages of an error report: the top line's after `wasmpod: error: `,
+/// then each `  caused by: ` line's (a cause's own further lines, indented
+/// deeper, stay with it).
+#[track_caller]
+pub fn error_lines(err: &str) -> Vec<String> {
+    let mut lines = err.lines();
+    let top = lines.next().unwrap_or_default();
+    let top = top
+        .strip_prefix("wasmpod: error: ")
+        .unwrap_or_else(|| panic!("expected `wasmpod: error: ` first, got:\n{err}"));
+    let mut messages = vec![top.to_string()];
+    for line in lines {
+        if let Some(cause) = line.strip_prefix("  caused by: ") {
+            messages.push(cause.to_string());
+        } else if let (Some(more), Some(last)) = (line.strip_prefix("    "), messages.last_mut()) {
+            last.push('\n');
+            last.push_str(more);
+        } else {
+            panic!("expected only `  caused by: ` lines after the first, got:\n{err}");
+        }
+    }
+    messages
 }
 
 /// The blobs in the content store of `w`, sorted.

@@ -26,3 +26,11 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .expect("tokio")
         .block_on(f)
 }
+
+/// The messages of `err` and its causes, outer first.
+pub fn messages(err: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(err), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
