@@ -99,3 +99,18 @@ pub enum EngineError {
         source: std::io::Error,
     },
 }
+
+/// An error and its causes on one line, `outer: cause: root`, for front
+/// ends that can show only one line (a console event, the message
+/// containerd and the kubelet keep). The CLI prints causes on lines of
+/// their own instead.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
+}

@@ -50,7 +50,7 @@ mod stop;
 mod usage;
 
 pub use cache::{CacheOutcome, CompileCache};
-pub use error::{Cause, EngineError};
+pub use error::{Cause, EngineError, one_line};
 pub use exit::ExitStatus;
 pub use host_dir::{HostDir, MAX_MODULE_BYTES};
 pub use http::{AcceptBackoff, HttpOptions, HttpStats};

@@ -33,16 +33,3 @@ pub enum LocalError {
         source: std::io::Error,
     },
 }
-
-/// An error and its causes on one line, `outer: cause: root`, as a console
-/// event shows it: an event is one line, so the chain cannot go below it.
-pub(crate) fn one_line(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        line.push_str(": ");
-        line.push_str(&c.to_string());
-        cause = c.source();
-    }
-    line
-}

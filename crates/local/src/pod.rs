@@ -16,8 +16,8 @@ use wasmpod_kube::{
     ContainerPlan, Image, JobPlan, MountSource, Plan, PodPlan, Probe, ProbeAction, RestartPolicy,
 };
 
-use crate::error::one_line;
 use crate::{LoadedImage, LocalError, Outcome, Shutdown, UpOptions, probe, service};
+use wasmpod_engine::one_line;
 
 /// The kubelet's restart backoff: 10 s, doubling, at most 5 min.
 const BACKOFF_BASE: Duration = Duration::from_secs(10);

@@ -49,16 +49,3 @@ impl ShimError {
         }
     }
 }
-
-/// An error and its causes on one line, `outer: cause: root`: what
-/// containerd and the kubelet show is one string, so the chain is joined.
-pub(crate) fn one_line(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        line.push_str(": ");
-        line.push_str(&c.to_string());
-        cause = c.source();
-    }
-    line
-}

@@ -63,7 +63,7 @@ pub(crate) fn launch(
                             status.code() as u32
                         }
                         Err(e) => {
-                            warn!(container = %container_id, exec, error = %crate::error::one_line(&e), "guest failed to start");
+                            warn!(container = %container_id, exec, error = %wasmpod_engine::one_line(&e), "guest failed to start");
                             NOT_STARTED
                         }
                     }

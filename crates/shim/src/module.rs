@@ -117,7 +117,7 @@ fn read_module(root: &HostDir, cwd: &str, args: &[String]) -> Result<Option<Vec<
 fn load_bytes(runtime: &Runtime, first: &str, bytes: &[u8]) -> Result<Program, ShimError> {
     runtime
         .load(bytes)
-        .map_err(|e| ShimError::Module(format!("{first}: {}", crate::error::one_line(&e))))
+        .map_err(|e| ShimError::Module(format!("{first}: {}", wasmpod_engine::one_line(&e))))
 }
 
 /// [`load_bytes`] off the async threads.
