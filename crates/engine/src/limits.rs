@@ -67,6 +67,26 @@ impl Limiter {
         self.used = total;
         true
     }
+
+    /// Admits growth from `current` to `desired` units of `unit_bytes` each
+    /// (a memory's bytes, a table's elements): within the item's own
+    /// `maximum` and the store's budget. The bytes taken, if admitted.
+    fn admit(
+        &mut self,
+        what: &str,
+        (current, desired, maximum): (usize, usize, Option<usize>),
+        unit_bytes: u64,
+    ) -> Option<u64> {
+        if maximum.is_some_and(|m| desired > m) {
+            return None;
+        }
+        let bytes = (desired.saturating_sub(current) as u64).saturating_mul(unit_bytes);
+        if !self.take(bytes) {
+            debug!(what, current, desired, budget = ?self.budget, "growth refused");
+            return None;
+        }
+        Some(bytes)
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
@@ -76,14 +96,9 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|m| desired > m) {
+        let Some(by) = self.admit("memory", (current, desired, maximum), 1) else {
             return Ok(false);
-        }
-        let by = desired.saturating_sub(current) as u64;
-        if !self.take(by) {
-            debug!(current, desired, budget = ?self.budget, "memory growth refused");
-            return Ok(false);
-        }
+        };
         self.own += by;
         self.usage.grew(by);
         Ok(true)
@@ -102,15 +117,8 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|m| desired > m) {
-            return Ok(false);
-        }
-        let elements = desired.saturating_sub(current) as u64;
-        let allowed = self.take(elements.saturating_mul(TABLE_ELEMENT_BYTES));
-        if !allowed {
-            debug!(current, desired, budget = ?self.budget, "table growth refused");
-        }
-        Ok(allowed)
+        let grown = (current, desired, maximum);
+        Ok(self.admit("table", grown, TABLE_ELEMENT_BYTES).is_some())
     }
 
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
