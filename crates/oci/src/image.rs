@@ -1193,14 +1193,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_stream_that_runs_past_its_budget_stops_with_the_limit_noted() {
-        let budget = Rc::new(Budget {
-            total_left: Cell::new(10),
+    /// A budget of `total` bytes in all and no limit per phase.
+    fn total_budget(total: u64) -> Rc<Budget> {
+        Rc::new(Budget {
+            total_left: Cell::new(total),
             phase_left: Cell::new(u64::MAX),
             used: Cell::new(0),
             hit: Cell::new(None),
-        });
+        })
+    }
+
+    #[test]
+    fn a_stream_that_runs_past_its_budget_stops_with_the_limit_noted() {
+        let budget = total_budget(10);
         let mut r = Counted {
             inner: &[7u8; 100][..],
             budget: budget.clone(),
@@ -1210,12 +1215,7 @@ mod tests {
         assert!(out.len() <= 10, "{}", out.len());
         assert_eq!(budget.hit.get(), Some(Hit::Total));
         // Exactly at the limit is not past it.
-        let budget = Rc::new(Budget {
-            total_left: Cell::new(100),
-            phase_left: Cell::new(u64::MAX),
-            used: Cell::new(0),
-            hit: Cell::new(None),
-        });
+        let budget = total_budget(100);
         let mut r = Counted {
             inner: &[7u8; 100][..],
             budget: budget.clone(),

@@ -969,18 +969,20 @@ mod tests {
         assert!(parse_challenge("").is_none());
     }
 
-    #[test]
-    fn https_by_default_http_only_for_loopback_or_insecure() {
+    /// A client with no credentials, and the same with `--insecure`.
+    fn secure_and_insecure() -> (RegistryClient, RegistryClient) {
         let auth = AuthFiles::new("/nonexistent/auth.json".into(), vec![]);
         let secure = RegistryClient::new(auth.clone(), ClientOptions::default()).expect("client");
-        let insecure = RegistryClient::new(
-            auth,
-            ClientOptions {
-                insecure: true,
-                ..ClientOptions::default()
-            },
-        )
-        .expect("client");
+        let options = ClientOptions {
+            insecure: true,
+            ..ClientOptions::default()
+        };
+        (secure, RegistryClient::new(auth, options).expect("client"))
+    }
+
+    #[test]
+    fn https_by_default_http_only_for_loopback_or_insecure() {
+        let (secure, insecure) = secure_and_insecure();
         let r = |s: &str| ImageRef::parse(s).expect("ref");
         assert_eq!(
             secure.base(&r("ghcr.io/org/app")),
@@ -1039,16 +1041,7 @@ mod tests {
 
     #[test]
     fn the_client_applies_the_realm_rule_with_its_own_transport() {
-        let auth = AuthFiles::new("/nonexistent/auth.json".into(), vec![]);
-        let secure = RegistryClient::new(auth.clone(), ClientOptions::default()).expect("client");
-        let insecure = RegistryClient::new(
-            auth,
-            ClientOptions {
-                insecure: true,
-                ..ClientOptions::default()
-            },
-        )
-        .expect("client");
+        let (secure, insecure) = secure_and_insecure();
         assert!(!secure.plain_http("ghcr.io"));
         assert!(secure.plain_http("127.0.0.1:5000"));
         assert!(insecure.plain_http("ghcr.io"));
