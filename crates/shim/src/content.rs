@@ -38,7 +38,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why no module came from the content store. Each message reads well
 /// after "`args[0]` is not in the container's rootfs, and ".
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum ContentError {
+pub enum ContentError {
+    #[error("containerd's address is unknown")]
+    NoAddress,
     #[error("containerd cannot tell which image it is: {0}")]
     Containerd(String),
     #[error("container {0} has no image")]

@@ -1,7 +1,12 @@
 //! The shim's error type. `From<ShimError> for ttrpc::Error` (in `task.rs`)
-//! is the one place errors become gRPC codes.
+//! is the one place errors become gRPC codes; the message containerd keeps
+//! is the error and its causes on one line.
 
 use std::path::PathBuf;
+
+use wasmpod_engine::EngineError;
+
+use crate::content::ContentError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
@@ -11,8 +16,29 @@ pub enum ShimError {
     AlreadyExists(String),
     #[error("invalid runtime spec: {0}")]
     InvalidSpec(String),
-    #[error("cannot load the Wasm entrypoint {0}")]
-    Module(String),
+    /// The entrypoint is neither in the rootfs nor a Wasm layer of the
+    /// container's image; `reason` says why the image did not have it.
+    #[error(
+        "cannot load the Wasm entrypoint {module}: not in the container's rootfs, and {reason}"
+    )]
+    ModuleNotFound {
+        module: String,
+        reason: ContentError,
+    },
+    /// The entrypoint is in the rootfs but cannot be read.
+    #[error("cannot read the Wasm entrypoint {module}")]
+    ReadModule {
+        module: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The entrypoint does not compile, or is no program wasmpod runs.
+    #[error("cannot load the Wasm entrypoint {module}")]
+    LoadModule {
+        module: String,
+        #[source]
+        source: EngineError,
+    },
     #[error(
         "the entrypoint {0} is a native (ELF or script) program; wasmpod runs only WebAssembly (native sidecars are not supported yet)"
     )]
@@ -29,11 +55,20 @@ pub enum ShimError {
     StillRunning(String),
     #[error("{0} is not supported by the wasmpod shim")]
     Unsupported(String),
-    #[error("{0}")]
-    Engine(String),
-    #[error("cannot mount the rootfs: {0}")]
-    Mount(String),
-    #[error("{}: {source}", path.display())]
+    /// A blocking step the shim ran off its async threads panicked or
+    /// was cancelled.
+    #[error("a background task of the shim failed")]
+    Task(#[from] tokio::task::JoinError),
+    /// The container's metrics could not be encoded for containerd.
+    #[error("cannot encode the container's metrics")]
+    Metrics(#[source] containerd_shim::Error),
+    #[error("cannot mount the rootfs {}", rootfs.display())]
+    Mount {
+        rootfs: PathBuf,
+        #[source]
+        source: containerd_shim::Error,
+    },
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

@@ -46,5 +46,6 @@ mod stats;
 mod stdio;
 pub mod task;
 
+pub use content::ContentError;
 pub use error::ShimError;
 pub use shim::RUNTIME_TYPE;

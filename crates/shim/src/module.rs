@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wasmpod_engine::{HostDir, Program, Runtime};
 
 use crate::ShimError;
-use crate::content::{Store, WasmLayers};
+use crate::content::{ContentError, Store, WasmLayers};
 
 /// Where modules come from: the engine that compiles them, and
 /// containerd's content store for images whose module is a layer.
@@ -50,40 +50,33 @@ impl Modules {
                 })
                 .transpose()
         })
-        .await
-        .map_err(|e| ShimError::Engine(e.to_string()))??;
+        .await??;
         if let Some(program) = found {
             return Ok(program);
         }
         let first = args.first().map(String::as_str).unwrap_or_default();
-        let missing = |reason: &dyn std::fmt::Display| {
-            ShimError::Module(format!(
-                "{first}: not in the container's rootfs, and {reason}"
-            ))
+        let missing = |reason: ContentError| ShimError::ModuleNotFound {
+            module: first.to_string(),
+            reason,
         };
         let store = self
             .store
             .as_ref()
-            .ok_or_else(|| missing(&"containerd's address is unknown"))?;
+            .ok_or_else(|| missing(ContentError::NoAddress))?;
         let known = match layers {
             Some(known) => &*known,
-            None => &*layers.insert(store.wasm_layers(id).await.map_err(|r| missing(&r))?),
+            None => &*layers.insert(store.wasm_layers(id).await.map_err(missing)?),
         };
-        let layer = known.select(first).map_err(|r| missing(&r))?;
+        let layer = known.select(first).map_err(missing)?;
         // A layer's digest is the module's: compiled code cached
         // under it needs no read of the layer at all.
         let runtime = self.runtime.clone();
         let digest = layer.digest.to_bytes();
-        let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest))
-            .await
-            .map_err(|e| ShimError::Engine(e.to_string()))?;
+        let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest)).await?;
         if let Some(program) = cached {
             return Ok(program);
         }
-        let bytes = store
-            .read_layer(known, layer)
-            .await
-            .map_err(|r| missing(&r))?;
+        let bytes = store.read_layer(known, layer).await.map_err(missing)?;
         compile(&self.runtime, first, bytes).await
     }
 }
@@ -104,7 +97,12 @@ fn read_module(root: &HostDir, cwd: &str, args: &[String]) -> Result<Option<Vec<
     let bytes = match root.read_file_in_root(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ShimError::Module(format!("{first}: {e}"))),
+        Err(source) => {
+            return Err(ShimError::ReadModule {
+                module: first.clone(),
+                source,
+            });
+        }
     };
     if bytes.starts_with(b"\x7fELF") || bytes.starts_with(b"#!") {
         return Err(ShimError::Native(first.clone()));
@@ -115,9 +113,10 @@ fn read_module(root: &HostDir, cwd: &str, args: &[String]) -> Result<Option<Vec<
 /// Compiles `bytes` (or finds them in the compile cache); `first` names
 /// them in errors.
 fn load_bytes(runtime: &Runtime, first: &str, bytes: &[u8]) -> Result<Program, ShimError> {
-    runtime
-        .load(bytes)
-        .map_err(|e| ShimError::Module(format!("{first}: {}", wasmpod_engine::one_line(&e))))
+    runtime.load(bytes).map_err(|source| ShimError::LoadModule {
+        module: first.to_string(),
+        source,
+    })
 }
 
 /// [`load_bytes`] off the async threads.
@@ -128,7 +127,5 @@ async fn compile(
 ) -> Result<Program, ShimError> {
     let runtime = runtime.clone();
     let first = first.to_string();
-    tokio::task::spawn_blocking(move || load_bytes(&runtime, &first, &bytes))
-        .await
-        .map_err(|e| ShimError::Engine(e.to_string()))?
+    tokio::task::spawn_blocking(move || load_bytes(&runtime, &first, &bytes)).await?
 }

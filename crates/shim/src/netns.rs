@@ -240,6 +240,8 @@ mod tests {
                 Err(io::Error::from(io::ErrorKind::NotFound))
             })
             .expect_err("missing");
-        assert!(err.to_string().starts_with("/gone: "), "{err}");
+        assert_eq!(err.to_string(), "/gone");
+        let line = wasmpod_engine::one_line(&err);
+        assert!(line.starts_with("/gone: "), "{line}");
     }
 }

@@ -32,9 +32,12 @@ pub(crate) async fn mount(
 ) -> Result<(), ShimError> {
     std::fs::create_dir_all(rootfs).map_err(|e| ShimError::io(rootfs, e))?;
     for m in mounts {
-        if let Err(e) = containerd_shim::asynchronous::util::mount_rootfs(m, rootfs).await {
+        if let Err(source) = containerd_shim::asynchronous::util::mount_rootfs(m, rootfs).await {
             unmount_or_warn(rootfs);
-            return Err(ShimError::Mount(format!("{}: {e}", rootfs.display())));
+            return Err(ShimError::Mount {
+                rootfs: rootfs.to_path_buf(),
+                source,
+            });
         }
     }
     Ok(())

@@ -32,8 +32,7 @@ impl StdioPaths {
                 stderr: open_output(&stderr)?,
             })
         })
-        .await
-        .map_err(|e| ShimError::Engine(e.to_string()))?
+        .await?
     }
 
     /// Unblocks a background open of the stdin FIFO that no writer ever

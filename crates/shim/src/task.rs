@@ -92,16 +92,21 @@ impl From<ShimError> for ttrpc::Error {
         let code = match &e {
             ShimError::NotFound(_) => Code::NOT_FOUND,
             ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
-            ShimError::InvalidSpec(_) | ShimError::Module(_) | ShimError::Native(_) => {
-                Code::INVALID_ARGUMENT
-            }
+            ShimError::InvalidSpec(_)
+            | ShimError::ModuleNotFound { .. }
+            | ShimError::ReadModule { .. }
+            | ShimError::LoadModule { .. }
+            | ShimError::Native(_) => Code::INVALID_ARGUMENT,
             ShimError::AlreadyStarted(_) | ShimError::Exited(_) | ShimError::StillRunning(_) => {
                 Code::FAILED_PRECONDITION
             }
             ShimError::Unsupported(_) => Code::UNIMPLEMENTED,
-            ShimError::Engine(_) | ShimError::Io { .. } | ShimError::Mount(_) => Code::INTERNAL,
+            ShimError::Task(_)
+            | ShimError::Metrics(_)
+            | ShimError::Io { .. }
+            | ShimError::Mount { .. } => Code::INTERNAL,
         };
-        ttrpc::Error::RpcStatus(ttrpc::get_status(code, e.to_string()))
+        ttrpc::Error::RpcStatus(ttrpc::get_status(code, wasmpod_engine::one_line(&e)))
     }
 }
 
@@ -235,8 +240,8 @@ impl Task for TaskService {
         let u = self.containers.usage(&req.id).await?;
         let metrics =
             crate::stats::container_metrics(u.memory_bytes, u.peak_memory_bytes, u.cpu_nanos);
-        let any = containerd_shim::util::convert_to_any(Box::new(metrics))
-            .map_err(|e| ShimError::Engine(e.to_string()))?;
+        let any =
+            containerd_shim::util::convert_to_any(Box::new(metrics)).map_err(ShimError::Metrics)?;
         Ok(StatsResponse {
             stats: MessageField::some(any),
             ..Default::default()

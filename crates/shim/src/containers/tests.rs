@@ -135,7 +135,10 @@ fn kind(e: ShimError) -> (&'static str, String) {
         ShimError::StillRunning(what) => ("StillRunning", what),
         ShimError::Unsupported(what) => ("Unsupported", what),
         ShimError::Native(what) => ("Native", what),
-        ShimError::Module(what) => ("Module", what),
+        ShimError::ModuleNotFound { module, reason } => {
+            ("ModuleNotFound", format!("{module}: {reason}"))
+        }
+        ShimError::LoadModule { module, source } => ("LoadModule", format!("{module}: {source}")),
         other => panic!("unexpected error: {other}"),
     }
 }
@@ -479,10 +482,29 @@ async fn only_a_wasm_module_in_the_rootfs_is_run() {
     let missing = Bundle::probe(&[]);
     std::fs::remove_file(missing.dir.path().join("rootfs/probe.wasm")).expect("remove");
     let (kind, what) = err(core.create(missing.create("m")).await);
-    assert_eq!(kind, "Module");
+    assert_eq!(kind, "ModuleNotFound");
+    assert_eq!(what, "/probe.wasm: containerd's address is unknown");
+
+    // Bytes that are not Wasm: the engine's error is the cause, and
+    // containerd is told the whole chain on one line.
+    let garbage = Bundle::probe(&[]);
+    std::fs::write(
+        garbage.dir.path().join("rootfs/probe.wasm"),
+        b"\0asm\x01\0\0\0\x01\xff",
+    )
+    .expect("truncated");
+    let e = core
+        .create(garbage.create("g"))
+        .await
+        .expect_err("not Wasm");
+    let line = wasmpod_engine::one_line(&e);
     assert!(
-        what.starts_with("/probe.wasm: not in the container's rootfs"),
-        "{what}"
+        matches!(&e, ShimError::LoadModule { module, source: wasmpod_engine::EngineError::Compile(_) } if module == "/probe.wasm"),
+        "{line}"
+    );
+    assert!(
+        line.starts_with("cannot load the Wasm entrypoint /probe.wasm: "),
+        "{line}"
     );
     assert!(core.is_empty().await);
     assert!(events.events().is_empty());
