@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use common::up::*;
 use common::*;
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::{
-    Deadline, KillOnDrop, free_port, lines_of, output_within, wait_for, wait_until,
-};
+use wasmpod_testkit::{Deadline, KillOnDrop, free_port, lines_of, output_within, wait_until};
 
 /// How long to wait for one expected line of a long-running `up`.
 const LINE_LIMIT: Duration = Duration::from_secs(30);
@@ -1905,13 +1903,33 @@ fn accept_loops_back_off_when_out_of_descriptors_and_recover() {
 
     // Descriptors come back: both loops serve again.
     drop(held);
-    let served = |port| {
-        wait_for(LINE_LIMIT, "serving again", || {
-            wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), "/").ok()
-        })
+    let deadline = Deadline::after(LINE_LIMIT);
+    let mut tries = Vec::new();
+    let served = |port, tries: &mut Vec<String>| loop {
+        match wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), "/") {
+            Ok(answer) => return Some(answer),
+            Err(e) if !deadline.passed() => {
+                tries.push(format!("{port}: {e}"));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => return None,
+        }
     };
-    assert_eq!(served(port), (200, "hello from wasm\n".into()));
-    assert_eq!(served(direct), (200, "hello from wasm\n".into()));
+    let (via_service, direct_again) = (served(port, &mut tries), served(direct, &mut tries));
+    if via_service.is_none() || direct_again.is_none() {
+        // Say what wasmpod saw: its events, its warnings, and every try.
+        up.interrupt();
+        let (status, lines, stderr) = up.finish();
+        tries.dedup();
+        panic!(
+            "not serving again after the descriptors came back ({status:?})\n\
+             tries:\n{}\nevents:\n{}\nstderr:\n{stderr}",
+            tries.join("\n"),
+            lines.join("\n")
+        );
+    }
+    assert_eq!(via_service, Some((200, "hello from wasm\n".into())));
+    assert_eq!(direct_again, Some((200, "hello from wasm\n".into())));
 
     up.interrupt();
     let (status, lines, stderr) = up.finish();
