@@ -70,26 +70,27 @@ if [ "$want_bench" = bench ]; then
       --target-dir "${HOME}/.cache/wasmpod/wasmtime-cli-target"
   fi
 fi
+# Go builds the Go test guest (GOOS=wasip1, Go 1.21 and later) in every
+# tier, and containerd 1.7.35 and Kubernetes v1.33 from source (Go 1.25) in
+# the cluster tier. A missing Go comes from Debian; one older than 1.25
+# fetches the newer toolchain itself, through the module proxy it is
+# configured with (GOTOOLCHAIN, Go 1.21 and later).
+go_minor() { go version | awk '{ split(substr($3, 3), v, "."); print (v[1] > 1 ? 999 : v[2]) }'; }
+if ! command -v go >/dev/null; then
+  say "installing Go from Debian"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+fi
+if [ "$(go_minor)" -lt 25 ]; then
+  if [ "$(go_minor)" -lt 21 ]; then
+    say "Go $(go version | awk '{print $3}') cannot fetch a newer toolchain (GOTOOLCHAIN needs Go 1.21): install Go 1.25 or newer"
+    exit 1
+  fi
+  export GOTOOLCHAIN=go1.25.14
+  say "using Go toolchain $GOTOOLCHAIN (go fetches it once)"
+  go version >/dev/null
+fi
 if [ -n "$want_k8s" ]; then
-  # containerd 1.7.35's dependencies need Go 1.25 or newer (Kubernetes
-  # v1.33 needs 1.24). A missing Go comes from Debian; one older than 1.25
-  # fetches the newer toolchain itself, through the module proxy it is
-  # configured with (GOTOOLCHAIN, Go 1.21 and later).
-  go_minor() { go version | awk '{ split(substr($3, 3), v, "."); print (v[1] > 1 ? 999 : v[2]) }'; }
-  if ! command -v go >/dev/null; then
-    say "installing Go from Debian"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null
-  fi
-  if [ "$(go_minor)" -lt 25 ]; then
-    if [ "$(go_minor)" -lt 21 ]; then
-      say "Go $(go version | awk '{print $3}') cannot fetch a newer toolchain (GOTOOLCHAIN needs Go 1.21): install Go 1.25 or newer"
-      exit 1
-    fi
-    export GOTOOLCHAIN=go1.25.14
-    say "using Go toolchain $GOTOOLCHAIN (go fetches it once)"
-    go version >/dev/null
-  fi
   tests/k8s/build.sh >/dev/null
   tests/containerd/build.sh >/dev/null
 fi

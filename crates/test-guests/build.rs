@@ -105,7 +105,37 @@ fn main() {
     std::fs::write(&path, component).expect("write component");
     consts.push_str(&constant("probe", "_COMPONENT", &path));
 
+    consts.push_str(&go_probe(&root.join("tests/guests/go"), &out));
+
     std::fs::write(out.join("guests.rs"), consts).expect("write guests.rs");
+}
+
+/// Builds the Go guest with Go's own toolchain (`GOOS=wasip1
+/// GOARCH=wasm`), as Go users make WASI modules. `WASMPOD_GO` names the
+/// `go` binary (default: `go` on the PATH).
+fn go_probe(dir: &Path, out: &Path) -> String {
+    println!("cargo:rerun-if-env-changed=WASMPOD_GO");
+    for src in files(dir, "go").into_iter().chain([dir.join("go.mod")]) {
+        println!("cargo:rerun-if-changed={}", src.display());
+    }
+    let go = std::env::var("WASMPOD_GO").unwrap_or_else(|_| "go".into());
+    let wasm = out.join("go-probe.wasm");
+    let status = Command::new(&go)
+        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        .arg(&wasm)
+        .arg(".")
+        .current_dir(dir)
+        .env("GOOS", "wasip1")
+        .env("GOARCH", "wasm")
+        // The module needs nothing but the standard library.
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {go}: {e}. Run `make setup` (installs Go 1.21 or newer)")
+        });
+    assert!(status.success(), "{go} build failed on {}", dir.display());
+    constant("go-probe", "", &wasm)
 }
 
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {

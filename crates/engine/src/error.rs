@@ -17,6 +17,11 @@ pub enum EngineError {
     #[error("invalid engine configuration")]
     Config(#[source] Cause),
 
+    /// [`EngineOptions::max_wasm_stack`](crate::EngineOptions::max_wasm_stack)
+    /// is outside [`MAX_WASM_STACK_RANGE`](crate::MAX_WASM_STACK_RANGE).
+    #[error("max wasm stack {bytes} bytes is outside 64 KiB to 1 GiB")]
+    MaxWasmStack { bytes: u64 },
+
     /// A wasi:http component's address cannot be listened on.
     #[error("cannot listen on {addr}")]
     Listen {

@@ -37,7 +37,27 @@ pub struct EngineOptions {
 
     /// Compile with Cranelift's optimizer. Default: `true`.
     pub optimize: bool,
+
+    /// Most native stack a guest's WebAssembly may use, in bytes; deeper
+    /// recursion traps with "call stack exhausted". Default:
+    /// [`DEFAULT_MAX_WASM_STACK`] (8 MiB), what Go's own wasip1 runner gives
+    /// wasmtime, so Go-built modules run unchanged. wasmtime's own default
+    /// (512 KiB) is too small for them. Must lie in
+    /// [`MAX_WASM_STACK_RANGE`].
+    pub max_wasm_stack: u64,
 }
+
+/// The default [`EngineOptions::max_wasm_stack`]: 8 MiB.
+pub const DEFAULT_MAX_WASM_STACK: u64 = 8 << 20;
+
+/// The values [`EngineOptions::max_wasm_stack`] may take: from 64 KiB to
+/// 1 GiB.
+pub const MAX_WASM_STACK_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(1 << 30);
+
+/// Stack the host's own code (WASI calls, the component model's lifting
+/// and lowering) may use above the guest's, on the fiber a guest runs on:
+/// wasmtime's defaults (2 MiB fibers for 512 KiB of wasm) leave 1.5 MiB.
+const HOST_STACK: u64 = 3 << 19;
 
 impl Default for EngineOptions {
     fn default() -> Self {
@@ -47,6 +67,7 @@ impl Default for EngineOptions {
             pooling_max_instances: 1000,
             pooling_max_memory_bytes: 4 << 30,
             optimize: true,
+            max_wasm_stack: DEFAULT_MAX_WASM_STACK,
         }
     }
 }
@@ -62,8 +83,25 @@ impl EngineOptions {
     ///   not depend on `WASMTIME_BACKTRACE_DETAILS`; function names from the
     ///   name section are always shown.
     pub fn to_config(&self) -> Result<wasmtime::Config, EngineError> {
+        if !MAX_WASM_STACK_RANGE.contains(&self.max_wasm_stack) {
+            return Err(EngineError::MaxWasmStack {
+                bytes: self.max_wasm_stack,
+            });
+        }
+        // In range, so these fit in a usize on every 64-bit host.
+        let wasm_stack =
+            usize::try_from(self.max_wasm_stack).map_err(|_| EngineError::MaxWasmStack {
+                bytes: self.max_wasm_stack,
+            })?;
+        let fiber_stack = usize::try_from(self.max_wasm_stack + HOST_STACK).map_err(|_| {
+            EngineError::MaxWasmStack {
+                bytes: self.max_wasm_stack,
+            }
+        })?;
         let mut config = wasmtime::Config::new();
         config
+            .max_wasm_stack(wasm_stack)
+            .async_stack_size(fiber_stack)
             .epoch_interruption(true)
             .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
             .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
@@ -104,6 +142,30 @@ mod tests {
         assert!(!options.pooling);
         assert!(options.optimize);
         wasmtime::Engine::new(&options.to_config().expect("config")).expect("engine");
+    }
+
+    #[test]
+    fn the_wasm_stack_is_bounded() {
+        for bytes in [0, (64 << 10) - 1, (1 << 30) + 1] {
+            let options = EngineOptions {
+                max_wasm_stack: bytes,
+                ..EngineOptions::default()
+            };
+            let err = options.to_config().expect_err("out of range");
+            assert_eq!(
+                err.to_string(),
+                format!("max wasm stack {bytes} bytes is outside 64 KiB to 1 GiB")
+            );
+        }
+        for bytes in [64 << 10, 1 << 30] {
+            let options = EngineOptions {
+                max_wasm_stack: bytes,
+                pooling: true,
+                pooling_max_instances: 2,
+                ..EngineOptions::default()
+            };
+            wasmtime::Engine::new(&options.to_config().expect("config")).expect("engine");
+        }
     }
 
     #[test]

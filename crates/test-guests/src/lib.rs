@@ -4,7 +4,8 @@
 //! `tests/guests/*.c` and `examples/*/*.c`) as WASI preview 1 modules named
 //! after the file (`PROBE`, `HELLO`), WAT fixtures both as text (`*_WAT`) and
 //! binary (`*_WAT_WASM`), and the probe as a WASI 0.2 component
-//! (`PROBE_COMPONENT`), and `tests/native/*.c` as static native programs
+//! (`PROBE_COMPONENT`), the Go guest in `tests/guests/go` built by Go's
+//! own toolchain for `wasip1` (`GO_PROBE`), and `tests/native/*.c` as static native programs
 //! (`PAUSE_NATIVE`, the test pod image's sandbox program). Every path is
 //! inside `OUT_DIR`, never inside the checkout, because several checkouts
 //! may share one target dir.

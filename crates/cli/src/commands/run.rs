@@ -47,6 +47,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "CPUS", allow_hyphen_values = true)]
     cpus: Option<String>,
 
+    /// Most stack the guest's WebAssembly may use (Kubernetes quantity:
+    /// 512Ki, 16Mi), from 64Ki to 1Gi; deeper recursion traps. Default 8Mi,
+    /// what Go's wasip1 runner gives, so Go-built modules run unchanged.
+    #[arg(long, value_name = "QUANTITY", allow_hyphen_values = true)]
+    max_wasm_stack: Option<String>,
+
     /// Stop the guest after this long (500ms, 2s, 1m) and exit 124.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     timeout: Option<String>,
@@ -126,6 +132,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let spec = build_spec(&args, image.as_ref())?;
 
     let mut options = EngineOptions::default();
+    if let Some(q) = &args.max_wasm_stack {
+        options.max_wasm_stack = Quantity::parse(q)
+            .and_then(|q| q.bytes())
+            .context("--max-wasm-stack")?;
+    }
     match wasmpod_engine::home::default_home() {
         Some(home) => options.cache_dir = Some(home.join("cache").join("compiled")),
         None => tracing::warn!("no state folder (set WASMPOD_HOME); compiling without a cache"),

@@ -1,0 +1,3 @@
+module wasmpod.dev/tests/guests/go
+
+go 1.21
