@@ -106,3 +106,60 @@ fn files_in_a_volume_env_and_exit_codes() {
         );
     }
 }
+
+#[test]
+fn up_runs_go_modules_with_the_stack_each_pod_asks_for() {
+    use common::up::{Project, lines, up_file};
+    let w = Wasmpod::new();
+    let p = Project::new();
+    std::fs::copy(guests::GO_PROBE, p.path().join("go-probe.wasm")).expect("copy");
+    let file = p.write("go.yaml", include_str!("fixtures/up/go-stacks.yaml"));
+    let o = up_file(&w, &file);
+    // One pod trapped: the run as a whole failed.
+    assert_code(&o, 1);
+    let mut out = lines(&o);
+    out.sort();
+    let has = |line: &str| out.iter().any(|l| l == line);
+    assert!(
+        has("deep/main | json ok: 4000 levels, 32006 bytes, leaf leaf"),
+        "{out:#?}"
+    );
+    assert!(has("[event] deep/main: Exited with code 0"), "{out:#?}");
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("[event] shallow/main: Trapped: ")
+                && l.contains("call stack exhausted")),
+        "{out:#?}"
+    );
+    assert!(
+        has("[event] shallow/main: Exited with code 134"),
+        "{out:#?}"
+    );
+    assert!(has("env-0/main | GREETING=hello from go"), "{out:#?}");
+
+    // The plan shows the stack a pod asked for.
+    let file = file.display().to_string();
+    let o = common::up::up(&w, &["-f", &file, "--dry-run"]);
+    assert_code(&o, 0);
+    let plan = stdout(&o);
+    assert!(
+        plan.lines()
+            .any(|l| l.starts_with("pod shallow ") && l.contains(" max-wasm-stack=512Ki")),
+        "{plan}"
+    );
+
+    // A bad value names the pod, the annotation and the reason: exit 125.
+    for (value, reason) in [("lots", "lots"), ("1Ki", "outside 64 KiB to 1 GiB")] {
+        let bad = p.write(
+            "bad.yaml",
+            &include_str!("fixtures/up/go-stacks.yaml").replace("512Ki", value),
+        );
+        let o = up_file(&w, &bad);
+        assert_code(&o, 125);
+        let err = stderr(&o);
+        assert!(err.starts_with("wasmpod: error: "), "{err}");
+        assert!(err.contains("wasmpod.dev/max-wasm-stack"), "{err}");
+        assert!(err.contains("shallow"), "{err}");
+        assert!(err.contains(reason), "{err}");
+    }
+}

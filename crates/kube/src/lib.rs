@@ -32,7 +32,9 @@
 //! [`Plan::warnings`]. A value of the wrong type is always an error.
 //!
 //! - metadata: `name`, `namespace`, `labels`, `annotations`
-//!   (`creationTimestamp` is ignored).
+//!   (`creationTimestamp` is ignored). A pod's (or template's)
+//!   `wasmpod.dev/max-wasm-stack` annotation, a quantity, is the most stack
+//!   its WebAssembly may use ([`annotations::MAX_WASM_STACK`]).
 //! - Pod spec: `containers`, `volumes`, `restartPolicy` (Pod default
 //!   `Always`; Deployments must be `Always`; Jobs must say `OnFailure` or
 //!   `Never`), `terminationGracePeriodSeconds` (default 30),
@@ -106,6 +108,7 @@
 //! [`MAX_NODES`] nodes and [`MAX_SCALAR_BYTES`] bytes of text for the whole
 //! load, so a "billion laughs" document is refused after bounded work.
 
+pub mod annotations;
 mod error;
 mod expand;
 mod load;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 #[serde(default)]
 pub(crate) struct Metadata {
     pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

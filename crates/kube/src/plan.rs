@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 
 use crate::load::{Document, Kind};
-use crate::{KubeError, model, names, schema};
+use crate::{KubeError, annotations, model, names, schema};
 
 /// Most replicas of one Deployment: 1000. Each is a pod planned (and run)
 /// on this one machine.
@@ -100,6 +100,9 @@ pub struct PodPlan {
     /// `terminationGracePeriodSeconds` (default 30): how long a stop waits
     /// after SIGTERM before killing.
     pub termination_grace_period_seconds: u64,
+    /// The [`annotations::MAX_WASM_STACK`](crate::annotations::MAX_WASM_STACK)
+    /// annotation, in bytes: the most stack the pod's WebAssembly may use.
+    pub max_wasm_stack: Option<u64>,
 }
 
 /// A Job.
@@ -408,6 +411,7 @@ pub fn plan(docs: &[Document], options: &PlanOptions) -> Result<Plan, KubeError>
                         name: doc.name.clone(),
                         owner: Owner::Pod,
                         labels: pod.metadata.labels.clone(),
+                        annotations: (&pod.metadata.annotations, "metadata.annotations"),
                         restart,
                     },
                 )?);
@@ -666,6 +670,10 @@ fn deployment(
                         replica,
                     },
                     labels: template.metadata.labels.clone(),
+                    annotations: (
+                        &template.metadata.annotations,
+                        "spec.template.metadata.annotations",
+                    ),
                     restart,
                 },
             )
@@ -696,6 +704,10 @@ fn job(ctx: &mut Ctx<'_>, doc: &Document, j: &model::Job) -> Result<JobPlan, Kub
                 name: doc.name.clone(),
             },
             labels: j.spec.template.metadata.labels.clone(),
+            annotations: (
+                &j.spec.template.metadata.annotations,
+                "spec.template.metadata.annotations",
+            ),
             restart,
         },
     )?;
@@ -709,10 +721,12 @@ fn job(ctx: &mut Ctx<'_>, doc: &Document, j: &model::Job) -> Result<JobPlan, Kub
     })
 }
 
-struct PodIdentity {
+struct PodIdentity<'a> {
     name: String,
     owner: Owner,
     labels: BTreeMap<String, String>,
+    /// The pod's annotations, and where they are in the document.
+    annotations: (&'a BTreeMap<String, String>, &'static str),
     restart: RestartPolicy,
 }
 
@@ -721,9 +735,16 @@ fn pod_plan(
     doc: &Document,
     prefix: &str,
     spec: &model::PodSpec,
-    id: PodIdentity,
+    id: PodIdentity<'_>,
 ) -> Result<PodPlan, KubeError> {
     let err = |message: String| KubeError::invalid(doc.id(), message);
+    let (annotations, at) = id.annotations;
+    let max_wasm_stack =
+        annotations::max_wasm_stack(annotations).map_err(|source| KubeError::Quantity {
+            object: doc.id(),
+            path: format!("{at}[{}]", annotations::MAX_WASM_STACK),
+            source,
+        })?;
     if spec.containers.is_empty() {
         return Err(err(format!(
             "{prefix}.containers: at least one container is required"
@@ -775,6 +796,7 @@ fn pod_plan(
         containers,
         restart_policy: id.restart,
         termination_grace_period_seconds: grace,
+        max_wasm_stack,
     })
 }
 

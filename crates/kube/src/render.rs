@@ -72,6 +72,9 @@ fn pod_lines(f: &mut Formatter<'_>, what: &str, pod: &PodPlan, extra: &str) -> f
         "{extra} restart={restart} grace={}s",
         pod.termination_grace_period_seconds
     )?;
+    if let Some(stack) = pod.max_wasm_stack {
+        write!(f, " max-wasm-stack={}", bytes(stack))?;
+    }
     if !pod.labels.is_empty() {
         let labels: Vec<String> = pod.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         write!(f, " labels={{{}}}", labels.join(","))?;

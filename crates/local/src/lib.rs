@@ -34,15 +34,38 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use wasmpod_engine::{HttpOptions, Program, Runtime};
-use wasmpod_kube::{Image, Plan};
+use wasmpod_kube::{ContainerPlan, Image, Plan, PodPlan};
 
 pub use console::Console;
 pub use error::LocalError;
 
-/// A container image, loaded: the program and what its image says about
-/// running it.
+/// Which loaded image a container runs: its image, compiled for the engine
+/// of its pod's wasm stack (wasmtime's stack limit is a setting of the
+/// engine, and a program runs only in the engine that compiled it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageKey {
+    /// The container's image.
+    pub image: Image,
+    /// The pod's [`PodPlan::max_wasm_stack`].
+    pub max_wasm_stack: Option<u64>,
+}
+
+impl ImageKey {
+    /// The key of container `c` of `pod`.
+    pub fn of(pod: &PodPlan, c: &ContainerPlan) -> Self {
+        Self {
+            image: c.image.clone(),
+            max_wasm_stack: pod.max_wasm_stack,
+        }
+    }
+}
+
+/// A container image, loaded: the program, the engine it runs in, and what
+/// its image says about running it.
 #[derive(Debug, Clone)]
 pub struct LoadedImage {
+    /// The engine that compiled [`Self::program`], which runs it.
+    pub runtime: Arc<Runtime>,
     /// The compiled module or component.
     pub program: Program,
     /// The image's entrypoint, `argv[0]` first (for a `file://` image, the
@@ -59,8 +82,6 @@ pub struct LoadedImage {
 /// How [`up`] runs.
 #[derive(Debug, Clone)]
 pub struct UpOptions {
-    /// The engine every container runs in.
-    pub runtime: Arc<Runtime>,
     /// Where pods' volumes (emptyDir, ConfigMap and Secret files) are made;
     /// removed when `up` ends.
     pub state_dir: PathBuf,
@@ -123,10 +144,11 @@ impl Shutdown {
 }
 
 /// Runs `plan` until it completes (when [`Plan::runs_to_completion`]) or
-/// until `shutdown`. `images` holds every image the plan names.
+/// until `shutdown`. `images` holds every image the plan names, for each
+/// wasm stack its pods ask for ([`ImageKey::of`]).
 pub async fn up(
     plan: Plan,
-    images: HashMap<Image, LoadedImage>,
+    images: HashMap<ImageKey, LoadedImage>,
     options: UpOptions,
     shutdown: Shutdown,
 ) -> Result<Outcome, LocalError> {

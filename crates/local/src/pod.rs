@@ -13,10 +13,10 @@ use wasmpod_engine::{
     StopHandle, StopReason, Usage,
 };
 use wasmpod_kube::{
-    ContainerPlan, Image, JobPlan, MountSource, Plan, PodPlan, Probe, ProbeAction, RestartPolicy,
+    ContainerPlan, JobPlan, MountSource, Plan, PodPlan, Probe, ProbeAction, RestartPolicy,
 };
 
-use crate::{LoadedImage, LocalError, Outcome, Shutdown, UpOptions, probe, service};
+use crate::{ImageKey, LoadedImage, LocalError, Outcome, Shutdown, UpOptions, probe, service};
 use wasmpod_engine::one_line;
 
 /// The kubelet's restart backoff: 10 s, doubling, at most 5 min.
@@ -25,7 +25,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 pub(crate) struct Supervisor {
     plan: Plan,
-    images: HashMap<Image, LoadedImage>,
+    images: HashMap<ImageKey, LoadedImage>,
     options: UpOptions,
     shutdown: Shutdown,
     /// Running pods by name, for Services.
@@ -89,7 +89,7 @@ fn human(d: Duration) -> String {
 impl Supervisor {
     pub(crate) fn new(
         plan: Plan,
-        images: HashMap<Image, LoadedImage>,
+        images: HashMap<ImageKey, LoadedImage>,
         options: UpOptions,
         shutdown: Shutdown,
     ) -> Result<Arc<Self>, LocalError> {
@@ -99,7 +99,7 @@ impl Supervisor {
             .chain(plan.jobs.iter().map(|j| &j.template));
         for pod in templates {
             for c in &pod.containers {
-                if !images.contains_key(&c.image) {
+                if !images.contains_key(&ImageKey::of(pod, c)) {
                     return Err(LocalError::MissingImage {
                         pod: pod.name.clone(),
                         container: c.name.clone(),
@@ -385,11 +385,11 @@ impl Supervisor {
         let console = self.options.console.clone();
         let c = &pod.containers[index];
         let name = format!("{pod_name}/{}", c.name);
-        let Some(image) = self.images.get(&c.image) else {
+        let Some(image) = self.images.get(&ImageKey::of(&pod, c)) else {
             return false;
         };
         let argv = c.argv(&image.entrypoint, &image.cmd);
-        let runtime = self.options.runtime.clone();
+        let runtime = image.runtime.clone();
         let http = runtime.is_http_handler(&image.program);
         let grace = Duration::from_secs(pod.termination_grace_period_seconds);
         let mut shutdown = pod_stop.subscribe();
@@ -586,7 +586,7 @@ impl Supervisor {
             limits: container_limits(c),
             usage: usage.clone(),
             state: state.clone(),
-            runtime: self.options.runtime.clone(),
+            runtime: image.runtime.clone(),
             program: image.program.clone(),
             spec_env: container_env(c, image),
             preopens: preopens.to_vec(),

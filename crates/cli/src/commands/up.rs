@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use wasmpod_engine::{EngineOptions, Runtime};
+use wasmpod_engine::{EngineOptions, Runtime, Runtimes};
 use wasmpod_kube::{Image, PlanOptions, PullPolicy, Source};
-use wasmpod_local::{Console, LoadedImage, Outcome, Shutdown, UpOptions};
+use wasmpod_local::{Console, ImageKey, LoadedImage, Outcome, Shutdown, UpOptions};
 use wasmpod_oci::ImageRef;
 
 use super::oci::{self as images, RegistryArgs};
@@ -85,22 +85,32 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
     };
     let home = images::home()?;
     options.cache_dir = Some(home.join("cache").join("compiled"));
-    let runtime = Arc::new(Runtime::new(options)?);
+    // One engine per wasm stack the pods ask for (most use the default).
+    let runtimes = Runtimes::new(options)?;
 
-    // Every image the plan names, pulled per its policy and compiled once.
-    let wanted = plan
+    // Every image the plan names, pulled per its policy once, and compiled
+    // once for each engine that runs it.
+    let templates = plan
         .pods
         .iter()
-        .chain(plan.jobs.iter().map(|j| &j.template))
-        .flat_map(|p| p.containers.iter())
-        .map(|c| (c.image.clone(), c.pull_policy));
-    let mut loaded: HashMap<Image, LoadedImage> = HashMap::new();
-    for (image, policy) in wanted {
-        if loaded.contains_key(&image) {
-            continue;
+        .chain(plan.jobs.iter().map(|j| &j.template));
+    let mut loaded: HashMap<ImageKey, LoadedImage> = HashMap::new();
+    for pod in templates {
+        let runtime = runtimes.get(pod.max_wasm_stack).with_context(|| {
+            format!(
+                "pod {}: annotation {}",
+                pod.name,
+                wasmpod_kube::annotations::MAX_WASM_STACK
+            )
+        })?;
+        for c in &pod.containers {
+            let key = ImageKey::of(pod, c);
+            if loaded.contains_key(&key) {
+                continue;
+            }
+            let li = load_image(&runtime, &c.image, c.pull_policy, &args.registry, &console)?;
+            loaded.insert(key, li);
         }
-        let li = load_image(&runtime, &image, policy, &args.registry, &console)?;
-        loaded.insert(image, li);
     }
 
     let state = tempfile::Builder::new()
@@ -136,7 +146,6 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
             plan,
             loaded,
             UpOptions {
-                runtime,
                 state_dir: state.path().to_path_buf(),
                 backoff_scale: args.backoff_scale,
                 http: wasmpod_engine::HttpOptions::default(),
@@ -159,7 +168,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
 }
 
 fn load_image(
-    runtime: &Runtime,
+    runtime: &Arc<Runtime>,
     image: &Image,
     policy: PullPolicy,
     registry: &RegistryArgs,
@@ -173,6 +182,7 @@ fn load_image(
                 .load(&bytes)
                 .with_context(|| format!("cannot load {}", path.display()))?;
             Ok(LoadedImage {
+                runtime: runtime.clone(),
                 program,
                 entrypoint: vec![path.display().to_string()],
                 cmd: Vec::new(),
@@ -205,6 +215,7 @@ fn load_image(
             let (entrypoint, cmd) = record.command(reference);
             let env = wasmpod_engine::env_pairs(&record.env);
             Ok(LoadedImage {
+                runtime: runtime.clone(),
                 program,
                 entrypoint,
                 cmd,
