@@ -32,6 +32,6 @@ mod tests {
         assert_eq!(max_wasm_stack(&with("16Mi")), Ok(Some(16 << 20)));
         assert_eq!(max_wasm_stack(&with("1000000")), Ok(Some(1_000_000)));
         assert!(max_wasm_stack(&with("lots")).is_err());
-        assert!(max_wasm_stack(&with("500m")).is_err());
+        assert!(max_wasm_stack(&with("-1Mi")).is_err());
     }
 }
