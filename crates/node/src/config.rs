@@ -16,6 +16,9 @@ pub const RUNTIME_TYPE: &str = "io.containerd.wasmpod.v1";
 /// The annotation the kubelet sets with a container's `ports`; listing it
 /// in `container_annotations` passes it through to the shim.
 pub const PORTS_ANNOTATION: &str = "io.kubernetes.container.ports";
+/// The pod annotations the shim reads (`wasmpod.dev/max-wasm-stack`);
+/// listing the pattern in `pod_annotations` passes them through.
+pub const POD_ANNOTATIONS: &str = "wasmpod.dev/*";
 /// The first line of a file `wasmpod node install` created, so uninstall
 /// knows the whole file is ours.
 pub const CREATED_HEADER: &str =
@@ -155,18 +158,27 @@ pub fn drop_in_path(doc: &DocumentMut, main: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Whether the handler is registered with our runtime type and the ports
-/// annotation.
+/// The annotation lists the handler needs: each key, and the value it
+/// must hold.
+const ANNOTATION_LISTS: [(&str, &str); 2] = [
+    ("container_annotations", PORTS_ANNOTATION),
+    ("pod_annotations", POD_ANNOTATIONS),
+];
+
+/// Whether the handler is registered with our runtime type and the
+/// annotations the shim reads.
 pub fn has_handler(doc: &DocumentMut, version: ConfigVersion) -> bool {
     let Some(table) = handler_table(doc, version) else {
         return false;
     };
     let type_ok = table.get("runtime_type").and_then(Item::as_str) == Some(RUNTIME_TYPE);
-    let ann_ok = table
-        .get("container_annotations")
-        .and_then(Item::as_array)
-        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(PORTS_ANNOTATION)));
-    type_ok && ann_ok
+    let lists_ok = ANNOTATION_LISTS.iter().all(|(key, value)| {
+        table
+            .get(key)
+            .and_then(Item::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(value)))
+    });
+    type_ok && lists_ok
 }
 
 fn handler_table(doc: &DocumentMut, version: ConfigVersion) -> Option<&dyn TableLike> {
@@ -235,28 +247,33 @@ pub fn add_handler(doc: &mut DocumentMut, version: ConfigVersion) -> Result<bool
             if table.get("runtime_type").and_then(Item::as_str) != Some(RUNTIME_TYPE) {
                 table.insert("runtime_type", toml_edit::value(RUNTIME_TYPE));
             }
-            let annotations = table
-                .entry("container_annotations")
-                .or_insert_with(|| toml_edit::value(Array::new()));
-            match annotations.as_array_mut() {
-                Some(array) => array.push(PORTS_ANNOTATION),
-                None => *annotations = toml_edit::value(ports_array()),
+            for (key, value) in ANNOTATION_LISTS {
+                let list = table
+                    .entry(key)
+                    .or_insert_with(|| toml_edit::value(Array::new()));
+                match list.as_array_mut() {
+                    Some(array) if array.iter().any(|v| v.as_str() == Some(value)) => {}
+                    Some(array) => array.push(value),
+                    None => *list = toml_edit::value(one(value)),
+                }
             }
         }
         None => {
             let mut table = Table::new();
             table.decor_mut().set_prefix("\n");
             table.insert("runtime_type", toml_edit::value(RUNTIME_TYPE));
-            table.insert("container_annotations", toml_edit::value(ports_array()));
+            for (key, value) in ANNOTATION_LISTS {
+                table.insert(key, toml_edit::value(one(value)));
+            }
             runtimes.insert(HANDLER, Item::Table(table));
         }
     }
     Ok(true)
 }
 
-fn ports_array() -> Array {
+fn one(value: &str) -> Array {
     let mut a = Array::new();
-    a.push(PORTS_ANNOTATION);
+    a.push(value);
     a
 }
 
@@ -355,6 +372,7 @@ root = "/var/lib/containerd"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.wasmpod]
 runtime_type = "io.containerd.wasmpod.v1"
 container_annotations = ["io.kubernetes.container.ports"]
+pod_annotations = ["wasmpod.dev/*"]
 
 [metrics]
   address = "127.0.0.1:1338"
@@ -381,6 +399,7 @@ container_annotations = ["io.kubernetes.container.ports"]
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.wasmpod]
 runtime_type = "io.containerd.wasmpod.v1"
 container_annotations = ["io.kubernetes.container.ports"]
+pod_annotations = ["wasmpod.dev/*"]
 "#
         );
     }
@@ -398,6 +417,7 @@ runtime_type = "io.containerd.runc.v2"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.wasmpod]
 runtime_type = "io.containerd.wasmpod.v1"
 container_annotations = ["io.kubernetes.container.ports"]
+pod_annotations = ["wasmpod.dev/*"]
 "#
         );
     }
@@ -415,7 +435,14 @@ container_annotations = ["io.kubernetes.container.ports"]
         let text = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.wasmpod]\n  runtime_type = \"io.containerd.wasmpod.v1\" # ours\n";
         assert_eq!(
             added(text, ConfigVersion::V2),
-            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.wasmpod]\n  runtime_type = \"io.containerd.wasmpod.v1\" # ours\ncontainer_annotations = [\"io.kubernetes.container.ports\"]\n"
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.wasmpod]\n  runtime_type = \"io.containerd.wasmpod.v1\" # ours\ncontainer_annotations = [\"io.kubernetes.container.ports\"]\npod_annotations = [\"wasmpod.dev/*\"]\n"
+        );
+        // An older install's table, without pod_annotations, is completed
+        // and nothing in it is repeated.
+        let older = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.wasmpod]\nruntime_type = \"io.containerd.wasmpod.v1\"\ncontainer_annotations = [\"io.kubernetes.container.ports\"]\n";
+        assert_eq!(
+            added(older, ConfigVersion::V2),
+            format!("{older}pod_annotations = [\"wasmpod.dev/*\"]\n")
         );
     }
 
@@ -505,6 +532,7 @@ version = 2
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.wasmpod]
 runtime_type = "io.containerd.wasmpod.v1"
 container_annotations = ["io.kubernetes.container.ports"]
+pod_annotations = ["wasmpod.dev/*"]
 "#
         );
     }

@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(
             tmpl,
             format!(
-                "{CREATED_HEADER}\n{rendered}\n[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.wasmpod]\nruntime_type = \"io.containerd.wasmpod.v1\"\ncontainer_annotations = [\"io.kubernetes.container.ports\"]\n"
+                "{CREATED_HEADER}\n{rendered}\n[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.wasmpod]\nruntime_type = \"io.containerd.wasmpod.v1\"\ncontainer_annotations = [\"io.kubernetes.container.ports\"]\npod_annotations = [\"wasmpod.dev/*\"]\n"
             )
         );
         assert_eq!(

@@ -23,7 +23,9 @@ mod restart_by_pid;
 mod restart_by_systemd;
 pub mod restart_plan;
 
-pub use config::{ConfigError, ConfigVersion, HANDLER, PORTS_ANNOTATION, RUNTIME_TYPE};
+pub use config::{
+    ConfigError, ConfigVersion, HANDLER, POD_ANNOTATIONS, PORTS_ANNOTATION, RUNTIME_TYPE,
+};
 pub use host::{Host, SystemHost, host_path};
 pub use install::{InstallOptions, Plan, StatusReport, install, status, uninstall};
 pub use locate::{Flavor, Located};

@@ -95,6 +95,10 @@ fn install_is_read_by_containerd_idempotent_and_uninstall_restores_the_bytes() {
     assert!(dumped.contains(HANDLER_V2), "{dumped}");
     assert!(dumped.contains("runtime_type = \"io.containerd.wasmpod.v1\""));
     assert!(dumped.contains("container_annotations = [\"io.kubernetes.container.ports\"]"));
+    assert!(
+        dumped.contains("pod_annotations = [\"wasmpod.dev/*\"]"),
+        "{dumped}"
+    );
     assert!(dumped.contains("custom/pause:9"));
     assert!(dumped.contains("runtimes.runc]"));
     let backup = dir.path().join("config.toml.wasmpod-backup");

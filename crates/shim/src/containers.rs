@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use containerd_shim::protos::types::mount::Mount;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
-use wasmpod_engine::{HostDir, Runtime, StopReason};
+use wasmpod_engine::{HostDir, Runtime, Runtimes, StopReason};
+use wasmpod_kube::annotations;
 
 use crate::ShimError;
 use crate::content::{Store, WasmLayers};
@@ -94,7 +95,8 @@ fn name(id: &str, exec: Option<&str>) -> String {
 
 /// The containers of one shim (one pod, or one container).
 pub(crate) struct Containers {
-    runtime: Arc<Runtime>,
+    /// One engine per wasm stack the containers ask for.
+    runtimes: Arc<Runtimes>,
     modules: Modules,
     publisher: Arc<dyn Publisher>,
     table: Mutex<HashMap<String, Container>>,
@@ -106,13 +108,13 @@ impl Containers {
     /// `store` is containerd's content store, for images whose module is
     /// a layer rather than a file of the rootfs.
     pub(crate) fn new(
-        runtime: Arc<Runtime>,
+        runtimes: Arc<Runtimes>,
         store: Option<Store>,
         publisher: Arc<dyn Publisher>,
     ) -> Self {
         Self {
-            modules: Modules::new(runtime.clone(), store),
-            runtime,
+            modules: Modules::new(store),
+            runtimes,
             publisher,
             table: Mutex::default(),
             release_due: Arc::default(),
@@ -212,7 +214,9 @@ impl Containers {
             return Ok((Plan::Sandbox, None));
         }
         let root = HostDir::open(rootfs).map_err(|e| ShimError::io(rootfs, e))?;
+        let runtime = self.runtime_for(spec)?;
         let base = Base {
+            runtime: runtime.clone(),
             env: spec.env(),
             cwd: spec.cwd(),
             preopens: spec.preopens(&root)?,
@@ -227,12 +231,12 @@ impl Containers {
             .unwrap_or_default();
         let program = self
             .modules
-            .load(id, &base.root, &base.cwd, &args, layers)
+            .load(&runtime, id, &base.root, &base.cwd, &args, layers)
             .await?;
         debug!(container = %id, digest = %program.digest(), cache = program.cache_outcome().as_str(), "module loaded");
         // The linker it runs with is built while containerd goes back and
         // forth before Start, rather than when Start waits for it.
-        let (runtime, p) = (self.runtime.clone(), program.clone());
+        let p = program.clone();
         drop(tokio::task::spawn_blocking(move || {
             if let Err(e) = runtime.prepare_linker(&p) {
                 warn!(error = %e, "cannot build the linker");
@@ -246,6 +250,19 @@ impl Containers {
             },
             Some(base),
         ))
+    }
+
+    /// The engine for the wasm stack the container asks for with the
+    /// `wasmpod.dev/max-wasm-stack` annotation (containerd passes a pod's
+    /// annotations on when its runtime lists them in `pod_annotations`).
+    fn runtime_for(&self, spec: &Spec) -> Result<Arc<Runtime>, ShimError> {
+        let invalid = |source: wasmpod_engine::Cause| ShimError::Annotation {
+            name: annotations::MAX_WASM_STACK,
+            source,
+        };
+        let stack =
+            annotations::max_wasm_stack(&spec.annotations).map_err(|e| invalid(e.into()))?;
+        self.runtimes.get(stack).map_err(|e| invalid(e.into()))
     }
 
     /// Starts the init process (`exec` `None`) or an exec.
@@ -266,7 +283,6 @@ impl Containers {
             },
         });
         launch(
-            self.runtime.clone(),
             self.publisher.clone(),
             id.to_string(),
             exec.map(str::to_string),
@@ -426,7 +442,14 @@ impl Containers {
         // Loaded without the lock, as in create.
         let program = self
             .modules
-            .load(id, &base.root, &base.cwd, &process.args, &mut layers)
+            .load(
+                &base.runtime,
+                id,
+                &base.root,
+                &base.cwd,
+                &process.args,
+                &mut layers,
+            )
             .await;
         let mut table = self.table.lock().await;
         let c = table

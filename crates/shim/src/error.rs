@@ -55,6 +55,13 @@ pub enum ShimError {
     StillRunning(String),
     #[error("{0} is not supported by the wasmpod shim")]
     Unsupported(String),
+    /// A pod annotation wasmpod reads has a value it cannot take.
+    #[error("invalid annotation {name}")]
+    Annotation {
+        name: &'static str,
+        #[source]
+        source: wasmpod_engine::Cause,
+    },
     /// A blocking step the shim ran off its async threads panicked or
     /// was cancelled.
     #[error("a background task of the shim failed")]

@@ -17,7 +17,6 @@ const NOT_STARTED: u32 = 125;
 /// Runs `process` in a task of its own; `exec_id` is `None` for the
 /// container's init process.
 pub(crate) fn launch(
-    runtime: Arc<Runtime>,
     publisher: Arc<dyn Publisher>,
     container_id: String,
     exec_id: Option<String>,
@@ -45,7 +44,7 @@ pub(crate) fn launch(
                 }
                 Ok(stdio) => {
                     let base = *base;
-                    let listen = base.http_listen;
+                    let (listen, runtime) = (base.http_listen, base.runtime.clone());
                     let spec = run_spec(args, base, stdio, usage);
                     // The container's own wasi:http component is served
                     // (in the pod's network namespace, where this shim

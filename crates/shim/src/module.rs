@@ -9,25 +9,25 @@ use wasmpod_engine::{HostDir, Program, Runtime};
 use crate::ShimError;
 use crate::content::{ContentError, Store, WasmLayers};
 
-/// Where modules come from: the engine that compiles them, and
-/// containerd's content store for images whose module is a layer.
+/// Where modules come from: the rootfs, and containerd's content store for
+/// images whose module is a layer.
 pub(crate) struct Modules {
-    runtime: Arc<Runtime>,
     /// `None` when containerd's address is unknown.
     store: Option<Store>,
 }
 
 impl Modules {
-    pub(crate) fn new(runtime: Arc<Runtime>, store: Option<Store>) -> Self {
-        Self { runtime, store }
+    pub(crate) fn new(store: Option<Store>) -> Self {
+        Self { store }
     }
 
     /// The program `args[0]` names: a file beneath `root` (a relative name
     /// is taken from `cwd`), or else a Wasm layer of container `id`'s image,
     /// read from containerd's content store (`layers` remembers which the
-    /// image has).
+    /// image has), compiled by `runtime`.
     pub(crate) async fn load(
         &self,
+        runtime: &Arc<Runtime>,
         id: &str,
         root: &HostDir,
         cwd: &str,
@@ -36,17 +36,17 @@ impl Modules {
     ) -> Result<Program, ShimError> {
         // Reading a file of the rootfs and compiling it are one trip off
         // the async threads.
-        let (root, cwd, a, runtime) = (
+        let (root, cwd, a, engine) = (
             root.clone(),
             cwd.to_string(),
             args.to_vec(),
-            self.runtime.clone(),
+            runtime.clone(),
         );
         let found = tokio::task::spawn_blocking(move || {
             read_module(&root, &cwd, &a)?
                 .map(|bytes| {
                     let first = a.first().map(String::as_str).unwrap_or_default();
-                    load_bytes(&runtime, first, &bytes)
+                    load_bytes(&engine, first, &bytes)
                 })
                 .transpose()
         })
@@ -70,14 +70,16 @@ impl Modules {
         let layer = known.select(first).map_err(missing)?;
         // A layer's digest is the module's: compiled code cached
         // under it needs no read of the layer at all.
-        let runtime = self.runtime.clone();
         let digest = layer.digest.to_bytes();
-        let cached = tokio::task::spawn_blocking(move || runtime.load_cached(digest)).await?;
+        let cached = {
+            let runtime = runtime.clone();
+            tokio::task::spawn_blocking(move || runtime.load_cached(digest)).await?
+        };
         if let Some(program) = cached {
             return Ok(program);
         }
         let bytes = store.read_layer(known, layer).await.map_err(missing)?;
-        compile(&self.runtime, first, bytes).await
+        compile(runtime, first, bytes).await
     }
 }
 

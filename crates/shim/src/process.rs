@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::watch;
-use wasmpod_engine::{ExitStatus, HostDir, Preopen, Program, StopHandle, StopReason, Usage};
+use wasmpod_engine::{
+    ExitStatus, HostDir, Preopen, Program, Runtime, StopHandle, StopReason, Usage,
+};
 
 use crate::ShimError;
 use crate::stdio::StdioPaths;
@@ -81,6 +83,9 @@ pub(crate) enum Plan {
 /// What a container's processes share.
 #[derive(Clone)]
 pub(crate) struct Base {
+    /// The engine of the container's wasm stack: its programs were
+    /// compiled by it and run in it.
+    pub(crate) runtime: Arc<Runtime>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) cwd: String,
     pub(crate) preopens: Vec<Preopen>,

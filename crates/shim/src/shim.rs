@@ -18,7 +18,7 @@ use containerd_shim::asynchronous::ExitSignal;
 use containerd_shim::protos::protobuf::MessageField;
 use rustix::process::{Pid, Signal, WaitOptions};
 use tracing::{debug, error, info, warn};
-use wasmpod_engine::{EngineOptions, Runtime};
+use wasmpod_engine::{EngineOptions, Runtimes};
 
 use crate::fork::Forked;
 use crate::spec::{Network, Spec};
@@ -30,9 +30,10 @@ pub const RUNTIME_TYPE: &str = "io.containerd.wasmpod.v1";
 /// Instances one shim (one pod) reserves room for in the pooling allocator.
 const POD_INSTANCES: u32 = 64;
 
-/// The engine every container of this shim shares: pooling on, and the
-/// node-wide compile cache under the system `WASMPOD_HOME`.
-fn engine() -> Runtime {
+/// The engines of this shim's containers (one per wasm stack they ask
+/// for): pooling on, and the node-wide compile cache under the system
+/// `WASMPOD_HOME`.
+fn engine() -> Runtimes {
     let cache_dir = wasmpod_engine::home::default_home().map(|h| h.join("cache").join("compiled"));
     let options = EngineOptions {
         cache_dir: cache_dir.clone(),
@@ -40,11 +41,11 @@ fn engine() -> Runtime {
         pooling_max_instances: POD_INSTANCES,
         ..EngineOptions::default()
     };
-    match Runtime::new(options) {
+    match Runtimes::new(options) {
         Ok(r) => r,
         Err(e) => {
             warn!(error = %e, "cannot use the pooling allocator or cache; falling back to defaults");
-            match Runtime::new(EngineOptions {
+            match Runtimes::new(EngineOptions {
                 cache_dir,
                 ..EngineOptions::default()
             }) {

@@ -16,7 +16,7 @@ use containerd_shim::protos::shim_async::Task;
 use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim::protos::ttrpc::{self, Code};
 use tracing::info;
-use wasmpod_engine::Runtime;
+use wasmpod_engine::Runtimes;
 
 use crate::ShimError;
 use crate::containers::{Containers, NewContainer};
@@ -46,14 +46,18 @@ impl std::fmt::Debug for TaskService {
 impl TaskService {
     /// `address` is containerd's gRPC socket (the shim's `-address`).
     pub fn new(
-        runtime: Arc<Runtime>,
+        runtimes: Arc<Runtimes>,
         events: EventForwarder,
         namespace: String,
         address: &str,
         exit: Arc<ExitSignal>,
     ) -> Self {
         Self {
-            containers: Containers::new(runtime, Store::new(address, &namespace), Arc::new(events)),
+            containers: Containers::new(
+                runtimes,
+                Store::new(address, &namespace),
+                Arc::new(events),
+            ),
             namespace,
             exit,
         }
@@ -93,6 +97,7 @@ impl From<ShimError> for ttrpc::Error {
             ShimError::NotFound(_) => Code::NOT_FOUND,
             ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
             ShimError::InvalidSpec(_)
+            | ShimError::Annotation { .. }
             | ShimError::ModuleNotFound { .. }
             | ShimError::ReadModule { .. }
             | ShimError::LoadModule { .. }

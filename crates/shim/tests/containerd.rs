@@ -982,3 +982,69 @@ fn a_pods_containers_share_its_network_namespace_and_never_the_hosts() {
         assert_exit(&out, 137, &s.ctd);
     }
 }
+
+/// A module Go's own toolchain built (`GOOS=wasip1`), run by `ctr`: deep
+/// recursion on the default stack, a stack set by annotation, a bind
+/// mount, env and exit codes.
+#[test]
+fn go_built_modules_run_and_the_stack_annotation_applies() {
+    let go = std::fs::read(guests::GO_PROBE).expect("go probe");
+    let image = compat_image(&[("/go-probe.wasm", &go)], "/go-probe.wasm");
+    let s = Setup::with(Release::debian(), "wasm/go:v1", &image);
+    let o = s.run("deep", &[], &["/go-probe.wasm", "json", "4000"]);
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(
+        text(&o.stdout),
+        "json ok: 4000 levels, 32006 bytes, leaf leaf\n"
+    );
+    let o = s.run(
+        "shallow",
+        &["--annotation", "wasmpod.dev/max-wasm-stack=512Ki"],
+        &["/go-probe.wasm", "json", "4000"],
+    );
+    assert_exit(&o, 134, &s.ctd);
+    // A value the engine cannot take fails the create, naming it.
+    let o = s.run(
+        "bad",
+        &["--annotation", "wasmpod.dev/max-wasm-stack=1Ki"],
+        &["/go-probe.wasm", "exit", "0"],
+    );
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        text(&o.stderr).contains("invalid annotation wasmpod.dev/max-wasm-stack: "),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let data = tempfile::tempdir().expect("tmp");
+    let mount = format!(
+        "type=bind,src={},dst=/data,options=rbind:rw",
+        data.path().display()
+    );
+    let o = s.run(
+        "files",
+        &["--mount", &mount],
+        &["/go-probe.wasm", "files", "/data"],
+    );
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(
+        text(&o.stdout),
+        "read back: written by Go\nentries: [from-go.txt]\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("from-go.txt")).expect("on the host"),
+        "written by Go\n"
+    );
+    let o = s.run(
+        "env",
+        &["--env", "GREETING=hello from go"],
+        &["/go-probe.wasm", "env", "GREETING", "WASMPOD_HOME"],
+    );
+    assert_exit(&o, 0, &s.ctd);
+    assert_eq!(
+        text(&o.stdout),
+        "GREETING=hello from go\nWASMPOD_HOME unset\n"
+    );
+    let o = s.run("exit", &[], &["/go-probe.wasm", "exit", "42"]);
+    assert_exit(&o, 42, &s.ctd);
+}

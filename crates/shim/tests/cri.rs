@@ -38,6 +38,7 @@ impl Setup {
         let hello = std::fs::read(guests::HELLO).expect("hello");
         let web = std::fs::read(guests::TCP_HELLO_WAT_WASM).expect("tcp-hello");
         let http = std::fs::read(guests::HTTP_HELLO_WAT_WASM).expect("http-hello");
+        let go = std::fs::read(guests::GO_PROBE).expect("go-probe");
         push(
             &image,
             &[
@@ -45,6 +46,7 @@ impl Setup {
                 ("/hello.wasm", &hello),
                 ("/tcp-hello.wasm", &web),
                 ("/http-hello.wasm", &http),
+                ("/go-probe.wasm", &go),
             ],
             "/probe.wasm",
         );
@@ -707,4 +709,57 @@ async fn wasm_layer_images_run_through_cri_on_containerd_1_7() {
     wait_until(Duration::from_secs(10), "the pod's shim to exit", || {
         s.shims().is_empty()
     });
+}
+
+/// The pod annotation `wasmpod.dev/max-wasm-stack` reaches the shim through
+/// CRI (the runtime lists `wasmpod.dev/*` in `pod_annotations`, as
+/// `wasmpod node install` writes it) and sets the stack of the pod's
+/// containers: a Go-built module that recurses deeply runs on the default
+/// stack and traps on wasmtime's own default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pod_stack_annotation_reaches_the_shim_through_cri() {
+    let cgroup = format!("/wasmpod-cri-stack-{}", std::process::id());
+    let _cg = CgroupGuard(cgroup.clone());
+    let mut s = Setup::new().await;
+    let image = s.image.clone();
+    let mut exit_of = async |name: &str, annotations: &[(&str, &str)]| {
+        let mut pod_config = s.pod_config(name, &cgroup);
+        pod_config.annotations = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let pod = s.run_pod(&pod_config).await;
+        s.pull(&image, &pod_config).await;
+        let id = s
+            .create(
+                &pod,
+                &pod_config,
+                api::ContainerConfig {
+                    metadata: Some(api::ContainerMetadata {
+                        name: "go".into(),
+                        attempt: 0,
+                    }),
+                    command: args(&["/go-probe.wasm", "json", "4000"]),
+                    log_path: "go.log".into(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        s.start(&id).await;
+        let exited = s
+            .wait_state(&id, api::ContainerState::ContainerExited)
+            .await;
+        let log = log_lines(&s.logs.path().join(name).join("go.log"));
+        s.remove_pod(&pod).await;
+        (exited.exit_code, log)
+    };
+    let (code, log) = exit_of("deep", &[]).await;
+    assert_eq!(code, 0, "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l == "json ok: 4000 levels, 32006 bytes, leaf leaf"),
+        "{log:?}"
+    );
+    let (code, log) = exit_of("shallow", &[("wasmpod.dev/max-wasm-stack", "512Ki")]).await;
+    assert_eq!(code, 134, "{log:?}");
 }

@@ -182,7 +182,8 @@ impl Containerd {
              [{cri}.containerd]\n  default_runtime_name = \"runc\"\n\
              [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\
              [{cri}.containerd.runtimes.wasmpod]\n  runtime_type = \"io.containerd.wasmpod.v1\"\n  \
-             container_annotations = [\"io.kubernetes.container.ports\"]\n\
+             container_annotations = [\"io.kubernetes.container.ports\"]\n  \
+             pod_annotations = [\"wasmpod.dev/*\"]\n\
              [{cri}.cni]\n  bin_dir = \"{}\"\n  conf_dir = \"{}\"\n  max_conf_num = 1\n{mirrors}",
             cni_bin.display(),
             conf_dir.display(),

@@ -10,7 +10,8 @@ use containerd_shim::protos::topics::{
     TASK_EXEC_ADDED_EVENT_TOPIC as EXEC_ADDED, TASK_EXEC_STARTED_EVENT_TOPIC as EXEC_STARTED,
     TASK_EXIT_EVENT_TOPIC as EXIT, TASK_START_EVENT_TOPIC as START,
 };
-use wasmpod_engine::{EngineOptions, Runtime};
+use wasmpod_engine::{EngineOptions, Runtimes};
+use wasmpod_kube::annotations::MAX_WASM_STACK;
 
 use super::{Containers, NewContainer};
 use crate::ShimError;
@@ -25,24 +26,24 @@ const SIGKILL: u32 = libc::SIGKILL as u32;
 /// One engine for every test, with a compile cache in the target folder
 /// (beside the test binary), warmed with the guests once: a create then
 /// loads compiled code instead of compiling, and a test takes milliseconds.
-fn runtime() -> Arc<Runtime> {
-    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+fn runtimes() -> Arc<Runtimes> {
+    static RUNTIME: OnceLock<Arc<Runtimes>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("test binary");
             let target = exe.parent().and_then(Path::parent).expect("target folder");
             // A cache the engine refuses (another user's) only costs time.
-            let runtime = Runtime::new(EngineOptions {
+            let runtimes = Runtimes::new(EngineOptions {
                 cache_dir: Some(target.join("tmp").join("shim-core-compiled")),
                 ..EngineOptions::default()
             })
-            .or_else(|_| Runtime::new(EngineOptions::default()))
+            .or_else(|_| Runtimes::new(EngineOptions::default()))
             .expect("engine");
             for guest in [wasmpod_test_guests::PROBE, wasmpod_test_guests::HELLO] {
                 let bytes = std::fs::read(guest).expect("guest");
-                runtime.load(&bytes).expect("compile");
+                runtimes.default_runtime().load(&bytes).expect("compile");
             }
-            Arc::new(runtime)
+            Arc::new(runtimes)
         })
         .clone()
 }
@@ -50,7 +51,10 @@ fn runtime() -> Arc<Runtime> {
 /// A core whose events go to the returned recorder, and no content store.
 fn core() -> (Containers, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
-    (Containers::new(runtime(), None, recorder.clone()), recorder)
+    (
+        Containers::new(runtimes(), None, recorder.clone()),
+        recorder,
+    )
 }
 
 /// A bundle in a temp folder: `config.json` and a rootfs holding the
@@ -508,4 +512,52 @@ async fn only_a_wasm_module_in_the_rootfs_is_run() {
     );
     assert!(core.is_empty().await);
     assert!(events.events().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_max_wasm_stack_annotation_sets_a_containers_stack() {
+    let (core, _events) = core();
+    let go = |id: &str, annotations: serde_json::Value| {
+        let b = Bundle::with_config(serde_json::json!({
+            "process": { "args": ["/go-probe.wasm", "json", "4000"], "cwd": "/" },
+            "root": { "path": "rootfs" },
+            "annotations": annotations,
+        }));
+        std::fs::copy(
+            wasmpod_test_guests::GO_PROBE,
+            b.dir.path().join("rootfs/go-probe.wasm"),
+        )
+        .expect("go probe");
+        let create = b.create(id);
+        (b, create)
+    };
+    let run = |id: &'static str, create| {
+        let core = &core;
+        async move {
+            core.create(create).await.expect("create");
+            core.start(id, None).await.expect("start");
+            core.wait(id, None).await.expect("wait").status
+        }
+    };
+    // The default stack is Go's: deep recursion works.
+    let (b, create) = go("deep", serde_json::json!({}));
+    assert_eq!(run("deep", create).await, 0);
+    assert_eq!(
+        b.output("deep"),
+        "json ok: 4000 levels, 32006 bytes, leaf leaf\n"
+    );
+    // A container that asks for less traps (134), in an engine of its own.
+    let (_b, create) = go("shallow", serde_json::json!({ (MAX_WASM_STACK): "512Ki" }));
+    assert_eq!(run("shallow", create).await, 134);
+    // A value the engine cannot take is refused at create.
+    for (value, reason) in [("lots", "lots"), ("1Ki", "outside 64 KiB to 1 GiB")] {
+        let (_b, create) = go("bad", serde_json::json!({ (MAX_WASM_STACK): value }));
+        let e = core.create(create).await.expect_err("bad annotation");
+        let line = wasmpod_engine::one_line(&e);
+        assert!(
+            line.starts_with("invalid annotation wasmpod.dev/max-wasm-stack: "),
+            "{line}"
+        );
+        assert!(line.contains(reason), "{line}");
+    }
 }
