@@ -90,6 +90,15 @@ if [ "$(go_minor)" -lt 25 ]; then
   say "using Go toolchain $GOTOOLCHAIN (go fetches it once)"
   go version >/dev/null
 fi
+# oras, the CNCF ORAS client, is an independent client in the image
+# tests (it pulls what wasmpod pushes, and pushes what wasmpod runs).
+ORAS_VERSION=v1.3.6
+tools_bin="${HOME}/.cache/wasmpod/bin"
+if ! "$tools_bin/oras" version 2>/dev/null | grep -q "^Version: *${ORAS_VERSION#v}$"; then
+  say "installing oras $ORAS_VERSION with go install"
+  mkdir -p "$tools_bin"
+  GOBIN="$tools_bin" go install "oras.land/oras/cmd/oras@$ORAS_VERSION"
+fi
 if [ -n "$want_k8s" ]; then
   tests/k8s/build.sh >/dev/null
   tests/containerd/build.sh >/dev/null

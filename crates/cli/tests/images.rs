@@ -1162,3 +1162,87 @@ fn oversized_configs_and_deep_index_chains_are_refused() {
         ),
     );
 }
+
+/// `oras`, the CNCF ORAS client (`make setup` installs it with `go install`
+/// into `~/.cache/wasmpod/bin` unless it is on the PATH).
+fn oras(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let installed = std::env::var_os("HOME")
+        .map(|h| std::path::PathBuf::from(h).join(".cache/wasmpod/bin/oras"))
+        .filter(|p| p.exists());
+    let program = installed.unwrap_or_else(|| "oras".into());
+    let out = Command::new(&program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}: run `make setup`", program.display()));
+    assert!(
+        out.status.success(),
+        "oras {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn oras_pulls_what_wasmpod_pushes_and_wasmpod_runs_what_oras_pushes() {
+    let reg = Registry::start();
+    let w = Wasmpod::new();
+    let dir = tempfile::tempdir().expect("tmp");
+
+    // wasmpod push → oras pull saves the module under its file name.
+    let pushed = format!("{}/interop/probe:v1", reg.addr());
+    assert_code(&w.exec(&["push", "-q", guests::PROBE, &pushed]), 0);
+    let pulled = dir.path().join("pulled");
+    std::fs::create_dir(&pulled).expect("mkdir");
+    oras(&pulled, &["pull", "--plain-http", &pushed]);
+    let module = std::fs::read(guests::PROBE).expect("probe");
+    assert_eq!(
+        std::fs::read(pulled.join("probe.wasm")).expect("oras saved probe.wasm"),
+        module
+    );
+    // A .wat file is pushed as its binary, titled .wasm.
+    let wat = format!("{}/interop/hello-wat:v1", reg.addr());
+    assert_code(&w.exec(&["push", "-q", guests::HELLO_WAT, &wat]), 0);
+    oras(&pulled, &["pull", "--plain-http", &wat]);
+    let binary = std::fs::read(pulled.join("hello.wasm")).expect("oras saved hello.wasm");
+    assert!(binary.starts_with(b"\0asm"));
+
+    // oras push of a CNCF Wasm artifact → wasmpod pulls, shows and runs it.
+    let push_dir = dir.path().join("push");
+    std::fs::create_dir(&push_dir).expect("mkdir");
+    std::fs::copy(guests::PROBE, push_dir.join("module.wasm")).expect("copy");
+    std::fs::write(
+        push_dir.join("config.json"),
+        r#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#,
+    )
+    .expect("config");
+    let by_oras = format!("{}/interop/by-oras:v1", reg.addr());
+    oras(
+        &push_dir,
+        &[
+            "push",
+            "--plain-http",
+            &by_oras,
+            "--config",
+            "config.json:application/vnd.wasm.config.v0+json",
+            "module.wasm:application/wasm",
+        ],
+    );
+    let o = w.run(&[&by_oras, "args", "from-oras"]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        format!("argv[0]={by_oras}\nargv[1]=args\nargv[2]=from-oras\n")
+    );
+    let o = w.exec(&["images"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("interop/by-oras"), "{}", stdout(&o));
+    let o = w.exec(&["inspect", &by_oras]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains(&Digest::of(&module).to_string()),
+        "{}",
+        stdout(&o)
+    );
+}

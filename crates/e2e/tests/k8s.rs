@@ -1158,8 +1158,13 @@ fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), St
     );
     push_image(
         &c.image("artifact"),
-        &wasmpod_oci::image::build(&hello, &wasmpod_oci::image::PushFormat::Artifact)
-            .map_err(|e| e.to_string())?,
+        &wasmpod_oci::image::build(
+            &hello,
+            &wasmpod_oci::image::PushFormat::Artifact {
+                title: "hello.wasm".into(),
+            },
+        )
+        .map_err(|e| e.to_string())?,
     );
     c.apply(&c.wasm_job(
         "layered",

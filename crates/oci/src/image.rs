@@ -23,8 +23,10 @@ use crate::{Digest, ImageRef, OciError, media};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushFormat {
     /// The CNCF TAG-Runtime Wasm artifact: a `application/vnd.wasm.config.v0+json`
-    /// config and one `application/wasm` layer.
-    Artifact,
+    /// config and one `application/wasm` layer, titled
+    /// (`org.opencontainers.image.title`) with `title` so that `oras pull`
+    /// saves it under that name.
+    Artifact { title: String },
     /// A standard container image: one tar+gzip layer holding the module at
     /// `path`, and a config whose `Entrypoint` is `[path]`, platform
     /// `wasi/wasm`.
@@ -107,8 +109,8 @@ pub fn build(wasm: &[u8], format: &PushFormat) -> Result<BuiltImage, OciError> {
     }
     let created = now_rfc3339();
     let (config, layers) = match format {
-        PushFormat::Artifact => {
-            let layer = Descriptor::new(media::WASM_LAYER, wasm);
+        PushFormat::Artifact { title } => {
+            let layer = Descriptor::new(media::WASM_LAYER, wasm).with_title(plain_name(title)?);
             let component = is_component(wasm);
             let config = WasmConfig {
                 created: Some(created),
@@ -234,6 +236,18 @@ fn plain_path(path: &str) -> Result<String, OciError> {
         ));
     }
     Ok(rel)
+}
+
+/// `title` if it is one plain file name (what `oras pull` may write as a
+/// file without leaving its folder).
+fn plain_name(title: &str) -> Result<&str, OciError> {
+    if title.is_empty() || title == "." || title == ".." || title.contains(['/', '\\', '\0']) {
+        return Err(OciError::invalid(
+            "layer title",
+            format!("{title:?} is not a plain file name"),
+        ));
+    }
+    Ok(title)
 }
 
 /// A tar (and its gzip) holding `wasm` at `path`, executable, owned by root.
@@ -933,6 +947,12 @@ fn scan_layer(
 mod tests {
     use super::*;
 
+    fn artifact() -> PushFormat {
+        PushFormat::Artifact {
+            title: "app.wasm".into(),
+        }
+    }
+
     fn tar_gz(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (path, data) in entries {
@@ -1228,7 +1248,7 @@ mod tests {
     #[test]
     fn builds_artifacts_and_compat_images() {
         let module = wat::parse_str("(module)").expect("wat");
-        let art = build(&module, &PushFormat::Artifact).expect("artifact");
+        let art = build(&module, &artifact()).expect("artifact");
         let m: ImageManifest = serde_json::from_slice(&art.manifest).expect("manifest");
         assert_eq!(m.config.media_type, media::WASM_CONFIG_V0);
         assert_eq!(m.layers.len(), 1);
@@ -1243,7 +1263,7 @@ mod tests {
             r#"(component (import "wasi:cli/environment@0.2.0" (instance)) (export "probe" (instance 0)))"#,
         )
         .expect("wat");
-        let art = build(&component, &PushFormat::Artifact).expect("component artifact");
+        let art = build(&component, &artifact()).expect("component artifact");
         let c: WasmConfig = serde_json::from_slice(&art.config.1).expect("config");
         assert_eq!(c.os, "wasip2");
         let info = c.component.expect("component");
@@ -1284,6 +1304,6 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(build(b"not wasm", &PushFormat::Artifact).is_err());
+        assert!(build(b"not wasm", &artifact()).is_err());
     }
 }

@@ -56,6 +56,10 @@ pub enum ContentError {
 pub(crate) struct WasmLayers {
     image: String,
     layers: Vec<Descriptor>,
+    /// A CNCF Wasm artifact (`application/vnd.wasm.config.v0+json`
+    /// config): its one Wasm layer is the module, whatever its title (other
+    /// tools title it with the file name they were given).
+    artifact: bool,
 }
 
 /// containerd's API as one shim namespace sees it.
@@ -320,7 +324,7 @@ impl WasmLayers {
     pub(crate) fn select(&self, args0: &str) -> Result<&Descriptor, ContentError> {
         match (titled(&self.layers, args0), self.layers.as_slice()) {
             (Some(layer), _) => Ok(layer),
-            (None, [only]) if only.title().is_none() => Ok(only),
+            (None, [only]) if only.title().is_none() || self.artifact => Ok(only),
             (None, []) => Err(ContentError::Image(format!(
                 "image {} has no Wasm layer ({})",
                 self.image,
@@ -343,6 +347,7 @@ impl WasmLayers {
 fn wasm_layers_of(image: &str, manifest: &ImageManifest) -> WasmLayers {
     WasmLayers {
         image: image.to_string(),
+        artifact: manifest.config.media_type == media::WASM_CONFIG_V0,
         layers: manifest
             .layers
             .iter()
@@ -403,6 +408,14 @@ mod tests {
             layers.select("/typo.wasm").expect_err("typo").to_string(),
             "image r/titled has no Wasm layer titled typo.wasm (its Wasm layers: app.wasm)"
         );
+        // A Wasm artifact's one layer is the module whatever its title:
+        // oras titles it with the file name it was given.
+        let artifact = ImageManifest::oci(
+            Descriptor::new(media::WASM_CONFIG_V0, b"{}"),
+            vec![layer(media::WASM_LAYER, Some("module.wasm"))],
+        );
+        let layers = wasm_layers_of("r/artifact", &artifact);
+        assert!(layers.select("/app.wasm").is_ok());
 
         let two = ImageManifest::oci(
             config.clone(),

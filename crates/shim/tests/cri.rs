@@ -627,8 +627,13 @@ async fn wasm_layer_images_run_through_cri_on_containerd_1_7() {
     let artifact = format!("{}/wasm/artifact:v1", s.registry.addr());
     push_image(
         &artifact,
-        &wasmpod_oci::image::build(&hello, &wasmpod_oci::image::PushFormat::Artifact)
-            .expect("artifact"),
+        &wasmpod_oci::image::build(
+            &hello,
+            &wasmpod_oci::image::PushFormat::Artifact {
+                title: "hello.wasm".into(),
+            },
+        )
+        .expect("artifact"),
     );
     let pod_config = s.pod_config("layers", &cgroup);
     let pod = s.run_pod(&pod_config).await;

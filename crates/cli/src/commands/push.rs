@@ -61,7 +61,17 @@ pub fn run(args: PushArgs) -> anyhow::Result<i32> {
             path: args.path.clone(),
         }
     } else {
-        PushFormat::Artifact
+        // The layer is titled with the file's name, so that `oras pull`
+        // saves the module (a `.wat` is pushed as its binary).
+        let name = std::path::Path::new(&args.file)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("module.wasm");
+        let title = match name.strip_suffix(".wat") {
+            Some(stem) => format!("{stem}.wasm"),
+            None => name.to_string(),
+        };
+        PushFormat::Artifact { title }
     };
     let built = image::build(&bytes, &format)?;
     let client = oci::client(&args.registry)?;
@@ -76,7 +86,7 @@ pub fn run(args: PushArgs) -> anyhow::Result<i32> {
             match format {
                 PushFormat::Compat { .. } => "container image",
                 PushFormat::WasmLayer { .. } => "container image with a Wasm layer",
-                PushFormat::Artifact => "Wasm artifact",
+                PushFormat::Artifact { .. } => "Wasm artifact",
             }
         );
     }
