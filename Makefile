@@ -78,4 +78,5 @@ bench: setup
 	PHASES=1 CONTAINERD=1.7 bench/ctr-cold-start.sh
 	bench/cri-density.sh
 	bench/http.sh
+	bench/wasm-stack.sh
 	bench/k8s-startup.sh
