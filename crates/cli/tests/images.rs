@@ -132,6 +132,26 @@ fn push_artifact_is_readable_by_skopeo_and_runs_by_reference() {
     );
     let o = w.run(&[&creference, "exit", "0"]);
     assert_code(&o, 0);
+
+    // A WASI 0.3 component (from the public conformance fixtures beside
+    // the repository) is pushed as wasip3, and listed as 0.3.
+    let p3 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/wasi-testsuite-p3/cli-exit.wasm"
+    );
+    let p3reference = format!("{}/tools/p3:v1", reg.addr());
+    assert_code(&w.exec(&["push", "-q", p3, &p3reference]), 0);
+    assert_eq!(remote_config(&p3reference)["os"], "wasip3");
+    assert_code(&w.exec(&["pull", "-q", &p3reference]), 0);
+    let o = w.exec(&["images"]);
+    let row = stdout(&o)
+        .lines()
+        .find(|l| l.contains("/tools/p3 "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_else(|| panic!("{}", stdout(&o)));
+    assert_eq!(row[3], "0.3", "{row:?}");
+    let o = w.exec(&["inspect", &creference]);
+    assert_eq!(json(&stdout(&o))["wasi"], "0.2");
 }
 
 #[test]
@@ -159,7 +179,10 @@ fn pull_images_inspect_rmi() {
     let out = stdout(&o);
     let mut lines = out.lines();
     let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
-    assert_eq!(header, ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"]);
+    assert_eq!(
+        header,
+        ["REPOSITORY", "TAG", "DIGEST", "WASI", "SIZE", "CREATED"]
+    );
     let row: Vec<&str> = lines.next().expect("row").split_whitespace().collect();
     assert_eq!(row[0], format!("{}/app", reg.addr()));
     assert_eq!(row[1], "v1");
@@ -167,8 +190,9 @@ fn pull_images_inspect_rmi() {
         row[2].starts_with("sha256:") && row[2].len() == 19,
         "{row:?}"
     );
-    assert!(row[3].parse::<f64>().is_ok() && row[4] == "KiB", "{row:?}");
-    assert!(row[5].starts_with("20"), "created: {row:?}");
+    assert_eq!(row[3], "preview1", "{row:?}");
+    assert!(row[4].parse::<f64>().is_ok() && row[5] == "KiB", "{row:?}");
+    assert!(row[6].starts_with("20"), "created: {row:?}");
     assert_eq!(lines.next(), None);
     assert_eq!(stdout(&w.exec(&["images", "-q"])), format!("{reference}\n"));
 
@@ -178,6 +202,7 @@ fn pull_images_inspect_rmi() {
     assert_eq!(info["reference"], reference);
     assert_eq!(info["format"], "artifact");
     assert_eq!(info["config"]["os"], "wasip1");
+    assert_eq!(info["wasi"], "preview1");
     assert_eq!(
         info["manifest"]["layers"][0]["mediaType"],
         "application/wasm"
@@ -616,7 +641,7 @@ fn image_index_selects_the_wasm_platform_and_older_media_types_run() {
     block_on(client.put_manifest(&r, "linux-only", media::OCI_INDEX, &bytes)).expect("index");
     assert_host_failure(
         &w.run(&[&format!("{base}:linux-only")]),
-        "no wasi/wasm, wasip1/wasm or wasip2/wasm manifest (it offers linux/amd64)",
+        "no wasi/wasm, wasip1/wasm, wasip2/wasm or wasip3/wasm manifest (it offers linux/amd64)",
     );
 }
 

@@ -116,7 +116,7 @@ pub fn build(wasm: &[u8], format: &PushFormat) -> Result<BuiltImage, OciError> {
                 created: Some(created),
                 author: None,
                 architecture: "wasm".into(),
-                os: if component { "wasip2" } else { "wasip1" }.into(),
+                os: crate::wasi::wasi_version(wasm)?.os().into(),
                 layer_digests: vec![layer.digest],
                 component: if component {
                     Some(component_info(wasm)?)
@@ -575,7 +575,7 @@ async fn pull_locked(
 }
 
 fn choose_platform<'a>(r: &ImageRef, index: &'a ImageIndex) -> Result<&'a Descriptor, OciError> {
-    let wanted = ["wasi", "wasip1", "wasip2"];
+    let wanted = ["wasi", "wasip1", "wasip2", "wasip3"];
     for os in wanted {
         if let Some(d) = index.manifests.iter().find(|d| {
             d.platform
@@ -596,7 +596,7 @@ fn choose_platform<'a>(r: &ImageRef, index: &'a ImageIndex) -> Result<&'a Descri
     Err(OciError::NoWasm {
         reference: r.to_string(),
         reason: format!(
-            "the image index has no wasi/wasm, wasip1/wasm or wasip2/wasm manifest (it offers {})",
+            "the image index has no wasi/wasm, wasip1/wasm, wasip2/wasm or wasip3/wasm manifest (it offers {})",
             offered.join(", ")
         ),
     })

@@ -20,6 +20,7 @@ pub mod media;
 mod reference;
 pub mod registry;
 pub mod store;
+pub mod wasi;
 
 pub use digest::{Digest, DigestError, Hasher};
 pub use error::OciError;

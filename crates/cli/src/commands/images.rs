@@ -22,19 +22,20 @@ pub fn list(args: ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let rows: Vec<[String; 5]> = images
+    let rows: Vec<[String; 6]> = images
         .iter()
         .map(|i| {
             [
                 i.name.clone(),
                 i.tag.clone().unwrap_or_else(|| "<none>".into()),
                 i.digest.to_string()[..19].to_string(),
+                wasi_of(&store, &i.wasm),
                 oci::human(i.size),
                 i.created.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    let header = ["REPOSITORY", "TAG", "DIGEST", "SIZE", "CREATED"].map(str::to_string);
+    let header = ["REPOSITORY", "TAG", "DIGEST", "WASI", "SIZE", "CREATED"].map(str::to_string);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -50,6 +51,16 @@ pub fn list(args: ImagesArgs) -> anyhow::Result<i32> {
         println!("{}", line.join("   ").trim_end());
     }
     Ok(0)
+}
+
+/// The WASI the module `wasm` targets (`preview1`, `0.2`, `0.3`), or `-`
+/// if its blob cannot be read or parsed.
+fn wasi_of(store: &wasmpod_oci::store::ContentStore, wasm: &wasmpod_oci::Digest) -> String {
+    store
+        .read_blob(wasm)
+        .ok()
+        .and_then(|bytes| wasmpod_oci::wasi::wasi_version(&bytes).ok())
+        .map_or_else(|| "-".into(), |v| v.as_str().into())
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +116,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
         "size": record.size,
         "created": record.created,
         "wasm": record.wasm,
+        "wasi": wasi_of(&store, &record.wasm),
         "entrypoint": record.entrypoint,
         "cmd": record.cmd,
         "env": record.env,
