@@ -2,6 +2,9 @@
 # `make demo` and `make test`; .ci/run calls the same targets.
 
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/wasmpod/target
+# A Go toolchain scripts/setup.sh fetched (when the machine's Go is older
+# than 1.25) comes first; a folder that does not exist changes nothing.
+export PATH := $(HOME)/.cache/wasmpod/go/bin:$(PATH)
 CARGO ?= cargo
 WASMPOD_RELEASE := $(CARGO_TARGET_DIR)/release/wasmpod
 EXAMPLES_OUT := $(CARGO_TARGET_DIR)/examples-wasm

@@ -70,11 +70,16 @@ if [ "$want_bench" = bench ]; then
       --target-dir "${HOME}/.cache/wasmpod/wasmtime-cli-target"
   fi
 fi
-# Go builds the Go test guest (GOOS=wasip1, Go 1.21 and later) in every
-# tier, and containerd 1.7.35 and Kubernetes v1.33 from source (Go 1.25) in
-# the cluster tier. A missing Go comes from Debian; one older than 1.25
-# fetches the newer toolchain itself, through the module proxy it is
-# configured with (GOTOOLCHAIN, Go 1.21 and later).
+# Go builds the Go test guest (GOOS=wasip1) in every tier, and containerd
+# 1.7.35 and Kubernetes v1.33 from source (Go 1.25) in the cluster tier. A
+# missing Go comes from Debian (1.19 on Debian 12). A Go older than 1.25
+# fetches the Go 1.25 toolchain as what it is on the module proxy, the
+# module golang.org/toolchain, with its own `go mod download` (what
+# GOTOOLCHAIN does in Go 1.21 and later), into ~/.cache/wasmpod/go, which
+# the Makefile puts first on the PATH.
+GO_TOOLCHAIN=go1.25.14
+go_home="${HOME}/.cache/wasmpod/go"
+if [ -x "$go_home/bin/go" ]; then export PATH="$go_home/bin:$PATH"; fi
 go_minor() { go version | awk '{ split(substr($3, 3), v, "."); print (v[1] > 1 ? 999 : v[2]) }'; }
 if ! command -v go >/dev/null; then
   say "installing Go from Debian"
@@ -82,14 +87,25 @@ if ! command -v go >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null
 fi
 if [ "$(go_minor)" -lt 25 ]; then
-  if [ "$(go_minor)" -lt 21 ]; then
-    say "Go $(go version | awk '{print $3}') cannot fetch a newer toolchain (GOTOOLCHAIN needs Go 1.21): install Go 1.25 or newer"
-    exit 1
-  fi
-  export GOTOOLCHAIN=go1.25.14
-  say "using Go toolchain $GOTOOLCHAIN (go fetches it once)"
+  say "fetching the $GO_TOOLCHAIN toolchain through the Go module proxy"
+  arch=$(go env GOARCH)
+  dir=$(cd "$(mktemp -d)" && GOTOOLCHAIN=local GOFLAGS= GO111MODULE=on \
+    go mod download -json "golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$arch" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] && [ -f "$dir/bin/go" ] || { say "cannot fetch $GO_TOOLCHAIN through the module proxy"; exit 1; }
+  mkdir -p "$(dirname "$go_home")"
+  rm -rf "$go_home.tmp"
+  cp -r "$dir" "$go_home.tmp"
+  chmod -R u+w "$go_home.tmp"
+  # Module zips carry no file modes: the toolchain's programs are made
+  # executable again, as the go command does when it switches toolchains.
+  chmod +x "$go_home.tmp"/bin/* "$go_home.tmp"/pkg/tool/*/*
+  rm -rf "$go_home"
+  mv "$go_home.tmp" "$go_home"
+  export PATH="$go_home/bin:$PATH"
   go version >/dev/null
 fi
+export GOTOOLCHAIN=local
 # oras, the CNCF ORAS client, is an independent client in the image
 # tests (it pulls what wasmpod pushes, and pushes what wasmpod runs).
 ORAS_VERSION=v1.3.6
