@@ -375,7 +375,7 @@ fn runs_a_wasi_p2_component() {
         )
     );
     assert!(
-        stderr(&o).contains("component (WASI 0.2)"),
+        stderr(&o).contains("is a WASI 0.2 component (command), sha256:"),
         "{}",
         stderr(&o)
     );

@@ -58,7 +58,7 @@ pub use http::{AcceptBackoff, HttpOptions, HttpStats};
 pub use limits::{Limits, MAX_HANDLES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 pub use options::{DEFAULT_MAX_WASM_STACK, EngineOptions, MAX_WASM_STACK_RANGE};
 pub use preopen::Preopen;
-pub use program::{Program, ProgramKind, to_binary};
+pub use program::{Program, ProgramKind, WasiVersion, World, to_binary};
 pub use runtime::Runtime;
 pub use runtimes::Runtimes;
 pub use spec::{InputSpec, OutputSpec, RunSpec, Stdio, env_pairs};

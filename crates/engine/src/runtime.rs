@@ -18,7 +18,7 @@ use crate::epoch::EpochTicker;
 use crate::exit::ExitStatus;
 use crate::http::{HttpHost, HttpOptions, HttpStats, ServeArgs};
 use crate::limits::{Limiter, MAX_HANDLES, guest_table};
-use crate::program::Compiled;
+use crate::program::{Compiled, World};
 use crate::spec::RunSpec;
 use crate::stop::{StopHandle, TimeoutGuard, wait_stopped};
 use crate::usage::count_cpu;
@@ -209,16 +209,10 @@ impl Runtime {
     }
 
     /// Whether `program` is a component that exports
-    /// `wasi:http/incoming-handler`, to be served with
-    /// [`Runtime::serve_http`] rather than run.
+    /// `wasi:http/incoming-handler@0.2` or `wasi:http/handler@0.3`, to be
+    /// served with [`Runtime::serve_http`] rather than run.
     pub fn is_http_handler(&self, program: &Program) -> bool {
-        match &program.compiled {
-            Compiled::Module(_) => false,
-            Compiled::Component(c) => c
-                .component_type()
-                .exports(&self.engine)
-                .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@")),
-        }
+        program.world() == World::HttpService
     }
 
     async fn run_module(

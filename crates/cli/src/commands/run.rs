@@ -158,9 +158,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let loaded = started.elapsed();
     if verbose {
         eprintln!(
-            "wasmpod: {} is a {} ({}); compile cache {}; engine {}, load {}",
+            "wasmpod: {} is a {}, {}; compile cache {}; engine {}, load {}",
             args.file,
-            program.kind().as_str(),
+            program.describe(),
             program.digest(),
             program.cache_outcome().as_str(),
             ms(engine_ready),
