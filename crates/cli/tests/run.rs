@@ -375,7 +375,7 @@ fn runs_a_wasi_p2_component() {
         )
     );
     assert!(
-        stderr(&o).contains("component (WASI 0.2)"),
+        stderr(&o).contains("is a WASI 0.2 component (command), sha256:"),
         "{}",
         stderr(&o)
     );
@@ -745,7 +745,8 @@ fn an_http_component_is_served_and_drains_on_sigterm() {
     assert_eq!(http_get(port, "/"), (200, "hello from wasm\n".into()));
     assert_eq!(http_get(port, "/fail"), (500, "failing\n".into()));
 
-    // SIGTERM with a request in flight: it completes, then wasmpod exits 143.
+    // SIGTERM with a request in flight: it completes, then wasmpod exits 0
+    // (the drain did what was asked), as `wasmtime serve` does.
     let slow = std::thread::spawn(move || http_get(port, "/sleep"));
     std::thread::sleep(Duration::from_millis(300));
     let killed = std::process::Command::new("kill")
@@ -755,7 +756,7 @@ fn an_http_component_is_served_and_drains_on_sigterm() {
     assert!(killed.success());
     assert_eq!(slow.join().expect("join"), (200, "slept\n".into()));
     let status = server.0.wait().expect("wait");
-    assert_eq!(status.code(), Some(143));
+    assert_eq!(status.code(), Some(0));
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "nothing listens after the drain"
@@ -763,6 +764,57 @@ fn an_http_component_is_served_and_drains_on_sigterm() {
 
     let o = w.run(&["--listen", "nowhere", guests::HTTP_HELLO_WAT_WASM]);
     assert_host_failure(&o, "--listen: invalid address \"nowhere\"");
+}
+
+#[test]
+fn a_second_signal_during_the_drain_stops_the_server_as_that_signal() {
+    let w = Wasmpod::new();
+    let mut server = KillOnDrop::spawn(
+        w.cmd()
+            .args([
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                guests::HTTP_HELLO_WAT_WASM,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let lines = lines_of(server.0.stderr.take().expect("stderr"));
+    let first = lines
+        .recv_timeout(LINE_LIMIT)
+        .expect("the server's first line");
+    let port: u16 = first
+        .strip_prefix("wasmpod: serving HTTP on http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+
+    // SIGINT starts a drain that waits for the slow request; SIGTERM during
+    // it stops at once, and wasmpod exits as stopped by SIGTERM.
+    let slow = std::thread::spawn(move || {
+        wasmpod_testkit::http_get(&format!("127.0.0.1:{port}"), "/sleep")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    for signal in ["-INT", "-TERM"] {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &server.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = wasmpod_testkit::wait_for(
+        Duration::from_secs(10),
+        "wasmpod to end after the second signal",
+        || server.0.try_wait().expect("try_wait"),
+    );
+    assert_eq!(status.code(), Some(143));
+    assert!(
+        slow.join().expect("join").is_err(),
+        "the request in flight is cut"
+    );
 }
 
 #[test]
@@ -809,4 +861,80 @@ fn cpus_limits_the_guest_cpu_time() {
     );
     let o = w.run(&["--cpus", "0", guests::PROBE, "args"]);
     assert_host_failure(&o, "--cpus 0: must be more than 0");
+}
+
+/// A WASI 0.3 conformance fixture's path.
+fn p3_fixture(name: &str) -> String {
+    p3_fixtures()
+        .join(format!("{name}.wasm"))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn a_wasi_p3_command_gets_no_network_without_net() {
+    let w = Wasmpod::new();
+    let guest = p3_fixture("sockets-tcp-connect");
+    let denied = w.run(&[&guest]);
+    assert_ne!(denied.status.code(), Some(0), "{}", stderr(&denied));
+    let granted = w.run(&["--net", &guest]);
+    assert_code(&granted, 0);
+}
+
+#[test]
+fn memory_and_timeout_limits_apply_to_a_wasi_p3_command() {
+    let w = Wasmpod::new();
+    let guest = p3_fixture("cli-env");
+    // Its initial memories alone are over 64 KiB: it does not start.
+    let o = w.run(&["--memory", "64Ki", &guest]);
+    assert_host_failure(&o, "cannot instantiate the guest");
+    let o = w.run(&["--memory", "64Mi", &p3_fixture("wall-clock")]);
+    assert_code(&o, 0);
+
+    // Blocked reading a stdin that never ends, it is stopped by --timeout.
+    let mut child = KillOnDrop::spawn(
+        w.cmd()
+            .args(["run", "--timeout", "500ms"])
+            .arg(p3_fixture("cli-stdio-roundtrip"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let status = child
+        .wait_within(Duration::from_secs(30))
+        .expect("wasmpod ends after its timeout");
+    assert_eq!(status.code(), Some(124));
+}
+
+#[test]
+fn verbose_names_a_wasi_p3_service() {
+    let w = Wasmpod::new();
+    let mut server = KillOnDrop::spawn(
+        w.cmd()
+            .args(["run", "--verbose", "--listen", "127.0.0.1:0"])
+            .arg(p3_fixture("http-service"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let lines = lines_of(server.0.stderr.take().expect("stderr"));
+    let first = lines.recv_timeout(LINE_LIMIT).expect("the verbose line");
+    assert!(
+        first.contains("is a WASI 0.3 component (wasi:http service), sha256:"),
+        "{first}"
+    );
+    let serving = lines.recv_timeout(LINE_LIMIT).expect("the serving line");
+    assert!(
+        serving.starts_with("wasmpod: serving HTTP on http://127.0.0.1:"),
+        "{serving}"
+    );
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &server.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = server
+        .wait_within(Duration::from_secs(30))
+        .expect("wasmpod ends after the drain");
+    assert_eq!(status.code(), Some(0));
 }

@@ -912,6 +912,30 @@ fn a_deployment_is_served_through_its_service_and_stops_on_sigint() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
+#[test]
+fn wasi_p3_commands_and_services_run_under_up() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    for guest in ["wall-clock", "cli-exit", "http-service"] {
+        std::fs::copy(
+            common::p3_fixtures().join(format!("{guest}.wasm")),
+            p.path().join(format!("{guest}.wasm")),
+        )
+        .expect("copy a WASI 0.3 fixture");
+    }
+    let file = p.write("wasi-p3.yaml", include_str!("fixtures/up/wasi-p3.yaml"));
+    let mut up = Running::start(&w, &file);
+    up.wait_line("[event] clock/main: Exited with code 0");
+    up.wait_line("[event] exit/main: Exited with code 1");
+    let prefix = "[event] web/app: Started (containerPort 8080 served at ";
+    let line = up.wait_for(prefix, |l| l.starts_with(prefix));
+    let port = served_port(&line);
+    assert_eq!(http_get(port, "/"), (200, "hey\n".into()));
+    assert_eq!(http_get(port, "/"), (200, "hey\n".into()));
+    assert_eq!(http_get(port, "/whatever").0, 404);
+    up.stop();
+}
+
 // 8. Probes.
 
 #[test]

@@ -1,7 +1,10 @@
 //! How a guest's run ended, as a value: exited, trapped or stopped, and the
-//! shell exit code that stands for each.
+//! shell exit code that stands for each, and how an error out of guest
+//! code becomes one.
 
-use crate::stop::StopReason;
+use wasmtime::Trap;
+
+use crate::stop::{StopHandle, StopReason};
 
 /// How a guest's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,4 +35,49 @@ impl ExitStatus {
             Self::Stopped(StopReason::Signal(n)) => 128 + n,
         }
     }
+}
+
+/// Instantiation failures are host errors, unless the guest was being stopped
+/// or ran its own code (a start function) and exited or trapped.
+pub(crate) fn instantiate_failure(
+    err: wasmtime::Error,
+    stop: &StopHandle,
+) -> Result<ExitStatus, crate::EngineError> {
+    if err.downcast_ref::<wasmtime_wasi::I32Exit>().is_some()
+        || err.downcast_ref::<Trap>().is_some()
+        || stop.reason().is_some()
+    {
+        return Ok(classify(err, stop));
+    }
+    Err(crate::EngineError::Instantiate(err.into()))
+}
+
+/// Turns an error out of guest code into the status a user sees.
+pub(crate) fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return ExitStatus::Exited(exit.0);
+    }
+    if let (Some(Trap::Interrupt), Some(reason)) = (err.downcast_ref::<Trap>(), stop.reason()) {
+        return ExitStatus::Stopped(reason);
+    }
+    let backtrace = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| {
+            // wasmtime's header reads as if the trap were an error of ours.
+            let text = bt.to_string();
+            match text.split_once('\n') {
+                Some((_, frames)) => format!("wasm backtrace:\n{frames}"),
+                None => text,
+            }
+        })
+        .filter(|bt| bt.lines().count() > 1);
+    let message = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => err
+            .chain()
+            .last()
+            .map(|root| root.to_string())
+            .unwrap_or_else(|| err.to_string()),
+    };
+    ExitStatus::Trapped { message, backtrace }
 }

@@ -1,10 +1,15 @@
-//! Serving `wasi:http/incoming-handler` components over HTTP/1.1.
+//! Serving `wasi:http` components over HTTP/1.1: WASI 0.2's
+//! `wasi:http/incoming-handler` and WASI 0.3's `wasi:http/handler`.
 //!
-//! One pre-instantiated component ([`ProxyPre`]: imports type-checked and
-//! resolved once) and a fresh instance per request, in its own store, from
+//! One pre-instantiated component ([`ProxyPre`] or [`ServicePre`]: imports
+//! type-checked and resolved once) and a fresh instance per request, in its
+//! own store, from
 //! the engine's pooling allocator. Every request gets the [`RunSpec`]'s
 //! grants (env, preopens, stdout/stderr, limits) and nothing else; outgoing
-//! `wasi:http` requests are denied unless the spec grants the network.
+//! `wasi:http` requests are denied unless the spec grants the network
+//! (`host.rs`). A WASI 0.3 guest runs in its store's event loop
+//! (`Store::run_concurrent`), which keeps running after the response head
+//! is sent, while the guest streams the body.
 //!
 //! Stopping: the first stop through the [`StopHandle`] drains (no new
 //! connections, keep-alive connections close after their current request,
@@ -12,8 +17,8 @@
 //! a SIGKILL stop ends everything at once.
 //!
 //! [`crate::Runtime::serve_http`] is the entry point; this module depends
-//! only on the leaf modules (spec, limits, usage, stop, exit, epoch), never
-//! on the runtime.
+//! only on the leaf modules (host, spec, limits, usage, stop, exit, epoch),
+//! never on the runtime.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,18 +29,18 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 use wasmtime::Store;
-use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use crate::EngineError;
 use crate::epoch::EpochTicker;
 use crate::exit::ExitStatus;
-use crate::limits::{Limiter, Throttle, guest_table};
-use crate::program::{Compiled, Program};
+use crate::host::ComponentHost;
+use crate::limits::Throttle;
+use crate::program::{Compiled, Program, WasiVersion};
 use crate::spec::RunSpec;
 use crate::stop::{StopHandle, StopReason};
 use crate::usage::count_cpu;
@@ -144,72 +149,34 @@ pub struct HttpStats {
     pub in_flight: std::sync::atomic::AtomicU64,
 }
 
-pub(crate) struct HttpHost {
-    ctx: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: Hooks,
-    limits: Limiter,
+/// The pre-instantiated handler, by WASI version.
+enum Handler {
+    P2(ProxyPre<ComponentHost>),
+    P3(ServicePre<ComponentHost>),
 }
 
-impl WasiView for HttpHost {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
+type P2Code = wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+type P3Code = wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 
-impl WasiHttpView for HttpHost {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
+/// A guest's response head, or the error code it answered with instead.
+type Head<E> = Result<hyper::Response<HyperOutgoingBody>, E>;
 
-/// Outgoing requests only with the network granted.
-struct Hooks {
-    network: bool,
-}
-
-impl WasiHttpHooks for Hooks {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
+/// Where a guest's response head arrives.
+type Answer = std::pin::Pin<
+    Box<
         dyn Future<
                 Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
+                    // The error code the guest answered with, for the log.
+                    Result<hyper::Response<HyperOutgoingBody>, String>,
+                    tokio::sync::oneshot::error::RecvError,
                 >,
             > + Send,
-    > {
-        drop(fut);
-        if !self.network {
-            debug!(uri = %request.uri(), "outgoing request denied: no network grant");
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
-        Box::new(async move {
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
-    }
-}
+    >,
+>;
 
 struct Server {
-    pre: ProxyPre<HttpHost>,
+    handler: Handler,
+    engine: wasmtime::Engine,
     spec: RunSpec,
     /// One CPU quota for every request's instance: the limit is the
     /// container's.
@@ -226,7 +193,7 @@ struct Server {
 /// What [`serve`] needs besides the spec: the linker with `wasi:http`, the
 /// engine's epoch ticker, and how to serve.
 pub(crate) struct ServeArgs<'a> {
-    pub(crate) linker: &'a wasmtime::component::Linker<HttpHost>,
+    pub(crate) linker: &'a wasmtime::component::Linker<ComponentHost>,
     pub(crate) ticker: &'a EpochTicker,
     pub(crate) listener: tokio::net::TcpListener,
     pub(crate) options: HttpOptions,
@@ -257,14 +224,22 @@ pub(crate) async fn serve(
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| EngineError::Link(e.into()))?;
-    let pre = ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(e.into()))?;
+    let handler = match program.wasi() {
+        WasiVersion::P3 => {
+            Handler::P3(ServicePre::new(pre).map_err(|e| EngineError::NotHttp(e.into()))?)
+        }
+        WasiVersion::P2 | WasiVersion::Preview1 => {
+            Handler::P2(ProxyPre::new(pre).map_err(|e| EngineError::NotHttp(e.into()))?)
+        }
+    };
     // Build one context now, so a bad preopen fails here and not per
     // request.
     crate::preopen::check_modes(&spec.preopens)?;
     let work_dir = crate::preopen::work_dir(&spec.preopens, spec.cwd.as_deref());
     spec.shared_wasi_builder(work_dir.as_ref())?;
     let server = Arc::new(Server {
-        pre,
+        handler,
+        engine: linker.engine().clone(),
         throttle: spec.limits.throttle(&spec.usage),
         spec,
         slots: Semaphore::new(options.max_concurrency.max(1)),
@@ -351,17 +326,43 @@ impl Server {
         self.stats.in_flight.fetch_add(1, Relaxed);
         let _in_flight = InFlight(self.stats.clone());
 
-        let (sender, receiver) = tokio::sync::oneshot::channel();
         let this = self.clone();
+        let (receiver, guest): (Answer, _) = match &self.handler {
+            Handler::P2(_) => {
+                let (sender, receiver) = tokio::sync::oneshot::channel::<Head<P2Code>>();
+                let answer = async {
+                    receiver
+                        .await
+                        .map(|r| r.map_err(|code| format!("{code:?}")))
+                };
+                (
+                    Box::pin(answer),
+                    Box::pin(this.run_guest(deadline, req, sender))
+                        as std::pin::Pin<Box<dyn Future<Output = _> + Send>>,
+                )
+            }
+            Handler::P3(_) => {
+                let (sender, receiver) = tokio::sync::oneshot::channel::<Head<P3Code>>();
+                let answer = async {
+                    receiver
+                        .await
+                        .map(|r| r.map_err(|code| format!("{code:?}")))
+                };
+                (
+                    Box::pin(answer),
+                    Box::pin(this.run_guest_p3(deadline, req, sender)),
+                )
+            }
+        };
+        let stop = self.stop.clone();
         // The guest runs in a task of its own: it may keep streaming the
         // body after the response head is sent.
         let task = tokio::spawn(async move {
-            let stop = this.stop.clone();
             tokio::select! {
                 biased;
                 // A SIGKILL drops the instance wherever it is.
                 _ = stop.killed() => Ok(()),
-                done = this.run_guest(deadline, req, sender) => done,
+                done = guest => done,
             }
         });
         let abort = task.abort_handle();
@@ -369,7 +370,7 @@ impl Server {
         match tokio::time::timeout(remaining, receiver).await {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(code))) => {
-                debug!(?code, "the guest answered with an error");
+                debug!(%code, "the guest answered with an error");
                 plain(500, "internal error\n")
             }
             // Killed: the connection is being cut; answer nothing.
@@ -391,17 +392,12 @@ impl Server {
         }
     }
 
-    /// One request in a fresh instance.
+    /// One request in a fresh instance of a WASI 0.2 handler.
     async fn run_guest(
         self: Arc<Self>,
         deadline: Instant,
         req: hyper::Request<hyper::body::Incoming>,
-        sender: tokio::sync::oneshot::Sender<
-            Result<
-                hyper::Response<HyperOutgoingBody>,
-                wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
-            >,
-        >,
+        sender: tokio::sync::oneshot::Sender<Head<P2Code>>,
     ) -> wasmtime::Result<()> {
         let mut store = self.store(deadline)?;
         let req = store
@@ -409,9 +405,12 @@ impl Server {
             .http()
             .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
+        let Handler::P2(pre) = &self.handler else {
+            wasmtime::bail!("not a WASI 0.2 handler");
+        };
         let usage = self.spec.usage.clone();
         count_cpu(&usage, async {
-            let proxy = self.pre.instantiate_async(&mut store).await?;
+            let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
@@ -420,21 +419,55 @@ impl Server {
         .await
     }
 
-    fn store(&self, deadline: Instant) -> wasmtime::Result<Store<HttpHost>> {
+    /// One request in a fresh instance of a WASI 0.3 handler. The store's
+    /// event loop runs until the guest's tasks (the body it streams) are
+    /// done, after the response head went out through `sender`.
+    async fn run_guest_p3(
+        self: Arc<Self>,
+        deadline: Instant,
+        req: hyper::Request<hyper::body::Incoming>,
+        sender: tokio::sync::oneshot::Sender<Head<P3Code>>,
+    ) -> wasmtime::Result<()> {
+        let Handler::P3(pre) = &self.handler else {
+            wasmtime::bail!("not a WASI 0.3 handler");
+        };
+        let mut store = self.store(deadline)?;
+        let usage = self.spec.usage.clone();
+        count_cpu(&usage, async {
+            let service = pre.instantiate_async(&mut store).await?;
+            let (req, io) =
+                wasmtime_wasi_http::p3::Request::from_http(store.data_mut().hooks(), absolute(req));
+            store
+                .run_concurrent(async |accessor| -> wasmtime::Result<()> {
+                    match service.handle(accessor, req).await? {
+                        Ok(response) => {
+                            let response =
+                                accessor.with(|mut store| response.into_http(&mut store, io))?;
+                            let _ = sender.send(Ok(response));
+                        }
+                        Err(code) => {
+                            let _ = sender.send(Err(code));
+                        }
+                    }
+                    std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+                    Ok(())
+                })
+                .await?
+        })
+        .await
+    }
+
+    fn store(&self, deadline: Instant) -> wasmtime::Result<Store<ComponentHost>> {
         let ctx = self
             .spec
             .shared_wasi_builder(self.work_dir.as_ref())?
             .build();
-        let host = HttpHost {
+        let host = ComponentHost::new(
             ctx,
-            http: WasiHttpCtx::new(),
-            table: guest_table(),
-            hooks: Hooks {
-                network: self.spec.network,
-            },
-            limits: self.spec.limits.limiter(self.spec.usage.clone()),
-        };
-        let mut store = Store::new(self.pre.engine(), host);
+            self.spec.network,
+            self.spec.limits.limiter(self.spec.usage.clone()),
+        );
+        let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.limits);
         // The ticker moves the epoch; a guest past its deadline is
         // interrupted at its next check even if it never yields.
@@ -451,6 +484,37 @@ impl Server {
         });
         Ok(store)
     }
+}
+
+/// `req` with the scheme and authority a WASI 0.3 guest reads from its
+/// request (`http`, and the `Host` header), which a server-side URI lacks:
+/// WASI 0.2 guests get the same through `new_incoming_request`.
+fn absolute(
+    mut req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Request<hyper::body::Incoming> {
+    if req.uri().scheme().is_some() {
+        return req;
+    }
+    let authority = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok());
+    let mut parts = req.uri().clone().into_parts();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    if parts.authority.is_none() {
+        parts.authority = authority;
+    }
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    // Without an authority the URI cannot be absolute: keep it as it was.
+    if parts.authority.is_some()
+        && let Ok(uri) = http::Uri::from_parts(parts)
+    {
+        *req.uri_mut() = uri;
+    }
+    req
 }
 
 struct InFlight(Arc<HttpStats>);

@@ -1,7 +1,7 @@
 //! The WebAssembly engine behind every way wasmpod runs a workload.
 //!
 //! This crate owns the wasmtime [`Engine`](wasmtime::Engine), the WASI
-//! preview 1 and WASI 0.2 linkers, resource limits, the sandbox (what a guest
+//! preview 1, WASI 0.2 and WASI 0.3 linkers, resource limits, the sandbox (what a guest
 //! may touch) and the on-disk compile cache. It knows nothing about command
 //! lines, containerd or Kubernetes: the `wasmpod` CLI, the local supervisor and
 //! the containerd shim all describe a workload as a [`RunSpec`] and hand it to
@@ -38,10 +38,13 @@ mod epoch;
 mod error;
 mod exit;
 pub mod home;
+mod host;
 mod host_dir;
 mod http;
 mod limits;
 mod options;
+mod p3;
+mod path_with_query;
 mod preopen;
 mod program;
 mod runtime;
@@ -58,7 +61,7 @@ pub use http::{AcceptBackoff, HttpOptions, HttpStats};
 pub use limits::{Limits, MAX_HANDLES, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 pub use options::{DEFAULT_MAX_WASM_STACK, EngineOptions, MAX_WASM_STACK_RANGE};
 pub use preopen::Preopen;
-pub use program::{Program, ProgramKind, to_binary};
+pub use program::{Program, ProgramKind, WasiVersion, World, to_binary};
 pub use runtime::Runtime;
 pub use runtimes::Runtimes;
 pub use spec::{InputSpec, OutputSpec, RunSpec, Stdio, env_pairs};

@@ -81,7 +81,11 @@ impl EngineOptions {
     /// - copy-on-write memory initialisation is on (wasmtime's default);
     /// - backtrace details (DWARF file and line) are off, so the settings do
     ///   not depend on `WASMTIME_BACKTRACE_DETAILS`; function names from the
-    ///   name section are always shown.
+    ///   name section are always shown;
+    /// - the component model and its async ABI are on, so WASI 0.2 and
+    ///   WASI 0.3 components both compile (the async ABI's optional extras,
+    ///   stackful tasks, threads and error contexts, stay off: no WASI 0.3
+    ///   guest we know of needs them).
     pub fn to_config(&self) -> Result<wasmtime::Config, EngineError> {
         if !MAX_WASM_STACK_RANGE.contains(&self.max_wasm_stack) {
             return Err(EngineError::MaxWasmStack {
@@ -107,6 +111,7 @@ impl EngineOptions {
             .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
             .memory_init_cow(true)
             .wasm_component_model(true)
+            .wasm_component_model_async(true)
             .cranelift_opt_level(if self.optimize {
                 wasmtime::OptLevel::Speed
             } else {

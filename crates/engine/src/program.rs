@@ -1,4 +1,7 @@
-//! Turning guest bytes into compiled code.
+//! Turning guest bytes into compiled code, and telling what the code is:
+//! a core module or a component ([`ProgramKind`], from the header), which
+//! WASI it targets ([`WasiVersion`]) and whether it is a command or a
+//! `wasi:http` service ([`World`]), from the compiled component's exports.
 
 use std::borrow::Cow;
 
@@ -26,6 +29,76 @@ impl ProgramKind {
     }
 }
 
+/// Which WASI a [`Program`] is written against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasiVersion {
+    /// WASI preview 1: a core module.
+    Preview1,
+    /// WASI 0.2: a component with synchronous exports.
+    P2,
+    /// WASI 0.3: a component using the component model's async ABI.
+    P3,
+}
+
+impl WasiVersion {
+    /// How users name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Preview1 => "WASI preview 1",
+            Self::P2 => "WASI 0.2",
+            Self::P3 => "WASI 0.3",
+        }
+    }
+}
+
+/// How a [`Program`] is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// Run to completion: `_start`, or `wasi:cli/run`.
+    Command,
+    /// Served over HTTP, a fresh instance per request:
+    /// `wasi:http/incoming-handler@0.2` or `wasi:http/handler@0.3`.
+    HttpService,
+}
+
+impl World {
+    /// How users name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Command => "command",
+            Self::HttpService => "wasi:http service",
+        }
+    }
+}
+
+/// The export names that classify a component, most specific first. A
+/// component may export several (WASI 0.3 toolchains also export
+/// `wasi:cli/run@0.2.0`, whose body may be `unreachable`), so the first
+/// match wins.
+const CLASSIFYING_EXPORTS: [(&str, WasiVersion, World); 4] = [
+    ("wasi:http/handler@0.3", WasiVersion::P3, World::HttpService),
+    (
+        "wasi:http/incoming-handler@0.2",
+        WasiVersion::P2,
+        World::HttpService,
+    ),
+    ("wasi:cli/run@0.3", WasiVersion::P3, World::Command),
+    ("wasi:cli/run@0.2", WasiVersion::P2, World::Command),
+];
+
+/// The WASI version and world of a component exporting `names`. A
+/// component with none of the known exports is taken for a WASI 0.2
+/// command, which then fails to start with a message naming
+/// `wasi:cli/run`.
+fn classify_exports<'a>(names: impl Iterator<Item = &'a str> + Clone) -> (WasiVersion, World) {
+    CLASSIFYING_EXPORTS
+        .iter()
+        .find(|(prefix, _, _)| names.clone().any(|name| name.starts_with(prefix)))
+        .map_or((WasiVersion::P2, World::Command), |&(_, version, world)| {
+            (version, world)
+        })
+}
+
 #[derive(Clone)]
 pub(crate) enum Compiled {
     Module(wasmtime::Module),
@@ -36,6 +109,8 @@ pub(crate) enum Compiled {
 #[derive(Clone)]
 pub struct Program {
     pub(crate) compiled: Compiled,
+    wasi: WasiVersion,
+    world: World,
     digest: [u8; 32],
     cache: CacheOutcome,
 }
@@ -44,6 +119,8 @@ impl std::fmt::Debug for Program {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Program")
             .field("kind", &self.kind())
+            .field("wasi", &self.wasi)
+            .field("world", &self.world)
             .field("digest", &self.digest())
             .field("cache", &self.cache)
             .finish()
@@ -57,6 +134,26 @@ impl Program {
             Compiled::Module(_) => ProgramKind::Module,
             Compiled::Component(_) => ProgramKind::Component,
         }
+    }
+
+    /// The WASI version the guest is written against.
+    pub fn wasi(&self) -> WasiVersion {
+        self.wasi
+    }
+
+    /// Whether the guest is a command or a `wasi:http` service.
+    pub fn world(&self) -> World {
+        self.world
+    }
+
+    /// What the guest is, for users: `WASI 0.3 component (wasi:http
+    /// service)`, `WASI preview 1 core module (command)`.
+    pub fn describe(&self) -> String {
+        let noun = match self.kind() {
+            ProgramKind::Module => "core module",
+            ProgramKind::Component => "component",
+        };
+        format!("{} {noun} ({})", self.wasi.as_str(), self.world.as_str())
     }
 
     /// `sha256:<hex>` of the guest's binary form (after WAT was converted).
@@ -85,21 +182,13 @@ impl Program {
 
         let Some(cache) = cache else {
             let compiled = compile(engine, kind, &binary)?;
-            return Ok(Self {
-                compiled,
-                digest,
-                cache: CacheOutcome::Disabled,
-            });
+            return Ok(Self::new(engine, compiled, digest, CacheOutcome::Disabled));
         };
 
         let path = cache.entry_path(&digest);
         let outcome = match cached(engine, cache, &path, Some(kind)) {
             Ok(Some(compiled)) => {
-                return Ok(Self {
-                    compiled,
-                    digest,
-                    cache: CacheOutcome::Hit,
-                });
+                return Ok(Self::new(engine, compiled, digest, CacheOutcome::Hit));
             }
             Ok(None) => CacheOutcome::Miss,
             Err(Discarded) => CacheOutcome::Rejected,
@@ -114,11 +203,7 @@ impl Program {
             Ok(payload) => cache.write(&path, &payload),
             Err(e) => warn!(error = format!("{e:#}"), "cannot serialize compiled code"),
         }
-        Ok(Self {
-            compiled,
-            digest,
-            cache: outcome,
-        })
+        Ok(Self::new(engine, compiled, digest, outcome))
     }
 }
 
@@ -135,11 +220,35 @@ impl Program {
     ) -> Option<Self> {
         let cache = cache?;
         let compiled = cached(engine, cache, &cache.entry_path(&digest), None).ok()??;
-        Some(Self {
+        Some(Self::new(engine, compiled, digest, CacheOutcome::Hit))
+    }
+}
+
+impl Program {
+    /// `compiled`, classified from its exports (which a cache hit has
+    /// too, so no bytes are needed).
+    fn new(
+        engine: &wasmtime::Engine,
+        compiled: Compiled,
+        digest: [u8; 32],
+        cache: CacheOutcome,
+    ) -> Self {
+        let (wasi, world) = match &compiled {
+            Compiled::Module(_) => (WasiVersion::Preview1, World::Command),
+            Compiled::Component(c) => {
+                let ty = c.component_type();
+                let names: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+                classify_exports(names.iter().copied())
+            }
+        };
+        debug!(wasi = wasi.as_str(), world = world.as_str(), "classified");
+        Self {
             compiled,
+            wasi,
+            world,
             digest,
-            cache: CacheOutcome::Hit,
-        })
+            cache,
+        }
     }
 }
 
@@ -296,6 +405,63 @@ mod tests {
             to_binary(b"(module (func $f (unknown)))"),
             Err(EngineError::Compile(_))
         ));
+    }
+
+    #[test]
+    fn classifies_components_by_their_exports_most_specific_first() {
+        let cases: [(&[&str], (WasiVersion, World)); 6] = [
+            (
+                &["wasi:cli/run@0.2.0", "wasi:http/handler@0.3.0"],
+                (WasiVersion::P3, World::HttpService),
+            ),
+            (
+                &["wasi:cli/run@0.2.0", "wasi:cli/run@0.3.0"],
+                (WasiVersion::P3, World::Command),
+            ),
+            (
+                &["wasi:http/incoming-handler@0.2.6"],
+                (WasiVersion::P2, World::HttpService),
+            ),
+            (&["wasi:cli/run@0.2.3"], (WasiVersion::P2, World::Command)),
+            (&["my:lib/api"], (WasiVersion::P2, World::Command)),
+            (
+                &["wasi:cli/run@0.3.0", "wasi:http/incoming-handler@0.2.0"],
+                (WasiVersion::P2, World::HttpService),
+            ),
+        ];
+        for (exports, expected) in cases {
+            assert_eq!(
+                classify_exports(exports.iter().copied()),
+                expected,
+                "{exports:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cache_hit_is_classified_like_a_fresh_compile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model_async(true);
+        let engine = wasmtime::Engine::new(&config).expect("engine");
+        let cache = CompileCache::open(dir.path(), &engine).expect("cache");
+        let wat = br#"(component
+            (core module $m (func (export "run") (result i32) i32.const 0))
+            (core instance $i (instantiate $m))
+            (func $run (result (result)) (canon lift (core func $i "run")))
+            (instance $e (export "run" (func $run)))
+            (export "wasi:cli/run@0.3.0" (instance $e)))"#;
+        let first = Program::load(&engine, Some(&cache), wat).expect("first");
+        assert_eq!(first.cache_outcome(), CacheOutcome::Miss);
+        let binary = wat::parse_bytes(wat).expect("wat");
+        let digest: [u8; 32] = Sha256::digest(&binary).into();
+        let hit = Program::load_cached(&engine, Some(&cache), digest).expect("hit");
+        for p in [&first, &hit] {
+            assert_eq!((p.wasi(), p.world()), (WasiVersion::P3, World::Command));
+            assert_eq!(p.describe(), "WASI 0.3 component (command)");
+        }
+        let module = Program::load(&engine, None, b"(module)").expect("module");
+        assert_eq!(module.describe(), "WASI preview 1 core module (command)");
     }
 
     #[test]

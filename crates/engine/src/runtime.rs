@@ -3,22 +3,24 @@
 //!
 //! What a run may use is the [`RunSpec`] (`spec.rs`), enforced by the
 //! store's limiter (`limits.rs`); stopping is `stop.rs`, the epoch thread
-//! `epoch.rs`, counting `usage.rs`. Serving HTTP components is `http.rs`;
-//! this module only hands it its linker and the epoch ticker.
+//! `epoch.rs`, counting `usage.rs`. Serving HTTP components is `http.rs`
+//! and running WASI 0.3 commands `p3.rs`; this module hands them their
+//! linker (and the server the epoch ticker). The store data of components
+//! is `host.rs`.
 
 use std::sync::{Arc, OnceLock};
 
 use tracing::{Instrument, debug, info_span};
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap};
+use wasmtime::Store;
+use wasmtime_wasi::WasiView;
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::epoch::EpochTicker;
-use crate::exit::ExitStatus;
-use crate::http::{HttpHost, HttpOptions, HttpStats, ServeArgs};
-use crate::limits::{Limiter, MAX_HANDLES, guest_table};
-use crate::program::Compiled;
+use crate::exit::{ExitStatus, classify, instantiate_failure};
+use crate::host::ComponentHost;
+use crate::http::{HttpOptions, HttpStats, ServeArgs};
+use crate::limits::{Limiter, MAX_HANDLES};
+use crate::program::{Compiled, WasiVersion, World};
 use crate::spec::RunSpec;
 use crate::stop::{StopHandle, TimeoutGuard, wait_stopped};
 use crate::usage::count_cpu;
@@ -29,8 +31,12 @@ pub struct Runtime {
     engine: wasmtime::Engine,
     cache: Option<CompileCache>,
     module_linker: OnceLock<Result<wasmtime::Linker<ModuleHost>, LinkerError>>,
+    /// WASI 0.2 only, for WASI 0.2 commands.
     component_linker: OnceLock<Result<wasmtime::component::Linker<ComponentHost>, LinkerError>>,
-    http_linker: OnceLock<Result<wasmtime::component::Linker<HttpHost>, LinkerError>>,
+    /// WASI 0.2 and 0.3 with `wasi:http` 0.2 and 0.3, for HTTP services and
+    /// WASI 0.3 commands (which may import `wasi:http/types@0.3`, and
+    /// always import some 0.2 interfaces).
+    http_linker: OnceLock<Result<wasmtime::component::Linker<ComponentHost>, LinkerError>>,
     /// The one epoch thread of `engine`, for the CPU-limited runs and the
     /// HTTP servers under way.
     ticker: EpochTicker,
@@ -112,6 +118,9 @@ impl Runtime {
             let work = async {
                 match &program.compiled {
                     Compiled::Module(m) => self.run_module(m, spec, stop).await,
+                    Compiled::Component(c) if program.wasi() == WasiVersion::P3 => {
+                        crate::p3::run_command(self.http_linker()?, c, spec, stop).await
+                    }
                     Compiled::Component(c) => self.run_component(c, spec, stop).await,
                 }
             };
@@ -139,7 +148,11 @@ impl Runtime {
     pub fn prepare_linker(&self, program: &Program) -> Result<(), EngineError> {
         match &program.compiled {
             Compiled::Module(_) => self.module_linker().map(drop),
-            Compiled::Component(_) if self.is_http_handler(program) => self.http_linker().map(drop),
+            Compiled::Component(_)
+                if program.world() == World::HttpService || program.wasi() == WasiVersion::P3 =>
+            {
+                self.http_linker().map(drop)
+            }
             Compiled::Component(_) => self.component_linker().map(drop),
         }
     }
@@ -170,14 +183,17 @@ impl Runtime {
             .map_err(|e| EngineError::Config(Box::new(Arc::clone(e))))
     }
 
-    fn http_linker(&self) -> Result<&wasmtime::component::Linker<HttpHost>, EngineError> {
+    fn http_linker(&self) -> Result<&wasmtime::component::Linker<ComponentHost>, EngineError> {
         self.http_linker
             .get_or_init(|| {
-                let mut linker = wasmtime::component::Linker::new(&self.engine);
-                wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-                    .map_err(|e| LinkerError::from(e.into_boxed_dyn_error()))?;
+                let mut linker = wasmtime::component::Linker::<ComponentHost>::new(&self.engine);
+                let boxed = |e: wasmtime::Error| LinkerError::from(e.into_boxed_dyn_error());
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(boxed)?;
+                wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(boxed)?;
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-                    .map_err(|e| LinkerError::from(e.into_boxed_dyn_error()))?;
+                    .map_err(boxed)?;
+                wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(boxed)?;
+                crate::path_with_query::shadow(&mut linker, |h| &mut h.raw_paths).map_err(boxed)?;
                 Ok(linker)
             })
             .as_ref()
@@ -209,16 +225,10 @@ impl Runtime {
     }
 
     /// Whether `program` is a component that exports
-    /// `wasi:http/incoming-handler`, to be served with
-    /// [`Runtime::serve_http`] rather than run.
+    /// `wasi:http/incoming-handler@0.2` or `wasi:http/handler@0.3`, to be
+    /// served with [`Runtime::serve_http`] rather than run.
     pub fn is_http_handler(&self, program: &Program) -> bool {
-        match &program.compiled {
-            Compiled::Module(_) => false,
-            Compiled::Component(c) => c
-                .component_type()
-                .exports(&self.engine)
-                .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@")),
-        }
+        program.world() == World::HttpService
     }
 
     async fn run_module(
@@ -266,12 +276,7 @@ impl Runtime {
         let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)
             .map_err(|e| EngineError::NotACommand(e.into()))?;
         let limits = spec.limits.limiter(spec.usage.clone());
-        let ctx = spec.wasi_builder()?.build();
-        let host = ComponentHost {
-            ctx,
-            table: guest_table(),
-            limits,
-        };
+        let host = ComponentHost::new(spec.wasi_builder()?.build(), spec.network, limits);
         let mut store = Store::new(&self.engine, host);
         store.limiter(|h| &mut h.limits);
         stop.arm(&mut store, spec.limits.throttle(&spec.usage));
@@ -289,64 +294,7 @@ impl Runtime {
     }
 }
 
-/// Instantiation failures are host errors, unless the guest was being stopped
-/// or ran its own code (a start function) and exited or trapped.
-fn instantiate_failure(err: wasmtime::Error, stop: &StopHandle) -> Result<ExitStatus, EngineError> {
-    if err.downcast_ref::<wasmtime_wasi::I32Exit>().is_some()
-        || err.downcast_ref::<Trap>().is_some()
-        || stop.reason().is_some()
-    {
-        return Ok(classify(err, stop));
-    }
-    Err(EngineError::Instantiate(err.into()))
-}
-
-/// Turns an error out of guest code into the status a user sees.
-fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
-    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return ExitStatus::Exited(exit.0);
-    }
-    if let (Some(Trap::Interrupt), Some(reason)) = (err.downcast_ref::<Trap>(), stop.reason()) {
-        return ExitStatus::Stopped(reason);
-    }
-    let backtrace = err
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(|bt| {
-            // wasmtime's header reads as if the trap were an error of ours.
-            let text = bt.to_string();
-            match text.split_once('\n') {
-                Some((_, frames)) => format!("wasm backtrace:\n{frames}"),
-                None => text,
-            }
-        })
-        .filter(|bt| bt.lines().count() > 1);
-    let message = match err.downcast_ref::<Trap>() {
-        Some(trap) => trap.to_string(),
-        None => err
-            .chain()
-            .last()
-            .map(|root| root.to_string())
-            .unwrap_or_else(|| err.to_string()),
-    };
-    ExitStatus::Trapped { message, backtrace }
-}
-
 struct ModuleHost {
     wasi: WasiP1Ctx,
     limits: Limiter,
-}
-
-struct ComponentHost {
-    ctx: WasiCtx,
-    table: ResourceTable,
-    limits: Limiter,
-}
-
-impl WasiView for ComponentHost {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
 }

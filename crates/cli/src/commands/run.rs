@@ -57,14 +57,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     timeout: Option<String>,
 
-    /// Allow network sockets (TCP, UDP, name lookups) for WASI 0.2 guests.
-    /// Without it the guest has no network.
+    /// Allow network sockets (TCP, UDP, name lookups) and outgoing
+    /// wasi:http requests for WASI 0.2 and 0.3 guests. Without it the guest
+    /// has no network.
     #[arg(long)]
     net: bool,
 
     /// Where to serve a wasi:http component (one that exports
-    /// `wasi:http/incoming-handler`): HOST:PORT, or a bare PORT on
-    /// 127.0.0.1. Each request gets a fresh instance.
+    /// `wasi:http/incoming-handler@0.2` or `wasi:http/handler@0.3`):
+    /// HOST:PORT, or a bare PORT on 127.0.0.1. Each request gets a fresh
+    /// instance.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
 
@@ -158,9 +160,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let loaded = started.elapsed();
     if verbose {
         eprintln!(
-            "wasmpod: {} is a {} ({}); compile cache {}; engine {}, load {}",
+            "wasmpod: {} is a {}, {}; compile cache {}; engine {}, load {}",
             args.file,
-            program.kind().as_str(),
+            program.describe(),
             program.digest(),
             program.cache_outcome().as_str(),
             ms(engine_ready),
@@ -206,8 +208,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     Ok(status.code())
 }
 
-/// Serves a wasi:http component until Ctrl-C or SIGTERM (which drain the
-/// requests in flight; a second one stops at once).
+/// Serves a wasi:http component until Ctrl-C or SIGTERM, which drain the
+/// requests in flight and then exit 0, as `wasmtime serve` does; a second
+/// one during the drain stops at once, as that signal (128+N).
 async fn serve(
     runtime: &Runtime,
     program: &wasmpod_engine::Program,
@@ -220,16 +223,21 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().context("--listen")?;
-    eprintln!("wasmpod: serving HTTP on http://{local}/");
     let (graceful, forced) = (stop.clone(), stop.clone());
+    let forced_by = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let forced_by_signal = forced_by.clone();
     crate::signals::on_stop(
         move |n| {
             eprintln!("wasmpod: draining requests in flight (again to stop at once)");
             graceful.stop(StopReason::Signal(n));
         },
-        move || forced.stop(StopReason::Signal(libc::SIGKILL)),
+        move |n| {
+            forced_by_signal.store(n, std::sync::atomic::Ordering::Relaxed);
+            forced.stop(StopReason::Signal(libc::SIGKILL));
+        },
     );
-    Ok(runtime
+    eprintln!("wasmpod: serving HTTP on http://{local}/");
+    let status = runtime
         .serve_http(
             program,
             spec,
@@ -238,7 +246,25 @@ async fn serve(
             Default::default(),
             stop,
         )
-        .await?)
+        .await?;
+    let forced_by = forced_by.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(after_serving(status, forced_by))
+}
+
+/// What a server's stop means for `wasmpod run`: a drain that ended is a
+/// clean exit; one cut short by signal `forced_by` (0 for none) is a stop
+/// by that signal.
+fn after_serving(status: ExitStatus, forced_by: i32) -> ExitStatus {
+    match status {
+        ExitStatus::Stopped(StopReason::Signal(libc::SIGKILL)) if forced_by != 0 => {
+            ExitStatus::Stopped(StopReason::Signal(forced_by))
+        }
+        ExitStatus::Stopped(StopReason::Signal(n)) if n != libc::SIGKILL => {
+            tracing::debug!(signal = n, "drained");
+            ExitStatus::Exited(0)
+        }
+        other => other,
+    }
 }
 
 fn build_spec(args: &RunArgs, image: Option<&ImageRecord>) -> anyhow::Result<RunSpec> {

@@ -137,7 +137,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
                 c.event("wasmpod", "Stopping (again to force)");
                 stop.graceful();
             },
-            move || {
+            move |_| {
                 c2.event("wasmpod", "Forcing the stop");
                 force.force();
             },
