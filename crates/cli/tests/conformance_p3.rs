@@ -634,3 +634,55 @@ fn serve_connection(stream: TcpStream, endpoints: &[Endpoint]) -> std::io::Resul
         }
     }
 }
+
+/// Beyond the fixtures' own expectations: the grant. `http-client` (a
+/// WASI 0.3 service that POSTs to `HTTP_SERVER_MAIN` on each request) gets
+/// no answer from that server without `--net`: its outgoing request is
+/// refused inside wasmpod and never reaches the server, which counts what
+/// it is sent. With `--net` the same request goes through.
+#[test]
+fn outgoing_http_of_a_0_3_guest_needs_net() {
+    let suite = suite();
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = listener.local_addr().expect("addr").to_string();
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        let echo = [Endpoint {
+            method: "POST".into(),
+            path: "/echo".into(),
+            mode: Some("echo-body".into()),
+            response: None,
+        }];
+        for stream in listener.incoming().flatten() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = serve_connection(stream, &echo);
+        }
+    });
+    let w = Wasmpod::new();
+    for (net, status, reached) in [(false, 500, 0), (true, 200, 1)] {
+        let mut cmd = w.cmd();
+        cmd.current_dir(&suite)
+            .args(["run", "--listen", "127.0.0.1:0"]);
+        if net {
+            cmd.arg("--net");
+        }
+        cmd.args([
+            "-e",
+            &format!("HTTP_SERVER_MAIN={server}"),
+            "http-client.wasm",
+        ]);
+        let mut guest = Guest::spawn(cmd);
+        let addr = guest.serving_address();
+        let answer = request(&addr, "GET", "/", &[], "");
+        assert_eq!(
+            (
+                answer.status,
+                hits.load(std::sync::atomic::Ordering::SeqCst)
+            ),
+            (status, reached),
+            "--net {net}: {}",
+            guest.stderr.all()
+        );
+    }
+}
