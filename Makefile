@@ -82,4 +82,6 @@ bench: setup
 	bench/cri-density.sh
 	bench/http.sh
 	bench/wasm-stack.sh
+	$(CARGO) test --workspace --no-run
+	bench/wasi-versions.sh
 	bench/k8s-startup.sh
