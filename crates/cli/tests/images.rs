@@ -135,10 +135,8 @@ fn push_artifact_is_readable_by_skopeo_and_runs_by_reference() {
 
     // A WASI 0.3 component (from the public conformance fixtures beside
     // the repository) is pushed as wasip3, and listed as 0.3.
-    let p3 = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/conformance/wasi-testsuite-p3/cli-exit.wasm"
-    );
+    let p3 = p3_fixtures().join("cli-exit.wasm");
+    let p3 = p3.to_str().expect("utf-8 path");
     let p3reference = format!("{}/tools/p3:v1", reg.addr());
     assert_code(&w.exec(&["push", "-q", p3, &p3reference]), 0);
     assert_eq!(remote_config(&p3reference)["os"], "wasip3");
