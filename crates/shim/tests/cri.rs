@@ -39,6 +39,9 @@ impl Setup {
         let web = std::fs::read(guests::TCP_HELLO_WAT_WASM).expect("tcp-hello");
         let http = std::fs::read(guests::HTTP_HELLO_WAT_WASM).expect("http-hello");
         let go = std::fs::read(guests::GO_PROBE).expect("go-probe");
+        let p3 = wasmpod_testkit::wasi_p3_fixtures();
+        let p3_http = std::fs::read(p3.join("http-service.wasm")).expect("0.3 service");
+        let p3_exit = std::fs::read(p3.join("cli-exit.wasm")).expect("0.3 command");
         push(
             &image,
             &[
@@ -47,6 +50,8 @@ impl Setup {
                 ("/tcp-hello.wasm", &web),
                 ("/http-hello.wasm", &http),
                 ("/go-probe.wasm", &go),
+                ("/p3-http.wasm", &p3_http),
+                ("/p3-exit.wasm", &p3_exit),
             ],
             "/probe.wasm",
         );
@@ -767,4 +772,77 @@ async fn the_pod_stack_annotation_reaches_the_shim_through_cri() {
     );
     let (code, log) = exit_of("shallow", &[("wasmpod.dev/max-wasm-stack", "512Ki")]).await;
     assert_eq!(code, 134, "{log:?}");
+}
+
+/// WASI 0.3 through CRI: a 0.3 command runs to its exit code (the fixture
+/// `cli-exit` exits 1) and a 0.3 `wasi:http` service (the fixture
+/// `http-service`) is served on its containerPort at the pod IP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasi_0_3_commands_and_services_run_through_cri() {
+    let cgroup = format!("/wasmpod-cri-p3-{}", std::process::id());
+    let _cg = CgroupGuard(cgroup.clone());
+    let mut s = Setup::new().await;
+    let pod_config = s.pod_config("p3", &cgroup);
+    let pod = s.run_pod(&pod_config).await;
+    let image = s.image.clone();
+    s.pull(&image, &pod_config).await;
+    let ip = s
+        .cri
+        .runtime
+        .pod_sandbox_status(api::PodSandboxStatusRequest {
+            pod_sandbox_id: pod.clone(),
+            verbose: false,
+        })
+        .await
+        .expect("PodSandboxStatus")
+        .into_inner()
+        .status
+        .and_then(|st| st.network)
+        .map(|n| n.ip)
+        .unwrap_or_default();
+    let container = |name: &str, command: &[&str]| api::ContainerConfig {
+        metadata: Some(api::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        command: args(command),
+        annotations: [(
+            "io.kubernetes.container.ports".to_string(),
+            r#"[{"name":"http","containerPort":9090,"protocol":"TCP"}]"#.to_string(),
+        )]
+        .into(),
+        log_path: format!("{name}.log"),
+        ..Default::default()
+    };
+    let exit = s
+        .create(&pod, &pod_config, container("exit", &["/p3-exit.wasm"]))
+        .await;
+    let web = s
+        .create(&pod, &pod_config, container("web", &["/p3-http.wasm"]))
+        .await;
+    s.start(&exit).await;
+    s.start(&web).await;
+    let exited = s
+        .wait_state(&exit, api::ContainerState::ContainerExited)
+        .await;
+    assert_eq!(exited.exit_code, 1);
+    let mut answered = None;
+    for _ in 0..100 {
+        answered = testkit_http(&format!("{ip}:9090"), "/");
+        if answered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        answered,
+        Some((200, "hey\n".to_string())),
+        "{}",
+        s.ctd.log()
+    );
+    assert_eq!(
+        testkit_http(&format!("{ip}:9090"), "/whatever").map(|(status, _)| status),
+        Some(404)
+    );
+    s.remove_pod(&pod).await;
 }

@@ -29,6 +29,7 @@ pub mod cri;
 pub mod image;
 
 mod cert;
+mod conformance;
 mod containerd;
 mod fault;
 mod http;
@@ -41,6 +42,7 @@ mod tools;
 mod wait;
 
 pub use cert::SelfSigned;
+pub use conformance::wasi_p3_fixtures;
 pub use containerd::{Containerd, CriSetup, PAUSE_IMAGE, Release};
 pub use fault::{Canned, FaultServer};
 pub use http::{HttpError, free_port, http_get, http_status};

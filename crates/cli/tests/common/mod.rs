@@ -47,29 +47,9 @@ impl Wasmpod {
     }
 }
 
-/// The WASI 0.3 conformance fixtures (`wasi-testsuite-p3`):
-/// `$WASMPOD_CONFORMANCE_P3` if set, else `shared/conformance/` beside the
-/// repository (or beside the folder of worktrees it is in). A test that
-/// needs them fails when they are missing, naming where it looked.
+/// The WASI 0.3 conformance fixtures beside the repository.
 pub fn p3_fixtures() -> std::path::PathBuf {
-    if let Some(dir) = std::env::var_os("WASMPOD_CONFORMANCE_P3") {
-        return dir.into();
-    }
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../../../shared/conformance/wasi-testsuite-p3"),
-        manifest.join("../../../../shared/conformance/wasi-testsuite-p3"),
-    ];
-    candidates
-        .iter()
-        .find(|c| c.join("manifest.json").is_file())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "the WASI 0.3 conformance fixtures are missing: looked in {candidates:?}; \
-                 set WASMPOD_CONFORMANCE_P3 to the wasi-testsuite-p3 folder"
-            )
-        })
+    wasmpod_testkit::wasi_p3_fixtures()
 }
 
 pub fn stdout(o: &Output) -> String {
