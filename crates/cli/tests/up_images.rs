@@ -48,3 +48,35 @@ fn oci_images_are_pulled_once_and_run_with_their_entrypoint() {
         "{out:?}"
     );
 }
+
+#[test]
+fn an_image_is_pulled_once_for_pods_with_different_stacks() {
+    let registry = wasmpod_testkit::Registry::start();
+    let reference = format!("{}/up/stacks:v1", registry.addr());
+    let w = Wasmpod::new();
+    assert_code(
+        &w.exec(&["push", "-q", "--compat", guests::PROBE, &reference]),
+        0,
+    );
+    let p = Project::new();
+    let manifest = include_str!("fixtures/up/oci-two-stacks.yaml").replace("IMAGE", &reference);
+    let file = p.write("stacks.yaml", &manifest);
+    let o = up_file(&w, &file);
+    assert_code(&o, 0);
+    let out = lines(&o);
+    assert_eq!(
+        out.iter()
+            .filter(|l| l.starts_with(&format!("[event] {reference}: Pulled (sha256:")))
+            .count(),
+        1,
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&"default-stack/c | argv[2]=default".to_string()),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&"big-stack/c | argv[2]=big".to_string()),
+        "{out:?}"
+    );
+}

@@ -94,6 +94,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
         .pods
         .iter()
         .chain(plan.jobs.iter().map(|j| &j.template));
+    let mut fetched: HashMap<Image, Fetched> = HashMap::new();
     let mut loaded: HashMap<ImageKey, LoadedImage> = HashMap::new();
     for pod in templates {
         let runtime = runtimes.get(pod.max_wasm_stack).with_context(|| {
@@ -108,8 +109,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
             if loaded.contains_key(&key) {
                 continue;
             }
-            let li = load_image(&runtime, &c.image, c.pull_policy, &args.registry, &console)?;
-            loaded.insert(key, li);
+            let image = match fetched.entry(c.image.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(fetch_image(
+                    &c.image,
+                    c.pull_policy,
+                    &args.registry,
+                    &console,
+                )?),
+            };
+            loaded.insert(key, compile(&runtime, image)?);
         }
     }
 
@@ -167,29 +176,35 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
     })
 }
 
-fn load_image(
-    runtime: &Arc<Runtime>,
+/// An image's module and what its config says about running it: fetched
+/// (read, or pulled per its policy) once per `up`, however many engines
+/// compile it.
+struct Fetched {
+    /// How errors name it: the file's path or the reference.
+    name: String,
+    bytes: Vec<u8>,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    env: Vec<(String, String)>,
+    working_dir: Option<String>,
+}
+
+fn fetch_image(
     image: &Image,
     policy: PullPolicy,
     registry: &RegistryArgs,
     console: &Console,
-) -> anyhow::Result<LoadedImage> {
+) -> anyhow::Result<Fetched> {
     match image {
-        Image::File(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let program = runtime
-                .load(&bytes)
-                .with_context(|| format!("cannot load {}", path.display()))?;
-            Ok(LoadedImage {
-                runtime: runtime.clone(),
-                program,
-                entrypoint: vec![path.display().to_string()],
-                cmd: Vec::new(),
-                env: Vec::new(),
-                working_dir: None,
-            })
-        }
+        Image::File(path) => Ok(Fetched {
+            name: path.display().to_string(),
+            bytes: std::fs::read(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+            entrypoint: vec![path.display().to_string()],
+            cmd: Vec::new(),
+            env: Vec::new(),
+            working_dir: None,
+        }),
         Image::Oci(reference) => {
             let r = ImageRef::parse(reference)?;
             let policy = match policy {
@@ -207,21 +222,31 @@ fn load_image(
                     "{reference} is not in the local store and imagePullPolicy is Never"
                 ),
             };
-            let store = images::store()?;
-            let bytes = store.read_blob(&record.wasm)?;
-            let program = runtime
-                .load(&bytes)
-                .with_context(|| format!("cannot load {reference}"))?;
+            let bytes = images::store()?.read_blob(&record.wasm)?;
             let (entrypoint, cmd) = record.command(reference);
-            let env = wasmpod_engine::env_pairs(&record.env);
-            Ok(LoadedImage {
-                runtime: runtime.clone(),
-                program,
+            Ok(Fetched {
+                name: reference.clone(),
+                bytes,
                 entrypoint,
                 cmd,
-                env,
+                env: wasmpod_engine::env_pairs(&record.env),
                 working_dir: record.working_dir.clone(),
             })
         }
     }
+}
+
+/// `fetched`, compiled by `runtime` (or found in its compile cache).
+fn compile(runtime: &Arc<Runtime>, fetched: &Fetched) -> anyhow::Result<LoadedImage> {
+    let program = runtime
+        .load(&fetched.bytes)
+        .with_context(|| format!("cannot load {}", fetched.name))?;
+    Ok(LoadedImage {
+        runtime: runtime.clone(),
+        program,
+        entrypoint: fetched.entrypoint.clone(),
+        cmd: fetched.cmd.clone(),
+        env: fetched.env.clone(),
+        working_dir: fetched.working_dir.clone(),
+    })
 }
