@@ -12,8 +12,8 @@ use crate::limits::{
     MAX_LAYERS, MAX_MODULE_BYTES,
 };
 use crate::manifest::{
-    ComponentInfo, ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest,
-    RootFs, WasmConfig,
+    ContainerConfig, Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, RootFs,
+    WasmConfig,
 };
 use crate::registry::{Progress, RegistryClient};
 use crate::store::{ContentStore, ImageRecord, IngestWriter};
@@ -59,46 +59,6 @@ fn now_rfc3339() -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
-/// Whether bytes are a component (rather than a core module).
-fn is_component(wasm: &[u8]) -> bool {
-    wasm.get(4..8) == Some(&[0x0d, 0, 1, 0])
-}
-
-/// The top-level imports and exports of a component, by name.
-fn component_info(wasm: &[u8]) -> Result<ComponentInfo, OciError> {
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    let mut depth = 0usize;
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|e| OciError::invalid("component", e.to_string()))?;
-        match payload {
-            wasmparser::Payload::ModuleSection { .. }
-            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
-            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
-            wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
-                for import in reader {
-                    let import = import
-                        .map_err(|e| OciError::invalid("component imports", e.to_string()))?;
-                    imports.push(import.name.name.to_string());
-                }
-            }
-            wasmparser::Payload::ComponentExportSection(reader) if depth == 0 => {
-                for export in reader {
-                    let export = export
-                        .map_err(|e| OciError::invalid("component exports", e.to_string()))?;
-                    exports.push(export.name.name.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(ComponentInfo {
-        exports,
-        imports,
-        target: None,
-    })
-}
-
 /// Packages `wasm` for a registry.
 pub fn build(wasm: &[u8], format: &PushFormat) -> Result<BuiltImage, OciError> {
     if !wasm.starts_with(b"\0asm") {
@@ -111,7 +71,7 @@ pub fn build(wasm: &[u8], format: &PushFormat) -> Result<BuiltImage, OciError> {
     let (config, layers) = match format {
         PushFormat::Artifact { title } => {
             let layer = Descriptor::new(media::WASM_LAYER, wasm).with_title(plain_name(title)?);
-            let component = is_component(wasm);
+            let component = crate::wasi::is_component(wasm);
             let config = WasmConfig {
                 created: Some(created),
                 author: None,
@@ -119,7 +79,7 @@ pub fn build(wasm: &[u8], format: &PushFormat) -> Result<BuiltImage, OciError> {
                 os: crate::wasi::wasi_version(wasm)?.os().into(),
                 layer_digests: vec![layer.digest],
                 component: if component {
-                    Some(component_info(wasm)?)
+                    Some(crate::wasi::component_info(wasm)?)
                 } else {
                     None
                 },

@@ -1,7 +1,9 @@
 //! Which WASI a module or component targets, told from its bytes, for what
-//! `images`, `inspect` and a pushed artifact's config say about it.
+//! `images`, `inspect` and a pushed artifact's config (its `os` and
+//! `component` block) say about it.
 
 use crate::OciError;
+use crate::manifest::ComponentInfo;
 
 /// The WASI a guest targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +44,36 @@ impl WasiVersion {
 /// at 0.3 (commands and services built for 0.3 also export the 0.2
 /// entry point), else 0.2 if any is at 0.2.
 pub fn wasi_version(wasm: &[u8]) -> Result<WasiVersion, OciError> {
-    if wasm.get(4..8) != Some(&[0x0d, 0, 1, 0]) {
+    if !is_component(wasm) {
         return Ok(WasiVersion::Preview1);
     }
-    let mut found = WasiVersion::None;
+    let info = component_info(wasm)?;
+    let versions: Vec<&str> = info
+        .imports
+        .iter()
+        .chain(&info.exports)
+        .filter_map(|name| name.strip_prefix("wasi:")?.split_once('@'))
+        .map(|(_, version)| version)
+        .collect();
+    Ok(if versions.iter().any(|v| v.starts_with("0.3")) {
+        WasiVersion::P3
+    } else if versions.iter().any(|v| v.starts_with("0.2")) {
+        WasiVersion::P2
+    } else {
+        WasiVersion::None
+    })
+}
+
+/// Whether bytes are a component (rather than a core module).
+pub(crate) fn is_component(wasm: &[u8]) -> bool {
+    wasm.get(4..8) == Some(&[0x0d, 0, 1, 0])
+}
+
+/// The top-level imports and exports of a component, by name.
+pub(crate) fn component_info(wasm: &[u8]) -> Result<ComponentInfo, OciError> {
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
     let mut depth = 0usize;
-    let mut note = |name: &str| {
-        if let Some(version) = name.strip_prefix("wasi:").and_then(|n| n.split_once('@')) {
-            if version.1.starts_with("0.3") {
-                found = WasiVersion::P3;
-            } else if version.1.starts_with("0.2") && found == WasiVersion::None {
-                found = WasiVersion::P2;
-            }
-        }
-    };
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| OciError::invalid("component", e.to_string()))?;
         match payload {
@@ -66,20 +84,24 @@ pub fn wasi_version(wasm: &[u8]) -> Result<WasiVersion, OciError> {
                 for import in reader {
                     let import = import
                         .map_err(|e| OciError::invalid("component imports", e.to_string()))?;
-                    note(import.name.name);
+                    imports.push(import.name.name.to_string());
                 }
             }
             wasmparser::Payload::ComponentExportSection(reader) if depth == 0 => {
                 for export in reader {
                     let export = export
                         .map_err(|e| OciError::invalid("component exports", e.to_string()))?;
-                    note(export.name.name);
+                    exports.push(export.name.name.to_string());
                 }
             }
             _ => {}
         }
     }
-    Ok(found)
+    Ok(ComponentInfo {
+        exports,
+        imports,
+        target: None,
+    })
 }
 
 #[cfg(test)]
