@@ -7,6 +7,23 @@ use common::up::*;
 use common::*;
 use wasmpod_test_guests as guests;
 
+/// Pushes the probe as a compat image to `reference`, and writes
+/// `manifest` (a fixture naming `IMAGE`) with it into the project.
+fn push_probe_for(w: &Wasmpod, p: &Project, reference: &str, manifest: &str) -> std::path::PathBuf {
+    assert_code(
+        &w.exec(&["push", "-q", "--compat", guests::PROBE, reference]),
+        0,
+    );
+    p.write("oci.yaml", &manifest.replace("IMAGE", reference))
+}
+
+/// How many times `up` said it pulled `reference`.
+fn pulls(out: &[String], reference: &str) -> usize {
+    out.iter()
+        .filter(|l| l.starts_with(&format!("[event] {reference}: Pulled (sha256:")))
+        .count()
+}
+
 #[test]
 fn oci_images_are_pulled_once_and_run_with_their_entrypoint() {
     // A compat image pushed with wasmpod itself; `up` pulls it (Pulled
@@ -15,23 +32,12 @@ fn oci_images_are_pulled_once_and_run_with_their_entrypoint() {
     let registry = wasmpod_testkit::Registry::start();
     let reference = format!("{}/up/probe:v1", registry.addr());
     let w = Wasmpod::new();
-    assert_code(
-        &w.exec(&["push", "-q", "--compat", guests::PROBE, &reference]),
-        0,
-    );
     let p = Project::new();
-    let manifest = include_str!("fixtures/up/oci-pod.yaml").replace("IMAGE", &reference);
-    let file = p.write("oci.yaml", &manifest);
+    let file = push_probe_for(&w, &p, &reference, include_str!("fixtures/up/oci-pod.yaml"));
     let o = up_file(&w, &file);
     assert_code(&o, 0);
     let out = lines(&o);
-    assert_eq!(
-        out.iter()
-            .filter(|l| l.starts_with(&format!("[event] {reference}: Pulled (sha256:")))
-            .count(),
-        1,
-        "{out:?}"
-    );
+    assert_eq!(pulls(&out, &reference), 1, "{out:?}");
     assert!(out.contains(&"oci/c | argv[1]=args".to_string()), "{out:?}");
     assert!(
         out.contains(&"oci/c | argv[2]=from-oci".to_string()),
@@ -54,23 +60,17 @@ fn an_image_is_pulled_once_for_pods_with_different_stacks() {
     let registry = wasmpod_testkit::Registry::start();
     let reference = format!("{}/up/stacks:v1", registry.addr());
     let w = Wasmpod::new();
-    assert_code(
-        &w.exec(&["push", "-q", "--compat", guests::PROBE, &reference]),
-        0,
-    );
     let p = Project::new();
-    let manifest = include_str!("fixtures/up/oci-two-stacks.yaml").replace("IMAGE", &reference);
-    let file = p.write("stacks.yaml", &manifest);
+    let file = push_probe_for(
+        &w,
+        &p,
+        &reference,
+        include_str!("fixtures/up/oci-two-stacks.yaml"),
+    );
     let o = up_file(&w, &file);
     assert_code(&o, 0);
     let out = lines(&o);
-    assert_eq!(
-        out.iter()
-            .filter(|l| l.starts_with(&format!("[event] {reference}: Pulled (sha256:")))
-            .count(),
-        1,
-        "{out:?}"
-    );
+    assert_eq!(pulls(&out, &reference), 1, "{out:?}");
     assert!(
         out.contains(&"default-stack/c | argv[2]=default".to_string()),
         "{out:?}"

@@ -111,6 +111,21 @@ impl Setup {
             .pod_sandbox_id
     }
 
+    /// PodSandboxStatus of `pod`.
+    async fn pod_status(&mut self, pod: &str) -> api::PodSandboxStatus {
+        self.cri
+            .runtime
+            .pod_sandbox_status(api::PodSandboxStatusRequest {
+                pod_sandbox_id: pod.into(),
+                verbose: false,
+            })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+            .status
+            .expect("status")
+    }
+
     async fn create(
         &mut self,
         pod: &str,
@@ -259,6 +274,18 @@ fn testkit_http(addr: &str, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// The first answer to `GET path` at `addr`, trying for up to 5 s while
+/// the server comes up.
+async fn first_answer(addr: &str, path: &str) -> Option<(u16, String)> {
+    for _ in 0..100 {
+        if let Some(answer) = testkit_http(addr, path) {
+            return Some(answer);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 fn env(key: &str, value: &str) -> api::KeyValue {
     api::KeyValue {
         key: key.into(),
@@ -315,18 +342,7 @@ async fn a_pod_of_two_wasm_containers_runs_through_cri() {
     // The sandbox: runtime handler wasmpod, a network from CNI.
     let pod_config = s.pod_config("pod1", &cgroup);
     let pod = s.run_pod(&pod_config).await;
-    let status = s
-        .cri
-        .runtime
-        .pod_sandbox_status(api::PodSandboxStatusRequest {
-            pod_sandbox_id: pod.clone(),
-            verbose: false,
-        })
-        .await
-        .expect("PodSandboxStatus")
-        .into_inner()
-        .status
-        .expect("status");
+    let status = s.pod_status(&pod).await;
     assert_eq!(status.state, api::PodSandboxState::SandboxReady as i32);
     let ip = status.network.map(|n| n.ip).unwrap_or_default();
     let prefix = s.ctd.cni().expect("cni").subnet_prefix.clone();
@@ -486,14 +502,7 @@ async fn a_pod_of_two_wasm_containers_runs_through_cri() {
     }
     // The wasi:http container answers at the pod IP; StopContainer (SIGTERM)
     // drains a request in flight, then the container exits 143.
-    let mut answered = None;
-    for _ in 0..100 {
-        answered = testkit_http(&format!("{ip}:9090"), "/");
-        if answered.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let answered = first_answer(&format!("{ip}:9090"), "/").await;
     assert_eq!(answered, Some((200, "hello from wasm\n".to_string())));
     let target = format!("{ip}:9090");
     let slow = std::thread::spawn(move || testkit_http(&target, "/sleep"));
@@ -787,17 +796,9 @@ async fn wasi_0_3_commands_and_services_run_through_cri() {
     let image = s.image.clone();
     s.pull(&image, &pod_config).await;
     let ip = s
-        .cri
-        .runtime
-        .pod_sandbox_status(api::PodSandboxStatusRequest {
-            pod_sandbox_id: pod.clone(),
-            verbose: false,
-        })
+        .pod_status(&pod)
         .await
-        .expect("PodSandboxStatus")
-        .into_inner()
-        .status
-        .and_then(|st| st.network)
+        .network
         .map(|n| n.ip)
         .unwrap_or_default();
     let container = |name: &str, command: &[&str]| api::ContainerConfig {
@@ -826,14 +827,7 @@ async fn wasi_0_3_commands_and_services_run_through_cri() {
         .wait_state(&exit, api::ContainerState::ContainerExited)
         .await;
     assert_eq!(exited.exit_code, 1);
-    let mut answered = None;
-    for _ in 0..100 {
-        answered = testkit_http(&format!("{ip}:9090"), "/");
-        if answered.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let answered = first_answer(&format!("{ip}:9090"), "/").await;
     assert_eq!(
         answered,
         Some((200, "hey\n".to_string())),
