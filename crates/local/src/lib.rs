@@ -26,6 +26,7 @@ mod console;
 mod error;
 mod pod;
 mod probe;
+mod proxy;
 mod service;
 
 use std::collections::HashMap;

@@ -29,7 +29,7 @@ pub(crate) async fn serve(
         listener.local_addr().map_or(0, |a| a.port())
     );
     loop {
-        let mut client = match listener.accept().await {
+        let client = match listener.accept().await {
             Ok((client, _)) => {
                 backoff.succeeded();
                 client
@@ -52,10 +52,10 @@ pub(crate) async fn serve(
             continue;
         };
         tokio::spawn(async move {
-            if let Ok(mut upstream) = TcpStream::connect(target).await {
+            if let Ok(upstream) = TcpStream::connect(target).await {
                 let _ = upstream.set_nodelay(true);
                 let _ = client.set_nodelay(true);
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                crate::proxy::proxy(client, upstream, crate::proxy::ANSWER_WAIT).await;
             }
         });
     }
