@@ -15,7 +15,7 @@ EXAMPLES_OUT := $(CARGO_TARGET_DIR)/examples-wasm
 # a selected tier that cannot run fails. No features: tests that need
 # neither root nor a daemon. `daemon`: root, containerd, a registry.
 # `cluster`: the Kubernetes e2e suite.
-DAEMON_FEATURES := wasmpod/daemon,wasmpod-shim/daemon,wasmpod-node/daemon
+DAEMON_FEATURES := wasmpod/daemon,wasmpod-shim/daemon,wasmpod-node/daemon,wasmpod-bundle/daemon
 CLUSTER_FEATURES := wasmpod-e2e/cluster
 ALL_FEATURES := $(DAEMON_FEATURES),$(CLUSTER_FEATURES)
 

@@ -27,8 +27,8 @@ use crate::launch::launch;
 use crate::module::Modules;
 use crate::process::{Base, Exit, Plan, Process, Status};
 use crate::publisher::{Publisher, TaskEvent};
-use crate::spec::{self, Spec};
 use crate::stdio::StdioPaths;
+use wasmpod_bundle::{self as spec, Spec};
 
 /// How long after a container starts the shim releases its start-up pages.
 const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -155,9 +155,9 @@ impl Containers {
             && let Some(pod) = spec
                 .linux
                 .as_ref()
-                .and_then(|l| crate::cgroup::pod_cgroup(&l.cgroups_path))
+                .and_then(|l| wasmpod_bundle::cgroup::pod_cgroup(&l.cgroups_path))
         {
-            crate::cgroup::join(Path::new("/sys/fs/cgroup"), &pod);
+            wasmpod_bundle::cgroup::join(Path::new("/sys/fs/cgroup"), &pod);
         }
         let mut layers = None;
         let prepared = self.prepare(&id, &spec, &rootfs, &mut layers).await;

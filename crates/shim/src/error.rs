@@ -25,13 +25,6 @@ pub enum ShimError {
         module: String,
         reason: ContentError,
     },
-    /// The entrypoint is in the rootfs but cannot be read.
-    #[error("cannot read the Wasm entrypoint {module}")]
-    ReadModule {
-        module: String,
-        #[source]
-        source: std::io::Error,
-    },
     /// The entrypoint does not compile, or is no program wasmpod runs.
     #[error("cannot load the Wasm entrypoint {module}")]
     LoadModule {
@@ -39,10 +32,9 @@ pub enum ShimError {
         #[source]
         source: EngineError,
     },
-    #[error(
-        "the entrypoint {0} is a native (ELF or script) program; wasmpod runs only WebAssembly (native sidecars are not supported yet)"
-    )]
-    Native(String),
+    /// The bundle: its spec, its mounts or its entrypoint.
+    #[error(transparent)]
+    Bundle(#[from] wasmpod_bundle::BundleError),
     /// Start of a process that was started before.
     #[error("{0} was already started")]
     AlreadyStarted(String),

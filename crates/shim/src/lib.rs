@@ -26,7 +26,6 @@
 //! the shim log; this crate's `tracing` events reach it through tracing's
 //! `log` feature. `RUST_LOG` in containerd's environment sets the level.
 
-mod cgroup;
 mod containers;
 mod content;
 mod error;
@@ -41,7 +40,7 @@ mod process;
 mod publisher;
 mod rootfs;
 pub mod shim;
-pub mod spec;
+pub use wasmpod_bundle as spec;
 mod stats;
 mod stdio;
 pub mod task;

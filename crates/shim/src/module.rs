@@ -43,7 +43,7 @@ impl Modules {
             runtime.clone(),
         );
         let found = tokio::task::spawn_blocking(move || {
-            read_module(&root, &cwd, &a)?
+            wasmpod_bundle::entrypoint::read(&root, &cwd, &a)?
                 .map(|bytes| {
                     let first = a.first().map(String::as_str).unwrap_or_default();
                     load_bytes(&engine, first, &bytes)
@@ -81,35 +81,6 @@ impl Modules {
         let bytes = store.read_layer(known, layer).await.map_err(missing)?;
         compile(runtime, first, bytes).await
     }
-}
-
-/// The bytes of the module `args[0]` names beneath `root`, or `None` if
-/// there is no such file.
-fn read_module(root: &HostDir, cwd: &str, args: &[String]) -> Result<Option<Vec<u8>>, ShimError> {
-    let first = args
-        .first()
-        .ok_or_else(|| ShimError::InvalidSpec("process.args is empty".into()))?;
-    // Resolved beneath the open rootfs as the guest would see it: `..`
-    // stops at its root and symlinks are followed inside it.
-    let path = if first.starts_with('/') {
-        first.clone()
-    } else {
-        format!("{cwd}/{first}")
-    };
-    let bytes = match root.read_file_in_root(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ShimError::ReadModule {
-                module: first.clone(),
-                source,
-            });
-        }
-    };
-    if bytes.starts_with(b"\x7fELF") || bytes.starts_with(b"#!") {
-        return Err(ShimError::Native(first.clone()));
-    }
-    Ok(Some(bytes))
 }
 
 /// Compiles `bytes` (or finds them in the compile cache); `first` names

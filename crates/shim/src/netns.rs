@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::ShimError;
-use crate::spec::Network;
+use wasmpod_bundle::Network;
 
 /// A namespace's identity: the device and inode of its nsfs file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,18 +60,7 @@ static GROUP: OnceLock<GroupNetwork> = OnceLock::new();
 pub(crate) fn enter(request: Network<'_>) -> io::Result<()> {
     let here = |e: io::Error| io::Error::other(format!("read this shim's network namespace: {e}"));
     let host = NsId::current().map_err(here)?;
-    match request {
-        Network::Host => {}
-        Network::Join(path) => join(path)
-            .map_err(|e| io::Error::other(format!("join network namespace {path}: {e}")))?,
-        Network::New => {
-            unshare_network()
-                .map_err(|e| io::Error::other(format!("create a network namespace: {e}")))?;
-            bring_up_loopback().map_err(|e| {
-                io::Error::other(format!("bring up lo in the new network namespace: {e}"))
-            })?;
-        }
-    }
+    wasmpod_bundle::netns::enter(request)?;
     let server = NsId::current().map_err(here)?;
     // A second call would be a bug in `start`; the first record stays.
     let _ = GROUP.set(GroupNetwork { host, server });
@@ -127,66 +116,6 @@ impl GroupNetwork {
             },
         }
     }
-}
-
-/// Moves the calling thread into the network namespace at `path`.
-fn join(path: &str) -> io::Result<()> {
-    use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
-    use std::os::fd::AsFd as _;
-    let file = std::fs::File::open(path)?;
-    move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network))?;
-    Ok(())
-}
-
-/// Moves the calling thread into a new, empty network namespace.
-fn unshare_network() -> io::Result<()> {
-    use rustix::thread::{UnshareFlags, unshare_unsafe};
-    // SAFETY: unsafe only with CLONE_FILES (a thread could then see
-    // descriptors from another table); CLONE_NEWNET changes only the
-    // calling thread's network namespace.
-    #[allow(unsafe_code)]
-    unsafe {
-        unshare_unsafe(UnshareFlags::NEWNET)?;
-    }
-    Ok(())
-}
-
-/// Sets `lo` up in the calling thread's network namespace, as runc does for
-/// a new one (a new namespace's loopback starts down).
-fn bring_up_loopback() -> io::Result<()> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType, socket_with};
-    use std::os::fd::AsRawFd;
-    let socket = socket_with(
-        AddressFamily::INET,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
-    // SAFETY: ifreq is plain data (a name and a union of plain data), for
-    // which all zeroes is a valid value.
-    #[allow(unsafe_code)]
-    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (to, from) in request.ifr_name.iter_mut().zip(b"lo") {
-        *to = *from as libc::c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into
-    // the ifreq we own, for the duration of the call.
-    #[allow(unsafe_code)]
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: SIOCGIFFLAGS filled the union's flags member, read here.
-    #[allow(unsafe_code)]
-    unsafe {
-        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-    }
-    // SAFETY: SIOCSIFFLAGS reads the ifreq we own, for the duration of the
-    // call.
-    #[allow(unsafe_code)]
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

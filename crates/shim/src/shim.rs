@@ -21,8 +21,8 @@ use tracing::{debug, error, info, warn};
 use wasmpod_engine::{EngineOptions, Runtimes};
 
 use crate::fork::Forked;
-use crate::spec::{Network, Spec};
 use crate::task::TaskService;
+use wasmpod_bundle::{Network, Spec};
 
 /// Runtime type containerd knows this shim by.
 pub const RUNTIME_TYPE: &str = "io.containerd.wasmpod.v1";

@@ -99,9 +99,11 @@ impl From<ShimError> for ttrpc::Error {
             ShimError::InvalidSpec(_)
             | ShimError::Annotation { .. }
             | ShimError::ModuleNotFound { .. }
-            | ShimError::ReadModule { .. }
-            | ShimError::LoadModule { .. }
-            | ShimError::Native(_) => Code::INVALID_ARGUMENT,
+            | ShimError::LoadModule { .. } => Code::INVALID_ARGUMENT,
+            ShimError::Bundle(b) => match b {
+                wasmpod_bundle::BundleError::Io { .. } => Code::INTERNAL,
+                _ => Code::INVALID_ARGUMENT,
+            },
             ShimError::AlreadyStarted(_) | ShimError::Exited(_) | ShimError::StillRunning(_) => {
                 Code::FAILED_PRECONDITION
             }

@@ -138,7 +138,7 @@ fn kind(e: ShimError) -> (&'static str, String) {
         ShimError::Exited(what) => ("Exited", what),
         ShimError::StillRunning(what) => ("StillRunning", what),
         ShimError::Unsupported(what) => ("Unsupported", what),
-        ShimError::Native(what) => ("Native", what),
+        ShimError::Bundle(wasmpod_bundle::BundleError::Native(what)) => ("Native", what),
         ShimError::ModuleNotFound { module, reason } => {
             ("ModuleNotFound", format!("{module}: {reason}"))
         }

@@ -1,9 +1,10 @@
-//! From an OCI runtime bundle to what the engine needs.
+//! From an OCI runtime bundle's `config.json` to what the engine needs.
 //!
 //! Only the parts of the runtime spec a Wasm container uses are read:
-//! `process` (args, env, cwd), `root`, `mounts`, `annotations`, and from
-//! `linux` the memory limit, cgroup path and network namespace. Everything else (capabilities,
-//! seccomp, devices) guards native processes, which this shim never starts.
+//! `process` (args, env, cwd, terminal), `root`, `mounts`, `annotations`,
+//! and from `linux` the memory and CPU limits, cgroup path and network
+//! namespace. Everything else (capabilities, seccomp, devices) guards
+//! native processes, which wasmpod never starts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use wasmpod_engine::{HostDir, Preopen};
 
-use crate::ShimError;
+use crate::BundleError;
+
+/// The largest `config.json` read: specs that runc, Podman and containerd
+/// write are a few KiB.
+pub const MAX_SPEC_BYTES: u64 = 4 << 20;
 
 /// The CRI annotation that says what a container is.
 pub const CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
@@ -49,6 +54,10 @@ pub struct Process {
     pub env: Vec<String>,
     #[serde(default)]
     pub cwd: String,
+    /// Whether the process gets a terminal (a pseudo-terminal whose
+    /// controller goes to the console socket).
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -84,6 +93,18 @@ pub struct Linux {
 pub struct Resources {
     #[serde(default)]
     pub memory: Option<MemoryResources>,
+    #[serde(default)]
+    pub cpu: Option<CpuResources>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CpuResources {
+    /// Microseconds of CPU time per period; none or negative: no limit.
+    #[serde(default)]
+    pub quota: Option<i64>,
+    /// The period in microseconds (100000 when unset).
+    #[serde(default)]
+    pub period: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -114,13 +135,31 @@ pub enum Network<'a> {
     Join(&'a str),
 }
 
+/// Reads a spec (or an exec's `Process`) from `path`,
+/// refusing one over [`MAX_SPEC_BYTES`].
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, BundleError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| BundleError::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SPEC_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| BundleError::io(path, e))?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Err(BundleError::TooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_SPEC_BYTES,
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|source| BundleError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 impl Spec {
     /// Reads `config.json` from a bundle.
-    pub fn load(bundle: &Path) -> Result<Self, ShimError> {
-        let path = bundle.join("config.json");
-        let bytes = std::fs::read(&path).map_err(|e| ShimError::io(&path, e))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ShimError::InvalidSpec(format!("{}: {e}", path.display())))
+    pub fn load(bundle: &Path) -> Result<Self, BundleError> {
+        read_json(&bundle.join("config.json"))
     }
 
     /// Whether this is a pod's sandbox ("pause") container.
@@ -148,7 +187,7 @@ impl Spec {
     /// `WASMPOD_HTTP_LISTEN` env var (`HOST:PORT` or a port), else the first
     /// TCP `containerPort` from the kubelet's ports annotation, else 8080;
     /// on every address of the pod's network namespace.
-    pub fn http_listen(&self) -> Result<std::net::SocketAddr, ShimError> {
+    pub fn http_listen(&self) -> Result<std::net::SocketAddr, BundleError> {
         let any = |port: u16| std::net::SocketAddr::from(([0, 0, 0, 0], port));
         let env = self.process.as_ref().and_then(|p| {
             p.env.iter().find_map(|e| {
@@ -162,7 +201,7 @@ impl Spec {
                 .map(any)
                 .or_else(|_| value.parse())
                 .map_err(|_| {
-                    ShimError::InvalidSpec(format!(
+                    BundleError::Invalid(format!(
                         "{HTTP_LISTEN_ENV}={value}: use HOST:PORT or a port"
                     ))
                 });
@@ -214,6 +253,20 @@ impl Spec {
             .filter(|l| *l > 0)
     }
 
+    /// The CPU limit in thousandths of a CPU (quota over period), if one
+    /// is set.
+    pub fn cpu_millis(&self) -> Option<u64> {
+        let cpu = self.linux.as_ref()?.resources.as_ref()?.cpu.as_ref()?;
+        let quota = u64::try_from(cpu.quota?).ok().filter(|q| *q > 0)?;
+        let period = cpu.period.filter(|p| *p > 0).unwrap_or(100_000);
+        Some((quota.saturating_mul(1000) / period).max(1))
+    }
+
+    /// The process, as given or empty.
+    pub fn args(&self) -> &[String] {
+        self.process.as_ref().map_or(&[], |p| p.args.as_slice())
+    }
+
     /// Environment variables as pairs.
     pub fn env(&self) -> Vec<(String, String)> {
         self.process
@@ -236,7 +289,7 @@ impl Spec {
     /// (read-only with the `ro` option), each opened once here. File bind
     /// mounts (`/etc/hosts`) and kernel filesystems (`proc`, `sysfs`,
     /// `devpts`, ...) have no WASI equivalent and are left out.
-    pub fn preopens(&self, root: &HostDir) -> Result<Vec<Preopen>, ShimError> {
+    pub fn preopens(&self, root: &HostDir) -> Result<Vec<Preopen>, BundleError> {
         let mut preopens = vec![Preopen {
             dir: root.clone(),
             guest: "/".into(),
@@ -253,7 +306,7 @@ impl Spec {
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ENOENT)) => {
                     continue;
                 }
-                Err(e) => return Err(ShimError::io(&m.source, e)),
+                Err(e) => return Err(BundleError::io(&m.source, e)),
             };
             preopens.push(Preopen {
                 dir,
