@@ -1,9 +1,10 @@
-//! Joining the pod's cgroup.
+//! Cgroups a bundle names in `linux.cgroupsPath`.
 //!
-//! Every container of a pod runs in this one shim process, so the process
-//! belongs in the pod's cgroup: the parent of the containers'
-//! `linux.cgroupsPath`. The kubelet sets the pod's memory and CPU limits
-//! there, so they then hold for all of the pod's instances together.
+//! The shim runs every container of a pod in one process, so that process
+//! joins the pod's cgroup (the parent of the containers' paths), where the
+//! kubelet sets the pod's limits. `wasmpod-oci` runs each container in a
+//! process of its own, which joins the container's own cgroup and sets the
+//! spec's limits on it, as runc does.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,110 @@ pub fn pod_cgroup(cgroups_path: &str) -> Option<PathBuf> {
     }
     let parent = Path::new(cgroups_path.trim_start_matches('/')).parent()?;
     (!parent.as_os_str().is_empty()).then(|| parent.to_path_buf())
+}
+
+/// The container's own cgroup, relative to a hierarchy root, for its
+/// `cgroupsPath`: cgroupfs style (`/machine/libpod-c1`, relative paths are
+/// taken from the root) or systemd style (`machine.slice:libpod:c1`, which
+/// is `machine.slice/libpod-c1.scope`; the cgroup is made directly, with
+/// no systemd unit).
+pub fn container_cgroup(cgroups_path: &str) -> Option<PathBuf> {
+    if cgroups_path.is_empty() {
+        return None;
+    }
+    let parts: Vec<&str> = cgroups_path.split(':').collect();
+    if !cgroups_path.starts_with('/') && parts.len() == 3 {
+        let (slice, prefix, name) = (parts[0], parts[1], parts[2]);
+        let mut path = PathBuf::new();
+        if let Some(stem) = slice
+            .strip_suffix(".slice")
+            .filter(|s| !s.is_empty() && *s != "-")
+        {
+            let pieces: Vec<&str> = stem.split('-').collect();
+            for i in 1..=pieces.len() {
+                path.push(format!("{}.slice", pieces[..i].join("-")));
+            }
+        } else if !slice.is_empty() {
+            return None;
+        }
+        let unit = if prefix.is_empty() {
+            format!("{name}.scope")
+        } else {
+            format!("{prefix}-{name}.scope")
+        };
+        if name.is_empty() || unit.contains('/') {
+            return None;
+        }
+        path.push(unit);
+        return Some(path);
+    }
+    let relative = PathBuf::from(cgroups_path.trim_start_matches('/'));
+    // `..` would leave the hierarchy.
+    if relative
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return None;
+    }
+    (!relative.as_os_str().is_empty()).then_some(relative)
+}
+
+/// Sets a memory limit (bytes) and a CPU quota (microseconds per period)
+/// on each of `dirs` that has the controller's files: v1's
+/// `memory.limit_in_bytes` and `cpu.cfs_quota_us`, v2's `memory.max` and
+/// `cpu.max`. Returns the first failure.
+pub fn set_limits(
+    dirs: &[PathBuf],
+    memory: Option<u64>,
+    cpu: Option<(u64, u64)>,
+) -> std::io::Result<()> {
+    let write = |path: PathBuf, value: String| -> std::io::Result<()> {
+        if path.exists() {
+            std::fs::write(&path, value).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("write {}: {e}", path.display()))
+            })?;
+        }
+        Ok(())
+    };
+    for dir in dirs {
+        if let Some(bytes) = memory {
+            write(dir.join("memory.limit_in_bytes"), bytes.to_string())?;
+            write(dir.join("memory.max"), bytes.to_string())?;
+        }
+        if let Some((quota, period)) = cpu {
+            write(dir.join("cpu.cfs_period_us"), period.to_string())?;
+            write(dir.join("cpu.cfs_quota_us"), quota.to_string())?;
+            write(dir.join("cpu.max"), format!("{quota} {period}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The pids in `dirs` (each process once).
+pub fn procs(dirs: &[PathBuf]) -> Vec<u32> {
+    let mut pids: Vec<u32> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Removes `dirs` (empty cgroups); one already gone is fine.
+pub fn remove(dirs: &[PathBuf]) {
+    for dir in dirs {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => debug!(cgroup = %dir.display(), "removed cgroup"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!(cgroup = %dir.display(), error = %e, "cannot remove cgroup"),
+        }
+    }
 }
 
 /// Moves this process into `pod` under every hierarchy mounted at `root`
@@ -100,6 +205,66 @@ mod tests {
         assert_eq!(pod_cgroup(""), None);
         assert_eq!(pod_cgroup("/c1"), None);
         assert_eq!(pod_cgroup("-.slice:x:y"), None);
+    }
+
+    #[test]
+    fn container_cgroup_in_both_formats() {
+        let c = |p: &str| container_cgroup(p).map(|p| p.display().to_string());
+        assert_eq!(
+            c("/machine/libpod-c1").as_deref(),
+            Some("machine/libpod-c1")
+        );
+        assert_eq!(c("docker/c1").as_deref(), Some("docker/c1"));
+        assert_eq!(
+            c("machine.slice:libpod:c1").as_deref(),
+            Some("machine.slice/libpod-c1.scope")
+        );
+        assert_eq!(
+            c("system-a.slice:docker:c2").as_deref(),
+            Some("system.slice/system-a.slice/docker-c2.scope")
+        );
+        assert_eq!(c(":runc:c3").as_deref(), Some("runc-c3.scope"));
+        for bad in [
+            "",
+            "/",
+            "/a/../../etc",
+            "../x",
+            "x.slice:p:",
+            "x.slice:p:a/b",
+            "bad:p:c",
+        ] {
+            assert_eq!(c(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_go_to_the_files_each_hierarchy_has() {
+        let root = tempfile::tempdir().expect("tmp");
+        let (memory, cpu, v2) = (
+            root.path().join("memory"),
+            root.path().join("cpu"),
+            root.path().join("v2"),
+        );
+        for d in [&memory, &cpu, &v2] {
+            std::fs::create_dir(d).expect("mkdir");
+        }
+        std::fs::write(memory.join("memory.limit_in_bytes"), "").expect("w");
+        std::fs::write(cpu.join("cpu.cfs_quota_us"), "").expect("w");
+        std::fs::write(cpu.join("cpu.cfs_period_us"), "").expect("w");
+        std::fs::write(v2.join("memory.max"), "").expect("w");
+        std::fs::write(v2.join("cpu.max"), "").expect("w");
+        std::fs::write(v2.join("cgroup.procs"), "12\n7\n").expect("w");
+        std::fs::write(cpu.join("cgroup.procs"), "7\n").expect("w");
+        let dirs = vec![memory.clone(), cpu.clone(), v2.clone()];
+        set_limits(&dirs, Some(64 << 20), Some((50_000, 100_000))).expect("limits");
+        let read = |p: PathBuf| std::fs::read_to_string(p).expect("read");
+        assert_eq!(read(memory.join("memory.limit_in_bytes")), "67108864");
+        assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "50000");
+        assert_eq!(read(cpu.join("cpu.cfs_period_us")), "100000");
+        assert_eq!(read(v2.join("memory.max")), "67108864");
+        assert_eq!(read(v2.join("cpu.max")), "50000 100000");
+        assert!(!memory.join("cpu.max").exists());
+        assert_eq!(procs(&dirs), vec![7, 12]);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct Spec {
     pub linux: Option<Linux>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct Process {
     #[serde(default)]
     pub args: Vec<String>,

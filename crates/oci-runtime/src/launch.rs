@@ -1,0 +1,211 @@
+//! One process of a container, from its spec to its exit code: the
+//! container's own (started by `create`) and each `exec`.
+//!
+//! [`Launch::prepare`] does everything that can fail before the guest
+//! runs (the rootfs and mounts opened as grants, the entrypoint read
+//! beneath the rootfs and compiled, from the compile cache), so that
+//! `create` can report a bad image at once. [`Prepared::run`] then runs
+//! it: a command to its exit, a `wasi:http` component served until a
+//! signal. SIGTERM, SIGINT, SIGHUP and SIGQUIT stop the guest (a server
+//! drains first) and the process exits with 128 + the signal, as a
+//! process killed by it would; SIGKILL ends it at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use tracing::{info, warn};
+use wasmpod_bundle::{Process, Spec};
+use wasmpod_engine::{
+    EngineOptions, ExitStatus, HostDir, Limits, Program, RunSpec, Runtime, Stdio, StopHandle,
+    StopReason,
+};
+
+/// A process to start in a container: the container's spec (its grants
+/// and limits) and the process (its own, or an exec's).
+#[derive(Debug)]
+pub struct Launch {
+    pub spec: Spec,
+    pub process: Process,
+    pub rootfs: PathBuf,
+    /// Whether a `wasi:http` component is served (the container's own
+    /// process) or run like any module (an exec).
+    pub serve: bool,
+}
+
+/// A compiled process, ready to run.
+#[derive(Debug)]
+pub struct Prepared {
+    runtime: Runtime,
+    program: Program,
+    spec: RunSpec,
+    /// Where a `wasi:http` component is served; `None` for a command.
+    listen: Option<SocketAddr>,
+}
+
+/// The status of a process whose guest could not be started: 125, as
+/// `wasmpod run` exits when wasmpod itself failed.
+pub const NOT_STARTED: i32 = 125;
+
+/// The compile cache every wasmpod runtime on the machine shares.
+fn cache_dir() -> Option<PathBuf> {
+    wasmpod_engine::home::default_home().map(|h| h.join("cache").join("compiled"))
+}
+
+impl Launch {
+    /// Opens the grants, reads and compiles the entrypoint.
+    pub fn prepare(&self) -> anyhow::Result<Prepared> {
+        let stack = wasmpod_kube::annotations::max_wasm_stack(&self.spec.annotations)
+            .with_context(|| {
+                format!(
+                    "invalid annotation {}",
+                    wasmpod_kube::annotations::MAX_WASM_STACK
+                )
+            })?;
+        let mut options = EngineOptions {
+            cache_dir: cache_dir(),
+            ..EngineOptions::default()
+        };
+        if let Some(stack) = stack {
+            options.max_wasm_stack = stack;
+        }
+        let runtime = Runtime::new(options).context("create the engine")?;
+        let root = HostDir::open(&self.rootfs)
+            .with_context(|| format!("open the rootfs {}", self.rootfs.display()))?;
+        let cwd = if self.process.cwd.is_empty() {
+            "/".to_string()
+        } else {
+            self.process.cwd.clone()
+        };
+        let args = self.process.args.clone();
+        let bytes = wasmpod_bundle::entrypoint::read(&root, &cwd, &args)?;
+        let first = args.first().map(String::as_str).unwrap_or_default();
+        let Some(bytes) = bytes else {
+            bail!("the Wasm entrypoint {first} is not in the container's rootfs");
+        };
+        let program = runtime
+            .load(&bytes)
+            .with_context(|| format!("cannot load the Wasm entrypoint {first}"))?;
+        let listen = if self.serve && runtime.is_http_handler(&program) {
+            Some(self.spec.http_listen()?)
+        } else {
+            None
+        };
+        let spec = RunSpec {
+            args,
+            env: wasmpod_engine::env_pairs(&self.process.env),
+            preopens: self.spec.preopens(&root)?,
+            cwd: Some(cwd),
+            limits: Limits {
+                memory: self.spec.memory_limit(),
+                timeout: None,
+                cpu_millis: self.spec.cpu_millis(),
+            },
+            stdio: Stdio::inherit(),
+            // The process is in the network namespace the spec asks for:
+            // none (only lo) unless the caller gave it one.
+            network: true,
+            usage: Default::default(),
+        };
+        if let Err(e) = runtime.prepare_linker(&program) {
+            warn!(error = %wasmpod_engine::one_line(&e), "cannot build the linker");
+        }
+        Ok(Prepared {
+            runtime,
+            program,
+            spec,
+            listen,
+        })
+    }
+}
+
+/// The signals that stop a guest; any other keeps its default action.
+const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+impl Prepared {
+    /// Runs the guest to its end and returns the process's exit code.
+    pub fn run(self) -> i32 {
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                warn!(error = %e, "cannot start the async runtime");
+                return NOT_STARTED;
+            }
+        };
+        rt.block_on(async move {
+            let stop = StopHandle::new();
+            for signal in STOP_SIGNALS {
+                let kind = tokio::signal::unix::SignalKind::from_raw(signal);
+                let Ok(mut stream) = tokio::signal::unix::signal(kind) else {
+                    continue;
+                };
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    while stream.recv().await.is_some() {
+                        info!(signal, "stopping the guest");
+                        // A second signal while a server drains ends it.
+                        let reason = match stop.reason() {
+                            Some(_) => StopReason::Signal(libc::SIGKILL),
+                            None => StopReason::Signal(signal),
+                        };
+                        stop.stop(reason);
+                    }
+                });
+            }
+            let result = match self.listen {
+                Some(addr) => serve(&self.runtime, &self.program, self.spec, addr, &stop).await,
+                None => self.runtime.run(&self.program, self.spec, &stop).await,
+            };
+            match result {
+                Ok(status) => code(&status, &stop),
+                Err(e) => {
+                    warn!(error = %wasmpod_engine::one_line(&e), "the guest failed to start");
+                    NOT_STARTED
+                }
+            }
+        })
+    }
+}
+
+/// The exit code for `status`: a server that drained after SIGTERM still
+/// ends as a process the signal ended would (143).
+fn code(status: &ExitStatus, stop: &StopHandle) -> i32 {
+    if let ExitStatus::Trapped { message, .. } = status {
+        warn!(%message, "the guest trapped");
+    }
+    match (status, stop.reason()) {
+        (ExitStatus::Stopped(StopReason::Signal(n)), _) => 128 + n,
+        (ExitStatus::Exited(0), Some(StopReason::Signal(n))) => 128 + n,
+        _ => status.code(),
+    }
+}
+
+async fn serve(
+    runtime: &Runtime,
+    program: &Program,
+    spec: RunSpec,
+    listen: SocketAddr,
+    stop: &StopHandle,
+) -> Result<ExitStatus, wasmpod_engine::EngineError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| wasmpod_engine::EngineError::Listen {
+            addr: listen,
+            source,
+        })?;
+    info!(%listen, "serving wasi:http");
+    runtime
+        .serve_http(
+            program,
+            spec,
+            listener,
+            wasmpod_engine::HttpOptions::default(),
+            Default::default(),
+            stop,
+        )
+        .await
+}
