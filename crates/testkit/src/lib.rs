@@ -16,7 +16,8 @@
 //! - [`Containerd`] (`containerd`): containerd with its own root, state and
 //!   sockets, optionally with CRI, CNI and a local sandbox image ([`cri`] has
 //!   the CRI v1 client; [`image`] builds images to push).
-//! - [`Mount`] (`mount`): a filesystem mounted as root, unmounted on drop.
+//! - [`Mount`] (`mount`): a filesystem mounted as root, unmounted on drop;
+//!   [`unmount_all_under`]: what a daemon left mounted in a fixture's folder.
 //! - [`wait_until`], [`wait_for`], [`Deadline`] (`wait`): bounded waits.
 //! - [`KillOnDrop`], [`lines_of`], [`output_within`] (`process`): child
 //!   processes that never outlive a failed test.
@@ -46,7 +47,7 @@ pub use conformance::wasi_p3_fixtures;
 pub use containerd::{Containerd, CriSetup, PAUSE_IMAGE, Release};
 pub use fault::{Canned, FaultServer};
 pub use http::{HttpError, free_port, http_get, http_status};
-pub use mount::Mount;
+pub use mount::{Mount, unmount_all_under};
 pub use process::{KillOnDrop, lines_of, output_within};
 pub use proxy::Proxy;
 pub use registry::{Auth, Registry};
