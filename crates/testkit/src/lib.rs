@@ -16,6 +16,8 @@
 //! - [`Containerd`] (`containerd`): containerd with its own root, state and
 //!   sockets, optionally with CRI, CNI and a local sandbox image ([`cri`] has
 //!   the CRI v1 client; [`image`] builds images to push).
+//! - [`LocalImage`] (`archive`): images as archives that `podman load`,
+//!   `docker load` and `ctr images import` read.
 //! - [`Mount`] (`mount`): a filesystem mounted as root, unmounted on drop;
 //!   [`unmount_all_under`]: what a daemon left mounted in a fixture's folder.
 //! - [`wait_until`], [`wait_for`], [`Deadline`] (`wait`): bounded waits.
@@ -29,6 +31,7 @@
 pub mod cri;
 pub mod image;
 
+mod archive;
 mod cert;
 mod conformance;
 mod containerd;
@@ -42,6 +45,7 @@ mod token;
 mod tools;
 mod wait;
 
+pub use archive::{LocalImage, host_architecture};
 pub use cert::SelfSigned;
 pub use conformance::wasi_p3_fixtures;
 pub use containerd::{Containerd, CriSetup, PAUSE_IMAGE, Release};
