@@ -18,6 +18,8 @@
 //!   the CRI v1 client; [`image`] builds images to push).
 //! - [`LocalImage`] (`archive`): images as archives that `podman load`,
 //!   `docker load` and `ctr images import` read.
+//! - [`CallLog`] (`call_log`): a logging stand-in for an OCI runtime, to see
+//!   how a caller drives it.
 //! - [`Mount`] (`mount`): a filesystem mounted as root, unmounted on drop;
 //!   [`unmount_all_under`]: what a daemon left mounted in a fixture's folder.
 //! - [`wait_until`], [`wait_for`], [`Deadline`] (`wait`): bounded waits.
@@ -32,6 +34,7 @@ pub mod cri;
 pub mod image;
 
 mod archive;
+mod call_log;
 mod cert;
 mod conformance;
 mod containerd;
@@ -46,6 +49,7 @@ mod tools;
 mod wait;
 
 pub use archive::{LocalImage, host_architecture};
+pub use call_log::{CallLog, RuntimeCall};
 pub use cert::SelfSigned;
 pub use conformance::wasi_p3_fixtures;
 pub use containerd::{Containerd, CriSetup, PAUSE_IMAGE, Release};
