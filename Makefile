@@ -13,9 +13,10 @@ EXAMPLES_OUT := $(CARGO_TARGET_DIR)/examples-wasm
 
 # Test tiers (CONTRIBUTING.md), chosen with Cargo features, never by skips:
 # a selected tier that cannot run fails. No features: tests that need
-# neither root nor a daemon. `daemon`: root, containerd, a registry.
+# neither root nor a daemon. `daemon`: root, containerd, a registry,
+# Podman and Docker Engine.
 # `cluster`: the Kubernetes e2e suite.
-DAEMON_FEATURES := wasmpod/daemon,wasmpod-shim/daemon,wasmpod-node/daemon,wasmpod-bundle/daemon
+DAEMON_FEATURES := wasmpod/daemon,wasmpod-shim/daemon,wasmpod-node/daemon,wasmpod-bundle/daemon,wasmpod-testkit/daemon,wasmpod-oci-runtime/daemon
 CLUSTER_FEATURES := wasmpod-e2e/cluster
 ALL_FEATURES := $(DAEMON_FEATURES),$(CLUSTER_FEATURES)
 

@@ -29,11 +29,15 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # plugins for CRI pods, protoc for the CRI client bindings, and static libc
 # for the test pod image's native pause program. The e2e cluster: iptables
 # and conntrack for kube-proxy, busybox-static for its native pod, curl, and
-# binutils (strip) for the installer image it builds.
+# binutils (strip) for the installer image it builds. The callers of an
+# OCI runtime (testkit's Podman and Dockerd): Podman 4.3 with conmon, and
+# Docker Engine 20.10 (docker.io, with its client in /usr/bin/docker); both
+# run as root on overlay storage, so no uidmap, slirp4netns or
+# fuse-overlayfs.
 apt_packages=(clang lld libc6-dev wasi-libc libclang-rt-dev-wasm32
   docker-registry skopeo umoci apache2-utils openssl bsdutils ca-certificates
   containerd runc containernetworking-plugins protobuf-compiler procps iproute2
-  busybox-static iptables conntrack curl python3 binutils)
+  busybox-static iptables conntrack curl python3 binutils podman conmon docker.io)
 if [ "$want_bench" = bench ]; then apt_packages+=(hyperfine wrk linux-perf); fi
 
 missing=()
@@ -45,11 +49,15 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian packages start a registry on :5000 and a system containerd
-# where an init system runs; tests start their own on loopback ports and
-# temp sockets, so stop the registry (containerd is left alone).
+# The Debian packages start a registry on :5000, a system dockerd (which
+# adds a docker0 bridge and iptables rules) and a system containerd where
+# an init system runs; tests start their own on loopback ports and temp
+# sockets, so stop the registry and dockerd (containerd is left alone).
 if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
   $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker.service docker.socket 2>/dev/null; then
+  $SUDO systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
 fi
 
 if ! command -v cargo >/dev/null; then

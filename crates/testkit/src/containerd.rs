@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::cri;
+use crate::mount::unmount_all_under;
 use crate::tools::require;
 use crate::wait::Deadline;
 
@@ -348,17 +349,6 @@ impl Drop for Containerd {
                 let _ = std::fs::remove_dir(d.path().join("wasmpod"));
             }
         }
-        if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
-            let prefix = self.dir.path().display().to_string();
-            let mut targets: Vec<&str> = mounts
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(1))
-                .filter(|t| t.starts_with(&prefix))
-                .collect();
-            targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
-            for t in targets {
-                let _ = Command::new("umount").args(["-l", t]).status();
-            }
-        }
+        unmount_all_under(self.dir.path());
     }
 }

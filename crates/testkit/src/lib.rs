@@ -16,7 +16,15 @@
 //! - [`Containerd`] (`containerd`): containerd with its own root, state and
 //!   sockets, optionally with CRI, CNI and a local sandbox image ([`cri`] has
 //!   the CRI v1 client; [`image`] builds images to push).
-//! - [`Mount`] (`mount`): a filesystem mounted as root, unmounted on drop.
+//! - [`LocalImage`] (`archive`): images as archives that `podman load`,
+//!   `docker load` and `ctr images import` read.
+//! - [`CallLog`] (`call_log`): a logging stand-in for an OCI runtime, to see
+//!   how a caller drives it.
+//! - [`Podman`] (`podman`), [`Dockerd`] (`docker`): the callers of an OCI
+//!   runtime, Podman with conmon and dockerd, on folders and configuration of
+//!   their own, with runtimes registered by name.
+//! - [`Mount`] (`mount`): a filesystem mounted as root, unmounted on drop;
+//!   [`unmount_all_under`]: what a daemon left mounted in a fixture's folder.
 //! - [`wait_until`], [`wait_for`], [`Deadline`] (`wait`): bounded waits.
 //! - [`KillOnDrop`], [`lines_of`], [`output_within`] (`process`): child
 //!   processes that never outlive a failed test.
@@ -28,12 +36,17 @@
 pub mod cri;
 pub mod image;
 
+mod archive;
+mod call_log;
 mod cert;
+mod cgroup;
 mod conformance;
 mod containerd;
+mod docker;
 mod fault;
 mod http;
 mod mount;
+mod podman;
 mod process;
 mod proxy;
 mod registry;
@@ -41,12 +54,16 @@ mod token;
 mod tools;
 mod wait;
 
+pub use archive::{LocalImage, host_architecture};
+pub use call_log::{CallLog, RuntimeCall};
 pub use cert::SelfSigned;
 pub use conformance::wasi_p3_fixtures;
 pub use containerd::{Containerd, CriSetup, PAUSE_IMAGE, Release};
+pub use docker::Dockerd;
 pub use fault::{Canned, FaultServer};
 pub use http::{HttpError, free_port, http_get, http_status};
-pub use mount::Mount;
+pub use mount::{Mount, unmount_all_under};
+pub use podman::{Podman, PodmanBuilder};
 pub use process::{KillOnDrop, lines_of, output_within};
 pub use proxy::Proxy;
 pub use registry::{Auth, Registry};

@@ -1,4 +1,5 @@
-//! [`Mount`]: a filesystem a test mounted as root, unmounted when dropped.
+//! [`Mount`]: a filesystem a test mounted as root, unmounted when dropped;
+//! [`unmount_all_under`]: what a daemon left mounted in a fixture's folder.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,6 +34,30 @@ impl Drop for Mount {
         let _ = Command::new("umount")
             .arg("-l")
             .arg(&self.0)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Unmounts (lazily, deepest first) every mount point at or under `dir`:
+/// what a daemon (containerd, dockerd, Podman) or the containers it ran
+/// left mounted in a fixture's folder, before the folder is removed. Errors
+/// are ignored, as in a cleanup.
+pub fn unmount_all_under(dir: &Path) {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return;
+    };
+    let prefix = dir.display().to_string();
+    let mut targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|t| *t == prefix || t.starts_with(&format!("{prefix}/")))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    targets.dedup();
+    for t in targets {
+        let _ = Command::new("umount")
+            .args(["-l", t])
             .stderr(Stdio::null())
             .status();
     }

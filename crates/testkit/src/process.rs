@@ -100,3 +100,41 @@ pub fn output_within(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> 
         stderr,
     }
 }
+
+/// Runs `cmd` with no stdio to its end, or kills it after `limit`; never
+/// panics, for cleanups in `Drop` (where a panic would abort the test run).
+pub(crate) fn run_quietly_within(mut cmd: Command, limit: Duration) -> Option<ExitStatus> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = KillOnDrop(cmd.spawn().ok()?);
+    child.wait_within(limit)
+}
+
+/// Sends SIGKILL, by pid, to every process one of whose arguments contains
+/// `needle` (a fixture's own socket or folder path, so that nothing else
+/// matches): what a daemon that was stopped left behind (shims).
+pub(crate) fn kill_processes_with_arg(needle: &str) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let me = std::process::id().to_string();
+    for p in procs.flatten() {
+        let pid = p.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        let matches = cmdline
+            .split(|b| *b == 0)
+            .any(|arg| String::from_utf8_lossy(arg).contains(needle));
+        if matches {
+            let _ = Command::new("kill")
+                .args(["-9", &pid])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
