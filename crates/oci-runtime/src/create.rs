@@ -85,13 +85,32 @@ fn make(
     drop(command);
     drop(terminal);
     let pid = child.id();
-    let cgroups = match waiter.wait() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = crate::proc::send(pid, libc::SIGKILL);
-            return Err(e);
-        }
-    };
+    let made = waiter
+        .wait()
+        .and_then(|cgroups| record(id, pid, bundle, spec, cgroups, root));
+    if made.is_err() {
+        let _ = crate::proc::send(pid, libc::SIGKILL);
+    }
+    made?;
+    if let Some(pid_file) = sub.value("pid-file") {
+        write_pid_file(Path::new(pid_file), pid)?;
+    }
+    debug!(id, pid, "created");
+    // The child is not waited for: it outlives this process, and the
+    // caller (conmon, containerd's shim) reaps it as a subreaper.
+    std::mem::forget(child);
+    Ok(())
+}
+
+/// Records the ready process and runs the hooks that follow creation.
+fn record(
+    id: &str,
+    pid: u32,
+    bundle: &Path,
+    spec: &Spec,
+    cgroups: Vec<PathBuf>,
+    root: &Root,
+) -> anyhow::Result<()> {
     let init = ProcessRef::of(pid)?;
     let record = Record {
         id: id.to_string(),
@@ -105,14 +124,11 @@ fn make(
         owner: rustix::process::getuid().as_raw(),
     };
     root.save(&record)?;
-    if let Some(pid_file) = sub.value("pid-file") {
-        write_pid_file(Path::new(pid_file), pid)?;
-    }
-    debug!(id, pid, "created");
-    // The child is not waited for: it outlives this process, and the
-    // caller (conmon, containerd's shim) reaps it as a subreaper.
-    std::mem::forget(child);
-    Ok(())
+    let hooks = crate::hooks::of_bundle(bundle);
+    let state = crate::state::state_json(root, &record);
+    crate::hooks::run("prestart", &hooks.prestart, &state)?;
+    crate::hooks::run("createRuntime", &hooks.create_runtime, &state)?;
+    crate::hooks::run("createContainer", &hooks.create_container, &state)
 }
 
 /// This binary, with the global flags the child needs.

@@ -51,6 +51,13 @@ pub fn delete(global: &Global, sub: &Sub) -> anyhow::Result<()> {
         let _ = send(pid, libc::SIGKILL);
     }
     remove_cgroups(&record.cgroups);
+    if record.init.is_some() {
+        let hooks = crate::hooks::of_bundle(&record.bundle);
+        let state = crate::state::state_json(&root, &record);
+        if let Err(e) = crate::hooks::run("poststop", &hooks.poststop, &state) {
+            warn!(error = %format!("{e:#}"), "hook failed");
+        }
+    }
     root.remove(id)
 }
 

@@ -12,6 +12,7 @@ mod create;
 mod delete;
 mod exec;
 mod features;
+mod hooks;
 mod kill;
 mod launch;
 mod log;

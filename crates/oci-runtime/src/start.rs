@@ -52,5 +52,15 @@ pub fn start(global: &Global, sub: &Sub) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(1));
     }
     std::fs::remove_file(&fifo).with_context(|| format!("remove {}", fifo.display()))?;
+    let hooks = crate::hooks::of_bundle(&record.bundle);
+    let state = crate::state::state_json(&root, &record);
+    for (kind, list) in [
+        ("startContainer", &hooks.start_container),
+        ("poststart", &hooks.poststart),
+    ] {
+        if let Err(e) = crate::hooks::run(kind, list, &state) {
+            tracing::warn!(error = %format!("{e:#}"), "hook failed");
+        }
+    }
     Ok(())
 }
