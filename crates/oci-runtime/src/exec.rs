@@ -44,7 +44,9 @@ pub fn exec(global: &Global, sub: &Sub) -> anyhow::Result<i32> {
         }
         crate::cgroups::join(&record.cgroups)?;
         let netns = format!("/proc/{}/ns/net", init.pid);
-        wasmpod_bundle::netns::enter(Network::Join(&netns))?;
+        if !same_file(&netns, "/proc/self/ns/net") {
+            wasmpod_bundle::netns::enter(Network::Join(&netns))?;
+        }
         Launch {
             spec,
             process,
@@ -69,6 +71,16 @@ pub fn exec(global: &Global, sub: &Sub) -> anyhow::Result<i32> {
         crate::create::write_pid_file(Path::new(pid_file), std::process::id())?;
     }
     Ok(prepared.run())
+}
+
+/// Whether two paths name the same file (a namespace, here): joining the
+/// namespace this process is in already needs no privilege.
+fn same_file(a: &str, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// The exec's process: from `--process`, or from the command and flags,
