@@ -9,6 +9,8 @@
 //! - [`FaultServer`] (`fault`): answers fixed responses, for faults a real
 //!   registry will not produce (oversized manifests, blobs longer than
 //!   declared).
+//! - [`BarrierServer`] (`barrier`): holds requests until enough wait at
+//!   once, to tell concurrent clients from sequential ones.
 //! - [`Proxy`] (`proxy`): a TCP proxy that can throttle, so a pull can be
 //!   killed midway.
 //! - [`http_get`], [`http_status`], [`free_port`] (`http`): plain HTTP/1 on
@@ -28,6 +30,7 @@
 pub mod cri;
 pub mod image;
 
+mod barrier;
 mod cert;
 mod conformance;
 mod containerd;
@@ -41,6 +44,7 @@ mod token;
 mod tools;
 mod wait;
 
+pub use barrier::BarrierServer;
 pub use cert::SelfSigned;
 pub use conformance::wasi_p3_fixtures;
 pub use containerd::{Containerd, CriSetup, PAUSE_IMAGE, Release};
