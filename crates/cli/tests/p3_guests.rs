@@ -2,8 +2,9 @@
 //! `wasmpod run`, for what the conformance fixtures do not cover: a
 //! command that exits with the code it is given, and async concurrency
 //! inside one instance: a service that streams its response while it still
-//! reads the request. (`up.rs` serves the echo through a Service; the
-//! shim's container tests run the command.)
+//! reads the request, and one that makes two outgoing requests at once.
+//! (`up.rs` serves the echo through a Service; the shim's container tests
+//! run the command.)
 
 mod common;
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use common::*;
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::{KillOnDrop, lines_of};
+use wasmpod_testkit::{BarrierServer, KillOnDrop, lines_of};
 
 /// How long one step (a line, a request, an exit) may take.
 const STEP_LIMIT: Duration = Duration::from_secs(30);
@@ -128,4 +129,42 @@ fn a_wasi_p3_service_echoes_each_chunk_while_the_request_still_arrives() {
     let mut raw = Vec::new();
     conn.read_to_end(&mut raw).expect("read");
     assert_eq!(chunked_response(&raw), (Some(200), Vec::new(), true));
+}
+
+#[test]
+fn a_wasi_p3_service_sends_its_two_outgoing_requests_at_once() {
+    // The backend answers neither request until both are waiting: a guest
+    // that sent them one after the other would get two 504s after 5 s.
+    let backend = BarrierServer::start(
+        2,
+        Duration::from_secs(5),
+        vec![
+            ("/a".into(), "alpha\n".into()),
+            ("/b".into(), "beta\n".into()),
+        ],
+    );
+    let env = format!("BACKEND={}", backend.addr());
+    let w = Wasmpod::new();
+    let (_server, addr, _stderr) =
+        serve(&w, &["--net", "--env", &env, guests::P3_FAN_OUT_WAT_WASM]);
+    for _ in 0..2 {
+        let got = wasmpod_testkit::http_get(&addr, "/").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got, (200, "alpha\nbeta\n".into()));
+    }
+    let mut arrived = backend.arrived();
+    arrived.sort();
+    assert_eq!(arrived, ["/a", "/a", "/b", "/b"]);
+
+    // Without --net the sends are denied: 502, and the backend sees nothing.
+    let denied = BarrierServer::start(2, Duration::from_secs(5), Vec::new());
+    let env = format!("BACKEND={}", denied.addr());
+    let (_server, addr, _stderr) = serve(&w, &["--env", &env, guests::P3_FAN_OUT_WAT_WASM]);
+    let got = wasmpod_testkit::http_get(&addr, "/").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, (502, "backend failed\n".into()));
+    assert_eq!(denied.arrived(), Vec::<String>::new());
+
+    // And without BACKEND it says so.
+    let (_server, addr, _stderr) = serve(&w, &["--net", guests::P3_FAN_OUT_WAT_WASM]);
+    let got = wasmpod_testkit::http_get(&addr, "/").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, (500, "BACKEND is not set\n".into()));
 }
