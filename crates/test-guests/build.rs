@@ -1,6 +1,9 @@
 //! Compiles the test guests: every `tests/guests/*.c` and `examples/*/*.c`
 //! with Debian's clang and wasi-libc into WASI preview 1 modules, every
-//! `tests/guests/*.wat` into a binary module, and the probe module into a
+//! `tests/guests/*.wat` into its binary (a core module, or a component:
+//! WASI 0.3 ones use the component model's async ABI, which the `wat`
+//! crate encodes and wasmtime validates when it loads them, with the
+//! engine's async features on), and the probe module into a
 //! WASI 0.2 command component through the preview 1 adapter (what
 //! `wasm-tools component new --adapt` does).
 

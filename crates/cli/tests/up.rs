@@ -936,6 +936,33 @@ fn wasi_p3_commands_and_services_run_under_up() {
     up.stop();
 }
 
+#[test]
+fn a_wasi_p3_service_streams_its_echo_through_a_service() {
+    // Our own 0.3 guest (tests/guests/p3-stream-echo.wat) behind a
+    // Service: the first chunk of the request comes back through the
+    // Service's proxy before the rest is sent.
+    let w = Wasmpod::new();
+    let p = Project::new();
+    std::fs::copy(guests::P3_STREAM_ECHO_WAT_WASM, p.path().join("echo.wasm"))
+        .expect("copy the echo guest");
+    let port = free_port();
+    let deployment = http_deployment("echo", 1, "").replace("file://http.wasm", "file://echo.wasm");
+    let file = p.write(
+        "echo.yaml",
+        &[deployment, service("echo", "echo", port)].join("---\n"),
+    );
+    let mut up = Running::start(&w, &file);
+    up.wait_line(&format!(
+        "[event] service/echo: Listening on http://127.0.0.1:{port} (1 endpoints)"
+    ));
+    let started = "[event] echo-0/app: Started (containerPort 8080 served at ";
+    up.wait_for(started, |l| l.starts_with(started));
+    let (status, body) =
+        echo_in_two_parts(&format!("127.0.0.1:{port}"), "ping,", " pong", LINE_LIMIT);
+    assert_eq!((status, body.as_str()), (200, "ping, pong"));
+    up.stop();
+}
+
 // 8. Probes.
 
 #[test]

@@ -9,6 +9,8 @@
 //! - [`FaultServer`] (`fault`): answers fixed responses, for faults a real
 //!   registry will not produce (oversized manifests, blobs longer than
 //!   declared).
+//! - [`BarrierServer`] (`barrier`): holds requests until enough wait at
+//!   once, to tell concurrent clients from sequential ones.
 //! - [`Proxy`] (`proxy`): a TCP proxy that can throttle, so a pull can be
 //!   killed midway.
 //! - [`http_get`], [`http_status`], [`free_port`] (`http`): plain HTTP/1 on
@@ -37,6 +39,7 @@ pub mod cri;
 pub mod image;
 
 mod archive;
+mod barrier;
 mod call_log;
 mod cert;
 mod cgroup;
@@ -55,6 +58,7 @@ mod tools;
 mod wait;
 
 pub use archive::{LocalImage, host_architecture};
+pub use barrier::BarrierServer;
 pub use call_log::{CallLog, RuntimeCall};
 pub use cert::SelfSigned;
 pub use conformance::wasi_p3_fixtures;

@@ -133,3 +133,105 @@ pub fn store_blobs(w: &Wasmpod) -> Vec<String> {
     v.sort();
     v
 }
+
+/// POSTs `first` and then `rest` as two chunks of one chunked request body
+/// to an echo service at `addr`, sending `rest` only once `first` has come
+/// back in the response's body: the status and the whole body echoed.
+/// Panics if the response is not a chunked one, or if anything takes more
+/// than `limit` (a service that read the whole request before answering
+/// never echoes `first`).
+#[track_caller]
+pub fn echo_in_two_parts(
+    addr: &str,
+    first: &str,
+    rest: &str,
+    limit: std::time::Duration,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let deadline = wasmpod_testkit::Deadline::after(limit);
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    let chunk = |text: &str| format!("{:x}\r\n{text}\r\n", text.len());
+    write!(
+        conn,
+        "POST /echo HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}",
+        chunk(first)
+    )
+    .expect("send the head and the first chunk");
+    let mut writer = conn.try_clone().expect("clone the connection");
+    let mut raw = Vec::new();
+    // Reads until the echoed body holds `want` bytes (or it ended).
+    let mut read_until = |want: usize, raw: &mut Vec<u8>| loop {
+        let (status, body, ended) = chunked_response(raw);
+        if status.is_some() && (ended || body.len() >= want) {
+            return (status.unwrap_or_default(), body, ended);
+        }
+        assert!(
+            !deadline.passed(),
+            "no echo within {limit:?}; received so far: {:?}",
+            String::from_utf8_lossy(raw)
+        );
+        conn.set_read_timeout(Some(
+            deadline.left().max(std::time::Duration::from_millis(1)),
+        ))
+        .expect("read timeout");
+        let mut buf = [0u8; 16384];
+        match conn.read(&mut buf) {
+            Ok(0) => panic!(
+                "the connection closed early: {:?}",
+                String::from_utf8_lossy(raw)
+            ),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("{e}; received so far: {:?}", String::from_utf8_lossy(raw)),
+        }
+    };
+    let (_, body, _) = read_until(first.len(), &mut raw);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        first,
+        "the first chunk's echo, before the rest was sent"
+    );
+    write!(writer, "{}0\r\n\r\n", chunk(rest)).expect("send the rest");
+    let (status, body, ended) = read_until(usize::MAX, &mut raw);
+    assert!(ended, "the echo ended");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A raw HTTP/1.1 response read so far: its status (once the head is
+/// complete), the bytes of its chunked body decoded so far, and whether
+/// the last chunk came. Panics if the head is complete and the body is
+/// not chunked.
+pub fn chunked_response(raw: &[u8]) -> (Option<u16>, Vec<u8>, bool) {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (None, Vec::new(), false);
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+    assert!(
+        head.contains("\r\ntransfer-encoding: chunked"),
+        "not a chunked response: {:?}",
+        String::from_utf8_lossy(raw)
+    );
+    let mut rest = &raw[end + 4..];
+    let mut body = Vec::new();
+    loop {
+        let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else {
+            return (status, body, false);
+        };
+        let size = std::str::from_utf8(&rest[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or_else(|| panic!("a bad chunk size in {:?}", String::from_utf8_lossy(raw)));
+        if size == 0 {
+            return (status, body, true);
+        }
+        let data = &rest[line_end + 2..];
+        if data.len() < size + 2 {
+            // The chunk so far: a reader waiting for part of it gets it.
+            body.extend_from_slice(&data[..data.len().min(size)]);
+            return (status, body, false);
+        }
+        body.extend_from_slice(&data[..size]);
+        rest = &data[size + 2..];
+    }
+}

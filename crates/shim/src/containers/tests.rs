@@ -561,3 +561,36 @@ async fn the_max_wasm_stack_annotation_sets_a_containers_stack() {
         assert!(line.contains(reason), "{line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasi_p3_command_exits_with_its_code_after_its_output() {
+    // Our own 0.3 command (tests/guests/p3-exit.wat): it writes a line
+    // through a stream it hands to stdout, waits for stdout to take it,
+    // then exits as its argument says.
+    let (core, events) = core();
+    for (id, arg, code) in [("code", "7", 7), ("err", "err", 1), ("zero", "0", 0)] {
+        let b = Bundle::with_config(serde_json::json!({
+            "process": { "args": ["/p3-exit.wasm", arg], "cwd": "/" },
+            "root": { "path": "rootfs" },
+        }));
+        std::fs::copy(
+            wasmpod_test_guests::P3_EXIT_WAT_WASM,
+            b.dir.path().join("rootfs/p3-exit.wasm"),
+        )
+        .expect("p3-exit");
+        core.create(b.create(id)).await.expect("create");
+        core.start(id, None).await.expect("start");
+        let exit = tokio::time::timeout(std::time::Duration::from_secs(30), core.wait(id, None))
+            .await
+            .expect("the command ends within 30 s")
+            .expect("wait");
+        assert_eq!(exit.status, code, "{arg}");
+        assert_eq!(b.output(id), format!("p3-exit: {arg}\n"));
+        assert_eq!(core.delete(id, None).await.expect("delete"), exit);
+    }
+    assert_eq!(
+        events.topics_once(12).await,
+        [CREATE, START, EXIT, DELETE].repeat(3)
+    );
+    assert!(core.is_empty().await);
+}
