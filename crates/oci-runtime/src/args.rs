@@ -61,6 +61,9 @@ pub struct Sub {
     /// has an empty one.
     pub flags: Vec<(String, String)>,
     pub operands: Vec<String>,
+    /// The subcommand and everything after it, as given: what a native
+    /// runtime gets when the container is its (see `native.rs`).
+    pub raw: Vec<String>,
 }
 
 impl Sub {
@@ -276,6 +279,7 @@ pub fn parse(argv: &[String]) -> Result<Args, ArgsError> {
         name: name.clone(),
         flags: Vec::new(),
         operands: Vec::new(),
+        raw: argv[i..].to_vec(),
     };
     i += 1;
     // The first operand (the container ID) ends the flags, as in runc:

@@ -38,6 +38,17 @@ pub fn create(global: &Global, sub: &Sub) -> anyhow::Result<()> {
     if process.args.is_empty() {
         bail!("invalid runtime spec: process.args is empty");
     }
+    if crate::native::is_native(&spec, &bundle) {
+        match crate::native::configured()? {
+            Some(native) => return Err(crate::native::create(global, &native, id, &sub.raw)),
+            None => bail!(
+                "the entrypoint {} is a native program; wasmpod-oci runs only WebAssembly \
+                 (set native-runtime in {} to run native containers with runc)",
+                process.args[0],
+                crate::native::DEFAULT_CONFIG
+            ),
+        }
+    }
     let console = sub.value("console-socket").map(PathBuf::from);
     if process.terminal && console.is_none() {
         bail!("process.terminal is set, but no --console-socket was given");

@@ -16,6 +16,7 @@ mod hooks;
 mod kill;
 mod launch;
 mod log;
+mod native;
 mod pause;
 mod proc;
 mod query;
@@ -85,6 +86,21 @@ fn run() -> i32 {
     }
     let g = &args.global;
     debug!(command = %sub.name, operands = ?sub.operands, "wasmpod-oci");
+    // A container the native runtime made is the native runtime's.
+    let per_id = [
+        "start", "state", "kill", "delete", "ps", "exec", "pause", "resume", "update",
+    ];
+    if per_id.contains(&sub.name.as_str())
+        && let Some(id) = sub.operands.first()
+    {
+        match native::runtime_of(g, id) {
+            Ok(None) => {}
+            Ok(Some(native)) => {
+                return report(Err(native::hand_over(g, &native, &sub.raw)), to_file);
+            }
+            Err(e) => return report(Err(e), to_file),
+        }
+    }
     let result = match sub.name.as_str() {
         "create" => create::create(g, &sub).map(|()| 0),
         "init" => Ok(create::init(g, &sub)),
@@ -103,6 +119,12 @@ fn run() -> i32 {
             "{other} is not supported by wasmpod-oci (a Wasm guest has no checkpoint, and events come from the caller)"
         )),
     };
+    report(result, to_file)
+}
+
+/// The exit code for `result`; an error is one line on stderr, and in the
+/// log file when there is one.
+fn report(result: anyhow::Result<i32>, to_file: bool) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {

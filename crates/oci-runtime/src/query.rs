@@ -24,6 +24,7 @@ pub fn list(global: &Global, sub: &Sub) -> anyhow::Result<()> {
             rows.push(state_json(&root, &record));
         }
     }
+    rows.extend(native_rows(global));
     let mut out = std::io::stdout().lock();
     if sub.is_set("quiet") {
         for r in &rows {
@@ -50,6 +51,27 @@ pub fn list(global: &Global, sub: &Sub) -> anyhow::Result<()> {
         }
         other => bail!("list: --format {other}: use table or json"),
     }
+}
+
+/// The native runtime's containers, when one is configured and has any.
+fn native_rows(global: &Global) -> Vec<serde_json::Value> {
+    let root = crate::native::root(global);
+    let Ok(Some(native)) = crate::native::configured() else {
+        return Vec::new();
+    };
+    if !root.is_dir() {
+        return Vec::new();
+    }
+    std::process::Command::new(native)
+        .arg("--root")
+        .arg(&root)
+        .args(["list", "--format", "json"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<Option<Vec<serde_json::Value>>>(&o.stdout).ok())
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// `ps [--format table|json] ID`: the container's processes.

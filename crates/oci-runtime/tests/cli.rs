@@ -354,7 +354,10 @@ fn bad_input_gets_one_line_and_leaves_no_state() {
     create("c", "process.args is empty");
     std::fs::copy("/bin/true", bundle.rootfs().join("native")).expect("native");
     with_args(&["/native"]);
-    create("c", "native (ELF or script) program");
+    create(
+        "c",
+        "the entrypoint /native is a native program; wasmpod-oci runs only WebAssembly",
+    );
     std::fs::write(bundle.rootfs().join("text.wasm"), "not wasm at all").expect("w");
     with_args(&["/text.wasm"]);
     create("c", "cannot load the Wasm entrypoint /text.wasm");
@@ -431,4 +434,99 @@ fn version_and_features_say_what_the_runtime_is() {
         "--systemd-cgroup",
         "list",
     ]);
+}
+
+#[test]
+fn native_containers_go_to_the_configured_native_runtime() {
+    let rt = Runtime::new();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("calls.log");
+    // A stand-in for runc: logs its argv, and makes the container's
+    // folder under --root on create, as runc does.
+    let fake = tmp.path().join("fake-runc");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {log}\nroot=\"\"; prev=\"\"; last=\"\"\n\
+             for a in \"$@\"; do [ \"$prev\" = --root ] && root=\"$a\"; prev=\"$a\"; last=\"$a\"; done\n\
+             case \" $* \" in *\" create \"*) mkdir -p \"$root/$last\" ;; esac\n",
+            log = log.display()
+        ),
+    )
+    .expect("fake");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let config = tmp.path().join("oci.toml");
+    std::fs::write(
+        &config,
+        format!("native-runtime = {:?}\n", fake.display().to_string()),
+    )
+    .expect("config");
+
+    let bundle = Bundle::new(&["sh", "-c", "true"]);
+    std::fs::create_dir_all(bundle.rootfs().join("bin")).expect("bin");
+    std::fs::copy("/bin/true", bundle.rootfs().join("bin/sh")).expect("sh");
+    let with_config = |args: &[&str]| {
+        rt.command()
+            .env("WASMPOD_OCI_CONFIG", &config)
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let b = bundle.path().display().to_string();
+    let out = with_config(&["--log-format", "json", "create", "--bundle", &b, "native1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for args in [
+        &["state", "native1"][..],
+        &["kill", "native1", "KILL"],
+        &["delete", "native1"],
+    ] {
+        let out = with_config(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let native_root = rt.root.path().join(".native");
+    let r = native_root.display();
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("calls"),
+        format!(
+            "--root {r} --log-format json create --bundle {b} native1\n\
+             --root {r} state native1\n--root {r} kill native1 KILL\n--root {r} delete native1\n"
+        )
+    );
+    // wasmpod-oci's own list shows no container for the native folder.
+    assert_eq!(rt.ids(), vec![".native"]);
+    assert_eq!(rt.ok(&["list", "--quiet"]), "");
+
+    // A Wasm container stays wasmpod-oci's, configured or not.
+    let wasm = Bundle::new(&["/probe.wasm", "exit", "0"]);
+    let w = wasm.path().display().to_string();
+    // (Not `output()`: the container process keeps the stdio it gets.)
+    let status = rt
+        .command()
+        .env("WASMPOD_OCI_CONFIG", &config)
+        .args(["create", "--bundle", &w, "wasm1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("create");
+    assert!(status.success());
+    assert_eq!(rt.state("wasm1")["status"], "created");
+    let pid = rt.state("wasm1")["pid"].as_u64().expect("pid") as u32;
+    rt.ok(&["delete", "--force", "wasm1"]);
+    assert_eq!(reap(pid), 137);
+
+    // Without the configuration, a native container is refused, saying
+    // how to run one.
+    rt.fails(
+        &["create", "--bundle", &b, "native2"],
+        "the entrypoint sh is a native program; wasmpod-oci runs only WebAssembly (set native-runtime in /etc/wasmpod/oci.toml",
+    );
 }

@@ -214,3 +214,46 @@ fn a_wasi_http_component_is_served_until_podman_stops_it() {
     assert_eq!(code.trim(), "143");
     podman.ok(&["rm", "web"]);
 }
+
+#[test]
+fn as_podman_s_default_runtime_it_hands_native_images_to_runc() {
+    let config_dir = tempfile::tempdir().expect("tmp");
+    let config = config_dir.path().join("oci.toml");
+    std::fs::write(&config, "native-runtime = \"/usr/sbin/runc\"\n").expect("config");
+    let podman = Podman::builder()
+        .json_runtime("wasmpod", BIN.as_ref())
+        .default_runtime("wasmpod")
+        .conmon_env("WASMPOD_OCI_CONFIG", &config.display().to_string())
+        .start();
+    let busybox = "localhost/wasmpod-test/busybox:1";
+    podman.load(&LocalImage::busybox(busybox).archive());
+    let bytes = std::fs::read(wasmpod_test_guests::PROBE).expect("guest");
+    podman.load(
+        &LocalImage::single_file(PROBE, "/app.wasm", &bytes)
+            .platform("wasi", "wasm")
+            .archive(),
+    );
+    // No --runtime: the default, wasmpod-oci, for both.
+    let out = podman.output(&["run", "--rm", busybox, "sh", "-c", "echo native; exit 3"]);
+    assert_eq!(assert_exit(&out, 3), "native\n");
+    let out = podman.output(&["run", "--rm", "--platform", "wasi/wasm", PROBE, "exit", "5"]);
+    assert_exit(&out, 5);
+
+    // A detached native container: stop (kill), inspect and rm reach runc
+    // through wasmpod-oci with Podman's own environment.
+    podman.ok(&["run", "-d", "--name", "native", busybox, "sleep", "120"]);
+    let state = podman.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.OCIRuntime}}",
+        "native",
+    ]);
+    assert_eq!(state.trim(), "running wasmpod");
+    let top = podman.ok(&["exec", "native", "echo", "in runc"]);
+    assert_eq!(top, "in runc\n");
+    podman.ok(&["stop", "--time", "1", "native"]);
+    let code = podman.ok(&["inspect", "--format", "{{.State.ExitCode}}", "native"]);
+    assert_eq!(code.trim(), "137", "busybox sleep ignores SIGTERM as PID 1");
+    podman.ok(&["rm", "native"]);
+    assert_eq!(podman.ok(&["ps", "--all", "--quiet"]), "");
+}

@@ -36,6 +36,7 @@ pub struct PodmanBuilder {
     runtimes: Vec<(String, PathBuf, bool)>,
     default_runtime: Option<String>,
     platform_runtimes: Vec<(String, String)>,
+    conmon_env: Vec<String>,
 }
 
 impl PodmanBuilder {
@@ -71,6 +72,14 @@ impl PodmanBuilder {
     /// with `--runtime` or [`Self::default_runtime`].
     pub fn platform_runtime(mut self, platform: &str, name: &str) -> Self {
         self.platform_runtimes.push((platform.into(), name.into()));
+        self
+    }
+
+    /// Adds `NAME=VALUE` to the environment conmon gets
+    /// (`conmon_env_vars`), and so to the runtime's `create` and `exec`,
+    /// beside the default `PATH`.
+    pub fn conmon_env(mut self, name: &str, value: &str) -> Self {
+        self.conmon_env.push(format!("{name}={value}"));
         self
     }
 
@@ -112,6 +121,10 @@ impl PodmanBuilder {
             platforms.push_str(&format!("{} = {}\n", toml_str(platform), toml_str(name)));
         }
         let json: Vec<String> = json.iter().map(|n| toml_str(n)).collect();
+        let mut conmon_env =
+            vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+        conmon_env.extend(self.conmon_env.iter().cloned());
+        let conmon_env: Vec<String> = conmon_env.iter().map(|e| toml_str(e)).collect();
         let conf = format!(
             "# Written by wasmpod-testkit (crates/testkit/src/podman.rs).\n\
              [containers]\n\
@@ -130,6 +143,7 @@ impl PodmanBuilder {
              volume_path = \"{d}/root/volumes\"\n\
              runtime = {default}\n\
              runtime_supports_json = [{json}]\n\
+             conmon_env_vars = [{conmon_env}]\n\
              \n\
              [engine.runtimes]\n\
              {runtimes}\n\
@@ -141,6 +155,7 @@ impl PodmanBuilder {
             d = d.display(),
             default = toml_str(&default),
             json = json.join(", "),
+            conmon_env = conmon_env.join(", "),
         );
         std::fs::write(d.join("conf/containers.conf"), conf).expect("write containers.conf");
         std::fs::write(
