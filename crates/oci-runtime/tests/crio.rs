@@ -185,11 +185,9 @@ impl Container {
         self.dir.path().join("pidfile")
     }
 
-    /// The create conmon runs (`--root=ROOT` as one argument), with the
-    /// caller's `stdout` and `stderr` for the container: returns the pid
-    /// from the pid file once create has succeeded.
-    #[track_caller]
-    fn create(&mut self, console_socket: Option<&Path>, stdio: Option<OwnedFd>) -> u32 {
+    /// The create conmon runs: `--root=ROOT` as one argument, in the
+    /// bundle.
+    fn create_command(&self, console_socket: Option<&Path>) -> Command {
         let mut c = self.runtime();
         c.arg(format!("--root={}", self.root().display()))
             .args(["create", "--bundle"])
@@ -201,6 +199,15 @@ impl Container {
             c.arg("--console-socket").arg(socket);
         }
         c.arg(&self.id).current_dir(self.bundle());
+        c
+    }
+
+    /// [`Self::create_command`], with the caller's `stdout` and `stderr`
+    /// for the container: returns the pid from the pid file once create
+    /// has succeeded.
+    #[track_caller]
+    fn create(&mut self, console_socket: Option<&Path>, stdio: Option<OwnedFd>) -> u32 {
+        let mut c = self.create_command(console_socket);
         let (stdout, stderr) = match stdio {
             Some(fd) => (Stdio::from(fd.try_clone().expect("dup")), Stdio::from(fd)),
             None => (Stdio::null(), Stdio::piped()),
@@ -696,4 +703,29 @@ fn kill_by_name_and_delete_force_end_a_running_container() {
         text(&out.stderr)
     );
     assert!(!c.memory_cgroup().exists(), "delete removed the cgroup");
+}
+
+#[test]
+fn a_failed_create_leaves_no_state_no_process_and_no_cgroup() {
+    let c = Container::new(&["/missing.wasm"], false);
+    let out = output_within(c.create_command(None), None, LIMIT);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "wasmpod-oci: the Wasm entrypoint /missing.wasm is not in the container's rootfs\n"
+    );
+    assert!(!c.pid_file().exists());
+    let out = c.call(&["state", &c.id], None);
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The process made and joined the cgroup before it failed.
+    assert!(
+        !c.memory_cgroup().exists(),
+        "{} is left behind",
+        c.memory_cgroup().display()
+    );
 }

@@ -146,6 +146,37 @@ fn run_rm_with_a_terminal_stdin_and_a_memory_limit() {
 }
 
 #[test]
+fn a_module_missing_from_the_image_fails_the_run_and_leaves_no_cgroup() {
+    let d = dockerd();
+    let name = name("missing");
+    let _removed = Removed(&d, name.clone());
+    let out = d.output(&[
+        "run",
+        "--runtime",
+        "wasmpod",
+        "--name",
+        &name,
+        "--entrypoint",
+        "/nope.wasm",
+        IMAGE,
+    ]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    // The shim passes on the runtime's own line from its JSON log.
+    assert!(
+        text(&out.stderr).contains(
+            "OCI runtime create failed: the Wasm entrypoint /nope.wasm is not in the container's rootfs"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let id = inspect(&d, "{{.Id}}", &name);
+    let cgroup = Path::new("/sys/fs/cgroup/memory")
+        .join(d.cgroup_parent().trim_start_matches('/'))
+        .join(&id);
+    assert!(!cgroup.exists(), "{} is left behind", cgroup.display());
+}
+
+#[test]
 fn volumes_are_granted_read_write_or_read_only() {
     let d = dockerd();
     let host = tempfile::tempdir().expect("tmp");
