@@ -140,6 +140,31 @@ pub fn remove(dirs: &[PathBuf]) {
     }
 }
 
+/// The folders of cgroup `pod` under the hierarchies [`join`] uses, whether
+/// they exist or not.
+pub fn folders(root: &Path, pod: &Path) -> Vec<PathBuf> {
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.join(pod)];
+    }
+    match std::fs::read_dir(root) {
+        Ok(entries) => entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.split(',')
+                    .all(|c| matches!(c, "memory" | "cpu" | "cpuacct" | "pids" | "blkio"))
+            })
+            .map(|e| e.path().join(pod))
+            .collect(),
+        Err(e) => {
+            warn!(root = %root.display(), error = %e, "cannot list cgroup hierarchies");
+            Vec::new()
+        }
+    }
+}
+
 /// Moves this process into `pod` under every hierarchy mounted at `root`
 /// (`/sys/fs/cgroup`): the unified one on cgroup v2, and on v1 each
 /// resource controller that limits or accounts usage (memory, cpu, cpuacct,
@@ -149,29 +174,8 @@ pub fn remove(dirs: &[PathBuf]) {
 /// cgroup only loses the pod-level limits.
 pub fn join(root: &Path, pod: &Path) -> Vec<PathBuf> {
     let pid = std::process::id().to_string();
-    let targets: Vec<PathBuf> = if root.join("cgroup.controllers").exists() {
-        vec![root.join(pod)]
-    } else {
-        match std::fs::read_dir(root) {
-            Ok(entries) => entries
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .filter(|e| {
-                    let name = e.file_name();
-                    let name = name.to_string_lossy();
-                    name.split(',')
-                        .all(|c| matches!(c, "memory" | "cpu" | "cpuacct" | "pids" | "blkio"))
-                })
-                .map(|e| e.path().join(pod))
-                .collect(),
-            Err(e) => {
-                warn!(root = %root.display(), error = %e, "cannot list cgroup hierarchies");
-                return Vec::new();
-            }
-        }
-    };
     let mut joined = Vec::new();
-    for dir in targets {
+    for dir in folders(root, pod) {
         let result = std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join("cgroup.procs"), &pid));
         match result {

@@ -43,6 +43,16 @@ pub fn enter(spec: &Spec) -> anyhow::Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// The cgroup folders [`enter`] makes for `spec`, whether they exist or
+/// not: what a failed `create` removes.
+pub fn folders(spec: &Spec) -> Vec<PathBuf> {
+    spec.linux
+        .as_ref()
+        .and_then(|l| cgroup::container_cgroup(&l.cgroups_path))
+        .map(|relative| cgroup::folders(Path::new(ROOT), &relative))
+        .unwrap_or_default()
+}
+
 /// Moves this process into the container's recorded cgroups (an exec).
 pub fn join(dirs: &[PathBuf]) -> anyhow::Result<()> {
     let pid = std::process::id().to_string();

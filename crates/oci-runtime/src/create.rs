@@ -92,7 +92,7 @@ fn make(
     }
     let waiter = Waiter::new()?;
     waiter.pass_to(&mut command)?;
-    let child = command.spawn().context("start the container process")?;
+    let mut child = command.spawn().context("start the container process")?;
     drop(command);
     drop(terminal);
     let pid = child.id();
@@ -101,6 +101,10 @@ fn make(
         .and_then(|cgroups| record(id, pid, bundle, spec, cgroups, root));
     if made.is_err() {
         let _ = crate::proc::send(pid, libc::SIGKILL);
+        // The process may have made its cgroup before it failed: once it
+        // is gone, so is the cgroup (an empty one; rmdir keeps any other).
+        let _ = child.wait();
+        wasmpod_bundle::cgroup::remove(&crate::cgroups::folders(spec));
     }
     made?;
     if let Some(pid_file) = sub.value("pid-file") {

@@ -9,7 +9,15 @@ pub fn document() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::state::OCI_VERSION,
-        "hooks": [],
+        // All six run (hooks.rs); Docker's `--network none` needs prestart.
+        "hooks": [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ],
         "mountOptions": ["bind", "rbind", "ro", "rw"],
         "linux": {
             "namespaces": ["network"],
