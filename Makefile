@@ -75,7 +75,7 @@ lint:
 ## Benchmarks against peers (see docs/benchmarks.md).
 bench: setup
 	@scripts/setup.sh bench
-	$(CARGO) build --release -p wasmpod -p wasmpod-shim
+	$(CARGO) build --release -p wasmpod -p wasmpod-shim -p wasmpod-oci-runtime
 	bench/run-startup.sh
 	bench/pull.sh
 	PHASES=1 bench/ctr-cold-start.sh
@@ -86,3 +86,4 @@ bench: setup
 	$(CARGO) test --workspace --no-run
 	bench/wasi-versions.sh
 	bench/k8s-startup.sh
+	PHASES=1 bench/oci-runtime.sh

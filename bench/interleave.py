@@ -2,8 +2,9 @@
 machine's drifting load falls on every command alike. Each command's `{id}`
 becomes a fresh id per run (ctr needs unique container ids).
 
-Usage: interleave.py --runs N [--warmup W] --json FILE -- NAME CMD [NAME CMD ...]
-Writes {NAME: [milliseconds, ...]} to FILE; a failing run stops everything.
+Usage: interleave.py --runs N [--warmup W] [--timeout S] --json FILE -- NAME CMD [NAME CMD ...]
+Writes {NAME: [milliseconds, ...]} to FILE; a failing run, or one taking
+longer than --timeout seconds (default 300), stops everything.
 """
 import argparse
 import json
@@ -17,6 +18,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, required=True)
     p.add_argument("--warmup", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--json", required=True)
     p.add_argument("pairs", nargs="+")
     a = p.parse_args()
@@ -28,7 +30,11 @@ def main():
         for name, cmd in cmds:
             line = cmd.replace("{id}", "b" + uuid.uuid4().hex[:12])
             t = time.perf_counter()
-            r = subprocess.run(line, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                r = subprocess.run(line, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   timeout=a.timeout)
+            except subprocess.TimeoutExpired:
+                sys.exit(f"interleave.py: {name} took longer than {a.timeout:g} s")
             ms = (time.perf_counter() - t) * 1000
             if r.returncode != 0:
                 sys.exit(f"interleave.py: {name} failed ({r.returncode}): {r.stderr.decode(errors='replace').strip()}")
