@@ -335,6 +335,51 @@ impl RegistryClient {
         .await
     }
 
+    /// Reads a small blob (a signature's payload) into memory, refusing
+    /// one declared or served over `limit` bytes, and checking its size and
+    /// digest. Nothing goes into the store.
+    pub async fn get_blob(
+        &self,
+        r: &ImageRef,
+        desc: &Descriptor,
+        limit: u64,
+    ) -> Result<Vec<u8>, OciError> {
+        if desc.size > limit {
+            return Err(OciError::LimitExceeded {
+                what: format!("{r}: blob {} ({} bytes)", desc.digest, desc.size),
+                limit: format!("the limit of {limit} bytes for it"),
+            });
+        }
+        let url = format!("{}/blobs/{}", self.base(r), desc.digest);
+        let resp = self
+            .send(r, Access::Pull, Method::GET, &url, &[], Body::Empty)
+            .await?;
+        let resp = self.expect_ok(r, "GET", &url, resp).await?;
+        let bytes = read_capped(resp, desc.size).await.map_err(|e| match e {
+            Capped::Transport(e) => transport(r, e),
+            Capped::Over => OciError::SizeMismatch {
+                digest: desc.digest,
+                declared: desc.size,
+                reason: "the registry sent more; refusing it".into(),
+            },
+        })?;
+        if bytes.len() as u64 != desc.size {
+            return Err(OciError::SizeMismatch {
+                digest: desc.digest,
+                declared: desc.size,
+                reason: format!("the registry sent {}", bytes.len()),
+            });
+        }
+        let actual = Digest::of(&bytes);
+        if actual != desc.digest {
+            return Err(OciError::DigestMismatch {
+                expected: desc.digest,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
     /// Whether the registry already has a blob.
     pub async fn blob_exists(&self, r: &ImageRef, desc: &Descriptor) -> Result<bool, OciError> {
         let url = format!("{}/blobs/{}", self.base(r), desc.digest);
