@@ -94,6 +94,24 @@ fn cosign_sign(dir: &Path, key: &KeyPair, reference: &str) {
     );
 }
 
+/// `cosign sign --key` as cosign v3 signs by default: a sigstore bundle
+/// as an OCI 1.1 referrer (the test registry has no referrers API, so
+/// cosign writes the referrers tag schema's `sha256-<hex>` index).
+fn cosign_sign_bundle(dir: &Path, key: &KeyPair, reference: &str) {
+    cosign_ok(
+        dir,
+        &[
+            "sign",
+            "--key",
+            key.key(),
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+            "-y",
+            reference,
+        ],
+    );
+}
+
 fn cosign_verify(dir: &Path, key: &KeyPair, reference: &str) -> Output {
     cosign(
         dir,
@@ -250,6 +268,38 @@ fn cosign_signs_and_wasmpod_verifies_before_anything_is_stored() {
     std::fs::write(&allow, "[default]\naction = \"allow-unsigned\"\n").expect("write");
     let allow = allow.to_str().expect("utf-8");
     assert_code(&w.run(&["--policy", allow, &reference, "exit", "0"]), 0);
+}
+
+#[test]
+fn cosign_v3_bundles_are_found_without_a_referrers_api() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let alice = KeyPair::generate(dir.path(), "alice");
+    let mallory = KeyPair::generate(dir.path(), "mallory");
+    let reference = format!("{}/bundled/probe:v1", reg.addr());
+    let digest = push(&Wasmpod::new(), guests::PROBE, &reference);
+    let pinned = format!("{}/bundled/probe@{digest}", reg.addr());
+    cosign_sign_bundle(dir.path(), &alice, &pinned);
+    let r = ImageRef::parse(&reference).expect("ref");
+    assert!(
+        matches!(
+            block_on(
+                lib_client().get_manifest(
+                    &r.with_tag(&cosign_tag::signature_tag(&digest))
+                        .expect("tag")
+                )
+            ),
+            Err(wasmpod_oci::OciError::NotFound { .. })
+        ),
+        "cosign wrote no legacy signature"
+    );
+
+    let w = Wasmpod::new();
+    let o = w.exec(&["pull", "--verify-key", mallory.public(), &reference]);
+    assert_refused(&w, &o, "made by another key");
+    assert!(stderr(&o).contains("bundle sha256:"), "{}", stderr(&o));
+    let o = w.run(&["--verify-key", alice.public(), &reference, "exit", "0"]);
+    assert_code(&o, 0);
 }
 
 #[test]

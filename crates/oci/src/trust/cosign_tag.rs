@@ -16,6 +16,7 @@ use base64::Engine as _;
 
 use super::signing_key::SigningKey;
 use super::simple_signing::{self, MAX_PAYLOAD_BYTES};
+use super::verify::{Evidence, Found};
 use crate::manifest::{Descriptor, ImageManifest, Manifest};
 use crate::registry::RegistryClient;
 use crate::{Digest, ImageRef, OciError, media};
@@ -36,14 +37,6 @@ const MAX_SIGNATURE_CHARS: usize = 4096;
 /// The tag cosign keeps the signatures of `digest` under.
 pub fn signature_tag(digest: &Digest) -> String {
     format!("sha256-{}.sig", digest.hex())
-}
-
-/// One signature as found in the registry, or why it cannot be one.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// Where: `sha256-….sig layer N`.
-    pub location: String,
-    pub content: Result<Signed, String>,
 }
 
 /// A payload and the signature over it, both as stored.
@@ -96,7 +89,7 @@ pub async fn fetch(
         let content = match signature_of(layer) {
             Err(reason) => Err(reason),
             Ok(signature) => match client.get_blob(&sig_ref, layer, MAX_PAYLOAD_BYTES).await {
-                Ok(payload) => Ok(Signed { payload, signature }),
+                Ok(payload) => Ok(Evidence::SimpleSigning(Signed { payload, signature })),
                 Err(e @ OciError::Unreachable { .. }) => return Err(e),
                 Err(e) => Err(format!(
                     "its payload {} cannot be read from the registry ({})",

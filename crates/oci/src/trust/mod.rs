@@ -5,6 +5,8 @@
 //! - [`key`], [`signing_key`]: cosign's public and private keys.
 //! - [`simple_signing`]: the payload a cosign signature signs.
 //! - [`cosign_tag`]: cosign's `sha256-<hex>.sig` layout in a registry.
+//! - [`cosign_bundle`]: cosign v3's sigstore bundles, found as OCI 1.1
+//!   referrers (or through the referrers tag schema).
 //! - [`verify`]: whether found signatures include a valid one (pure).
 //! - [`verified`]: the cache of verified (digest, key) pairs.
 //!
@@ -14,6 +16,7 @@
 //! and [`Admission::verify`] decides about the digest the reference
 //! resolved to. A refusal is [`OciError::NotTrusted`].
 
+pub mod cosign_bundle;
 pub mod cosign_tag;
 pub mod key;
 pub mod policy;
@@ -303,9 +306,22 @@ impl Admission<'_> {
         if let Some(verdict) = self.check_cached(digest)? {
             return Ok(verdict);
         }
-        let found = cosign_tag::fetch(client, r, digest).await?;
-        debug!(%digest, signatures = found.len(), "fetched signatures");
+        // The legacy layout first: one request, and what most signers
+        // still write. Bundles only when it does not satisfy every
+        // requirement, so a registry whose referrers misbehave cannot
+        // spoil an image signed the old way.
+        let mut found = cosign_tag::fetch(client, r, digest).await?;
         let now = time::OffsetDateTime::now_utc();
+        let satisfied = |found: &[verify::Found]| {
+            self.requirements.iter().all(|req| {
+                self.cached_key(req, digest).is_some()
+                    || verify::verify(found, digest, &req.keys, now).is_ok()
+            })
+        };
+        if !satisfied(&found) {
+            found.extend(cosign_bundle::fetch(client, r, digest).await?);
+        }
+        debug!(%digest, signatures = found.len(), "fetched signatures");
         let mut by = Vec::with_capacity(self.requirements.len());
         for req in &self.requirements {
             if let Some(v) = self.cached_key(req, digest) {

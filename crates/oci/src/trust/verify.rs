@@ -2,10 +2,58 @@
 //! by an allowed key. Pure: the signatures were fetched, the keys read and
 //! the time taken by the caller.
 
-use super::cosign_tag::Found;
+use super::cosign_bundle::{self, Dsse};
+use super::cosign_tag::Signed;
 use super::key::PublicKey;
 use super::simple_signing;
 use crate::Digest;
+
+/// One signature as found in the registry, or why it cannot be one.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Where: `sha256-….sig layer N`, or `bundle sha256:…`.
+    pub location: String,
+    pub content: Result<Evidence, String>,
+}
+
+/// A signature in one of cosign's two layouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// The `sha256-<hex>.sig` tag: a simple signing payload.
+    SimpleSigning(Signed),
+    /// A sigstore bundle: a DSSE envelope around an in-toto statement.
+    Dsse(Dsse),
+}
+
+impl Evidence {
+    /// The bytes the signature is over.
+    fn message(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Self::SimpleSigning(s) => std::borrow::Cow::Borrowed(&s.payload),
+            Self::Dsse(d) => std::borrow::Cow::Owned(d.message()),
+        }
+    }
+
+    fn signature(&self) -> &[u8] {
+        match self {
+            Self::SimpleSigning(s) => &s.signature,
+            Self::Dsse(d) => &d.signature,
+        }
+    }
+
+    /// Whether `key` made this signature.
+    fn by(&self, key: &PublicKey) -> bool {
+        key.verifies(&self.message(), self.signature())
+    }
+
+    /// Whether what was signed vouches for `digest`.
+    fn check(&self, digest: &Digest) -> Result<(), String> {
+        match self {
+            Self::SimpleSigning(s) => simple_signing::check(&s.payload, digest),
+            Self::Dsse(d) => cosign_bundle::check(d, digest),
+        }
+    }
+}
 
 /// A signature that holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,36 +103,26 @@ pub fn verify(
     for f in found {
         let why = match &f.content {
             Err(reason) => reason.clone(),
-            Ok(signed) => {
-                match live
-                    .iter()
-                    .find(|k| k.verifies(&signed.payload, &signed.signature))
-                {
-                    Some(key) => match simple_signing::check(&signed.payload, digest) {
-                        Ok(()) => {
-                            return Ok(Verified {
-                                key: key.fingerprint(),
-                                key_name: key.name().to_string(),
-                                location: f.location.clone(),
-                            });
-                        }
-                        Err(reason) => format!("by {}, but {reason}", key.name()),
-                    },
-                    None => match keys
-                        .iter()
-                        .find(|k| k.verifies(&signed.payload, &signed.signature))
-                    {
-                        Some(k) => format!(
-                            "by {}, which expired on {}",
-                            k.name(),
-                            k.expires().map(date).unwrap_or_default()
-                        ),
-                        None => {
-                            "made by another key, or its payload was changed after signing".into()
-                        }
-                    },
-                }
-            }
+            Ok(evidence) => match live.iter().find(|k| evidence.by(k)) {
+                Some(key) => match evidence.check(digest) {
+                    Ok(()) => {
+                        return Ok(Verified {
+                            key: key.fingerprint(),
+                            key_name: key.name().to_string(),
+                            location: f.location.clone(),
+                        });
+                    }
+                    Err(reason) => format!("by {}, but {reason}", key.name()),
+                },
+                None => match keys.iter().find(|k| evidence.by(k)) {
+                    Some(k) => format!(
+                        "by {}, which expired on {}",
+                        k.name(),
+                        k.expires().map(date).unwrap_or_default()
+                    ),
+                    None => "made by another key, or its payload was changed after signing".into(),
+                },
+            },
         };
         reasons.push(format!("{}: {why}", f.location));
     }
@@ -120,7 +158,6 @@ fn date(t: time::OffsetDateTime) -> String {
 mod tests {
     use super::*;
     use crate::ImageRef;
-    use crate::trust::cosign_tag::Signed;
     use p256::ecdsa::signature::Signer as _;
     use p256::pkcs8::EncodePublicKey as _;
 
@@ -141,10 +178,10 @@ mod tests {
             let sig: p256::ecdsa::Signature = self.0.sign(&payload);
             Found {
                 location: "sha256-x.sig layer 1".into(),
-                content: Ok(Signed {
+                content: Ok(Evidence::SimpleSigning(Signed {
                     payload,
                     signature: sig.to_der().as_bytes().to_vec(),
-                }),
+                })),
             }
         }
     }
@@ -203,7 +240,7 @@ mod tests {
         );
         // A payload changed after signing: the signature no longer holds.
         let mut tampered = a.sign(payload(&d));
-        if let Ok(s) = &mut tampered.content {
+        if let Ok(Evidence::SimpleSigning(s)) = &mut tampered.content {
             s.payload = payload(&other);
         }
         assert!(refused(&[tampered], &[&a.1]).contains("payload was changed after signing"));
