@@ -150,6 +150,10 @@ fn assert_refused(w: &Wasmpod, o: &Output, needle: &str) {
         "nothing stored: {:?}",
         store_blobs(w)
     );
+    assert!(
+        !w.home.path().join("trust/verified").exists(),
+        "nothing remembered as verified"
+    );
     assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
 }
 

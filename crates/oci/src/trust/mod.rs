@@ -323,6 +323,7 @@ impl Admission<'_> {
         }
         debug!(%digest, signatures = found.len(), "fetched signatures");
         let mut by = Vec::with_capacity(self.requirements.len());
+        let mut fresh = Vec::new();
         for req in &self.requirements {
             if let Some(v) = self.cached_key(req, digest) {
                 by.push(v);
@@ -330,7 +331,13 @@ impl Admission<'_> {
             }
             let v = verify::verify(&found, digest, &req.keys, now)
                 .map_err(|reason| self.refuse(digest, &req.by, reason))?;
-            if let Some(cache) = self.cache {
+            fresh.push(v.clone());
+            by.push(v);
+        }
+        // Remembered only once every requirement holds: a refused image
+        // leaves no trace in the cache.
+        if let Some(cache) = self.cache {
+            for v in &fresh {
                 let entry = verified::Entry {
                     digest: *digest,
                     key: v.key,
@@ -346,7 +353,6 @@ impl Admission<'_> {
                     tracing::warn!(error = %e, "cannot remember a verified signature");
                 }
             }
-            by.push(v);
         }
         Ok(Verdict::Signed { by, cached: false })
     }
