@@ -56,7 +56,7 @@ pub fn read_policy(path: &Path) -> Result<Policy, OciError> {
     let bytes = read_bounded(path, policy::MAX_POLICY_BYTES)?;
     let text = String::from_utf8(bytes).map_err(|_| OciError::Policy {
         path: path.to_path_buf(),
-        source: PolicyError::TooLarge("it is not UTF-8 text".into()),
+        source: PolicyError::NotText,
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
     Policy::parse(&text, base).map_err(|source| OciError::Policy {

@@ -67,6 +67,9 @@ pub enum PolicyError {
     /// Over one of the limits above.
     #[error("{0}")]
     TooLarge(String),
+    /// Not UTF-8.
+    #[error("it is not UTF-8 text")]
+    NotText,
 }
 
 /// What a rule does with the images it governs.
@@ -166,11 +169,33 @@ struct RawRule {
     digests: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A key as written: a path, or a table with its expiry.
+#[derive(Debug)]
 enum RawKey {
     Path(String),
     Table(KeyTable),
+}
+
+impl<'de> Deserialize<'de> for RawKey {
+    // By hand rather than `untagged`, so that a misspelt field in the
+    // table is named instead of "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key path, or a table { path = \"…\", expires = DATE }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawKey, E> {
+                Ok(RawKey::Path(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawKey, A::Error> {
+                KeyTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawKey::Table)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -622,8 +647,9 @@ mod tests {
             ),
             (
                 "{ path = \"k.pub\", expiry = 2026-01-31 }",
-                "did not match any variant",
+                "unknown field `expiry`, expected `path` or `expires`",
             ),
+            ("3", "a key path, or a table"),
         ] {
             let text = format!("[default]\naction = \"require-signature\"\nkeys = [{key}]\n");
             let e = parse(&text).expect_err(key);
