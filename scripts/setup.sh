@@ -123,6 +123,15 @@ if ! "$tools_bin/oras" version 2>/dev/null | grep -q "^Version: *${ORAS_VERSION#
   mkdir -p "$tools_bin"
   GOBIN="$tools_bin" go install "oras.land/oras/cmd/oras@$ORAS_VERSION"
 fi
+# cosign signs images in the signing tests with keys they generate (no
+# transparency log, no keyless signing), and verifies what
+# `wasmpod push --sign-key` signs. A long build: about 3,000 Go packages.
+COSIGN_VERSION=v3.1.3
+if ! "$tools_bin/cosign" version 2>/dev/null | grep -q "^GitVersion: *${COSIGN_VERSION}$"; then
+  say "installing cosign $COSIGN_VERSION with go install"
+  mkdir -p "$tools_bin"
+  GOBIN="$tools_bin" go install "github.com/sigstore/cosign/v3/cmd/cosign@$COSIGN_VERSION"
+fi
 if [ -n "$want_k8s" ]; then
   tests/k8s/build.sh >/dev/null
   tests/containerd/build.sh >/dev/null

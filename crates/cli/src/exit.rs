@@ -7,13 +7,20 @@
 /// modules, unknown imports.
 pub const HOST_FAILURE: i32 = 125;
 
+/// The trust policy refused the image: denied, not pinned, or without a
+/// valid signature by an allowed key. Nothing was stored as trusted or
+/// run. (126 is the shell's and docker's "cannot be invoked".)
+pub const NOT_TRUSTED: i32 = 126;
+
 /// Shown at the end of `--help`.
 pub const HELP: &str = "\
 Exit codes:
   N     the guest's own exit code, passed through
   124   the guest was stopped by --timeout
   125   wasmpod itself failed: bad flag or input, missing or invalid file,
-        unknown import, invalid volume or quantity
+        unknown import, invalid volume or quantity, invalid policy or key
+  126   the trust policy refused the image: denied, not a pinned digest, or
+        no valid signature by an allowed key (docs/signing.md)
   134   the guest trapped (the trap and a Wasm backtrace go to stderr)
   128+N the guest was stopped by signal N (130 for SIGINT, 143 for SIGTERM)";
 
@@ -26,13 +33,26 @@ Exit codes:
         backoffLimit, a run-once pod with a failed container)
   125   wasmpod itself failed: invalid YAML, an unknown kind or unsupported
         field, a missing ConfigMap, Secret or image, a Service port in use
+  126   the trust policy refused an image (docs/signing.md)
   128+N stopped by signal N (130 for Ctrl-C, 143 for SIGTERM)";
 
-/// Prints the error as cargo and uv do, and returns the host-failure code:
-/// one line saying what failed, then each cause on its own line.
+/// Prints the error as cargo and uv do, and returns its exit code: one
+/// line saying what failed, then each cause on its own line.
 pub fn host_failure(err: &anyhow::Error) -> i32 {
     eprint!("{}", report(err));
-    HOST_FAILURE
+    code(err)
+}
+
+/// The one place an error becomes an exit code: [`NOT_TRUSTED`] for a
+/// trust refusal anywhere in the chain, else [`HOST_FAILURE`].
+fn code(err: &anyhow::Error) -> i32 {
+    let refused = err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<wasmpod_oci::OciError>(),
+            Some(wasmpod_oci::OciError::NotTrusted { .. })
+        )
+    });
+    if refused { NOT_TRUSTED } else { HOST_FAILURE }
 }
 
 /// `wasmpod: error: TOP`, then `  caused by: CAUSE` for each cause, outer
@@ -108,6 +128,21 @@ mod tests {
         );
         let err = anyhow::anyhow!("no such file");
         assert_eq!(super::report(&err), "wasmpod: error: no such file\n");
+    }
+
+    #[test]
+    fn a_trust_refusal_exits_126_wherever_it_is_in_the_chain() {
+        let refused = || wasmpod_oci::OciError::NotTrusted {
+            reference: "r".into(),
+            rule: "the default rule (deny)".into(),
+            reason: "the policy denies it".into(),
+        };
+        assert_eq!(super::code(&anyhow::Error::new(refused())), 126);
+        assert_eq!(
+            super::code(&anyhow::Error::new(refused()).context("cannot run r")),
+            126
+        );
+        assert_eq!(super::code(&anyhow::anyhow!("no such file")), 125);
     }
 
     #[test]

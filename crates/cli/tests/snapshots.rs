@@ -161,3 +161,49 @@ fn run_errors_with_causes() {
         })
     });
 }
+
+/// Policy and key files that cannot be used fail before anything is
+/// fetched (the registry address here is unreachable), with exit 125; a
+/// policy that denies the image exits 126. Both one line and its causes.
+#[test]
+fn trust_errors_are_one_line() {
+    let w = Wasmpod::new();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy");
+    let fixture = |name: &str| fixtures.join(name).display().to_string();
+    let mut errors = String::new();
+    for name in [
+        "unknown-field.toml",
+        "contradiction.toml",
+        "keys-on-allow.toml",
+        "no-default.toml",
+        "absent.toml",
+    ] {
+        let policy = fixture(name);
+        let o = wasmpod(&w, &["pull", "--policy", &policy, "127.0.0.1:1/app:v1"]);
+        errors.push_str(&error_report(&o));
+    }
+    let key = fixture("truncated.pub");
+    for args in [
+        &["pull", "--verify-key", &key, "127.0.0.1:1/app:v1"][..],
+        &["run", "--verify-key", &key, wasmpod_test_guests::HELLO],
+    ] {
+        errors.push_str(&error_report(&wasmpod(&w, args)));
+    }
+    let policy = fixture("deny-localhost.toml");
+    let o = wasmpod(&w, &["run", "--policy", &policy, "127.0.0.1:1/app:v1"]);
+    assert_code(&o, 126);
+    assert_eq!(error_lines(&stderr(&o)).len(), 1, "{}", stderr(&o));
+    errors.push_str(&stderr(&o));
+    let guests = Path::new(wasmpod_test_guests::HELLO)
+        .parent()
+        .expect("dir")
+        .display()
+        .to_string();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&guests), "[guests]");
+    settings.bind(|| {
+        with_project_filter(&fixtures, || {
+            insta::assert_snapshot!("trust_errors", errors);
+        })
+    });
+}

@@ -80,3 +80,31 @@ fn an_image_is_pulled_once_for_pods_with_different_stacks() {
         "{out:?}"
     );
 }
+
+#[test]
+fn an_unsigned_image_is_refused_before_anything_runs() {
+    // `up` applies the trust policy as `run` does: with `--verify-key`
+    // (or a policy requiring a signature), an unsigned image stops `up`
+    // with exit 126 and one line, before any pod starts.
+    let registry = wasmpod_testkit::Registry::start();
+    let reference = format!("{}/up/unsigned:v1", registry.addr());
+    let w = Wasmpod::new();
+    let p = Project::new();
+    let file = push_probe_for(&w, &p, &reference, include_str!("fixtures/up/oci-pod.yaml"));
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/policy/release.pub"
+    );
+    let file = file.display().to_string();
+    let o = up(&w, &["-f", &file, "--verify-key", key]);
+    assert_code(&o, 126);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{reference} ("))
+            && err.contains("refused by --verify-key: it is not signed"),
+        "{err}"
+    );
+    assert!(!stdout(&o).contains("oci/c |"), "{}", stdout(&o));
+    assert!(store_blobs(&w).is_empty(), "{:?}", store_blobs(&w));
+}

@@ -85,6 +85,33 @@ pub enum OciError {
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
 
+    /// A trust policy file that cannot be used: not TOML, an unknown
+    /// field, rules that contradict each other.
+    #[error("invalid policy {}", path.display())]
+    Policy {
+        path: PathBuf,
+        #[source]
+        source: crate::trust::PolicyError,
+    },
+
+    /// A key file that cannot be used.
+    #[error("invalid key file {}", path.display())]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: crate::trust::KeyError,
+    },
+
+    /// The trust policy refuses an image: denied, not pinned, or without
+    /// a valid signature by an allowed key. `rule` names the rule (or
+    /// `--verify-key`), `reason` what is missing.
+    #[error("{reference}: refused by {rule}: {reason}")]
+    NotTrusted {
+        reference: String,
+        rule: String,
+        reason: String,
+    },
+
     /// A reference not in the local store.
     #[error("{reference}: no such image in the local store (run `wasmpod pull {reference}`)")]
     ImageNotFound { reference: String },

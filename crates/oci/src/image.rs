@@ -17,6 +17,7 @@ use crate::manifest::{
 };
 use crate::registry::{Progress, RegistryClient};
 use crate::store::{ContentStore, ImageRecord, IngestWriter};
+use crate::trust::{Admission, Trust, Verdict};
 use crate::{Digest, ImageRef, OciError, media};
 
 /// How `push` packages a module.
@@ -268,17 +269,29 @@ pub async fn push(
     Ok(image.manifest_digest)
 }
 
-/// Pulls `r` into the store and records it. Returns the record.
+/// A pulled image, and why the trust policy let it in.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub record: ImageRecord,
+    pub verdict: Verdict,
+}
+
+/// Pulls `r` into the store and records it, if `trust` lets it in.
 ///
-/// A pull that fails leaves no record, and sweeps the blobs it fetched
-/// (unless another pull or push is running; then the next `rmi` does).
+/// The rule for `r` is applied before anything is fetched, and the digest
+/// the reference resolves to is verified (pins, signatures) before any
+/// blob is stored: a refused image leaves nothing behind. A pull that
+/// fails leaves no record, and sweeps the blobs it fetched (unless another
+/// pull or push is running; then the next `rmi` does).
 pub async fn pull(
     client: &RegistryClient,
     store: &ContentStore,
     r: &ImageRef,
+    trust: &Trust,
     progress: &dyn Progress,
-) -> Result<ImageRecord, OciError> {
-    let result = pull_locked(client, store, r, progress).await;
+) -> Result<Pulled, OciError> {
+    let admission = trust.admit(r)?;
+    let result = pull_locked(client, store, r, &admission, progress).await;
     if result.is_err()
         && let Err(e) = store.gc_if_idle()
     {
@@ -292,11 +305,15 @@ async fn pull_locked(
     client: &RegistryClient,
     store: &ContentStore,
     r: &ImageRef,
+    admission: &Admission<'_>,
     progress: &dyn Progress,
-) -> Result<ImageRecord, OciError> {
+) -> Result<Pulled, OciError> {
     let _in_use = store.use_lock()?;
     let top = client.get_manifest(r).await?;
     debug!(digest = %top.digest, media_type = ?top.media_type, "fetched manifest");
+    // Signatures are over the digest the reference resolves to (an index's
+    // own, for a multi-platform image), as cosign signs it.
+    let verdict = admission.verify(client, r, &top.digest).await?;
     let top_digest = top.digest;
     let mut fetched = top;
     let mut size = fetched.bytes.len() as u64;
@@ -531,7 +548,7 @@ async fn pull_locked(
     };
     store.record(record.clone())?;
     info!(reference = %r, digest = %record.digest, format = %record.format, "pulled");
-    Ok(record)
+    Ok(Pulled { record, verdict })
 }
 
 fn choose_platform<'a>(r: &ImageRef, index: &'a ImageIndex) -> Result<&'a Descriptor, OciError> {

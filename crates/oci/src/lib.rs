@@ -9,6 +9,7 @@
 //! - [`RegistryClient`]: the OCI distribution protocol.
 //! - [`ContentStore`]: blobs by digest, and the images we know.
 //! - [`image::pull`] / [`image::push`] / [`image::build`]: whole images.
+//! - [`trust`]: signatures and the policy that says which images may run.
 
 pub mod auth;
 mod digest;
@@ -20,6 +21,7 @@ pub mod media;
 mod reference;
 pub mod registry;
 pub mod store;
+pub mod trust;
 pub mod wasi;
 
 pub use digest::{Digest, DigestError, Hasher};

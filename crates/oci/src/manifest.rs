@@ -19,6 +19,9 @@ pub struct Descriptor {
     pub platform: Option<Platform>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// An OCI 1.1 artifact's type, on the descriptors of a referrers list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
 }
 
 /// The annotation that names a layer's file (a Wasm layer's module name).
@@ -32,6 +35,7 @@ impl Descriptor {
             size: bytes.len() as u64,
             platform: None,
             annotations: None,
+            artifact_type: None,
         }
     }
 
@@ -92,6 +96,9 @@ pub struct ImageManifest {
     pub layers: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// The image an OCI 1.1 artifact (a signature bundle) refers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
 }
 
 impl ImageManifest {
@@ -104,6 +111,7 @@ impl ImageManifest {
             config,
             layers,
             annotations: None,
+            subject: None,
         }
     }
 }

@@ -142,6 +142,19 @@ impl ImageRef {
         }
     }
 
+    /// The same repository at `tag`, without a digest (a signature's tag).
+    pub fn with_tag(&self, tag: &str) -> Result<Self, ReferenceError> {
+        validate_tag(tag).map_err(|reason| ReferenceError {
+            input: format!("{}:{tag}", self.name()),
+            reason,
+        })?;
+        Ok(Self {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        })
+    }
+
     /// Whether the registry is on this machine, where plain HTTP is allowed.
     pub fn is_loopback(&self) -> bool {
         is_loopback_host(&self.registry)

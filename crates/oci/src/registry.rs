@@ -289,6 +289,53 @@ impl RegistryClient {
         })
     }
 
+    /// The OCI 1.1 referrers of `digest` with `artifact_type`, through the
+    /// referrers API: an image index, or `None` when the registry has no
+    /// such API (it answers 404, as registries before OCI 1.1 do). Only
+    /// the first page is read; the filter is applied again by the caller,
+    /// since a registry may ignore it.
+    pub async fn get_referrers(
+        &self,
+        r: &ImageRef,
+        digest: &Digest,
+        artifact_type: &str,
+    ) -> Result<Option<crate::manifest::ImageIndex>, OciError> {
+        let mut url = reqwest::Url::parse(&format!("{}/referrers/{digest}", self.base(r)))
+            .map_err(|e| OciError::invalid(format!("{r}: referrers URL"), e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("artifactType", artifact_type);
+        let url = url.to_string();
+        let resp = self
+            .send(
+                r,
+                Access::Pull,
+                Method::GET,
+                &url,
+                &[(ACCEPT, crate::media::OCI_INDEX)],
+                Body::Empty,
+            )
+            .await?;
+        if matches!(
+            resp.status(),
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::BAD_REQUEST
+        ) {
+            return Ok(None);
+        }
+        let resp = self.expect_ok(r, "GET", &url, resp).await?;
+        let bytes = read_capped(resp, MAX_MANIFEST_BYTES)
+            .await
+            .map_err(|e| match e {
+                Capped::Transport(e) => transport(r, e),
+                Capped::Over => OciError::ManifestTooLarge {
+                    reference: format!("{r} (referrers of {digest})"),
+                    limit: MAX_MANIFEST_BYTES,
+                },
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| OciError::invalid(format!("{r}: referrers of {digest}"), e.to_string()))
+    }
+
     /// Downloads a blob into the store, verifying size and digest as it
     /// arrives. Does nothing if the store already has it.
     pub async fn fetch_blob(
@@ -333,6 +380,51 @@ impl RegistryClient {
         }
         .instrument(span)
         .await
+    }
+
+    /// Reads a small blob (a signature's payload) into memory, refusing
+    /// one declared or served over `limit` bytes, and checking its size and
+    /// digest. Nothing goes into the store.
+    pub async fn get_blob(
+        &self,
+        r: &ImageRef,
+        desc: &Descriptor,
+        limit: u64,
+    ) -> Result<Vec<u8>, OciError> {
+        if desc.size > limit {
+            return Err(OciError::LimitExceeded {
+                what: format!("{r}: blob {} ({} bytes)", desc.digest, desc.size),
+                limit: format!("the limit of {limit} bytes for it"),
+            });
+        }
+        let url = format!("{}/blobs/{}", self.base(r), desc.digest);
+        let resp = self
+            .send(r, Access::Pull, Method::GET, &url, &[], Body::Empty)
+            .await?;
+        let resp = self.expect_ok(r, "GET", &url, resp).await?;
+        let bytes = read_capped(resp, desc.size).await.map_err(|e| match e {
+            Capped::Transport(e) => transport(r, e),
+            Capped::Over => OciError::SizeMismatch {
+                digest: desc.digest,
+                declared: desc.size,
+                reason: "the registry sent more; refusing it".into(),
+            },
+        })?;
+        if bytes.len() as u64 != desc.size {
+            return Err(OciError::SizeMismatch {
+                digest: desc.digest,
+                declared: desc.size,
+                reason: format!("the registry sent {}", bytes.len()),
+            });
+        }
+        let actual = Digest::of(&bytes);
+        if actual != desc.digest {
+            return Err(OciError::DigestMismatch {
+                expected: desc.digest,
+                actual,
+            });
+        }
+        Ok(bytes)
     }
 
     /// Whether the registry already has a blob.

@@ -8,4 +8,5 @@ pub mod oci;
 pub mod pull;
 pub mod push;
 pub mod run;
+pub mod trust;
 pub mod up;

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use wasmpod_oci::auth::AuthFiles;
+use wasmpod_oci::trust::{Trust, Verdict};
 use wasmpod_oci::{ClientOptions, ContentStore, NoProgress, Progress, RegistryClient};
 
 /// Flags every registry command takes.
@@ -32,43 +33,59 @@ pub enum PullPolicy {
     Never,
 }
 
-/// Where [`find_or_pull`] found an image.
+/// Where [`find_or_pull`] found an image, and why the trust policy lets
+/// it run.
 #[derive(Debug)]
 pub enum Found {
     /// In the local store.
-    Local(wasmpod_oci::ImageRecord),
+    Local(wasmpod_oci::ImageRecord, Verdict),
     /// Pulled now.
-    Pulled(wasmpod_oci::ImageRecord),
+    Pulled(wasmpod_oci::ImageRecord, Verdict),
     /// Not in the local store, and the policy says never pull.
     Missing,
 }
 
 /// The image `reference` names, from the local store or pulled into it as
-/// `policy` says.
+/// `policy` says, if `trust` lets it run: a local image is checked against
+/// the policy as a pulled one is (from the verified-signature cache, or
+/// with its signatures fetched from the registry), before it is compiled.
 pub fn find_or_pull(
     reference: &wasmpod_oci::ImageRef,
     policy: PullPolicy,
     registry: &RegistryArgs,
+    trust: &Trust,
     quiet: bool,
 ) -> anyhow::Result<Found> {
     let store = store()?;
+    let admission = trust.admit(reference)?;
     if policy != PullPolicy::Always
         && let Some(record) = store.resolve(reference)?
     {
-        return Ok(Found::Local(record));
+        // The registry client (and its TLS roots) is built only when the
+        // cache cannot answer, so a cached run stays fast.
+        let verdict = match admission.check_cached(&record.digest)? {
+            Some(verdict) => verdict,
+            None => tokio()?.block_on(admission.verify(
+                &client(registry)?,
+                reference,
+                &record.digest,
+            ))?,
+        };
+        return Ok(Found::Local(record, verdict));
     }
     if policy == PullPolicy::Never {
         return Ok(Found::Missing);
     }
     let client = client(registry)?;
     let progress = progress(quiet);
-    let record = tokio()?.block_on(wasmpod_oci::image::pull(
+    let pulled = tokio()?.block_on(wasmpod_oci::image::pull(
         &client,
         &store,
         reference,
+        trust,
         progress.as_ref(),
     ))?;
-    Ok(Found::Pulled(record))
+    Ok(Found::Pulled(pulled.record, pulled.verdict))
 }
 
 /// The state folder, or an error saying how to set one.

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use wasmpod_oci::ImageRef;
 use wasmpod_oci::image::{self, PushFormat};
+use wasmpod_oci::trust;
 
 use super::oci::{self, RegistryArgs};
 
@@ -35,6 +36,12 @@ pub struct PushArgs {
     #[arg(short, long)]
     quiet: bool,
 
+    /// Sign the pushed image with this cosign private key (cosign.key, its
+    /// password in COSIGN_PASSWORD; or an unencrypted PKCS#8 or SEC1 P-256
+    /// key), in cosign's format, so `cosign verify --key` accepts it.
+    #[arg(long, value_name = "PATH")]
+    sign_key: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     registry: RegistryArgs,
 
@@ -49,6 +56,16 @@ pub struct PushArgs {
 
 pub fn run(args: PushArgs) -> anyhow::Result<i32> {
     let reference = ImageRef::parse(&args.reference)?;
+    // The key is read before anything is pushed: a wrong password must not
+    // leave an unsigned image behind.
+    let sign_key = args
+        .sign_key
+        .as_deref()
+        .map(|path| {
+            let password = std::env::var_os("COSIGN_PASSWORD");
+            trust::read_signing_key(path, password.as_ref().map(|p| p.as_encoded_bytes()))
+        })
+        .transpose()?;
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file))?;
     let bytes =
         wasmpod_engine::to_binary(&bytes).with_context(|| format!("cannot push {}", args.file))?;
@@ -76,8 +93,16 @@ pub fn run(args: PushArgs) -> anyhow::Result<i32> {
     let built = image::build(&bytes, &format)?;
     let client = oci::client(&args.registry)?;
     let progress = oci::progress(args.quiet);
-    let digest =
-        oci::tokio()?.block_on(image::push(&client, &reference, &built, progress.as_ref()))?;
+    let tokio = oci::tokio()?;
+    let digest = tokio.block_on(image::push(&client, &reference, &built, progress.as_ref()))?;
+    let signed = match &sign_key {
+        Some(key) => Some(
+            tokio
+                .block_on(trust::cosign_tag::push(&client, &reference, &digest, key))
+                .with_context(|| format!("pushed {reference} ({digest}) but cannot sign it"))?,
+        ),
+        None => None,
+    };
     if args.quiet {
         println!("{}@{digest}", reference.name());
     } else {
@@ -89,6 +114,14 @@ pub fn run(args: PushArgs) -> anyhow::Result<i32> {
                 PushFormat::Artifact { .. } => "Wasm artifact",
             }
         );
+        if let (Some(tag), Some(key)) = (&signed, &sign_key) {
+            println!(
+                "Signed {digest} with {} (key {}), as {}:{tag}",
+                key.public_key().name(),
+                key.public_key().fingerprint(),
+                reference.name()
+            );
+        }
     }
     Ok(0)
 }

@@ -13,6 +13,7 @@ use wasmpod_kube::quantity::Quantity;
 use wasmpod_oci::{ImageRecord, ImageRef};
 
 use super::oci::{self as images, RegistryArgs};
+use super::trust::TrustArgs;
 use crate::parse;
 
 #[derive(Debug, Args)]
@@ -83,6 +84,9 @@ pub struct RunArgs {
     #[command(flatten)]
     registry: RegistryArgs,
 
+    #[command(flatten)]
+    trust: TrustArgs,
+
     /// The guest: a .wasm module or component, a .wat file, or an image
     /// reference (localhost:5000/app:v1). An existing path, or one that
     /// starts with / or . or ends in .wasm or .wat, is a file.
@@ -108,13 +112,26 @@ fn is_file(arg: &str) -> bool {
 }
 
 /// Finds (pulling if the policy says so) the image and its module.
+/// The image is checked against the trust policy before its module is
+/// read, let alone compiled.
 fn resolve_image(args: &RunArgs, reference: &ImageRef) -> anyhow::Result<(ImageRecord, Vec<u8>)> {
-    let record = match images::find_or_pull(reference, args.pull, &args.registry, false)? {
-        images::Found::Local(r) | images::Found::Pulled(r) => r,
+    let started = Instant::now();
+    let trust = args.trust.load()?;
+    let found = images::find_or_pull(reference, args.pull, &args.registry, &trust, false)?;
+    let (record, verdict) = match found {
+        images::Found::Local(r, v) | images::Found::Pulled(r, v) => (r, v),
         images::Found::Missing => {
             anyhow::bail!("{reference} is not in the local store and --pull=never was given")
         }
     };
+    if args.verbose {
+        eprintln!(
+            "wasmpod: {reference} is {}; {}; trust check {}",
+            record.digest,
+            verdict.describe(),
+            ms(started.elapsed())
+        );
+    }
     let wasm = images::store()?.read_blob(&record.wasm)?;
     Ok((record, wasm))
 }
@@ -123,6 +140,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let verbose = args.verbose;
     let (bytes, image) = if is_file(&args.file) {
+        if !args.trust.verify_key.is_empty() || args.trust.policy.is_some() {
+            anyhow::bail!(
+                "--verify-key and --policy check images; {} is a file (push it, signed, and run the image)",
+                args.file
+            );
+        }
         let bytes =
             std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file))?;
         (bytes, None)

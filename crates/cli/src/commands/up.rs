@@ -13,6 +13,8 @@ use wasmpod_local::{Console, ImageKey, LoadedImage, Outcome, Shutdown, UpOptions
 use wasmpod_oci::ImageRef;
 
 use super::oci::{self as images, RegistryArgs};
+use super::trust::TrustArgs;
+use wasmpod_oci::trust::Trust;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -36,6 +38,9 @@ pub struct UpArgs {
 
     #[command(flatten)]
     registry: RegistryArgs,
+
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<i32> {
@@ -94,6 +99,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
         .pods
         .iter()
         .chain(plan.jobs.iter().map(|j| &j.template));
+    let trust = args.trust.load()?;
     let mut fetched: HashMap<Image, Fetched> = HashMap::new();
     let mut loaded: HashMap<ImageKey, LoadedImage> = HashMap::new();
     for pod in templates {
@@ -115,6 +121,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
                     &c.image,
                     c.pull_policy,
                     &args.registry,
+                    &trust,
                     &console,
                 )?),
             };
@@ -193,6 +200,7 @@ fn fetch_image(
     image: &Image,
     policy: PullPolicy,
     registry: &RegistryArgs,
+    trust: &Trust,
     console: &Console,
 ) -> anyhow::Result<Fetched> {
     match image {
@@ -212,9 +220,9 @@ fn fetch_image(
                 PullPolicy::IfNotPresent => images::PullPolicy::Missing,
                 PullPolicy::Never => images::PullPolicy::Never,
             };
-            let record = match images::find_or_pull(&r, policy, registry, true)? {
-                images::Found::Local(record) => record,
-                images::Found::Pulled(record) => {
+            let record = match images::find_or_pull(&r, policy, registry, trust, true)? {
+                images::Found::Local(record, _) => record,
+                images::Found::Pulled(record, _) => {
                     console.event(reference, &format!("Pulled ({})", record.digest));
                     record
                 }

@@ -1,0 +1,290 @@
+//! Deciding whether the signatures found for a digest include a valid one
+//! by an allowed key. Pure: the signatures were fetched, the keys read and
+//! the time taken by the caller.
+
+use super::cosign_bundle::{self, Dsse};
+use super::cosign_tag::Signed;
+use super::key::PublicKey;
+use super::simple_signing;
+use crate::Digest;
+
+/// One signature as found in the registry, or why it cannot be one.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Where: `sha256-….sig layer N`, or `bundle sha256:…`.
+    pub location: String,
+    pub content: Result<Evidence, String>,
+}
+
+/// A signature in one of cosign's two layouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// The `sha256-<hex>.sig` tag: a simple signing payload.
+    SimpleSigning(Signed),
+    /// A sigstore bundle: a DSSE envelope around an in-toto statement.
+    Dsse(Dsse),
+}
+
+impl Evidence {
+    /// The bytes the signature is over.
+    fn message(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Self::SimpleSigning(s) => std::borrow::Cow::Borrowed(&s.payload),
+            Self::Dsse(d) => std::borrow::Cow::Owned(d.message()),
+        }
+    }
+
+    fn signature(&self) -> &[u8] {
+        match self {
+            Self::SimpleSigning(s) => &s.signature,
+            Self::Dsse(d) => &d.signature,
+        }
+    }
+
+    /// Whether `key` made this signature.
+    fn by(&self, key: &PublicKey) -> bool {
+        key.verifies(&self.message(), self.signature())
+    }
+
+    /// Whether what was signed vouches for `digest`.
+    fn check(&self, digest: &Digest) -> Result<(), String> {
+        match self {
+            Self::SimpleSigning(s) => simple_signing::check(&s.payload, digest),
+            Self::Dsse(d) => cosign_bundle::check(d, digest),
+        }
+    }
+}
+
+/// A signature that holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The key's fingerprint ([`PublicKey::fingerprint`]).
+    pub key: Digest,
+    /// The key as the policy or flag named it.
+    pub key_name: String,
+    /// Where the signature was found (`sha256-….sig layer 1`).
+    pub location: String,
+}
+
+/// Most reasons quoted in one refusal.
+const MAX_REASONS: usize = 3;
+
+/// The first of `found` that one of `keys` (those not expired at `now`)
+/// made over a payload naming `digest`; otherwise why there is none, as
+/// one line.
+pub fn verify(
+    found: &[Found],
+    digest: &Digest,
+    keys: &[&PublicKey],
+    now: time::OffsetDateTime,
+) -> Result<Verified, String> {
+    let live: Vec<&PublicKey> = keys
+        .iter()
+        .copied()
+        .filter(|k| !k.expired_at(now))
+        .collect();
+    if live.is_empty() {
+        let expired: Vec<String> = keys
+            .iter()
+            .map(|k| match k.expires() {
+                Some(t) => format!("{} on {}", k.name(), date(t)),
+                None => k.name().to_string(),
+            })
+            .collect();
+        return Err(format!(
+            "every key that may sign it has expired ({})",
+            expired.join(", ")
+        ));
+    }
+    if found.is_empty() {
+        return Err("it is not signed (no cosign signature for its digest)".into());
+    }
+    let mut reasons = Vec::new();
+    for f in found {
+        let why = match &f.content {
+            Err(reason) => reason.clone(),
+            Ok(evidence) => match live.iter().find(|k| evidence.by(k)) {
+                Some(key) => match evidence.check(digest) {
+                    Ok(()) => {
+                        return Ok(Verified {
+                            key: key.fingerprint(),
+                            key_name: key.name().to_string(),
+                            location: f.location.clone(),
+                        });
+                    }
+                    Err(reason) => format!("by {}, but {reason}", key.name()),
+                },
+                None => match keys.iter().find(|k| evidence.by(k)) {
+                    Some(k) => format!(
+                        "by {}, which expired on {}",
+                        k.name(),
+                        k.expires().map(date).unwrap_or_default()
+                    ),
+                    None => "made by another key, or its payload was changed after signing".into(),
+                },
+            },
+        };
+        reasons.push(format!("{}: {why}", f.location));
+    }
+    let more = reasons.len().saturating_sub(MAX_REASONS);
+    reasons.truncate(MAX_REASONS);
+    if more > 0 {
+        reasons.push(format!("and {more} more"));
+    }
+    Err(format!(
+        "no valid signature by {} ({})",
+        key_names(&live),
+        reasons.join("; ")
+    ))
+}
+
+/// `k.pub` or `one of a.pub, b.pub`.
+pub fn key_names(keys: &[&PublicKey]) -> String {
+    match keys {
+        [one] => one.name().to_string(),
+        many => format!(
+            "one of {}",
+            many.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn date(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ImageRef;
+    use p256::ecdsa::signature::Signer as _;
+    use p256::pkcs8::EncodePublicKey as _;
+
+    struct Signer(p256::ecdsa::SigningKey, PublicKey);
+
+    fn signer(seed: u8, name: &str) -> Signer {
+        let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).expect("scalar");
+        let pem = sk
+            .verifying_key()
+            .to_public_key_pem(Default::default())
+            .expect("pem");
+        let pk = PublicKey::from_pem(name, pem.as_bytes()).expect("key");
+        Signer(sk, pk)
+    }
+
+    impl Signer {
+        fn sign(&self, payload: Vec<u8>) -> Found {
+            let sig: p256::ecdsa::Signature = self.0.sign(&payload);
+            Found {
+                location: "sha256-x.sig layer 1".into(),
+                content: Ok(Evidence::SimpleSigning(Signed {
+                    payload,
+                    signature: sig.to_der().as_bytes().to_vec(),
+                })),
+            }
+        }
+    }
+
+    fn now() -> time::OffsetDateTime {
+        time::macros::datetime!(2026-01-01 0:00 UTC)
+    }
+
+    fn payload(d: &Digest) -> Vec<u8> {
+        simple_signing::payload(&ImageRef::parse("localhost:5000/app").expect("ref"), d)
+    }
+
+    #[test]
+    fn a_signature_by_an_allowed_key_over_the_digest_holds() {
+        let d = Digest::of(b"image");
+        let a = signer(1, "a.pub");
+        let b = signer(2, "b.pub");
+        let found = [a.sign(payload(&d))];
+        let v = verify(&found, &d, &[&b.1, &a.1], now()).expect("verified");
+        assert_eq!(v.key, a.1.fingerprint());
+        assert_eq!(v.key_name, "a.pub");
+        // The first valid one counts, whatever comes before it.
+        let broken = Found {
+            location: "sha256-x.sig layer 0".into(),
+            content: Err("it has no annotation".into()),
+        };
+        verify(&[broken, b.sign(payload(&d))], &d, &[&b.1], now()).expect("second");
+    }
+
+    #[test]
+    fn every_kind_of_bad_signature_is_refused_with_its_reason() {
+        let d = Digest::of(b"image");
+        let other = Digest::of(b"moved");
+        let a = signer(1, "a.pub");
+        let b = signer(2, "b.pub");
+        let refused = |found: &[Found], keys: &[&PublicKey]| {
+            verify(found, &d, keys, now()).expect_err("refused")
+        };
+        assert_eq!(
+            refused(&[], &[&a.1]),
+            "it is not signed (no cosign signature for its digest)"
+        );
+        let e = refused(&[b.sign(payload(&d))], &[&a.1]);
+        assert_eq!(
+            e,
+            "no valid signature by a.pub (sha256-x.sig layer 1: made by another key, or its payload was changed after signing)"
+        );
+        let e = refused(&[a.sign(payload(&other))], &[&a.1, &b.1]);
+        assert!(
+            e.contains(&format!("by a.pub, but it signs another digest, {other}")),
+            "{e}"
+        );
+        assert!(
+            e.starts_with("no valid signature by one of a.pub, b.pub"),
+            "{e}"
+        );
+        // A payload changed after signing: the signature no longer holds.
+        let mut tampered = a.sign(payload(&d));
+        if let Ok(Evidence::SimpleSigning(s)) = &mut tampered.content {
+            s.payload = payload(&other);
+        }
+        assert!(refused(&[tampered], &[&a.1]).contains("payload was changed after signing"));
+        // A valid signature over a payload that is not cosign's.
+        let e = refused(&[a.sign(b"{}".to_vec())], &[&a.1]);
+        assert!(e.contains("not cosign's simple signing JSON"), "{e}");
+        // A fetch problem is quoted.
+        let missing = Found {
+            location: "sha256-x.sig layer 1".into(),
+            content: Err("its payload sha256:… cannot be read from the registry (404)".into()),
+        };
+        assert!(refused(&[missing], &[&a.1]).contains("cannot be read from the registry"));
+        // At most three reasons, then a count.
+        let many: Vec<Found> = (0..5).map(|_| b.sign(payload(&d))).collect();
+        assert!(refused(&many, &[&a.1]).ends_with("; and 2 more)"));
+    }
+
+    #[test]
+    fn expired_keys_verify_nothing() {
+        let d = Digest::of(b"image");
+        let a = signer(1, "a.pub");
+        let old = signer(3, "old.pub");
+        let expired = old
+            .1
+            .clone()
+            .with_expiry(Some(time::macros::datetime!(2025-06-30 0:00 UTC)));
+        let e = verify(&[old.sign(payload(&d))], &d, &[&expired], now()).expect_err("expired");
+        assert_eq!(
+            e,
+            "every key that may sign it has expired (old.pub on 2025-06-30T00:00:00Z)"
+        );
+        let e = verify(&[old.sign(payload(&d))], &d, &[&a.1, &expired], now())
+            .expect_err("expired signer");
+        assert!(
+            e.contains("by old.pub, which expired on 2025-06-30T00:00:00Z"),
+            "{e}"
+        );
+        // Before its expiry it verifies.
+        verify(
+            &[old.sign(payload(&d))],
+            &d,
+            &[&expired],
+            time::macros::datetime!(2025-06-01 0:00 UTC),
+        )
+        .expect("not yet expired");
+    }
+}
