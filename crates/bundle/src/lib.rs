@@ -19,5 +19,5 @@ pub use error::BundleError;
 pub use spec::{
     CONTAINER_PORTS, CONTAINER_TYPE, CpuResources, DEFAULT_HTTP_PORT, HTTP_LISTEN_ENV, Linux,
     MAX_SPEC_BYTES, MemoryResources, Mount, Namespace, Network, Process, Resources, Root,
-    SANDBOX_ID, Spec, read_json,
+    SANDBOX_ID, Spec, User, read_json,
 };

@@ -58,6 +58,22 @@ pub struct Process {
     /// controller goes to the console socket).
     #[serde(default)]
     pub terminal: bool,
+    /// Who the process runs as.
+    #[serde(default)]
+    pub user: User,
+}
+
+/// The uid, gid and supplementary groups a process runs as (root when
+/// unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+    #[serde(default)]
+    pub additional_gids: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

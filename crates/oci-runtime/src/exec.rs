@@ -106,6 +106,10 @@ fn process(sub: &Sub, command: &[String], spec: &Spec) -> anyhow::Result<Process
                 env,
                 cwd: sub.value("cwd").map_or(base.cwd, str::to_string),
                 terminal: sub.is_set("tty"),
+                user: match sub.value("user") {
+                    Some(u) => crate::user::parse(u)?,
+                    None => base.user,
+                },
             }
         }
     };

@@ -41,6 +41,8 @@ pub struct Prepared {
     spec: RunSpec,
     /// Where a `wasi:http` component is served; `None` for a command.
     listen: Option<SocketAddr>,
+    /// Who the guest runs as.
+    user: wasmpod_bundle::User,
 }
 
 /// The status of a process whose guest could not be started: 125, as
@@ -81,7 +83,10 @@ impl Launch {
         let bytes = wasmpod_bundle::entrypoint::read(&root, &cwd, &args)?;
         let first = args.first().map(String::as_str).unwrap_or_default();
         let Some(bytes) = bytes else {
-            bail!("the Wasm entrypoint {first} is not in the container's rootfs");
+            // The words runc uses: Docker and Podman turn them into 127.
+            bail!(
+                "the Wasm entrypoint {first} is not in the container's rootfs: no such file or directory"
+            );
         };
         let program = runtime
             .load(&bytes)
@@ -115,6 +120,7 @@ impl Launch {
             program,
             spec,
             listen,
+            user: self.process.user.clone(),
         })
     }
 }
@@ -125,6 +131,10 @@ const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc:
 impl Prepared {
     /// Runs the guest to its end and returns the process's exit code.
     pub fn run(self) -> i32 {
+        if let Err(e) = crate::user::become_user(&self.user) {
+            warn!(error = %format!("{e:#}"), "cannot run as the process's user");
+            return NOT_STARTED;
+        }
         let rt = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -24,6 +24,7 @@ mod ready;
 mod start;
 mod state;
 mod update;
+mod user;
 
 use tracing::{debug, error};
 

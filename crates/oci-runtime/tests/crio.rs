@@ -713,7 +713,7 @@ fn a_failed_create_leaves_no_state_no_process_and_no_cgroup() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(
         stderr,
-        "wasmpod-oci: the Wasm entrypoint /missing.wasm is not in the container's rootfs\n"
+        "wasmpod-oci: the Wasm entrypoint /missing.wasm is not in the container's rootfs: no such file or directory\n"
     );
     assert!(!c.pid_file().exists());
     let out = c.call(&["state", &c.id], None);

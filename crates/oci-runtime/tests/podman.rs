@@ -257,3 +257,48 @@ fn as_podman_s_default_runtime_it_hands_native_images_to_runc() {
     podman.ok(&["rm", "native"]);
     assert_eq!(podman.ok(&["ps", "--all", "--quiet"]), "");
 }
+
+#[test]
+fn the_guest_runs_as_the_container_s_user() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let podman = podman();
+    let open = tempfile::tempdir().expect("tmp");
+    let locked = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(locked.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let open_mount = format!("{}:/open", open.path().display());
+    let locked_mount = format!("{}:/locked", locked.path().display());
+    let as_user = |args: &[&str]| {
+        let mut all = vec![
+            "--user",
+            "1000:1000",
+            "-v",
+            &open_mount,
+            "-v",
+            &locked_mount,
+        ];
+        all.extend_from_slice(args);
+        run(&podman, &all)
+    };
+    // What it writes is the user's.
+    assert_exit(&as_user(&[PROBE, "write", "/open/mine.txt", "x"]), 0);
+    let meta = std::fs::metadata(open.path().join("mine.txt")).expect("written");
+    assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
+    // A folder only root may write to stays closed to it, as to a native
+    // process of that user, although the volume is read-write.
+    let out = as_user(&[COMPONENT, "write", "/locked/no.txt", "x"]);
+    assert_exit(&out, 1);
+    assert!(!locked.path().join("no.txt").exists());
+    // Root (the default) may.
+    let out = run(
+        &podman,
+        &["-v", &locked_mount, PROBE, "write", "/locked/root.txt", "x"],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(
+        std::fs::metadata(locked.path().join("root.txt"))
+            .expect("root's")
+            .uid(),
+        0
+    );
+}
