@@ -167,7 +167,11 @@ impl Prepared {
                 });
             }
             let result = match self.listen {
-                Some(addr) => serve(&self.runtime, &self.program, self.spec, addr, &stop).await,
+                Some(addr) => {
+                    self.runtime
+                        .serve_http_at(&self.program, self.spec, addr, &stop)
+                        .await
+                }
                 None => self.runtime.run(&self.program, self.spec, &stop).await,
             };
             match result {
@@ -192,30 +196,4 @@ fn code(status: &ExitStatus, stop: &StopHandle) -> i32 {
         (ExitStatus::Exited(0), Some(StopReason::Signal(n))) => 128 + n,
         _ => status.code(),
     }
-}
-
-async fn serve(
-    runtime: &Runtime,
-    program: &Program,
-    spec: RunSpec,
-    listen: SocketAddr,
-    stop: &StopHandle,
-) -> Result<ExitStatus, wasmpod_engine::EngineError> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| wasmpod_engine::EngineError::Listen {
-            addr: listen,
-            source,
-        })?;
-    info!(%listen, "serving wasi:http");
-    runtime
-        .serve_http(
-            program,
-            spec,
-            listener,
-            wasmpod_engine::HttpOptions::default(),
-            Default::default(),
-            stop,
-        )
-        .await
 }

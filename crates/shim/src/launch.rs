@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tracing::{info, warn};
-use wasmpod_engine::{ExitStatus, Limits, Program, RunSpec, Runtime, StopHandle};
+use wasmpod_engine::{ExitStatus, Limits, RunSpec};
 
 use crate::process::{Base, Exit, Plan, Running};
 use crate::publisher::{Publisher, TaskEvent};
@@ -50,7 +50,7 @@ pub(crate) fn launch(
                     // (in the pod's network namespace, where this shim
                     // runs); an exec of one is run like any module.
                     let result = if exec_id.is_none() && runtime.is_http_handler(&program) {
-                        serve(&runtime, &program, spec, listen, &stop).await
+                        runtime.serve_http_at(&program, spec, listen, &stop).await
                     } else {
                         runtime.run(&program, spec, &stop).await
                     };
@@ -106,32 +106,4 @@ fn run_spec(
         network: true,
         usage,
     }
-}
-
-/// Serves a wasi:http component on `listen` until it is stopped: SIGTERM
-/// drains the requests in flight, SIGKILL ends them.
-async fn serve(
-    runtime: &Runtime,
-    program: &Program,
-    spec: RunSpec,
-    listen: std::net::SocketAddr,
-    stop: &StopHandle,
-) -> Result<ExitStatus, wasmpod_engine::EngineError> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| wasmpod_engine::EngineError::Listen {
-            addr: listen,
-            source,
-        })?;
-    info!(%listen, "serving wasi:http");
-    runtime
-        .serve_http(
-            program,
-            spec,
-            listener,
-            wasmpod_engine::HttpOptions::default(),
-            Default::default(),
-            stop,
-        )
-        .await
 }
