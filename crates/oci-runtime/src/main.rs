@@ -43,7 +43,7 @@ commands:
   list [--format table|json] [--quiet]
   ps [--format table|json] ID
   exec [--process F | COMMAND ARGS...] [--detach] [--pid-file F]
-       [--tty --console-socket S] [--env K=V] [--cwd DIR] ID
+       [--tty --console-socket S] [--env K=V] [--cwd DIR] [--user UID[:GID]] ID
   pause ID / resume ID
   update [--resources F|-] [--memory N] [--cpu-quota N] [--cpu-period N] ID
   features                  what this runtime implements, as JSON
@@ -116,6 +116,12 @@ fn run() -> i32 {
         "resume" => pause::resume(g, &sub).map(|()| 0),
         "update" => update::update(g, &sub).map(|()| 0),
         "features" => features::features().map(|()| 0),
+        "run" => Err(anyhow::anyhow!(
+            "run is not supported by wasmpod-oci: use create, then start"
+        )),
+        "spec" => Err(anyhow::anyhow!(
+            "spec is not supported by wasmpod-oci: write config.json with your caller or runc spec"
+        )),
         other => Err(anyhow::anyhow!(
             "{other} is not supported by wasmpod-oci (a Wasm guest has no checkpoint, and events come from the caller)"
         )),

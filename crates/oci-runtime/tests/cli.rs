@@ -397,6 +397,14 @@ fn bad_input_gets_one_line_and_leaves_no_state() {
     rt.ok(&["delete", "--force", "nope"]);
     let out = rt.run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
+    rt.fails(
+        &["run", "--bundle", "/b", "x"],
+        "run is not supported by wasmpod-oci: use create, then start",
+    );
+    rt.fails(
+        &["checkpoint", "x"],
+        "checkpoint is not supported by wasmpod-oci",
+    );
     rt.ok(&["delete", "--force", "dup"]);
     assert_eq!(reap(pid), 137);
     assert!(rt.ids().is_empty());
