@@ -51,9 +51,10 @@ pub const MAX_KEYS_PER_RULE: usize = 64;
 /// Why a policy file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    /// Not TOML, an unknown field, a value of the wrong type.
-    #[error(transparent)]
-    Syntax(#[from] toml::de::Error),
+    /// Not TOML, an unknown field, a value of the wrong type: toml's
+    /// message, on one line, with where it is.
+    #[error("{at}{message}")]
+    Syntax { at: String, message: String },
     /// One rule is wrong on its own.
     #[error("{rule}: {reason}")]
     Rule { rule: String, reason: String },
@@ -214,7 +215,7 @@ impl Policy {
                 "the file is over {MAX_POLICY_BYTES} bytes"
             )));
         }
-        let file: File = toml::from_str(text)?;
+        let file: File = toml::from_str(text).map_err(|e| syntax(text, &e))?;
         if file.rule.len() > MAX_RULES {
             return Err(PolicyError::TooLarge(format!(
                 "{} rules, over the limit of {MAX_RULES}",
@@ -261,6 +262,19 @@ impl Policy {
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         std::iter::once(&self.default).chain(&self.rules)
     }
+}
+
+/// toml's error as one line: `line 2, column 1: unknown field …` (its own
+/// rendering quotes the file over several lines).
+fn syntax(text: &str, e: &toml::de::Error) -> PolicyError {
+    let at = e.span().map_or_else(String::new, |span| {
+        let before = text.get(..span.start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    PolicyError::Syntax { at, message }
 }
 
 /// Whether prefix `p` covers repository `name`: equal, or `name` goes on
@@ -565,10 +579,11 @@ mod tests {
                 "[default]\naction = \"deny\"\n[[rule]]\nregistry = \"a.io\"\naction = \"deny\"\nscope = \"x\"\n",
                 "unknown field `scope`",
             ),
-            ("not toml at all", "TOML parse error"),
+            ("not toml at all", "line 1, column 5: "),
         ] {
             let e = parse(text).expect_err(text);
             assert!(e.contains(needle), "{text:?}: {e}");
+            assert!(!e.contains('\n'), "not one line: {e}");
         }
     }
 
