@@ -31,10 +31,13 @@
 //! - [`KillOnDrop`], [`lines_of`], [`output_within`] (`process`): child
 //!   processes that never outlive a failed test.
 //!
+//! - [`cosign`]: cosign itself, to generate keys and sign test images.
+//!
 //! Missing tools are a hard failure with the install hint, never a skip.
 
 #![allow(missing_debug_implementations)]
 
+pub mod cosign;
 pub mod cri;
 pub mod image;
 
