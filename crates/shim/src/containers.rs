@@ -22,9 +22,10 @@ use wasmpod_engine::{HostDir, Runtime, Runtimes, StopReason};
 use wasmpod_kube::annotations;
 
 use crate::ShimError;
-use crate::content::{Store, WasmLayers};
+use crate::admission::NodePolicy;
+use crate::content::Store;
 use crate::launch::launch;
-use crate::module::Modules;
+use crate::module::{ImageSource, Modules};
 use crate::process::{Base, Exit, Plan, Process, Status};
 use crate::publisher::{Publisher, TaskEvent};
 use crate::stdio::StdioPaths;
@@ -66,8 +67,8 @@ struct Container {
     rootfs_mounted: Option<PathBuf>,
     /// `None` for a pod sandbox, which runs nothing and takes no exec.
     base: Option<Base>,
-    /// The image's Wasm layers, once the content store was asked.
-    layers: Option<WasmLayers>,
+    /// The image the node's trust policy admitted, and its Wasm layers.
+    image: ImageSource,
     init: Process,
     execs: HashMap<String, Process>,
 }
@@ -98,6 +99,8 @@ pub(crate) struct Containers {
     /// One engine per wasm stack the containers ask for.
     runtimes: Arc<Runtimes>,
     modules: Modules,
+    /// The node's trust policy.
+    policy: NodePolicy,
     publisher: Arc<dyn Publisher>,
     table: Mutex<HashMap<String, Container>>,
     /// Whether a release of the binary's start-up pages is due.
@@ -110,10 +113,12 @@ impl Containers {
     pub(crate) fn new(
         runtimes: Arc<Runtimes>,
         store: Option<Store>,
+        policy: NodePolicy,
         publisher: Arc<dyn Publisher>,
     ) -> Self {
         Self {
             modules: Modules::new(store),
+            policy,
             runtimes,
             publisher,
             table: Mutex::default(),
@@ -159,8 +164,8 @@ impl Containers {
         {
             wasmpod_bundle::cgroup::join(Path::new("/sys/fs/cgroup"), &pod);
         }
-        let mut layers = None;
-        let prepared = self.prepare(&id, &spec, &rootfs, &mut layers).await;
+        let mut image = ImageSource::default();
+        let prepared = self.prepare(&id, &spec, &rootfs, &mut image).await;
         let mut table = self.table.lock().await;
         let prepared = prepared.and_then(|p| {
             if table.contains_key(&id) {
@@ -185,7 +190,7 @@ impl Containers {
                 bundle: new.bundle.clone(),
                 rootfs_mounted: mounted,
                 base,
-                layers,
+                image,
                 init: Process::new(new.stdio.clone(), plan),
                 execs: HashMap::new(),
             },
@@ -208,11 +213,20 @@ impl Containers {
         id: &str,
         spec: &Spec,
         rootfs: &Path,
-        layers: &mut Option<WasmLayers>,
+        image: &mut ImageSource,
     ) -> Result<(Plan, Option<Base>), ShimError> {
         if spec.is_sandbox() {
             return Ok((Plan::Sandbox, None));
         }
+        // Before anything of the image is read or compiled.
+        image.admitted = self
+            .policy
+            .admit(id, self.modules.store())
+            .await
+            .map_err(|source| ShimError::NotAdmitted {
+                path: self.policy.path().to_path_buf(),
+                source: Box::new(source),
+            })?;
         let root = HostDir::open(rootfs).map_err(|e| ShimError::io(rootfs, e))?;
         let runtime = self.runtime_for(spec)?;
         let base = Base {
@@ -231,7 +245,7 @@ impl Containers {
             .unwrap_or_default();
         let program = self
             .modules
-            .load(&runtime, id, &base.root, &base.cwd, &args, layers)
+            .load(&runtime, id, &base.root, &base.cwd, &args, image)
             .await?;
         debug!(container = %id, digest = %program.digest(), cache = program.cache_outcome().as_str(), "module loaded");
         // The linker it runs with is built while containerd goes back and
@@ -425,13 +439,13 @@ impl Containers {
         if terminal {
             return Err(ShimError::Unsupported("a terminal (tty) for exec".into()));
         }
-        let (mut base, mut layers) = {
+        let (mut base, mut image) = {
             let table = self.table.lock().await;
             let c = table
                 .get(id)
                 .ok_or_else(|| ShimError::NotFound(id.to_string()))?;
             let base = admit_exec(c, id, exec_id)?;
-            (base, c.layers.clone())
+            (base, c.image.clone())
         };
         if !process.env.is_empty() {
             base.env = wasmpod_engine::env_pairs(&process.env);
@@ -448,15 +462,15 @@ impl Containers {
                 &base.root,
                 &base.cwd,
                 &process.args,
-                &mut layers,
+                &mut image,
             )
             .await;
         let mut table = self.table.lock().await;
         let c = table
             .get_mut(id)
             .ok_or_else(|| ShimError::NotFound(id.to_string()))?;
-        if c.layers.is_none() {
-            c.layers = layers;
+        if c.image.layers.is_none() {
+            c.image.layers = image.layers;
         }
         let program = program?;
         admit_exec(c, id, exec_id)?;

@@ -19,6 +19,8 @@ use std::time::Duration;
 use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::snapshots::StatSnapshotRequest;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::{GetContainerRequest, GetImageRequest, ReadContentRequest};
 use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request};
@@ -47,8 +49,24 @@ pub enum ContentError {
     NoImage(String),
     #[error("{0}")]
     Image(String),
+    /// The container's rootfs is not the image's.
+    #[error("{0}")]
+    Rootfs(String),
     #[error("blob {digest} in containerd's content store {problem}")]
     Blob { digest: String, problem: String },
+}
+
+/// The image a container was created from, as containerd recorded it.
+#[derive(Debug, Clone)]
+pub(crate) struct ContainerImage {
+    /// containerd's name for it: the reference it was pulled by.
+    pub(crate) name: String,
+    /// The manifest or index the name pointed to when asked.
+    pub(crate) digest: Digest,
+    media_type: String,
+    /// The container's snapshot (its rootfs), by snapshotter and key.
+    snapshotter: String,
+    snapshot_key: String,
 }
 
 /// The Wasm layers of one container's image.
@@ -123,8 +141,9 @@ impl Store {
         Ok(request)
     }
 
-    /// The Wasm layers of the image container `id` was created from.
-    pub(crate) async fn wasm_layers(&self, id: &str) -> Result<WasmLayers, ContentError> {
+    /// The image container `id` was created from: its name, and what the
+    /// name points to in containerd's image store now.
+    pub(crate) async fn image(&self, id: &str) -> Result<ContainerImage, ContentError> {
         let channel = self.channel().await?;
         let request = self.request(GetContainerRequest { id: id.to_string() })?;
         let container = bounded("GetContainer", async {
@@ -155,33 +174,112 @@ impl Store {
         .image
         .and_then(|i| i.target)
         .ok_or_else(|| containerd(format!("image {image}: no target")))?;
-        let top = self
-            .read(&channel, &target.digest, MAX_MANIFEST)
+        let digest = target
+            .digest
+            .parse()
+            .map_err(|e| ContentError::Image(format!("image {image}: target digest: {e}")))?;
+        Ok(ContainerImage {
+            name: image,
+            digest,
+            media_type: target.media_type,
+            snapshotter: container.snapshotter,
+            snapshot_key: container.snapshot_key,
+        })
+    }
+
+    /// The Wasm layers of `image` (the manifest it pointed to when
+    /// [`Store::image`] asked, whatever its name points to now).
+    pub(crate) async fn wasm_layers(
+        &self,
+        image: &ContainerImage,
+    ) -> Result<WasmLayers, ContentError> {
+        let channel = self.channel().await?;
+        let manifest = self.platform_manifest(&channel, image).await?;
+        Ok(wasm_layers_of(&image.name, &manifest))
+    }
+
+    /// Whether the container's rootfs was made from `image`: its snapshot
+    /// must sit on the layers `image`'s manifest lists (their chain ID).
+    /// This ties a rootfs to the digest the trust policy checked, even if
+    /// the image's name was pulled again, to other content, between the
+    /// container's creation and its task's.
+    pub(crate) async fn check_rootfs(&self, image: &ContainerImage) -> Result<(), ContentError> {
+        let channel = self.channel().await?;
+        let manifest = self.platform_manifest(&channel, image).await?;
+        let config_digest = manifest.config.digest.to_string();
+        let config = self
+            .read(&channel, &config_digest, MAX_MANIFEST)
             .await?
-            .ok_or_else(|| blob_missing(&target.digest))?;
-        let parsed = Manifest::parse(&top, Some(&target.media_type))
-            .map_err(|e| ContentError::Image(format!("image {image}: {e}")))?;
+            .ok_or_else(|| blob_missing(&config_digest))?;
+        let expected = chain_id(&config)
+            .map_err(|e| ContentError::Image(format!("image {}: config: {e}", image.name)))?;
+        if image.snapshot_key.is_empty() {
+            return Err(ContentError::Rootfs(format!(
+                "container of image {} has no snapshot",
+                image.name
+            )));
+        }
+        let request = self.request(StatSnapshotRequest {
+            snapshotter: image.snapshotter.clone(),
+            key: image.snapshot_key.clone(),
+        })?;
+        let info = bounded("Stat snapshot", async {
+            SnapshotsClient::new(channel.clone())
+                .stat(request)
+                .await
+                .map_err(|s| {
+                    containerd(format!("snapshot {}: {}", image.snapshot_key, s.message()))
+                })
+        })
+        .await?
+        .into_inner()
+        .info
+        .ok_or_else(|| containerd(format!("snapshot {}: no info", image.snapshot_key)))?;
+        if info.parent != expected {
+            return Err(ContentError::Rootfs(format!(
+                "the container's rootfs was not made from {} ({}): its layers are {:?}, the image's {:?}",
+                image.name, image.digest, info.parent, expected
+            )));
+        }
+        Ok(())
+    }
+
+    /// The image manifest of `image`: its target, or the manifest of this
+    /// platform (or Wasm's) its index lists.
+    async fn platform_manifest(
+        &self,
+        channel: &Channel,
+        image: &ContainerImage,
+    ) -> Result<ImageManifest, ContentError> {
+        let target_digest = image.digest.to_string();
+        let name = &image.name;
+        let top = self
+            .read(channel, &target_digest, MAX_MANIFEST)
+            .await?
+            .ok_or_else(|| blob_missing(&target_digest))?;
+        let parsed = Manifest::parse(&top, Some(&image.media_type))
+            .map_err(|e| ContentError::Image(format!("image {name}: {e}")))?;
         let index = match parsed {
-            Manifest::Image(m) => return Ok(wasm_layers_of(&image, &m)),
+            Manifest::Image(m) => return Ok(*m),
             Manifest::Index(index) => index,
         };
         // containerd fetched the manifest of the platform it pulled for, so
         // the first candidate it has is the one.
         for chosen in candidates(&index.manifests) {
             let digest = chosen.digest.to_string();
-            let Some(bytes) = self.read(&channel, &digest, MAX_MANIFEST).await? else {
+            let Some(bytes) = self.read(channel, &digest, MAX_MANIFEST).await? else {
                 continue;
             };
             return match Manifest::parse(&bytes, Some(&chosen.media_type)) {
-                Ok(Manifest::Image(m)) => Ok(wasm_layers_of(&image, &m)),
+                Ok(Manifest::Image(m)) => Ok(*m),
                 Ok(Manifest::Index(_)) => Err(ContentError::Image(format!(
-                    "image {image}: an index inside its index"
+                    "image {name}: an index inside its index"
                 ))),
-                Err(e) => Err(ContentError::Image(format!("image {image}: {e}"))),
+                Err(e) => Err(ContentError::Image(format!("image {name}: {e}"))),
             };
         }
         Err(ContentError::Image(format!(
-            "containerd has no Wasm or {} manifest of image {image}",
+            "containerd has no Wasm or {} manifest of image {name}",
             std::env::consts::ARCH
         )))
     }
@@ -252,6 +350,33 @@ impl Store {
         })
         .await
     }
+}
+
+/// The chain ID of an image config's layers (`rootfs.diff_ids`), as
+/// containerd names the snapshot a container's rootfs sits on: the first
+/// layer's diff ID, then `sha256(chain + " " + next)` for each next one.
+/// No layers (a Wasm artifact's config) is the empty string.
+fn chain_id(config: &[u8]) -> Result<String, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        rootfs: Option<RootFs>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RootFs {
+        #[serde(default)]
+        diff_ids: Vec<Digest>,
+    }
+    let config: Config = serde_json::from_slice(config)?;
+    let mut chain = String::new();
+    for diff in config.rootfs.map(|r| r.diff_ids).unwrap_or_default() {
+        chain = if chain.is_empty() {
+            diff.to_string()
+        } else {
+            Digest::of(format!("{chain} {diff}").as_bytes()).to_string()
+        };
+    }
+    Ok(chain)
 }
 
 fn blob_missing(digest: &str) -> ContentError {
@@ -379,6 +504,37 @@ fn candidates(manifests: &[Descriptor]) -> Vec<&Descriptor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_ids_are_containerds_snapshot_parents() {
+        let (a, b, c) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let config = |ids: &[&str]| {
+            let ids: Vec<String> = ids.iter().map(|h| format!("\"sha256:{h}\"")).collect();
+            format!(
+                r#"{{"architecture":"amd64","rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+                ids.join(",")
+            )
+        };
+        // The values `sha256sum` gives for "sha256:a… sha256:b…", and so on.
+        assert_eq!(
+            chain_id(config(&[&a]).as_bytes()).expect("one"),
+            format!("sha256:{a}")
+        );
+        assert_eq!(
+            chain_id(config(&[&a, &b]).as_bytes()).expect("two"),
+            "sha256:ccd722928bd92476ba1745586fed6e45a102504185ad88cd89e01ff116fd146c"
+        );
+        assert_eq!(
+            chain_id(config(&[&a, &b, &c]).as_bytes()).expect("three"),
+            "sha256:c1377126441fb2f5ec2c21ae2a60255331d639e830f0ee1b40a36e52d4c40588"
+        );
+        // A Wasm artifact's config has no layers: the empty parent.
+        assert_eq!(
+            chain_id(br#"{"architecture":"wasm","os":"wasip1"}"#).expect("none"),
+            ""
+        );
+        assert!(chain_id(br#"{"rootfs":{"diff_ids":["md5:x"]}}"#).is_err());
+    }
 
     fn layer(media_type: &str, title: Option<&str>) -> Descriptor {
         let d = Descriptor::new(media_type, media_type.as_bytes());

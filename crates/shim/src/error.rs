@@ -25,6 +25,14 @@ pub enum ShimError {
         module: String,
         reason: ContentError,
     },
+    /// The node's trust policy refuses the container's image, or cannot
+    /// decide (which refuses it too).
+    #[error("node trust policy {}", path.display())]
+    NotAdmitted {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::admission::AdmissionError>,
+    },
     /// The entrypoint does not compile, or is no program wasmpod runs.
     #[error("cannot load the Wasm entrypoint {module}")]
     LoadModule {

@@ -19,6 +19,8 @@
 //!   one), `module` (finding its module), `stdio` (its FIFOs), and
 //!   `publisher` (the events it publishes, through a trait);
 //! - [`shim`]: process lifecycle (`start`, `delete`, the server);
+//! - [`admission`]: the node's trust policy, checked before a container
+//!   is prepared;
 //! - `netns`: the network namespace the server (the pod) lives in;
 //! - `fork`: forking the server, checked to be single-threaded.
 //!
@@ -26,6 +28,7 @@
 //! the shim log; this crate's `tracing` events reach it through tracing's
 //! `log` feature. `RUST_LOG` in containerd's environment sets the level.
 
+pub mod admission;
 mod containers;
 mod content;
 mod error;

@@ -7,7 +7,16 @@ use std::sync::Arc;
 use wasmpod_engine::{HostDir, Program, Runtime};
 
 use crate::ShimError;
-use crate::content::{ContentError, Store, WasmLayers};
+use crate::content::{ContainerImage, ContentError, Store, WasmLayers};
+
+/// What a container knows of its image: the one the node's trust policy
+/// admitted (whose layers execs read too, whatever its name points to by
+/// then), and its Wasm layers once the content store was asked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ImageSource {
+    pub(crate) admitted: Option<ContainerImage>,
+    pub(crate) layers: Option<WasmLayers>,
+}
 
 /// Where modules come from: the rootfs, and containerd's content store for
 /// images whose module is a layer.
@@ -21,10 +30,16 @@ impl Modules {
         Self { store }
     }
 
+    /// containerd's API, when its address is known.
+    pub(crate) fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
     /// The program `args[0]` names: a file beneath `root` (a relative name
     /// is taken from `cwd`), or else a Wasm layer of container `id`'s image,
-    /// read from containerd's content store (`layers` remembers which the
-    /// image has), compiled by `runtime`.
+    /// read from containerd's content store (`image` remembers which the
+    /// image has, and which image the trust policy admitted), compiled by
+    /// `runtime`.
     pub(crate) async fn load(
         &self,
         runtime: &Arc<Runtime>,
@@ -32,7 +47,7 @@ impl Modules {
         root: &HostDir,
         cwd: &str,
         args: &[String],
-        layers: &mut Option<WasmLayers>,
+        image: &mut ImageSource,
     ) -> Result<Program, ShimError> {
         // Reading a file of the rootfs and compiling it are one trip off
         // the async threads.
@@ -63,9 +78,17 @@ impl Modules {
             .store
             .as_ref()
             .ok_or_else(|| missing(ContentError::NoAddress))?;
-        let known = match layers {
+        let known = match &mut image.layers {
             Some(known) => &*known,
-            None => &*layers.insert(store.wasm_layers(id).await.map_err(missing)?),
+            None => {
+                let from = match &image.admitted {
+                    Some(admitted) => admitted.clone(),
+                    None => store.image(id).await.map_err(missing)?,
+                };
+                &*image
+                    .layers
+                    .insert(store.wasm_layers(&from).await.map_err(missing)?)
+            }
         };
         let layer = known.select(first).map_err(missing)?;
         // A layer's digest is the module's: compiled code cached

@@ -53,6 +53,11 @@ struct GroupNetwork {
 /// Set by `start` before the fork; the server inherits it.
 static GROUP: OnceLock<GroupNetwork> = OnceLock::new();
 
+/// The host's network namespace (the one `start` ran in), held open by
+/// `start` for the server: what the shim itself fetches from registries
+/// goes out there, as containerd's pulls do, never from the pod's network.
+static HOST: OnceLock<std::os::fd::OwnedFd> = OnceLock::new();
+
 /// Puts the calling process in the network `request` asks for and records
 /// it for the server. Call only while the process has a single thread
 /// (`start`, before the fork): namespaces are per thread, and the server's
@@ -60,11 +65,45 @@ static GROUP: OnceLock<GroupNetwork> = OnceLock::new();
 pub(crate) fn enter(request: Network<'_>) -> io::Result<()> {
     let here = |e: io::Error| io::Error::other(format!("read this shim's network namespace: {e}"));
     let host = NsId::current().map_err(here)?;
+    let host_ns = std::fs::File::open("/proc/thread-self/ns/net").map_err(here)?;
     wasmpod_bundle::netns::enter(request)?;
+    let _ = HOST.set(host_ns.into());
     let server = NsId::current().map_err(here)?;
     // A second call would be a bug in `start`; the first record stays.
     let _ = GROUP.set(GroupNetwork { host, server });
     Ok(())
+}
+
+/// Runs `f` on a thread of its own in the host's network namespace (the
+/// one `start` ran in), so the sockets it opens are the host's; a process
+/// not started through `start` is in the host's already. Namespaces are per
+/// thread: the server's other threads stay where they are.
+pub(crate) fn in_host_network<T: Send>(f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+    use std::os::fd::AsFd as _;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> io::Result<T> {
+                if let Some(host) = HOST.get() {
+                    move_into_link_name_space(host.as_fd(), Some(LinkNameSpaceType::Network))
+                        .map_err(|e| {
+                            io::Error::other(format!("enter the host's network namespace: {e}"))
+                        })?;
+                }
+                Ok(f())
+            })
+            .join()
+            .map_err(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                io::Error::other(format!(
+                    "a thread in the host's network namespace panicked: {what}"
+                ))
+            })?
+    })
 }
 
 /// Whether this server may run a container asking for `request`: the

@@ -19,6 +19,7 @@ use tracing::info;
 use wasmpod_engine::Runtimes;
 
 use crate::ShimError;
+use crate::admission::NodePolicy;
 use crate::containers::{Containers, NewContainer};
 use crate::content::Store;
 use crate::events::EventForwarder;
@@ -56,6 +57,7 @@ impl TaskService {
             containers: Containers::new(
                 runtimes,
                 Store::new(address, &namespace),
+                NodePolicy::from_env(),
                 Arc::new(events),
             ),
             namespace,
@@ -108,6 +110,7 @@ impl From<ShimError> for ttrpc::Error {
                 Code::FAILED_PRECONDITION
             }
             ShimError::Unsupported(_) => Code::UNIMPLEMENTED,
+            ShimError::NotAdmitted { .. } => Code::PERMISSION_DENIED,
             ShimError::Task(_)
             | ShimError::Metrics(_)
             | ShimError::Io { .. }

@@ -15,6 +15,7 @@ use wasmpod_kube::annotations::MAX_WASM_STACK;
 
 use super::{Containers, NewContainer};
 use crate::ShimError;
+use crate::admission::NodePolicy;
 use crate::process::Status;
 use crate::publisher::{Recorder, TaskEvent};
 use crate::spec;
@@ -52,7 +53,12 @@ fn runtimes() -> Arc<Runtimes> {
 fn core() -> (Containers, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     (
-        Containers::new(runtimes(), None, recorder.clone()),
+        Containers::new(
+            runtimes(),
+            None,
+            NodePolicy::new("/nonexistent/policy.toml".into(), None),
+            recorder.clone(),
+        ),
         recorder,
     )
 }
