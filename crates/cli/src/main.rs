@@ -34,7 +34,8 @@ enum Command {
     Images(commands::images::ImagesArgs),
     /// Remove images from the local store and delete unreferenced blobs.
     Rmi(commands::images::RmiArgs),
-    /// Show an image's manifest, config and run settings as JSON.
+    /// Show an image's manifest, config, run settings and signatures as
+    /// JSON.
     Inspect(commands::images::InspectArgs),
     /// Save credentials for a registry.
     Login(commands::login::LoginArgs),

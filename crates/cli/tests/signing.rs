@@ -584,3 +584,255 @@ fn policy_rules_pins_and_expired_keys() {
         stderr(&o)
     );
 }
+
+/// `wasmpod inspect ARGS...`, which must succeed, as JSON.
+#[track_caller]
+fn inspect(w: &Wasmpod, args: &[&str]) -> serde_json::Value {
+    let o = w.exec(&[&["inspect"], args].concat());
+    assert_code(&o, 0);
+    serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)))
+}
+
+/// The fingerprint `inspect` names a key by.
+fn fingerprint(key: &KeyPair) -> String {
+    wasmpod_oci::trust::read_public_key(&key.public)
+        .expect("key")
+        .fingerprint()
+        .to_string()
+}
+
+/// Each signature of `info` as (layout, status, key), in order.
+fn signatures(info: &serde_json::Value) -> Vec<(String, String, Option<String>)> {
+    info["signatures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no signatures array: {info}"))
+        .iter()
+        .map(|s| {
+            (
+                s["layout"].as_str().expect("layout").to_string(),
+                s["status"].as_str().expect("status").to_string(),
+                s["key"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn inspect_lists_every_signature_and_the_key_that_verified_it() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let alice = KeyPair::generate(dir.path(), "alice");
+    let bob = KeyPair::generate(dir.path(), "bob");
+    let reference = format!("{}/inspected/probe:v1", reg.addr());
+    let digest = push(&Wasmpod::new(), guests::PROBE, &reference);
+    let w = Wasmpod::new();
+    assert_code(&w.exec(&["pull", "-q", &reference]), 0);
+
+    // Unsigned: none found, and the rest is printed as before.
+    let info = inspect(&w, &["--verify-key", alice.public(), &reference]);
+    assert_eq!(info["digest"], digest.to_string());
+    assert_eq!(info["wasi"], "preview1");
+    assert_eq!(info["signatures"], serde_json::json!([]));
+    assert_eq!(info["signatureErrors"], serde_json::json!([]));
+    assert_eq!(
+        info["policy"],
+        serde_json::json!({
+            "rule": "no policy",
+            "wouldRun": false,
+            "reason": "refused by --verify-key: it is not signed (no cosign signature for its digest)",
+        })
+    );
+
+    // Signed by alice in both of cosign's layouts.
+    let pinned = format!("{}/inspected/probe@{digest}", reg.addr());
+    cosign_sign(dir.path(), &alice, &pinned);
+    cosign_sign_bundle(dir.path(), &alice, &pinned);
+    let o = w.exec(&["inspect", "--verify-key", alice.public(), &reference]);
+    assert_code(&o, 0);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // What a person reads, line by line.
+    for line in [
+        "  \"signatures\": [".to_string(),
+        "      \"layout\": \"legacy\",".into(),
+        format!(
+            "      \"location\": \"{} layer 1\",",
+            cosign_tag::signature_tag(&digest)
+        ),
+        "      \"status\": \"verified\"".into(),
+        format!("      \"key\": \"{}\",", alice.public()),
+        format!("      \"fingerprint\": \"{}\",", fingerprint(&alice)),
+        "      \"layout\": \"bundle\",".into(),
+        format!(
+            "    \"reason\": \"signature verified with {}\",",
+            alice.public()
+        ),
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "no line {line:?} in:\n{out}"
+        );
+    }
+    let info: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let alice_key = Some(alice.public().to_string());
+    assert_eq!(
+        signatures(&info),
+        [
+            ("legacy".into(), "verified".into(), alice_key.clone()),
+            ("bundle".into(), "verified".into(), alice_key.clone()),
+        ]
+    );
+    let bundle = &info["signatures"][1];
+    assert!(
+        bundle["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("bundle sha256:")),
+        "{bundle}"
+    );
+    assert_eq!(bundle["fingerprint"], fingerprint(&alice));
+    assert_eq!(bundle["reason"], serde_json::Value::Null);
+    assert_eq!(info["policy"]["wouldRun"], true);
+    assert!(
+        !w.home.path().join("trust/verified").exists(),
+        "inspecting remembers nothing as verified"
+    );
+
+    // With bob's key only: found, not verified by it.
+    let info = inspect(&w, &["--verify-key", bob.public(), &reference]);
+    assert_eq!(
+        signatures(&info),
+        [
+            ("legacy".into(), "unverified".into(), None),
+            ("bundle".into(), "unverified".into(), None),
+        ]
+    );
+    assert_eq!(
+        info["signatures"][0]["reason"],
+        "not verified by any known key (made by another key, or its payload was changed after signing)"
+    );
+    assert_eq!(info["policy"]["wouldRun"], false);
+    assert!(
+        info["policy"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with(&format!(
+                "refused by --verify-key: no valid signature by {}",
+                bob.public()
+            ))),
+        "{}",
+        info["policy"]
+    );
+
+    // The policy's keys are known keys too: an expired one is named.
+    let policy = dir.path().join("expired.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[default]\naction = \"allow-unsigned\"\n[[rule]]\nprefix = \"{}/inspected\"\naction = \"require-signature\"\nkeys = [{{ path = \"{}\", expires = 2020-01-01 }}]\n",
+            reg.addr(),
+            alice.public()
+        ),
+    )
+    .expect("write policy");
+    let info = inspect(
+        &w,
+        &["--policy", policy.to_str().expect("utf-8"), &reference],
+    );
+    assert_eq!(
+        signatures(&info)[0],
+        ("legacy".into(), "invalid".into(), alice_key.clone())
+    );
+    assert_eq!(
+        info["signatures"][0]["reason"],
+        format!(
+            "by {}, which expired on 2020-01-01T00:00:00Z",
+            alice.public()
+        )
+    );
+    assert_eq!(
+        info["policy"]["rule"],
+        format!(
+            "rule 1 (prefix {}/inspected, require-signature)",
+            reg.addr()
+        )
+    );
+    assert_eq!(info["policy"]["wouldRun"], false);
+
+    // A registry that cannot be reached: the rest is printed, with the
+    // lookup's one line, and no guess about the policy.
+    drop(reg);
+    let info = inspect(&w, &["--verify-key", alice.public(), &reference]);
+    assert_eq!(info["digest"], digest.to_string());
+    assert_eq!(info["signatures"], serde_json::json!([]));
+    let errors = info["signatureErrors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("cannot read its legacy signatures: ")),
+        "{errors:?}"
+    );
+    assert_eq!(info["policy"]["wouldRun"], serde_json::Value::Null);
+    // With nothing to verify, the policy's answer needs no registry.
+    let info = inspect(&w, &[&reference]);
+    assert_eq!(info["policy"]["wouldRun"], true);
+    assert_eq!(info["policy"]["reason"], "no signature required");
+}
+
+#[test]
+fn inspect_names_wasmpods_own_signatures_beside_cosigns() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let alice = KeyPair::generate(dir.path(), "alice");
+    let carol = KeyPair::generate(dir.path(), "carol");
+    let reference = format!("{}/by-wasmpod/probe:v1", reg.addr());
+    let w = Wasmpod::new();
+    let o = w
+        .cmd()
+        .args(["push", "--sign-key", alice.key(), guests::PROBE, &reference])
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .output()
+        .expect("spawn");
+    assert_code(&o, 0);
+    cosign_sign(dir.path(), &carol, &reference);
+    assert_code(&w.exec(&["pull", "-q", &reference]), 0);
+
+    let info = inspect(&w, &["--verify-key", alice.public(), &reference]);
+    assert_eq!(
+        signatures(&info),
+        [
+            (
+                "legacy".into(),
+                "verified".into(),
+                Some(alice.public().to_string())
+            ),
+            ("legacy".into(), "unverified".into(), None),
+        ]
+    );
+    assert_eq!(
+        info["signatures"][1]["location"]
+            .as_str()
+            .map(|l| l.ends_with(".sig layer 2")),
+        Some(true)
+    );
+    // With both keys, each signature is named by its own.
+    let info = inspect(
+        &w,
+        &[
+            "--verify-key",
+            alice.public(),
+            "--verify-key",
+            carol.public(),
+            &reference,
+        ],
+    );
+    let keys: Vec<_> = signatures(&info).into_iter().map(|(_, _, k)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            Some(alice.public().to_string()),
+            Some(carol.public().to_string())
+        ]
+    );
+    assert_eq!(info["signatures"][1]["fingerprint"], fingerprint(&carol));
+    assert_eq!(info["policy"]["wouldRun"], true);
+}

@@ -1,10 +1,14 @@
-//! `wasmpod images`, `wasmpod rmi` and `wasmpod inspect`: the local store.
+//! `wasmpod images`, `wasmpod rmi` and `wasmpod inspect`: the local store
+//! (and, for `inspect`, the image's signatures in its registry).
 
 use clap::Args;
 use wasmpod_oci::ImageRef;
 use wasmpod_oci::manifest::Manifest;
+use wasmpod_oci::trust::inspect;
+use wasmpod_oci::trust::verify::Outcome;
 
-use super::oci;
+use super::oci::{self, RegistryArgs};
+use super::trust::TrustArgs;
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
@@ -87,7 +91,14 @@ pub fn remove(args: RmiArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The image (must be in the local store).
+    #[command(flatten)]
+    registry: RegistryArgs,
+
+    #[command(flatten)]
+    trust: TrustArgs,
+
+    /// The image (must be in the local store; its signatures are looked up
+    /// in its registry).
     #[arg(value_name = "REF")]
     reference: String,
 }
@@ -95,6 +106,7 @@ pub struct InspectArgs {
 pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
     let store = oci::store()?;
     let reference = ImageRef::parse(&args.reference)?;
+    let trust = args.trust.load()?;
     let record =
         store
             .resolve(&reference)?
@@ -109,6 +121,12 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
         }
         _ => serde_json::Value::Null,
     };
+    let inspection = oci::tokio()?.block_on(inspect::inspect(
+        &oci::client(&args.registry)?,
+        &trust,
+        &reference,
+        &record.digest,
+    ));
     let out = serde_json::json!({
         "reference": record.reference(),
         "digest": record.digest,
@@ -123,7 +141,48 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
         "workingDir": record.working_dir,
         "manifest": manifest,
         "config": config,
+        "signatures": inspection.signatures.iter().map(signature_json).collect::<Vec<_>>(),
+        "signatureErrors": inspection.errors.iter().map(inspect::LookupError::line).collect::<Vec<_>>(),
+        "policy": {
+            "rule": inspection.policy.rule,
+            "wouldRun": inspection.policy.would_run,
+            "reason": inspection.policy.reason,
+        },
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)
+}
+
+/// One signature: where it was found and what it proves.
+fn signature_json(s: &inspect::Signature) -> serde_json::Value {
+    let (status, key, reason) = match &s.outcome {
+        Outcome::Verified(v) => ("verified", Some((&v.key_name, v.key)), None),
+        Outcome::NoKnownKey => (
+            "unverified",
+            None,
+            Some(format!(
+                "not verified by any known key ({})",
+                s.outcome.reason()
+            )),
+        ),
+        Outcome::Mismatch {
+            key, fingerprint, ..
+        }
+        | Outcome::Expired {
+            key, fingerprint, ..
+        } => (
+            "invalid",
+            Some((key, *fingerprint)),
+            Some(s.outcome.reason()),
+        ),
+        Outcome::Unreadable(_) => ("invalid", None, Some(s.outcome.reason())),
+    };
+    serde_json::json!({
+        "layout": s.layout.as_str(),
+        "location": s.location,
+        "status": status,
+        "key": key.map(|(name, _)| name),
+        "fingerprint": key.map(|(_, fingerprint)| fingerprint),
+        "reason": reason,
+    })
 }

@@ -131,7 +131,7 @@ fn signature_of(layer: &Descriptor) -> Result<Vec<u8>, String> {
 }
 
 /// An error and its causes on one line, for a message about one signature.
-fn error_line(e: &OciError) -> String {
+pub(crate) fn error_line(e: &OciError) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -9,6 +9,8 @@
 //!   referrers (or through the referrers tag schema).
 //! - [`verify`]: whether found signatures include a valid one (pure).
 //! - [`verified`]: the cache of verified (digest, key) pairs.
+//! - [`inspect`]: every signature found for a digest and what each proves,
+//!   for `wasmpod inspect` (read-only).
 //!
 //! [`Trust`] puts them together: the policy with its keys read, the keys
 //! of `--verify-key`, and the cache. [`Trust::admit`] applies the rule for
@@ -18,6 +20,7 @@
 
 pub mod cosign_bundle;
 pub mod cosign_tag;
+pub mod inspect;
 pub mod key;
 pub mod policy;
 pub mod signing_key;
@@ -132,6 +135,29 @@ impl Trust {
             extra_keys,
             cache,
         })
+    }
+
+    /// Every key the policy names (each rule's, in the policy's order)
+    /// and `--verify-key`'s, each once: the keys a signature may be
+    /// attributed to when all of them are listed.
+    pub fn keys(&self) -> Vec<&PublicKey> {
+        let rules = self
+            .policy
+            .iter()
+            .flat_map(Policy::rules)
+            .filter_map(|rule| self.rule_keys.get(&rule.label))
+            .flatten();
+        let mut keys: Vec<&PublicKey> = Vec::new();
+        for key in rules.chain(&self.extra_keys) {
+            // The same key under two rules may expire differently.
+            if !keys
+                .iter()
+                .any(|k| k.fingerprint() == key.fingerprint() && k.expires() == key.expires())
+            {
+                keys.push(key);
+            }
+        }
+        keys
     }
 
     /// Applies the rule for `r` before anything is fetched: a denied
@@ -295,6 +321,46 @@ impl Admission<'_> {
             })
     }
 
+    /// Each requirement's signature: from the cache, else the first of
+    /// `found` that holds. Returns them all, and those not from the cache.
+    fn judge(
+        &self,
+        digest: &Digest,
+        found: &[verify::Found],
+        now: time::OffsetDateTime,
+    ) -> Result<(Vec<Verified>, Vec<Verified>), OciError> {
+        let mut by = Vec::with_capacity(self.requirements.len());
+        let mut fresh = Vec::new();
+        for req in &self.requirements {
+            if let Some(v) = self.cached_key(req, digest) {
+                by.push(v);
+                continue;
+            }
+            let v = verify::verify(found, digest, &req.keys, now)
+                .map_err(|reason| self.refuse(digest, &req.by, reason))?;
+            fresh.push(v.clone());
+            by.push(v);
+        }
+        Ok((by, fresh))
+    }
+
+    /// What [`Admission::verify`] would decide about `digest` with the
+    /// signatures `found` (fetched by the caller, e.g. with
+    /// [`inspect::fetch`]), remembering nothing: the cache is read, never
+    /// written.
+    pub fn decide(
+        &self,
+        digest: &Digest,
+        found: &[verify::Found],
+        now: time::OffsetDateTime,
+    ) -> Result<Verdict, OciError> {
+        if let Some(verdict) = self.check_cached(digest)? {
+            return Ok(verdict);
+        }
+        let (by, _) = self.judge(digest, found, now)?;
+        Ok(Verdict::Signed { by, cached: false })
+    }
+
     /// Decides about `digest` (what the reference resolved to in `r`'s
     /// repository), fetching its signatures when the cache cannot answer.
     pub async fn verify(
@@ -322,18 +388,7 @@ impl Admission<'_> {
             found.extend(cosign_bundle::fetch(client, r, digest).await?);
         }
         debug!(%digest, signatures = found.len(), "fetched signatures");
-        let mut by = Vec::with_capacity(self.requirements.len());
-        let mut fresh = Vec::new();
-        for req in &self.requirements {
-            if let Some(v) = self.cached_key(req, digest) {
-                by.push(v);
-                continue;
-            }
-            let v = verify::verify(&found, digest, &req.keys, now)
-                .map_err(|reason| self.refuse(digest, &req.by, reason))?;
-            fresh.push(v.clone());
-            by.push(v);
-        }
+        let (by, fresh) = self.judge(digest, &found, now)?;
         // Remembered only once every requirement holds: a refused image
         // leaves no trace in the cache.
         if let Some(cache) = self.cache {
@@ -503,6 +558,54 @@ mod tests {
         );
         let a = t.admit(&r("ghcr.io/a/b")).expect("admit");
         assert_eq!(a.check_cached(&d).expect("check"), None);
+    }
+
+    #[test]
+    fn decide_answers_as_verify_would_and_remembers_nothing() {
+        use p256::ecdsa::signature::Signer as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        write_key(dir.path(), "k.pub", 1);
+        let other = write_key(dir.path(), "other.pub", 2);
+        let t = trust(
+            dir.path(),
+            "[default]\naction = \"require-signature\"\nkeys = [\"k.pub\"]\n[[rule]]\nprefix = \"ghcr.io/b\"\naction = \"require-signature\"\nkeys = [\"other.pub\", \"k.pub\"]\n",
+            vec![other.clone()],
+        );
+        // Each key once, the policy's first.
+        let names: Vec<&str> = t.keys().iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names[0].ends_with("k.pub") && names[1].ends_with("other.pub"));
+
+        let d = Digest::of(b"image");
+        let sign = |seed: u8| {
+            let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).expect("scalar");
+            let payload = simple_signing::payload(&r("ghcr.io/a/b"), &d);
+            let sig: p256::ecdsa::Signature = sk.sign(&payload);
+            verify::Found {
+                location: format!("sha256-x.sig layer {seed}"),
+                content: Ok(verify::Evidence::SimpleSigning(cosign_tag::Signed {
+                    payload,
+                    signature: sig.to_der().as_bytes().to_vec(),
+                })),
+            }
+        };
+        let a = t.admit(&r("ghcr.io/a/b")).expect("admit");
+        let now = time::OffsetDateTime::now_utc();
+        // The rule's key alone is not enough: --verify-key other.pub too.
+        let e = a.decide(&d, &[sign(1)], now).expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("refused by --verify-key: no valid signature by"),
+            "{e}"
+        );
+        match a.decide(&d, &[sign(1), sign(2)], now).expect("both") {
+            Verdict::Signed { by, cached: false } => assert_eq!(by.len(), 2),
+            v => panic!("{v:?}"),
+        }
+        assert!(
+            !dir.path().join("verified").exists(),
+            "nothing recorded in the cache"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Deciding whether the signatures found for a digest include a valid one
-//! by an allowed key. Pure: the signatures were fetched, the keys read and
-//! the time taken by the caller.
+//! by an allowed key ([`verify`]), and what each one proves ([`examine`]).
+//! Pure: the signatures were fetched, the keys read and the time taken by
+//! the caller.
 
 use super::cosign_bundle::{self, Dsse};
 use super::cosign_tag::Signed;
@@ -101,30 +102,10 @@ pub fn verify(
     }
     let mut reasons = Vec::new();
     for f in found {
-        let why = match &f.content {
-            Err(reason) => reason.clone(),
-            Ok(evidence) => match live.iter().find(|k| evidence.by(k)) {
-                Some(key) => match evidence.check(digest) {
-                    Ok(()) => {
-                        return Ok(Verified {
-                            key: key.fingerprint(),
-                            key_name: key.name().to_string(),
-                            location: f.location.clone(),
-                        });
-                    }
-                    Err(reason) => format!("by {}, but {reason}", key.name()),
-                },
-                None => match keys.iter().find(|k| evidence.by(k)) {
-                    Some(k) => format!(
-                        "by {}, which expired on {}",
-                        k.name(),
-                        k.expires().map(date).unwrap_or_default()
-                    ),
-                    None => "made by another key, or its payload was changed after signing".into(),
-                },
-            },
-        };
-        reasons.push(format!("{}: {why}", f.location));
+        match examine(f, digest, keys, now) {
+            Outcome::Verified(v) => return Ok(v),
+            refused => reasons.push(format!("{}: {}", f.location, refused.reason())),
+        }
     }
     let more = reasons.len().saturating_sub(MAX_REASONS);
     reasons.truncate(MAX_REASONS);
@@ -136,6 +117,90 @@ pub fn verify(
         key_names(&live),
         reasons.join("; ")
     ))
+}
+
+/// What one signature proves about a digest, given the keys that may
+/// have made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Made by one of the keys, not expired, over a payload naming the
+    /// digest.
+    Verified(Verified),
+    /// Made by `key`, but what it signs does not vouch for the digest
+    /// (another digest, or not a cosign signature): `reason` says which.
+    Mismatch {
+        key: String,
+        fingerprint: Digest,
+        reason: String,
+    },
+    /// Made by `key`, which expired before `now`.
+    Expired {
+        key: String,
+        fingerprint: Digest,
+        expired: Option<time::OffsetDateTime>,
+    },
+    /// None of the keys made it: another key's signature, or a payload
+    /// changed after signing (the two cannot be told apart).
+    NoKnownKey,
+    /// What was found cannot be read as a signature (why, as one line).
+    Unreadable(String),
+}
+
+impl Outcome {
+    /// Why the signature does not count, as refusals quote it; for a
+    /// verified one, the key that made it.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Verified(v) => format!("verified with {}", v.key_name),
+            Self::Mismatch { key, reason, .. } => format!("by {key}, but {reason}"),
+            Self::Expired { key, expired, .. } => format!(
+                "by {key}, which expired on {}",
+                expired.map(date).unwrap_or_default()
+            ),
+            Self::NoKnownKey => {
+                "made by another key, or its payload was changed after signing".into()
+            }
+            Self::Unreadable(reason) => reason.clone(),
+        }
+    }
+}
+
+/// What `f` proves about `digest`: whether one of `keys` (those not
+/// expired at `now`) made it over a payload naming `digest`, or why not.
+pub fn examine(
+    f: &Found,
+    digest: &Digest,
+    keys: &[&PublicKey],
+    now: time::OffsetDateTime,
+) -> Outcome {
+    let evidence = match &f.content {
+        Ok(evidence) => evidence,
+        Err(reason) => return Outcome::Unreadable(reason.clone()),
+    };
+    let (live, expired): (Vec<&PublicKey>, Vec<&PublicKey>) =
+        keys.iter().copied().partition(|k| !k.expired_at(now));
+    if let Some(key) = live.iter().find(|k| evidence.by(k)) {
+        return match evidence.check(digest) {
+            Ok(()) => Outcome::Verified(Verified {
+                key: key.fingerprint(),
+                key_name: key.name().to_string(),
+                location: f.location.clone(),
+            }),
+            Err(reason) => Outcome::Mismatch {
+                key: key.name().to_string(),
+                fingerprint: key.fingerprint(),
+                reason,
+            },
+        };
+    }
+    match expired.iter().find(|k| evidence.by(k)) {
+        Some(k) => Outcome::Expired {
+            key: k.name().to_string(),
+            fingerprint: k.fingerprint(),
+            expired: k.expires(),
+        },
+        None => Outcome::NoKnownKey,
+    }
 }
 
 /// `k.pub` or `one of a.pub, b.pub`.
