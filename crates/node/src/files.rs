@@ -116,6 +116,23 @@ pub fn remove_optional(path: &Path) -> Result<bool, NodeError> {
     }
 }
 
+/// Removes a folder if it exists and is empty; one that still holds
+/// something is left (someone else put it there).
+pub fn remove_empty_dir(path: &Path) -> Result<(), NodeError> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::DirectoryNotEmpty
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(io("remove", path)(e)),
+    }
+}
+
 /// A minimal diff for `--dry-run`: the common head and tail are skipped,
 /// the rest is shown as removed and added lines.
 pub fn diff(path: &Path, old: &str, new: &str) -> String {

@@ -4,7 +4,14 @@
 //! What install records, so uninstall can reverse it: a file it created
 //! starts with [`config::CREATED_HEADER`]; a file it changed has a backup
 //! of its bytes before the first change (`<file>.wasmpod-backup`, never
-//! overwritten); the binaries are the two names in the bin dir.
+//! overwritten); the binaries are the two names in the bin dir; the node
+//! policy's files are listed in [`policy::RECORD`].
+//!
+//! The policy's files are planned apart from the rest
+//! ([`Plan::policy_changes`]): the shim reads the policy at each
+//! container create, so they are applied first (a new node checks images
+//! before its handler goes live) and are never a reason to restart
+//! containerd.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,7 +20,7 @@ use std::time::Duration;
 use crate::config::{self, CREATED_HEADER, ConfigVersion};
 use crate::locate::{Located, locate};
 use crate::redact::redact_toml;
-use crate::{Host, NodeError, cri, files};
+use crate::{Host, NodeError, cri, files, policy};
 
 /// The shim's file name (containerd derives it from the runtime type).
 pub const SHIM: &str = "containerd-shim-wasmpod-v1";
@@ -41,6 +48,10 @@ pub struct InstallOptions {
     pub dry_run: bool,
     /// How long to wait for the handler after a restart.
     pub timeout: Duration,
+    /// A trust policy to install for the shim (install), or to compare
+    /// with the installed one (status). `None` leaves the node's policy
+    /// as it is.
+    pub policy: Option<PathBuf>,
 }
 
 /// One file change.
@@ -63,6 +74,10 @@ pub enum Change {
         perm: files::Perm,
     },
     Remove {
+        path: PathBuf,
+    },
+    /// A folder install created, removed only when it is empty.
+    RemoveEmptyDir {
         path: PathBuf,
     },
 }
@@ -91,6 +106,10 @@ impl fmt::Debug for Change {
                 .field("perm", perm)
                 .finish(),
             Change::Remove { path } => f.debug_struct("Remove").field("path", path).finish(),
+            Change::RemoveEmptyDir { path } => f
+                .debug_struct("RemoveEmptyDir")
+                .field("path", path)
+                .finish(),
         }
     }
 }
@@ -98,14 +117,18 @@ impl fmt::Debug for Change {
 /// What a command will do (or did).
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// Binaries and containerd's config.
     pub changes: Vec<Change>,
+    /// The node policy's files, applied before [`Plan::changes`]; they
+    /// never make containerd restart.
+    pub policy_changes: Vec<Change>,
     /// Lines for the report that are not file changes.
     pub notes: Vec<String>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.policy_changes.is_empty()
     }
 
     fn config_changed(&self) -> bool {
@@ -115,7 +138,7 @@ impl Plan {
     }
 
     fn apply(&self) -> Result<(), NodeError> {
-        for change in &self.changes {
+        for change in self.policy_changes.iter().chain(&self.changes) {
             match change {
                 Change::Copy { from, to } => files::copy_atomic(from, to)?,
                 Change::Write {
@@ -132,6 +155,9 @@ impl Plan {
                 }
                 Change::Remove { path } => {
                     files::remove_optional(path)?;
+                }
+                Change::RemoveEmptyDir { path } => {
+                    files::remove_empty_dir(path)?;
                 }
             }
             tracing::info!(change = %ChangeLine(change), "applied");
@@ -161,18 +187,27 @@ impl fmt::Display for ChangeLine<'_> {
                 Ok(())
             }
             Change::Remove { path } => write!(f, "remove {}", path.display()),
+            Change::RemoveEmptyDir { path } => {
+                write!(f, "remove folder {} (if empty)", path.display())
+            }
         }
     }
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.changes.is_empty() {
+        if self.is_empty() {
             writeln!(f, "nothing to change")?;
         }
-        for change in &self.changes {
+        let policy_files = self.policy_changes.iter().map(|c| (c, true));
+        for (change, of_policy) in policy_files.chain(self.changes.iter().map(|c| (c, false))) {
             writeln!(f, "{}", ChangeLine(change))?;
-            if let Change::Write { path, old, new, .. } = change {
+            // Of the policy's files, only the policy is text worth a diff
+            // (the rest are PEM keys and install's record).
+            let diffed = !of_policy
+                || matches!(change, Change::Write { path, .. }
+                    if path.file_name() == Some(std::ffi::OsStr::new(policy::POLICY_FILE)));
+            if let (Change::Write { path, old, new, .. }, true) = (change, diffed) {
                 // Config text can hold registry credentials: only its
                 // redacted form is shown.
                 let old = redact_toml(&String::from_utf8_lossy(old.as_deref().unwrap_or_default()));
@@ -246,12 +281,31 @@ fn backup_of(path: &Path) -> PathBuf {
 
 /// The plan for install, without changing anything.
 pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
+    // Checked first: a policy the shim would refuse stops the install
+    // before anything else is looked at.
+    let checked = opts
+        .policy
+        .as_deref()
+        .map(|p| policy::read(p, &opts.host_root))
+        .transpose()?;
     let shim = opts.source_dir.join(SHIM);
     if !shim.is_file() {
         return Err(NodeError::NoShim(shim));
     }
     let t = target(opts, host)?;
     let mut plan = Plan::default();
+    if let Some(checked) = &checked {
+        let (changes, notes) = policy::plan_install(checked, &opts.host_root)?;
+        plan.notes.push(policy::report(
+            checked,
+            &opts.host_root,
+            !changes.is_empty(),
+            opts.dry_run,
+        ));
+        plan.notes.extend(checked.expired.iter().cloned());
+        plan.notes.extend(notes);
+        plan.policy_changes = changes;
+    }
     for (from, name) in [(shim, SHIM), (opts.source_cli.clone(), CLI)] {
         let to = opts.bin_dir.join(name);
         let same = files::read_optional(&to)? == files::read_optional(&from)?;
@@ -318,6 +372,9 @@ pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, Node
 pub fn plan_uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
     let t = target(opts, host)?;
     let mut plan = Plan::default();
+    let (changes, notes) = policy::plan_uninstall(&opts.host_root)?;
+    plan.policy_changes = changes;
+    plan.notes.extend(notes);
     for name in [SHIM, CLI] {
         let path = opts.bin_dir.join(name);
         if path.exists() {
@@ -387,7 +444,7 @@ fn finish(
         let located = locate(&opts.host_root, opts.containerd_config.as_deref())?;
         let socket = socket(opts, &located);
         let live = install && cri::handler_listed(&socket).unwrap_or(false);
-        if plan.config_changed() || (install && !live) {
+        if needs_restart(&plan, install, live) {
             let config = crate::host::host_path(&opts.host_root, &located.daemon_config());
             let how = host.restart_containerd(located.flavor, &config)?;
             plan.notes.push(format!("restarted containerd: {how}"));
@@ -402,6 +459,14 @@ fn finish(
         }
     }
     Ok(plan)
+}
+
+/// Whether `--restart` restarts containerd: when its config changed, or
+/// (install) when CRI does not list the handler yet. New binaries need
+/// none (the next container starts the new shim), nor does a new policy
+/// (the shim reads it at each container create).
+fn needs_restart(plan: &Plan, install: bool, live: bool) -> bool {
+    plan.config_changed() || (install && !live)
 }
 
 /// Installs (or with `dry_run`, only plans): binaries, handler, and with
@@ -427,14 +492,23 @@ pub struct StatusReport {
     pub cli: Option<(PathBuf, String)>,
     pub config: Result<(PathBuf, ConfigVersion, bool), String>,
     pub cri: (PathBuf, Result<bool, String>),
+    /// With a policy to compare: the installed policy's host path, and
+    /// whether it and its keys are that policy's (what install would
+    /// leave as they are).
+    pub policy: Option<(PathBuf, Result<bool, String>)>,
 }
 
 impl StatusReport {
-    /// Installed, registered and live.
+    /// Installed, registered and live (and, when a policy was given, that
+    /// policy installed).
     pub fn ready(&self) -> bool {
         self.shim.is_some()
             && matches!(self.config, Ok((_, _, true)))
             && matches!(self.cri.1, Ok(true))
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|(_, p)| matches!(p, Ok(true)))
     }
 }
 
@@ -472,6 +546,16 @@ impl fmt::Display for StatusReport {
                 config::HANDLER
             ),
             Err(e) => writeln!(f, "cri:     {e}"),
+        }?;
+        match &self.policy {
+            None => Ok(()),
+            Some((p, Ok(true))) => writeln!(f, "policy:  {} is the given policy", p.display()),
+            Some((p, Ok(false))) => writeln!(
+                f,
+                "policy:  {} (or a key file beside it) is not the given policy",
+                p.display()
+            ),
+            Some((_, Err(e))) => writeln!(f, "policy:  {e}"),
         }
     }
 }
@@ -509,12 +593,35 @@ pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
             .unwrap_or_else(|| PathBuf::from(crate::Flavor::Containerd.cri_socket())),
     };
     let listed = cri::handler_listed(&socket).map_err(|e| e.to_string());
+    let policy = opts.policy.as_deref().map(|source| {
+        let at = crate::host_path(
+            &opts.host_root,
+            &policy::policy_dir(&opts.host_root).join(policy::POLICY_FILE),
+        );
+        let same = policy::read(source, &opts.host_root)
+            .and_then(|checked| policy::plan_install(&checked, &opts.host_root))
+            .map(|(changes, _)| changes.is_empty())
+            .map_err(|e| error_line(&e));
+        (at, same)
+    });
     StatusReport {
         shim,
         cli,
         config,
         cri: (socket, listed),
+        policy,
     }
+}
+
+/// An error and its causes on one line, for a status report.
+fn error_line(e: &NodeError) -> String {
+    let mut line = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        line.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    line
 }
 
 #[cfg(test)]
@@ -548,6 +655,7 @@ mod tests {
             restart: false,
             dry_run: false,
             timeout: Duration::from_secs(1),
+            policy: None,
         }
     }
 
@@ -578,6 +686,39 @@ mod tests {
         uninstall(&opts, &host).expect("uninstall");
         assert!(!dir.join("config.toml.tmpl").exists());
         assert!(!opts.bin_dir.join(SHIM).exists());
+    }
+
+    #[test]
+    fn a_new_policy_alone_does_not_restart_containerd() {
+        let root = tempfile::tempdir().expect("tmp");
+        let config = root.path().join("etc/containerd/config.toml");
+        std::fs::create_dir_all(config.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&config, "version = 2\n").expect("write");
+        let mut opts = options(root.path());
+        install(&opts, &FakeHost("")).expect("install");
+
+        let cfg = root.path().join("cfg");
+        std::fs::create_dir_all(&cfg).expect("mkdir");
+        std::fs::write(
+            cfg.join("policy.toml"),
+            "[default]\naction = \"require-signature\"\nkeys = [\"release.pub\"]\n",
+        )
+        .expect("write");
+        std::fs::write(
+            cfg.join("release.pub"),
+            include_bytes!("../tests/fixtures/policy/release.pub"),
+        )
+        .expect("write");
+        opts.policy = Some(cfg.join("policy.toml"));
+        let plan = plan_install(&opts, &FakeHost("")).expect("plan");
+        assert!(plan.changes.is_empty(), "{plan}");
+        assert_eq!(plan.policy_changes.len(), 3, "{plan}");
+        assert!(!needs_restart(&plan, true, true));
+        // What does restart: a config change, or a handler CRI lacks.
+        assert!(needs_restart(&plan, true, false));
+        std::fs::write(&config, "version = 2\n# edited\n").expect("write");
+        let plan = plan_install(&opts, &FakeHost("")).expect("plan");
+        assert!(needs_restart(&plan, true, true), "{plan}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `wasmpod node`: puts wasmpod on a Kubernetes node and takes it off
 //! again. It owns the binary copy, the containerd CRI config edit (the
 //! `wasmpod` runtime handler), finding that config (plain containerd,
-//! k3s, RKE2, MicroK8s), restarting containerd and checking through CRI
-//! that the handler is live, and labelling the node.
+//! k3s, RKE2, MicroK8s), installing the node's trust policy for the shim,
+//! restarting containerd and checking through CRI that the handler is
+//! live, and labelling the node.
 //!
 //! It does not run workloads (the shim does) and does not talk to
 //! containerd's own API; the host side (commands, signals) sits behind
@@ -16,6 +17,7 @@ pub mod image;
 pub mod install;
 pub mod label;
 pub mod locate;
+pub mod policy;
 pub mod proc;
 pub mod process_snapshot;
 pub mod redact;
@@ -107,6 +109,16 @@ pub enum NodeError {
     Label(String),
     #[error("building the installer image: {0}")]
     Image(String),
+    /// The node policy, or a key file it names, is one the shim would
+    /// refuse (invalid TOML, contradicting rules, a key that is not a
+    /// P-256 public key, a file over the trust limits).
+    #[error(transparent)]
+    Trust(#[from] wasmpod_oci::OciError),
+    /// The node policy (or a file it names, or the record of what install
+    /// wrote, or a file in the way) cannot be installed or removed as it
+    /// is; `path` names that file and `reason` says why.
+    #[error("{}: {reason}", path.display())]
+    Policy { path: PathBuf, reason: String },
 }
 
 fn list(paths: &[PathBuf]) -> String {

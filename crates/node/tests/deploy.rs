@@ -137,11 +137,113 @@ fn the_runtime_class_and_installer_agree() {
     );
     assert_eq!(rules[0].verbs, ["get", "patch"]);
 
+    // The optional policy ConfigMap: every key a file in one folder, and
+    // the host's /etc/wasmpod where the installer writes the policy.
+    let volumes = pod.volumes.as_deref().unwrap_or_default();
+    let volume = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("no volume {name}"))
+    };
+    let mount = |name: &str| {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no mount of {name}"))
+    };
+    let cm = volume("policy").config_map.as_ref().expect("configMap");
+    assert_eq!(cm.name, "wasmpod-policy");
+    assert_eq!(cm.optional, Some(true));
+    assert!(cm.items.is_none(), "every key of the ConfigMap is mounted");
+    let policy_mount = mount("policy");
+    assert_eq!(policy_mount.read_only, Some(true));
+    assert!(
+        policy_mount.sub_path.is_none(),
+        "a subPath never sees updates"
+    );
+    let etc = volume("wasmpod-etc").host_path.as_ref().expect("hostPath");
+    assert_eq!(etc.path, "/etc/wasmpod");
+    assert_eq!(mount("wasmpod-etc").mount_path, "/host/etc/wasmpod");
+    let policy_file = format!("{}/policy.toml", policy_mount.mount_path);
+    assert!(
+        script.contains(&format!("policy_file={policy_file}")),
+        "{script}"
+    );
+    assert!(script.contains("[ -f \"$policy_file\" ]"), "{script}");
+
     for kind in ["Job", "Deployment"] {
         let doc = &find(kind)[0];
         assert_eq!(
             doc["spec"]["template"]["spec"]["runtimeClassName"], "wasmpod",
             "{kind}"
+        );
+    }
+}
+
+/// The installer's script, run with stand-ins for `wasmpod` (a log of
+/// its arguments; `status` fails, so install runs) and `sleep` (ends the
+/// loop): `--policy` is passed exactly when the ConfigMap has a
+/// policy.toml.
+#[test]
+fn the_installer_passes_the_policy_only_when_the_config_map_has_one() {
+    let docs = documents();
+    let ds = docs
+        .iter()
+        .find(|(_, d)| d["kind"] == "DaemonSet")
+        .map(|(_, d)| d.clone())
+        .expect("DaemonSet");
+    let ds: apps::v1::DaemonSet = serde_json::from_value(ds).expect("DaemonSet");
+    let pod = ds.spec.and_then(|s| s.template.spec).expect("pod spec");
+    let c = &pod.containers[0];
+    assert_eq!(
+        c.command.as_deref(),
+        Some(&["/bin/sh".into(), "-c".into()][..])
+    );
+    let script = c.args.as_ref().expect("args")[0].clone();
+
+    for with_policy in [false, true] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mount = tmp.path().join("etc/wasmpod-policy");
+        std::fs::create_dir_all(&mount).expect("mkdir");
+        if with_policy {
+            std::fs::write(mount.join("policy.toml"), "").expect("write");
+        }
+        let script = script.replace("/etc/wasmpod-policy/", &format!("{}/", mount.display()));
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        let log = tmp.path().join("log");
+        let stub = |name: &str, body: String| {
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        };
+        stub(
+            "wasmpod",
+            format!("echo \"$*\" >> '{}'\n[ \"$2\" != status ]", log.display()),
+        );
+        stub("sleep", "kill -KILL $PPID".into());
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("NODE_NAME", "node-1");
+        let out = wasmpod_testkit::output_within(cmd, None, std::time::Duration::from_secs(30));
+        assert!(!out.status.success(), "the loop ends only when killed");
+        let calls = std::fs::read_to_string(&log).expect("log");
+        let flags = "--host-root /host --bin-dir /host/usr/local/bin --cri-socket /host/run/containerd/containerd.sock";
+        let policy = if with_policy {
+            format!(" --policy {}/policy.toml", mount.display())
+        } else {
+            String::new()
+        };
+        assert_eq!(
+            calls,
+            format!(
+                "node status {flags}{policy}\nnode install --restart {flags}{policy}\nnode label --node node-1 wasmpod.dev/ready=true\n"
+            )
         );
     }
 }

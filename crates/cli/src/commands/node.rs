@@ -17,12 +17,14 @@ pub struct NodeArgs {
 #[derive(Debug, Subcommand)]
 enum NodeCommand {
     /// Copy the shim and wasmpod into the bin dir and register runtime
-    /// handler `wasmpod` in containerd's CRI config.
-    Install(Common),
-    /// Reverse what install did.
+    /// handler `wasmpod` in containerd's CRI config; with --policy, install
+    /// the shim's trust policy too.
+    Install(WithPolicy),
+    /// Reverse what install did (the policy it installed too).
     Uninstall(Common),
-    /// Report the installed shim, the config and whether CRI lists the handler.
-    Status(Common),
+    /// Report the installed shim, the config and whether CRI lists the
+    /// handler; with --policy, whether that policy is installed.
+    Status(WithPolicy),
     /// Set (or with --remove, remove) a label on a node through the
     /// Kubernetes API, with the pod's service account.
     Label(LabelArgs),
@@ -68,6 +70,18 @@ struct Common {
 }
 
 #[derive(Debug, Args)]
+struct WithPolicy {
+    #[command(flatten)]
+    common: Common,
+    /// A trust policy for the shim (docs/signing.md): checked first, then
+    /// installed as /etc/wasmpod/policy.toml (under --host-root) with the
+    /// key files it names by relative paths. Without it, the node's policy
+    /// is left as it is.
+    #[arg(long, value_name = "PATH")]
+    policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct LabelArgs {
     /// The node (in the DaemonSet: spec.nodeName).
     #[arg(long, env = "NODE_NAME")]
@@ -79,7 +93,7 @@ struct LabelArgs {
     remove: bool,
 }
 
-fn options(c: Common) -> anyhow::Result<InstallOptions> {
+fn options(c: Common, policy: Option<PathBuf>) -> anyhow::Result<InstallOptions> {
     let exe = std::env::current_exe().context("cannot find the running wasmpod binary")?;
     let source_dir = exe
         .parent()
@@ -95,24 +109,25 @@ fn options(c: Common) -> anyhow::Result<InstallOptions> {
         restart: c.restart,
         dry_run: c.dry_run,
         timeout: Duration::from_secs(c.timeout),
+        policy,
     })
 }
 
 pub fn run(args: NodeArgs) -> anyhow::Result<i32> {
     match args.command {
-        NodeCommand::Install(c) => {
+        NodeCommand::Install(WithPolicy { common: c, policy }) => {
             let host = SystemHost::new(&c.host_root);
-            let plan = wasmpod_node::install(&options(c)?, &host)?;
+            let plan = wasmpod_node::install(&options(c, policy)?, &host)?;
             print!("{plan}");
         }
         NodeCommand::Uninstall(c) => {
             let host = SystemHost::new(&c.host_root);
-            let plan = wasmpod_node::uninstall(&options(c)?, &host)?;
+            let plan = wasmpod_node::uninstall(&options(c, None)?, &host)?;
             print!("{plan}");
         }
-        NodeCommand::Status(c) => {
+        NodeCommand::Status(WithPolicy { common: c, policy }) => {
             let host = SystemHost::new(&c.host_root);
-            let report = wasmpod_node::status(&options(c)?, &host);
+            let report = wasmpod_node::status(&options(c, policy)?, &host);
             print!("{report}");
             return Ok(if report.ready() { 0 } else { 1 });
         }
