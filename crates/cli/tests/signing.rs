@@ -8,122 +8,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 use common::*;
 use wasmpod_oci::trust::cosign_tag::{self, Signed};
 use wasmpod_oci::trust::simple_signing;
 use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient};
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::{Registry, output_within};
-
-const PASSWORD: &str = "wasmpod-test";
-
-/// `cosign` from `make setup` (`~/.cache/wasmpod/bin`), else the PATH's.
-fn cosign_program() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".cache/wasmpod/bin/cosign"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| "cosign".into())
-}
-
-/// `cosign ARGS...` in `dir`, with the test keys' password, bounded.
-fn cosign(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(cosign_program());
-    cmd.args(args)
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("HOME", dir)
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("SIGSTORE_ROOT_FILE");
-    output_within(cmd, None, Duration::from_secs(120))
-}
-
-#[track_caller]
-fn cosign_ok(dir: &Path, args: &[&str]) -> Output {
-    let o = cosign(dir, args);
-    assert!(
-        o.status.success(),
-        "cosign {args:?} (run `make setup` if it is missing): {}",
-        stderr(&o)
-    );
-    o
-}
-
-/// A key pair made by `cosign generate-key-pair`: `NAME.key`, `NAME.pub`.
-struct KeyPair {
-    key: PathBuf,
-    public: PathBuf,
-}
-
-impl KeyPair {
-    fn generate(dir: &Path, name: &str) -> Self {
-        cosign_ok(dir, &["generate-key-pair", "--output-key-prefix", name]);
-        Self {
-            key: dir.join(format!("{name}.key")),
-            public: dir.join(format!("{name}.pub")),
-        }
-    }
-
-    fn public(&self) -> &str {
-        self.public.to_str().expect("utf-8 path")
-    }
-
-    fn key(&self) -> &str {
-        self.key.to_str().expect("utf-8 path")
-    }
-}
-
-/// `cosign sign --key`, in the `sha256-<hex>.sig` layout every cosign
-/// reads (v3 writes a referrers bundle unless told otherwise).
-fn cosign_sign(dir: &Path, key: &KeyPair, reference: &str) {
-    cosign_ok(
-        dir,
-        &[
-            "sign",
-            "--key",
-            key.key(),
-            "--tlog-upload=false",
-            "--use-signing-config=false",
-            "--new-bundle-format=false",
-            "-y",
-            reference,
-        ],
-    );
-}
-
-/// `cosign sign --key` as cosign v3 signs by default: a sigstore bundle
-/// as an OCI 1.1 referrer (the test registry has no referrers API, so
-/// cosign writes the referrers tag schema's `sha256-<hex>` index).
-fn cosign_sign_bundle(dir: &Path, key: &KeyPair, reference: &str) {
-    cosign_ok(
-        dir,
-        &[
-            "sign",
-            "--key",
-            key.key(),
-            "--tlog-upload=false",
-            "--use-signing-config=false",
-            "-y",
-            reference,
-        ],
-    );
-}
-
-fn cosign_verify(dir: &Path, key: &KeyPair, reference: &str) -> Output {
-    cosign(
-        dir,
-        &[
-            "verify",
-            "--key",
-            key.public(),
-            "--insecure-ignore-tlog=true",
-            reference,
-        ],
-    )
-}
+use wasmpod_testkit::cosign::{KeyPair, PASSWORD};
+use wasmpod_testkit::Registry;
 
 /// Pushes `module` to `reference` with wasmpod; returns its digest.
 fn push(w: &Wasmpod, module: &str, reference: &str) -> Digest {
@@ -189,11 +82,7 @@ fn cosign_signs_and_wasmpod_verifies_before_anything_is_stored() {
     let o = w.exec(&["pull", "--verify-key", alice.public(), &reference]);
     assert_refused(&w, &o, "refused by --verify-key: it is not signed");
 
-    cosign_sign(
-        dir.path(),
-        &alice,
-        &format!("{}/signed/probe@{digest}", reg.addr()),
-    );
+    alice.sign(&format!("{}/signed/probe@{digest}", reg.addr()));
 
     // Signed by another key: refused, nothing stored.
     let o = w.exec(&["pull", "--verify-key", mallory.public(), &reference]);
@@ -283,7 +172,7 @@ fn cosign_v3_bundles_are_found_without_a_referrers_api() {
     let reference = format!("{}/bundled/probe:v1", reg.addr());
     let digest = push(&Wasmpod::new(), guests::PROBE, &reference);
     let pinned = format!("{}/bundled/probe@{digest}", reg.addr());
-    cosign_sign_bundle(dir.path(), &alice, &pinned);
+    alice.sign_bundle(&pinned);
     let r = ImageRef::parse(&reference).expect("ref");
     assert!(
         matches!(
@@ -342,22 +231,22 @@ fn wasmpod_signs_and_cosign_verifies() {
         stdout(&o)
     );
 
-    let o = cosign_verify(dir.path(), &alice, &reference);
+    let o = alice.verify(&reference);
     assert!(o.status.success(), "cosign verify: {}", stderr(&o));
     let claims: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("json");
     assert_eq!(
         claims[0]["critical"]["type"],
         "cosign container image signature"
     );
-    assert!(!cosign_verify(dir.path(), &bob, &reference).status.success());
+    assert!(!bob.verify(&reference).status.success());
 
     // cosign adds its signature beside wasmpod's (a second `push
     // --sign-key` would push a new image: its config has a new creation
     // time); both tools accept either key.
     let carol = KeyPair::generate(dir.path(), "carol");
-    cosign_sign(dir.path(), &carol, &reference);
+    carol.sign(&reference);
     for key in [&alice, &carol] {
-        let o = cosign_verify(dir.path(), key, &reference);
+        let o = key.verify(&reference);
         assert!(
             o.status.success(),
             "cosign verify --key {}: {}",
@@ -384,11 +273,7 @@ fn moved_tags_tampered_payloads_and_missing_blobs_are_refused() {
     // v1 signed, then the tag moved to an unsigned image whose signature
     // tag holds v1's signature.
     let signed = push(&Wasmpod::new(), guests::HELLO, &reference);
-    cosign_sign(
-        dir.path(),
-        &alice,
-        &format!("{}/moved/app@{signed}", reg.addr()),
-    );
+    alice.sign(&format!("{}/moved/app@{signed}", reg.addr()));
     let moved = push(&Wasmpod::new(), guests::PROBE, &reference);
     let sig_of = |d: &Digest| r.with_tag(&cosign_tag::signature_tag(d)).expect("tag");
     let v1_sig = block_on(client.get_manifest(&sig_of(&signed))).expect("signature manifest");
@@ -442,11 +327,7 @@ fn moved_tags_tampered_payloads_and_missing_blobs_are_refused() {
     // A registry that serves the signature manifest but not its payload.
     let other = format!("{}/missing/app:v1", reg.addr());
     let digest = push(&Wasmpod::new(), guests::HELLO, &other);
-    cosign_sign(
-        dir.path(),
-        &alice,
-        &format!("{}/missing/app@{digest}", reg.addr()),
-    );
+    alice.sign(&format!("{}/missing/app@{digest}", reg.addr()));
     let other_ref = ImageRef::parse(&other).expect("ref");
     let sig = block_on(
         client.get_manifest(
@@ -512,11 +393,7 @@ fn policy_rules_pins_and_expired_keys() {
     let alice = KeyPair::generate(dir.path(), "alice");
     let reference = format!("{}/team/app:v1", reg.addr());
     let first = push(&Wasmpod::new(), guests::HELLO, &reference);
-    cosign_sign(
-        dir.path(),
-        &alice,
-        &format!("{}/team/app@{first}", reg.addr()),
-    );
+    alice.sign(&format!("{}/team/app@{first}", reg.addr()));
 
     // A denying rule refuses without a request: the registry address is
     // not even reachable here.
@@ -645,8 +522,8 @@ fn inspect_lists_every_signature_and_the_key_that_verified_it() {
 
     // Signed by alice in both of cosign's layouts.
     let pinned = format!("{}/inspected/probe@{digest}", reg.addr());
-    cosign_sign(dir.path(), &alice, &pinned);
-    cosign_sign_bundle(dir.path(), &alice, &pinned);
+    alice.sign(&pinned);
+    alice.sign_bundle(&pinned);
     let o = w.exec(&["inspect", "--verify-key", alice.public(), &reference]);
     assert_code(&o, 0);
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
@@ -793,7 +670,7 @@ fn inspect_names_wasmpods_own_signatures_beside_cosigns() {
         .output()
         .expect("spawn");
     assert_code(&o, 0);
-    cosign_sign(dir.path(), &carol, &reference);
+    carol.sign(&reference);
     assert_code(&w.exec(&["pull", "-q", &reference]), 0);
 
     let info = inspect(&w, &["--verify-key", alice.public(), &reference]);
