@@ -491,6 +491,7 @@ EOF
     die "wasmpod node install failed: $(cat "$STATE/logs/node-install.log")"
   start containerd env PATH="$STATE/node-bin:$ctd_path/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     WASMPOD_HOME="$STATE/wasmpod-home" \
+    WASMPOD_NODE_POLICY="$STATE/host/etc/wasmpod/policy.toml" \
     containerd --config "$STATE/containerd/config.toml"
   wait_for 20 containerd containerd env PATH="$ctd_path$PATH" ctr -a "$STATE/containerd/containerd.sock" --timeout 5s version
 

@@ -144,6 +144,11 @@ fn main() {
             native_runc_pod_beside_wasm_pods,
             Node::Debian,
         ),
+        (
+            "node_policy_admits_signed_pods_and_refuses_the_rest",
+            node_policy_admits_signed_pods_and_refuses_the_rest,
+            Node::Debian,
+        ),
         // Last: it restarts the node's containerd.
         (
             "installer_daemonset_installs_labels_and_reapplies",
@@ -966,6 +971,207 @@ fn native_runc_pod_beside_wasm_pods(c: &Cluster) -> Result<(), String> {
 /// no-systemd fallback, from inside a privileged hostPID pod), labels the
 /// node `wasmpod.dev/ready=true` through the API with its service account,
 /// and installs again when the config is reverted.
+/// The messages of the events about pod `pod`.
+fn pod_events(c: &Cluster, pod: &str) -> Result<String, String> {
+    c.kubectl_ok(&[
+        "-n",
+        NS,
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={pod}"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ])
+}
+
+/// Waits (up to 90 s) for the kubelet's `Failed` event about pod `pod`
+/// that carries the node policy's refusal; `kubectl describe pod` must
+/// show it too. Returns the event's message.
+fn policy_refusal(c: &Cluster, pod: &str) -> Result<String, String> {
+    let mut message = String::new();
+    c.poll(
+        Duration::from_secs(90),
+        &format!("a refusal event for {pod}"),
+        || {
+            let events = pod_events(c, pod)?;
+            message = events
+                .lines()
+                .find(|l| l.starts_with("Failed: ") && l.contains("node trust policy "))
+                .unwrap_or_default()
+                .to_string();
+            Ok(!message.is_empty())
+        },
+    )?;
+    let described = c.kubectl_ok(&["-n", NS, "describe", "pod", pod])?;
+    check(described.contains("node trust policy "), || {
+        format!("kubectl describe pod {pod} shows no refusal:\n{described}")
+    })?;
+    // Waiting to be tried again, or ended for good under
+    // `restartPolicy: Never`: never running. (The status may trail the
+    // event by a moment.)
+    let mut state = String::new();
+    c.poll(
+        Duration::from_secs(30),
+        &format!("{pod} refused in its status"),
+        || {
+            state = c.field(
+                &["pod", pod],
+                "{.status.containerStatuses[0].state.*.reason}",
+            )?;
+            Ok(matches!(
+                state.as_str(),
+                "RunContainerError" | "CrashLoopBackOff" | "StartError"
+            ))
+        },
+    )
+    .map_err(|e| format!("{e}: the container is {state:?}"))?;
+    Ok(message)
+}
+
+/// Scenario: the node gets a trust policy from `wasmpod node install
+/// --policy` (under the state folder's host root, the file containerd's
+/// `WASMPOD_NODE_POLICY` names). A pod of an image cosign signed with the
+/// policy's key runs; an unsigned one is refused with an event naming the
+/// image, the rule and the reason; a pod whose tag was re-pointed to an
+/// unsigned digest after signing is refused, naming the new digest.
+fn node_policy_admits_signed_pods_and_refuses_the_rest(c: &Cluster) -> Result<(), String> {
+    use wasmpod_testkit::cosign::KeyPair;
+    let keys = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let alice = KeyPair::generate(keys.path(), "alice");
+    let hello = read_file(guests::HELLO)?;
+    let probe = read_file(guests::PROBE)?;
+    let with_tag = |tag: &str| {
+        compat_image(
+            &[
+                ("/hello.wasm", &hello),
+                ("/probe.wasm", &probe),
+                ("/tag", tag.as_bytes()),
+            ],
+            "/hello.wasm",
+        )
+    };
+    let (signed, unsigned, moving) = (
+        c.image("policy-signed"),
+        c.image("policy-unsigned"),
+        c.image("policy-moving"),
+    );
+    push_image(&signed, &with_tag("signed"));
+    alice.sign(&signed);
+    push_image(&unsigned, &with_tag("unsigned"));
+    push_image(&moving, &with_tag("moving"));
+    alice.sign_bundle(&moving);
+
+    // The policy, as an admin ships it: a folder with the policy and its key.
+    let src = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::fs::copy(&alice.public, src.path().join("release.pub")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        src.path().join("policy.toml"),
+        "[default]\naction = \"require-signature\"\nkeys = [\"release.pub\"]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let host = c.state.join("host");
+    let installed = host.join("etc/wasmpod/policy.toml");
+    let out = run(Command::new(bin_dir().join("wasmpod"))
+        .args(["node", "install", "--containerd-config"])
+        .arg(c.state.join("containerd/config.toml"))
+        .arg("--bin-dir")
+        .arg(c.state.join("node-bin"))
+        .arg("--host-root")
+        .arg(&host)
+        .arg("--policy")
+        .arg(src.path().join("policy.toml")))?;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(out.status.success() && installed.is_file(), || {
+        format!(
+            "wasmpod node install --policy: {}{said}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    check(said.contains("default require-signature"), || {
+        format!("node install said: {said}")
+    })?;
+    let result = (|| -> Result<(), String> {
+        // Signed: the Job runs to completion, logs and all.
+        c.apply(&c.wasm_job(
+            "policy-signed",
+            "policy-signed",
+            "        command: [\"/hello.wasm\", \"signed\"]\n",
+        ))?;
+        let logs = c.job_logs("policy-signed")?;
+        check(
+            logs.contains("Hello from WebAssembly") && logs.contains("arg 1: signed"),
+            || format!("signed job logs: {logs:?}"),
+        )?;
+
+        // Unsigned: refused at the node, with the reason as an event.
+        c.apply(&c.pod(
+            "policy-unsigned",
+            Some("wasmpod"),
+            "policy-unsigned",
+            &["/hello.wasm"],
+            "",
+        ))?;
+        let message = policy_refusal(c, "policy-unsigned")?;
+        println!("  policy-unsigned: {message}");
+        for needle in [
+            unsigned.as_str(),
+            "refused by the default rule (require-signature)",
+            "it is not signed",
+        ] {
+            check(message.contains(needle), || {
+                format!("no {needle:?} in the event: {message}")
+            })?;
+        }
+
+        // Signed with a cosign v3 bundle: runs. Then the tag is re-pointed
+        // to unsigned content; a pod that pulls it again is refused.
+        c.apply(&c.pod(
+            "policy-moving-1",
+            Some("wasmpod"),
+            "policy-moving",
+            &["/probe.wasm", "sleep", "300"],
+            "    imagePullPolicy: Always\n",
+        ))?;
+        c.wait_pod_ready("policy-moving-1")?;
+        let first = c.field(
+            &["pod", "policy-moving-1"],
+            "{.status.containerStatuses[0].imageID}",
+        )?;
+        push_image(&moving, &with_tag("moved"));
+        c.apply(&c.pod(
+            "policy-moving-2",
+            Some("wasmpod"),
+            "policy-moving",
+            &["/probe.wasm", "sleep", "300"],
+            "    imagePullPolicy: Always\n",
+        ))?;
+        let message = policy_refusal(c, "policy-moving-2")?;
+        check(
+            message.contains(&format!("{moving} (sha256:"))
+                && !first.is_empty()
+                && !message.contains(first.rsplit('@').next().unwrap_or("-")),
+            || format!("the refusal names not the new digest (first {first}): {message}"),
+        )?;
+        // The pod admitted before the tag moved keeps running.
+        let ready = c.field(
+            &["pod", "policy-moving-1"],
+            "{.status.containerStatuses[0].ready}",
+        )?;
+        check(ready == "true", || format!("policy-moving-1 ready={ready}"))
+    })();
+    // The node goes back to no policy, whatever happened, for what runs
+    // after this scenario.
+    let removed =
+        std::fs::remove_file(&installed).map_err(|e| format!("{}: {e}", installed.display()));
+    for pod in ["policy-unsigned", "policy-moving-1", "policy-moving-2"] {
+        let _ = c.kubectl(&["-n", NS, "delete", "pod", pod, "--wait=false"]);
+    }
+    let _ = c.kubectl(&["-n", NS, "delete", "job", "policy-signed", "--wait=false"]);
+    result.and(removed)
+}
+
 fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), String> {
     let config = c.state.join("containerd/config.toml");
     let node_bin = c.state.join("node-bin");
@@ -1034,12 +1240,45 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
             &format!("path: {state}/node-bin\n"),
         )
         .replace("path: /run\n", &format!("path: {state}\n"))
+        // The policy goes where this node's containerd tells the shim to
+        // read it (WASMPOD_NODE_POLICY, set by cluster.sh).
+        .replace(
+            "path: /etc/wasmpod\n",
+            &format!("path: {state}/host/etc/wasmpod\n"),
+        )
         // Re-check every 2 s instead of every minute.
         .replace("sleep 60", "sleep 2");
     check(
-        patched.matches(&state).count() == 3 && patched.contains("sleep 2"),
+        patched.matches(&state).count() == 4 && patched.contains("sleep 2"),
         || format!("deploy/installer.yaml changed shape; patched:\n{patched}"),
     )?;
+    // A trust policy for every node, in the ConfigMap the DaemonSet mounts
+    // (made first, so the installer's first pass already has it): images
+    // run unsigned but for one denied prefix and one that needs a key.
+    let keys = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let release = wasmpod_testkit::cosign::KeyPair::generate(keys.path(), "release");
+    let policy_src = keys.path().join("policy.toml");
+    std::fs::write(
+        &policy_src,
+        format!(
+            "[default]\naction = \"allow-unsigned\"\n\n[[rule]]\nprefix = \"{registry}/e2e/policy-denied\"\n\
+             action = \"deny\"\n\n[[rule]]\nprefix = \"{registry}/e2e/policy-signed\"\n\
+             action = \"require-signature\"\nkeys = [\"release.pub\"]\n",
+            registry = c.registry
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    c.kubectl_ok(&["create", "namespace", "wasmpod-system"])?;
+    c.kubectl_ok(&[
+        "-n",
+        "wasmpod-system",
+        "create",
+        "configmap",
+        "wasmpod-policy",
+        &format!("--from-file={}", policy_src.display()),
+        &format!("--from-file={}", release.public()),
+    ])?;
+    let node_policy = c.state.join("host/etc/wasmpod");
     c.apply(&patched)?;
     let label = || -> Result<bool, String> {
         let v = c.kubectl_ok(&[
@@ -1129,6 +1368,34 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
         format!("after-install logs {out:?}")
     })?;
 
+    // The ConfigMap's policy, and the key it names, are on the node, and
+    // the shim enforces them.
+    let installed = std::fs::read_to_string(node_policy.join("policy.toml"))
+        .map_err(|e| format!("the ConfigMap's policy is not on the node: {e}"))?;
+    check(
+        installed.contains("policy-denied") && node_policy.join("release.pub").is_file(),
+        || format!("installed policy: {installed}"),
+    )?;
+    push_image(
+        &c.image("policy-denied"),
+        &compat_image(
+            &[("/hello.wasm", &read_file(guests::HELLO)?)],
+            "/hello.wasm",
+        ),
+    );
+    c.apply(&c.pod(
+        "policy-denied",
+        Some("wasmpod"),
+        "policy-denied",
+        &["/hello.wasm"],
+        "  restartPolicy: Never\n",
+    ))?;
+    let message = policy_refusal(c, "policy-denied")?;
+    check(message.contains("deny): the policy denies it"), || {
+        format!("refusal: {message}")
+    })?;
+    c.kubectl_ok(&["-n", NS, "delete", "pod", "policy-denied", "--wait=false"])?;
+
     // Nothing but that label, even on its own node.
     refused_label(&c.node, "other=1", "only the label wasmpod.dev/ready")?;
 
@@ -1139,7 +1406,25 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
     c.poll(Duration::from_secs(120), "handler re-applied", has_handler)
         .map_err(|e| format!("{e}\ninstaller logs:\n{}", installer_logs()))?;
     c.poll(Duration::from_secs(60), "node labelled again", label)?;
-    c.delete_namespace("wasmpod-system")
+    c.delete_namespace("wasmpod-system")?;
+    // The policy stays on the node after the DaemonSet is gone (a node does
+    // not drop its checks by itself); this test removes it.
+    let removed = run(Command::new(&wasmpod)
+        .args(["node", "uninstall", "--containerd-config"])
+        .arg(&config)
+        .arg("--bin-dir")
+        .arg(&node_bin)
+        .arg("--host-root")
+        .arg(c.state.join("host")))?;
+    check(
+        removed.status.success() && !node_policy.join("policy.toml").exists(),
+        || {
+            format!(
+                "node uninstall left the policy: {}",
+                String::from_utf8_lossy(&removed.stderr)
+            )
+        },
+    )
 }
 
 /// Images whose modules are Wasm layers, on a node with containerd 1.7: a
