@@ -99,6 +99,11 @@ impl NodePolicy {
         Self { path, home }
     }
 
+    /// Whether there is a policy file (which may still be unusable).
+    pub(crate) fn is_set(&self) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok()
+    }
+
     /// The file this policy is read from, for messages.
     pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
@@ -129,9 +134,11 @@ impl NodePolicy {
         id: &str,
         store: Option<&Store>,
     ) -> Result<Option<ContainerImage>, AdmissionError> {
+        let started = std::time::Instant::now();
         let Some((trust, policy)) = self.trust()? else {
             return Ok(None);
         };
+        let loaded = started.elapsed();
         let image_of = |source| AdmissionError::Image {
             id: id.to_string(),
             source,
@@ -152,6 +159,7 @@ impl NodePolicy {
             }
             Err(e) => return Err(image_of(e)),
         };
+        let asked = started.elapsed();
         let reference =
             ImageRef::parse(&image.name).map_err(|source| AdmissionError::Reference {
                 name: image.name.clone(),
@@ -175,19 +183,31 @@ impl NodePolicy {
                 .map_err(AdmissionError::HostNetwork)??
             }
         };
+        let decided = started.elapsed();
+        let chains = self.home.as_ref().map(|h| h.join("trust").join("chains"));
         store
-            .check_rootfs(&image)
+            .check_rootfs(&image, chains.as_deref())
             .await
             .map_err(|source| AdmissionError::Rootfs {
                 name: image.name.clone(),
                 source,
             })?;
+        let micros = started.elapsed().as_micros();
+        // Where the time went: reading the policy and keys, asking
+        // containerd for the image, deciding, checking the rootfs.
+        let steps = format!(
+            "{}/{}/{}/{}",
+            loaded.as_micros(),
+            (asked - loaded).as_micros(),
+            (decided - asked).as_micros(),
+            micros - decided.as_micros()
+        );
         match &verdict {
             Verdict::Signed { cached: false, .. } => {
-                info!(container = %id, image = %image.name, digest = %image.digest, rule = admission.rule(), verdict = %verdict.describe(), "admitted by the node policy")
+                info!(container = %id, image = %image.name, digest = %image.digest, rule = admission.rule(), verdict = %verdict.describe(), micros, steps, "admitted by the node policy")
             }
             _ => {
-                debug!(container = %id, image = %image.name, digest = %image.digest, rule = admission.rule(), verdict = %verdict.describe(), "admitted by the node policy")
+                debug!(container = %id, image = %image.name, digest = %image.digest, rule = admission.rule(), verdict = %verdict.describe(), micros, steps, "admitted by the node policy")
             }
         }
         Ok(Some(image))

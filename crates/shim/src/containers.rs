@@ -116,8 +116,22 @@ impl Containers {
         policy: NodePolicy,
         publisher: Arc<dyn Publisher>,
     ) -> Self {
+        let modules = Modules::new(store);
+        // Every container will ask containerd about its image: the
+        // connection is made while containerd is still on its way to the
+        // first Create.
+        if policy.is_set()
+            && let Some(store) = modules.store().cloned()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = store.connect().await {
+                    debug!(error = %e, "cannot connect to containerd ahead of Create");
+                }
+            });
+        }
         Self {
-            modules: Modules::new(store),
+            modules,
             policy,
             runtimes,
             publisher,
@@ -221,7 +235,7 @@ impl Containers {
         // Before anything of the image is read or compiled.
         image.admitted = self
             .policy
-            .admit(id, self.modules.store())
+            .admit(id, self.modules.store().map(|s| &**s))
             .await
             .map_err(|source| ShimError::NotAdmitted {
                 path: self.policy.path().to_path_buf(),

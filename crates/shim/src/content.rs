@@ -14,6 +14,7 @@
 //! later exec uses the image the container was created from even if its
 //! tag has moved since.
 
+use std::path::Path;
 use std::time::Duration;
 
 use containerd_client::services::v1::containers_client::ContainersClient;
@@ -39,7 +40,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why no module came from the content store. Each message reads well
 /// after "`args[0]` is not in the container's rootfs, and ".
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ContentError {
     #[error("containerd's address is unknown")]
     NoAddress,
@@ -64,9 +65,10 @@ pub(crate) struct ContainerImage {
     /// The manifest or index the name pointed to when asked.
     pub(crate) digest: Digest,
     media_type: String,
-    /// The container's snapshot (its rootfs), by snapshotter and key.
-    snapshotter: String,
-    snapshot_key: String,
+    /// The parent of the container's snapshot (its rootfs): the chain ID
+    /// of the layers it was made from; `None` without a snapshot, or when
+    /// containerd could not say.
+    rootfs_parent: Option<Result<String, ContentError>>,
 }
 
 /// The Wasm layers of one container's image.
@@ -112,6 +114,11 @@ impl Store {
             namespace: namespace.to_string(),
             channel: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Connects now, so the first call made later does not wait for it.
+    pub(crate) async fn connect(&self) -> Result<(), ContentError> {
+        self.channel().await.map(drop)
     }
 
     async fn channel(&self) -> Result<Channel, ContentError> {
@@ -160,20 +167,44 @@ impl Store {
         if image.is_empty() {
             return Err(ContentError::NoImage(id.to_string()));
         }
-        let request = self.request(GetImageRequest {
-            name: image.clone(),
-        })?;
-        let target = bounded("GetImage", async {
-            ImagesClient::new(channel.clone())
-                .get(request)
-                .await
-                .map_err(|s| containerd(format!("image {image}: {}", s.message())))
-        })
-        .await?
-        .into_inner()
-        .image
-        .and_then(|i| i.target)
-        .ok_or_else(|| containerd(format!("image {image}: no target")))?;
+        let get_image = async {
+            let request = self.request(GetImageRequest {
+                name: image.clone(),
+            })?;
+            bounded("GetImage", async {
+                ImagesClient::new(channel.clone())
+                    .get(request)
+                    .await
+                    .map_err(|s| containerd(format!("image {image}: {}", s.message())))
+            })
+            .await
+        };
+        // The snapshot is asked for at the same time: one round trip less
+        // on the trust policy's path.
+        let snapshot_key = container.snapshot_key;
+        let stat_snapshot = async {
+            if snapshot_key.is_empty() {
+                return Ok(None);
+            }
+            let request = self.request(StatSnapshotRequest {
+                snapshotter: container.snapshotter.clone(),
+                key: snapshot_key.clone(),
+            })?;
+            bounded("Stat snapshot", async {
+                SnapshotsClient::new(channel.clone())
+                    .stat(request)
+                    .await
+                    .map_err(|s| containerd(format!("snapshot {snapshot_key}: {}", s.message())))
+            })
+            .await
+            .map(|r| r.into_inner().info.map(|i| i.parent))
+        };
+        let (target, parent) = tokio::join!(get_image, stat_snapshot);
+        let target = target?
+            .into_inner()
+            .image
+            .and_then(|i| i.target)
+            .ok_or_else(|| containerd(format!("image {image}: no target")))?;
         let digest = target
             .digest
             .parse()
@@ -182,8 +213,7 @@ impl Store {
             name: image,
             digest,
             media_type: target.media_type,
-            snapshotter: container.snapshotter,
-            snapshot_key: container.snapshot_key,
+            rootfs_parent: parent.transpose(),
         })
     }
 
@@ -203,42 +233,52 @@ impl Store {
     /// This ties a rootfs to the digest the trust policy checked, even if
     /// the image's name was pulled again, to other content, between the
     /// container's creation and its task's.
-    pub(crate) async fn check_rootfs(&self, image: &ContainerImage) -> Result<(), ContentError> {
-        let channel = self.channel().await?;
-        let manifest = self.platform_manifest(&channel, image).await?;
-        let config_digest = manifest.config.digest.to_string();
-        let config = self
-            .read(&channel, &config_digest, MAX_MANIFEST)
-            .await?
-            .ok_or_else(|| blob_missing(&config_digest))?;
-        let expected = chain_id(&config)
-            .map_err(|e| ContentError::Image(format!("image {}: config: {e}", image.name)))?;
-        if image.snapshot_key.is_empty() {
+    ///
+    /// `chains` remembers each digest's chain ID (a digest's layers never
+    /// change), so a later container of the image reads no manifest.
+    pub(crate) async fn check_rootfs(
+        &self,
+        image: &ContainerImage,
+        chains: Option<&Path>,
+    ) -> Result<(), ContentError> {
+        let parent = match &image.rootfs_parent {
+            Some(Ok(parent)) => parent,
+            Some(Err(e)) => return Err(e.clone()),
+            None => {
+                return Err(ContentError::Rootfs(format!(
+                    "the container of image {} has no snapshot",
+                    image.name
+                )));
+            }
+        };
+        let memo = chains.map(|dir| dir.join(image.digest.hex()));
+        let remembered = memo
+            .as_deref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .filter(|c| c.is_empty() || c.parse::<Digest>().is_ok());
+        let expected = match remembered {
+            Some(chain) => chain,
+            None => {
+                let channel = self.channel().await?;
+                let manifest = self.platform_manifest(&channel, image).await?;
+                let config_digest = manifest.config.digest.to_string();
+                let config = self
+                    .read(&channel, &config_digest, MAX_MANIFEST)
+                    .await?
+                    .ok_or_else(|| blob_missing(&config_digest))?;
+                let chain = chain_id(&config).map_err(|e| {
+                    ContentError::Image(format!("image {}: config: {e}", image.name))
+                })?;
+                if let Some(path) = &memo {
+                    remember(path, &chain);
+                }
+                chain
+            }
+        };
+        if *parent != expected {
             return Err(ContentError::Rootfs(format!(
-                "container of image {} has no snapshot",
-                image.name
-            )));
-        }
-        let request = self.request(StatSnapshotRequest {
-            snapshotter: image.snapshotter.clone(),
-            key: image.snapshot_key.clone(),
-        })?;
-        let info = bounded("Stat snapshot", async {
-            SnapshotsClient::new(channel.clone())
-                .stat(request)
-                .await
-                .map_err(|s| {
-                    containerd(format!("snapshot {}: {}", image.snapshot_key, s.message()))
-                })
-        })
-        .await?
-        .into_inner()
-        .info
-        .ok_or_else(|| containerd(format!("snapshot {}: no info", image.snapshot_key)))?;
-        if info.parent != expected {
-            return Err(ContentError::Rootfs(format!(
-                "the container's rootfs was not made from {} ({}): its layers are {:?}, the image's {:?}",
-                image.name, image.digest, info.parent, expected
+                "the container's rootfs was not made from {} ({}): its layers are {parent:?}, the image's {expected:?}",
+                image.name, image.digest
             )));
         }
         Ok(())
@@ -377,6 +417,22 @@ fn chain_id(config: &[u8]) -> Result<String, serde_json::Error> {
         };
     }
     Ok(chain)
+}
+
+/// Writes a digest's chain ID to `path` (temp file and rename); a memo
+/// that cannot be written costs a manifest read next time, nothing more.
+fn remember(path: &Path, chain: &str) {
+    let written = (|| -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, chain.as_bytes())?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        debug!(path = %path.display(), error = %e, "cannot remember a chain ID");
+    }
 }
 
 fn blob_missing(digest: &str) -> ContentError {

@@ -22,16 +22,18 @@ pub(crate) struct ImageSource {
 /// images whose module is a layer.
 pub(crate) struct Modules {
     /// `None` when containerd's address is unknown.
-    store: Option<Store>,
+    store: Option<Arc<Store>>,
 }
 
 impl Modules {
     pub(crate) fn new(store: Option<Store>) -> Self {
-        Self { store }
+        Self {
+            store: store.map(Arc::new),
+        }
     }
 
     /// containerd's API, when its address is known.
-    pub(crate) fn store(&self) -> Option<&Store> {
+    pub(crate) fn store(&self) -> Option<&Arc<Store>> {
         self.store.as_ref()
     }
 

@@ -222,6 +222,17 @@ fn signed_images_run_and_every_other_image_is_refused_at_create() {
     // Signed by the policy's key: runs, and the verification is cached.
     assert_ran(&node, &node.run(&signed, "signed"), HELLO_OUT);
     assert_eq!(node.verified(), 1, "one verified (digest, key) entry");
+    // The chain ID of the checked digest's layers is remembered: the next
+    // container of the image reads no manifest.
+    let signed_hex = digest_of(&node, &signed)
+        .trim_start_matches("sha256:")
+        .to_string();
+    let chain = std::fs::read_to_string(node.home.path().join("trust/chains").join(&signed_hex))
+        .expect("remembered chain ID");
+    assert!(
+        chain.starts_with("sha256:") && chain.len() == 71,
+        "{chain:?}"
+    );
     assert_ran(&node, &node.run(&signed, "signed-again"), HELLO_OUT);
 
     // Unsigned, or signed by another key: refused before anything is
