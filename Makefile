@@ -87,3 +87,5 @@ bench: setup
 	bench/wasi-versions.sh
 	bench/k8s-startup.sh
 	PHASES=1 bench/oci-runtime.sh
+	bench/trust.sh
+	bench/node-policy.sh
