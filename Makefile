@@ -77,6 +77,7 @@ bench: setup
 	@scripts/setup.sh bench
 	$(CARGO) build --release -p wasmpod -p wasmpod-shim -p wasmpod-oci-runtime
 	bench/run-startup.sh
+	bench/first-run.sh
 	bench/pull.sh
 	PHASES=1 bench/ctr-cold-start.sh
 	PHASES=1 CONTAINERD=1.7 bench/ctr-cold-start.sh

@@ -13,16 +13,20 @@
 //! settings). A truncated, corrupt or foreign entry is therefore rejected and
 //! recompiled, never executed. Entries are written to a temporary file in the
 //! same folder and renamed into place, so readers never see half an entry and
-//! two writers of one key both leave a whole one.
+//! two writers of one key both leave a whole one. A miss is written on a
+//! thread beside the guest (`cache_write.rs`).
 
 use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
 
 use crate::EngineError;
+use crate::cache_write::PendingWrites;
+use crate::program::Compiled;
 
 const MAGIC: &[u8; 8] = b"WPODCW1\0";
 const HEADER_LEN: usize = MAGIC.len() + 32;
@@ -59,6 +63,8 @@ pub struct CompileCache {
     dir: PathBuf,
     /// Hex sha256 of wasmtime's compatibility hash for this engine.
     engine_fingerprint: [u8; 32],
+    /// Entries being written in the background, shared by clones.
+    writes: Arc<PendingWrites>,
 }
 
 impl CompileCache {
@@ -77,7 +83,28 @@ impl CompileCache {
         Ok(Self {
             dir,
             engine_fingerprint: hasher.0.finalize().into(),
+            writes: Arc::default(),
         })
+    }
+
+    /// Waits until every entry this cache (or a clone of it) started to
+    /// write in the background is on disk. A process calls it before it
+    /// exits or gives up the credentials the cache folder needs;
+    /// [`Runtime`](crate::Runtime) does when it is dropped.
+    pub fn finish_writes(&self) {
+        self.writes.finish();
+    }
+
+    /// Code compiled in this process whose entry at `path` is still being
+    /// written: as good as a hit, and not on disk yet.
+    pub(crate) fn in_flight(&self, path: &Path) -> Option<Compiled> {
+        self.writes.get(path)
+    }
+
+    /// Stores `compiled` at `path` on a thread of its own, so that the
+    /// caller can run it at once.
+    pub(crate) fn write_in_background(&self, path: PathBuf, compiled: Compiled) {
+        self.writes.start(self, path, compiled);
     }
 
     /// The folder this cache writes to.

@@ -34,6 +34,7 @@
 //! ```
 
 mod cache;
+mod cache_write;
 mod epoch;
 mod error;
 mod exit;

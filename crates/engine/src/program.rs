@@ -186,6 +186,9 @@ impl Program {
         };
 
         let path = cache.entry_path(&digest);
+        if let Some(compiled) = cache.in_flight(&path) {
+            return Ok(Self::new(engine, compiled, digest, CacheOutcome::Hit));
+        }
         let outcome = match cached(engine, cache, &path, Some(kind)) {
             Ok(Some(compiled)) => {
                 return Ok(Self::new(engine, compiled, digest, CacheOutcome::Hit));
@@ -195,14 +198,10 @@ impl Program {
         };
 
         let compiled = compile(engine, kind, &binary)?;
-        let serialized = match &compiled {
-            Compiled::Module(m) => m.serialize(),
-            Compiled::Component(c) => c.serialize(),
-        };
-        match serialized {
-            Ok(payload) => cache.write(&path, &payload),
-            Err(e) => warn!(error = format!("{e:#}"), "cannot serialize compiled code"),
-        }
+        // The guest runs from `compiled` now; serialising, hashing and
+        // writing the entry (16 MB of code for a 10 MB module) happen
+        // beside it.
+        cache.write_in_background(path, compiled.clone());
         Ok(Self::new(engine, compiled, digest, outcome))
     }
 }
@@ -219,7 +218,11 @@ impl Program {
         digest: [u8; 32],
     ) -> Option<Self> {
         let cache = cache?;
-        let compiled = cached(engine, cache, &cache.entry_path(&digest), None).ok()??;
+        let path = cache.entry_path(&digest);
+        let compiled = match cache.in_flight(&path) {
+            Some(compiled) => compiled,
+            None => cached(engine, cache, &path, None).ok()??,
+        };
         Some(Self::new(engine, compiled, digest, CacheOutcome::Hit))
     }
 }
@@ -479,6 +482,7 @@ mod tests {
 
         // A well-formed entry holding code for another module is not what
         // wasmtime produced for this key; it must be rejected, not run.
+        cache.finish_writes();
         let binary = wat::parse_str("(module (func (export \"_start\")))").expect("wat");
         let digest: [u8; 32] = Sha256::digest(&binary).into();
         let path = cache.entry_path(&digest);
@@ -487,5 +491,84 @@ mod tests {
         assert_eq!(third.cache_outcome(), CacheOutcome::Rejected);
         let fourth = Program::load(&engine, Some(&cache), wat).expect("fourth");
         assert_eq!(fourth.cache_outcome(), CacheOutcome::Hit);
+    }
+
+    /// The names in the cache folder, sorted.
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_miss_is_stored_in_the_background_whole_and_loaded_by_the_next_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = wasmtime::Engine::default();
+        let cache = CompileCache::open(dir.path(), &engine).expect("cache");
+        let wat = b"(module (func (export \"_start\")))";
+
+        let first = Program::load(&engine, Some(&cache), wat).expect("first");
+        assert_eq!(first.cache_outcome(), CacheOutcome::Miss);
+        // In this process, the code is there while its entry is written.
+        let again = Program::load(&engine, Some(&cache), wat).expect("again");
+        assert_eq!(again.cache_outcome(), CacheOutcome::Hit);
+
+        cache.finish_writes();
+        let path = cache.entry_path(&first.digest);
+        let entry = format!("{}", path.file_name().expect("name").to_string_lossy());
+        assert_eq!(names(dir.path()), [entry], "one whole entry, no temp file");
+        let payload = cache.read(&path).expect("verified").expect("present");
+        assert_eq!(
+            wasmtime::Engine::detect_precompiled(&payload),
+            Some(wasmtime::Precompiled::Module)
+        );
+
+        // Another process (a cache with nothing in flight) loads it.
+        let next = CompileCache::open(dir.path(), &engine).expect("cache");
+        let hit = Program::load(&engine, Some(&next), wat).expect("hit");
+        assert_eq!(hit.cache_outcome(), CacheOutcome::Hit);
+        let by_digest = Program::load_cached(&engine, Some(&next), first.digest).expect("hit");
+        assert_eq!(by_digest.cache_outcome(), CacheOutcome::Hit);
+    }
+
+    #[test]
+    fn a_write_cut_short_is_never_loaded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = wasmtime::Engine::default();
+        let wat = b"(module (func (export \"_start\")))";
+        let whole = {
+            let cache = CompileCache::open(dir.path().join("whole"), &engine).expect("cache");
+            let p = Program::load(&engine, Some(&cache), wat).expect("compile");
+            cache.finish_writes();
+            std::fs::read(cache.entry_path(&p.digest)).expect("entry")
+        };
+
+        // A process killed while writing leaves its temporary file, never
+        // the entry: the next load compiles and stores a whole one.
+        let cache = CompileCache::open(dir.path().join("c"), &engine).expect("cache");
+        let tmp = dir.path().join("c").join(".tmp-killed");
+        std::fs::write(&tmp, &whole[..whole.len() / 2]).expect("half");
+        let p = Program::load(&engine, Some(&cache), wat).expect("load");
+        assert_eq!(p.cache_outcome(), CacheOutcome::Miss);
+        cache.finish_writes();
+        assert_eq!(
+            std::fs::read(cache.entry_path(&p.digest)).expect("entry"),
+            whole
+        );
+
+        // Half an entry in its place (a crash of a file system that kept
+        // the rename but not the data) fails its checksum: recompiled.
+        let path = cache.entry_path(&p.digest);
+        std::fs::write(&path, &whole[..whole.len() / 2]).expect("half");
+        let next = CompileCache::open(dir.path().join("c"), &engine).expect("cache");
+        assert!(Program::load_cached(&engine, Some(&next), p.digest).is_none());
+        std::fs::write(&path, &whole[..whole.len() / 2]).expect("half");
+        let p = Program::load(&engine, Some(&next), wat).expect("load");
+        assert_eq!(p.cache_outcome(), CacheOutcome::Rejected);
+        next.finish_writes();
+        assert_eq!(std::fs::read(&path).expect("entry"), whole);
     }
 }

@@ -92,6 +92,18 @@ impl Runtime {
         Program::load_cached(&self.engine, self.cache.as_ref(), digest)
     }
 
+    /// Waits until the compile cache entries of the programs this runtime
+    /// compiled are on disk. [`Runtime::load`] returns as soon as a guest
+    /// is compiled and writes its entry on a thread beside the guest; a
+    /// process that exits without dropping its runtime, or that gives up
+    /// the credentials the cache folder needs, calls this first. Dropping
+    /// the runtime calls it too.
+    pub fn finish_cache_writes(&self) {
+        if let Some(cache) = &self.cache {
+            cache.finish_writes();
+        }
+    }
+
     /// Runs `program` to completion, or until `stop` is used or the spec's
     /// timeout passes. Host failures are errors; everything the guest does
     /// (exit, trap, being stopped) is an [`ExitStatus`].
@@ -317,6 +329,14 @@ impl Runtime {
             Ok(Err(())) => ExitStatus::Exited(1),
             Err(e) => classify(e, stop),
         })
+    }
+}
+
+impl Drop for Runtime {
+    /// A compiled guest's cache entry is written in the background; it
+    /// must be whole on disk before the process that compiled it goes.
+    fn drop(&mut self) {
+        self.finish_cache_writes();
     }
 }
 

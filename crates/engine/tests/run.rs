@@ -378,6 +378,7 @@ fn load_cached_finds_compiled_code_by_digest() {
     assert!(matches!(status, ExitStatus::Exited(0)), "{status:?}");
     assert_eq!(out.stdout(), "argv[0]=probe\nargv[1]=args\nargv[2]=x\n");
     // A damaged entry is not trusted, and is removed.
+    rt.finish_cache_writes();
     for entry in std::fs::read_dir(dir.path().join("cache"))
         .expect("cache")
         .flatten()

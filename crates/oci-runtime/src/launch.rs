@@ -131,6 +131,11 @@ const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc:
 impl Prepared {
     /// Runs the guest to its end and returns the process's exit code.
     pub fn run(self) -> i32 {
+        // `prepare` compiled a guest the cache lacked and writes its entry
+        // in the background (between `create` and `start`, as a rule):
+        // finish it while this process still has the credentials of the
+        // cache's owner, not the guest's user's.
+        self.runtime.finish_cache_writes();
         if let Err(e) = crate::user::become_user(&self.user) {
             warn!(error = %format!("{e:#}"), "cannot run as the process's user");
             return NOT_STARTED;
