@@ -9,7 +9,7 @@ CARGO ?= cargo
 WASMPOD_RELEASE := $(CARGO_TARGET_DIR)/release/wasmpod
 EXAMPLES_OUT := $(CARGO_TARGET_DIR)/examples-wasm
 
-.PHONY: setup build release examples demo test test-fast test-daemon test-cluster test-all lint bench clean-cache
+.PHONY: setup build release dist dist-check examples demo test test-fast test-daemon test-cluster test-all lint bench clean-cache
 
 # Test tiers (CONTRIBUTING.md), chosen with Cargo features, never by skips:
 # a selected tier that cannot run fails. No features: tests that need
@@ -29,6 +29,19 @@ build: setup
 
 release: setup
 	$(CARGO) build --release -p wasmpod
+
+## What we ship, in $(CARGO_TARGET_DIR)/dist: the three release binaries
+## without debug info, and each one's debug info in NAME.debug beside it
+## (docs/release.md). `dist/wasmpod node image REF` builds the installer
+## image from them.
+dist: setup
+	$(CARGO) build --release -p wasmpod -p wasmpod-shim -p wasmpod-oci-runtime
+	scripts/dist.sh
+
+## Checks dist/: no debug sections shipped, each debug file matches its
+## binary, and addr2line and a panic's backtrace resolve file:line with it.
+dist-check: dist
+	scripts/check-dist.sh
 
 ## Compile the example guests with clang + wasi-libc.
 examples: setup

@@ -4,6 +4,10 @@
 //! (`/bin/sh`, `sleep`, and `nsenter` for `systemctl` on the host), and every
 //! shared library `ldd` lists for them, at their own paths; the config is
 //! linux on this machine's architecture with `wasmpod` on `PATH`.
+//!
+//! `wasmpod` and the shim go in as shipped, without debug info (see
+//! docs/release.md): a binary that still carries it is refused rather than
+//! copied onto every node.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,10 +75,19 @@ fn find(program: &str) -> Result<PathBuf, NodeError> {
 
 /// What goes into the installer image: `wasmpod` and the shim from
 /// `bin_dir`, `/bin/sh`, `sleep` and `nsenter` from this host, and their
-/// libraries.
+/// libraries. `wasmpod` and the shim must carry no debug info.
 pub fn installer_files(wasmpod: &Path, shim: &Path) -> Result<Files, NodeError> {
     if !shim.is_file() {
         return Err(NodeError::NoShim(shim.to_path_buf()));
+    }
+    for binary in [wasmpod, shim] {
+        let bytes = crate::elf::debug_info_bytes(binary).map_err(crate::io("read", binary))?;
+        if bytes > 0 {
+            return Err(NodeError::DebugInfo {
+                path: binary.to_path_buf(),
+                bytes,
+            });
+        }
     }
     let mut files = Files::new();
     files.insert(format!("{BIN}/wasmpod"), wasmpod.to_path_buf());
@@ -212,6 +225,24 @@ mod tests {
             "{entries:?}"
         );
         assert!(entries.contains(&("tmp".into(), 0o1777)), "{entries:?}");
+    }
+
+    #[test]
+    fn a_binary_with_debug_info_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let shim = dir.path().join("containerd-shim-wasmpod-v1");
+        std::fs::write(
+            &shim,
+            crate::elf::tests::elf_with(&[(".debug_info", 0, 3 << 20)]),
+        )
+        .expect("write");
+        let e = installer_files(Path::new("/bin/true"), &shim).expect_err("unstripped shim");
+        let text = e.to_string();
+        assert!(
+            text.contains("containerd-shim-wasmpod-v1 carries 3 MiB of debug info")
+                && text.contains("make dist"),
+            "{text}"
+        );
     }
 
     #[test]

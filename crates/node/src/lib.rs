@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod cri;
+mod elf;
 pub mod files;
 pub mod host;
 pub mod image;
@@ -109,6 +110,14 @@ pub enum NodeError {
     Label(String),
     #[error("building the installer image: {0}")]
     Image(String),
+    /// A binary for the installer image still carries its debug info
+    /// (most of a release build's size); the image takes what we ship.
+    #[error(
+        "building the installer image: {} carries {} MiB of debug info; build the shipped binaries with `make dist` and run `dist/wasmpod node image` from the target dir (or `objcopy --strip-debug` both binaries into one folder)",
+        path.display(),
+        bytes.div_ceil(1 << 20)
+    )]
+    DebugInfo { path: PathBuf, bytes: u64 },
     /// The node policy, or a key file it names, is one the shim would
     /// refuse (invalid TOML, contradicting rules, a key that is not a
     /// P-256 public key, a file over the trust limits).
