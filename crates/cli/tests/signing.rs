@@ -15,8 +15,8 @@ use wasmpod_oci::trust::cosign_tag::{self, Signed};
 use wasmpod_oci::trust::simple_signing;
 use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient};
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::cosign::{KeyPair, PASSWORD};
 use wasmpod_testkit::Registry;
+use wasmpod_testkit::cosign::{KeyPair, PASSWORD};
 
 /// Pushes `module` to `reference` with wasmpod; returns its digest.
 fn push(w: &Wasmpod, module: &str, reference: &str) -> Digest {
