@@ -1490,6 +1490,59 @@ fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), St
         out.contains("Hello from WebAssembly, world!") && out.contains("arg 1: x"),
         || format!("exec output {out:?}"),
     )?;
-    c.kubectl_ok(&["-n", NS, "delete", "pod", "layered-sleeper", "--wait=false"])
-        .map(|_| ())
+    c.kubectl_ok(&["-n", NS, "delete", "pod", "layered-sleeper", "--wait=false"])?;
+
+    // Under a node policy requiring a signature: the CNCF artifact, signed
+    // by cosign, runs (its layer read from the checked digest); the same
+    // kind of artifact unsigned is refused with an event.
+    let keys = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let alice = wasmpod_testkit::cosign::KeyPair::generate(keys.path(), "alice");
+    alice.sign(&c.image("artifact"));
+    let mut other = hello.clone();
+    // A custom section: another module, so another digest, that still runs.
+    other.extend_from_slice(b"\x00\x06\x05other");
+    push_image(
+        &c.image("artifact-unsigned"),
+        &wasmpod_oci::image::build(
+            &other,
+            &wasmpod_oci::image::PushFormat::Artifact {
+                title: "hello.wasm".into(),
+            },
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let policy_dir = c.state.join("host/etc/wasmpod");
+    std::fs::create_dir_all(&policy_dir).map_err(|e| e.to_string())?;
+    std::fs::copy(&alice.public, policy_dir.join("alice.pub")).map_err(|e| e.to_string())?;
+    let policy = policy_dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[default]\naction = \"require-signature\"\nkeys = [\"alice.pub\"]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let result = (|| -> Result<(), String> {
+        c.apply(&c.wasm_job(
+            "artifact-signed",
+            "artifact",
+            "        command: [\"/hello.wasm\", \"signed\"]\n",
+        ))?;
+        let logs = c.job_logs("artifact-signed")?;
+        check(logs.contains("arg 1: signed"), || {
+            format!("artifact-signed logs: {logs:?}")
+        })?;
+        c.apply(&c.pod(
+            "artifact-unsigned",
+            Some("wasmpod"),
+            "artifact-unsigned",
+            &["/hello.wasm"],
+            "  restartPolicy: Never\n",
+        ))?;
+        let message = policy_refusal(c, "artifact-unsigned")?;
+        check(
+            message.contains(&c.image("artifact-unsigned")) && message.contains("it is not signed"),
+            || format!("refusal: {message}"),
+        )
+    })();
+    let removed = std::fs::remove_file(&policy).map_err(|e| format!("{}: {e}", policy.display()));
+    result.and(removed)
 }
