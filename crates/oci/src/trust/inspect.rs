@@ -244,69 +244,7 @@ pub async fn fetch(client: &RegistryClient, r: &ImageRef, digest: &Digest) -> Lo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trust::cosign_bundle::{Dsse, IN_TOTO_PAYLOAD_TYPE, SIGN_PREDICATE};
-    use crate::trust::cosign_tag::Signed;
-    use crate::trust::simple_signing;
-    use crate::trust::verify::Evidence;
-    use p256::ecdsa::signature::Signer as _;
-    use p256::pkcs8::EncodePublicKey as _;
-
-    struct Signer(p256::ecdsa::SigningKey, PublicKey);
-
-    fn signer(seed: u8, name: &str) -> Signer {
-        let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).expect("scalar");
-        let pem = sk
-            .verifying_key()
-            .to_public_key_pem(Default::default())
-            .expect("pem");
-        Signer(sk, PublicKey::from_pem(name, pem.as_bytes()).expect("key"))
-    }
-
-    impl Signer {
-        fn der(&self, message: &[u8]) -> Vec<u8> {
-            let sig: p256::ecdsa::Signature = self.0.sign(message);
-            sig.to_der().as_bytes().to_vec()
-        }
-
-        /// A legacy layer signing the payload for `d`.
-        fn legacy(&self, layer: usize, d: &Digest) -> Found {
-            let payload =
-                simple_signing::payload(&ImageRef::parse("localhost:5000/app").expect("ref"), d);
-            Found {
-                location: format!("sha256-x.sig layer {layer}"),
-                content: Ok(Evidence::SimpleSigning(Signed {
-                    signature: self.der(&payload),
-                    payload,
-                })),
-            }
-        }
-
-        /// A bundle whose statement names `d`.
-        fn bundle(&self, d: &Digest) -> Found {
-            let payload = serde_json::json!({
-                "_type": "https://in-toto.io/Statement/v1",
-                "subject": [{"name": "app", "digest": {"sha256": d.hex()}}],
-                "predicateType": SIGN_PREDICATE,
-                "predicate": {},
-            })
-            .to_string()
-            .into_bytes();
-            let mut dsse = Dsse {
-                payload_type: IN_TOTO_PAYLOAD_TYPE.into(),
-                payload,
-                signature: vec![],
-            };
-            dsse.signature = self.der(&dsse.message());
-            Found {
-                location: "bundle sha256:b".into(),
-                content: Ok(Evidence::Dsse(dsse)),
-            }
-        }
-    }
-
-    fn now() -> time::OffsetDateTime {
-        time::macros::datetime!(2026-01-01 0:00 UTC)
-    }
+    use crate::trust::test_signer::{now, signer};
 
     #[test]
     fn every_signature_is_listed_with_what_it_proves() {

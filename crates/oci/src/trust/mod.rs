@@ -25,6 +25,8 @@ pub mod key;
 pub mod policy;
 pub mod signing_key;
 pub mod simple_signing;
+#[cfg(test)]
+mod test_signer;
 pub mod verified;
 pub mod verify;
 

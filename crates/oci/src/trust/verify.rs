@@ -222,42 +222,7 @@ fn date(t: time::OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ImageRef;
-    use p256::ecdsa::signature::Signer as _;
-    use p256::pkcs8::EncodePublicKey as _;
-
-    struct Signer(p256::ecdsa::SigningKey, PublicKey);
-
-    fn signer(seed: u8, name: &str) -> Signer {
-        let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).expect("scalar");
-        let pem = sk
-            .verifying_key()
-            .to_public_key_pem(Default::default())
-            .expect("pem");
-        let pk = PublicKey::from_pem(name, pem.as_bytes()).expect("key");
-        Signer(sk, pk)
-    }
-
-    impl Signer {
-        fn sign(&self, payload: Vec<u8>) -> Found {
-            let sig: p256::ecdsa::Signature = self.0.sign(&payload);
-            Found {
-                location: "sha256-x.sig layer 1".into(),
-                content: Ok(Evidence::SimpleSigning(Signed {
-                    payload,
-                    signature: sig.to_der().as_bytes().to_vec(),
-                })),
-            }
-        }
-    }
-
-    fn now() -> time::OffsetDateTime {
-        time::macros::datetime!(2026-01-01 0:00 UTC)
-    }
-
-    fn payload(d: &Digest) -> Vec<u8> {
-        simple_signing::payload(&ImageRef::parse("localhost:5000/app").expect("ref"), d)
-    }
+    use crate::trust::test_signer::{now, payload, signer};
 
     #[test]
     fn a_signature_by_an_allowed_key_over_the_digest_holds() {
