@@ -78,37 +78,29 @@ impl KeyPair {
     /// `cosign sign --key`, in the `sha256-<hex>.sig` layout every cosign
     /// reads (v3 writes a referrers bundle unless told otherwise).
     pub fn sign(&self, reference: &str) {
-        cosign_ok(
-            &self.dir,
-            &[
-                "sign",
-                "--key",
-                self.key(),
-                "--tlog-upload=false",
-                "--use-signing-config=false",
-                "--new-bundle-format=false",
-                "-y",
-                reference,
-            ],
-        );
+        self.sign_with(&["--new-bundle-format=false"], reference);
     }
 
     /// `cosign sign --key` as cosign v3 signs by default: a sigstore bundle
     /// as an OCI 1.1 referrer (on a registry without the referrers API,
     /// cosign writes the referrers tag schema's `sha256-<hex>` index).
     pub fn sign_bundle(&self, reference: &str) {
-        cosign_ok(
-            &self.dir,
-            &[
-                "sign",
-                "--key",
-                self.key(),
-                "--tlog-upload=false",
-                "--use-signing-config=false",
-                "-y",
-                reference,
-            ],
-        );
+        self.sign_with(&[], reference);
+    }
+
+    /// `cosign sign --key` offline (no transparency log, no signing
+    /// config), with `flags`.
+    fn sign_with(&self, flags: &[&str], reference: &str) {
+        let mut args = vec![
+            "sign",
+            "--key",
+            self.key(),
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+        ];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["-y", reference]);
+        cosign_ok(&self.dir, &args);
     }
 
     /// `cosign verify --key` of `reference` with this pair's public key.
