@@ -1186,29 +1186,9 @@ fn oversized_configs_and_deep_index_chains_are_refused() {
     );
 }
 
-/// `oras`, the CNCF ORAS client (`make setup` installs it with `go install`
-/// into `~/.cache/wasmpod/bin` unless it is on the PATH).
-fn oras(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let installed = std::env::var_os("HOME")
-        .map(|h| std::path::PathBuf::from(h).join(".cache/wasmpod/bin/oras"))
-        .filter(|p| p.exists());
-    let program = installed.unwrap_or_else(|| "oras".into());
-    let out = Command::new(&program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}: run `make setup`", program.display()));
-    assert!(
-        out.status.success(),
-        "oras {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[test]
 fn oras_pulls_what_wasmpod_pushes_and_wasmpod_runs_what_oras_pushes() {
+    use wasmpod_testkit::oras::oras;
     let reg = Registry::start();
     let w = Wasmpod::new();
     let dir = tempfile::tempdir().expect("tmp");

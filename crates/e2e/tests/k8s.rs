@@ -1429,9 +1429,11 @@ fn installer_daemonset_installs_labels_and_reapplies(c: &Cluster) -> Result<(), 
 
 /// Images whose modules are Wasm layers, on a node with containerd 1.7: a
 /// Job of an image with an image config (its entrypoint, the pod's args)
-/// and one of the CNCF Wasm artifact (the pod names the module) complete
-/// with their output in `kubectl logs`, and `kubectl exec` runs another
-/// layer of the image by its title.
+/// and of the CNCF Wasm artifact, built by wasmpod and pushed by `oras`
+/// (the pod names the module), complete with their output in `kubectl
+/// logs`; `kubectl exec` runs another layer of the image by its title;
+/// and under a node policy a signed artifact runs and an unsigned one is
+/// refused.
 fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), String> {
     let (hello, probe) = (read_file(guests::HELLO)?, read_file(guests::PROBE)?);
     push_image(
@@ -1451,6 +1453,14 @@ fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), St
         )
         .map_err(|e| e.to_string())?,
     );
+    // The same kind of artifact as another tool pushes it: `oras push`
+    // with the artifact's config and layer media types.
+    wasmpod_testkit::oras::push_wasm_artifact(&c.image("by-oras"), &hello, "module.wasm");
+    c.apply(&c.wasm_job(
+        "by-oras",
+        "by-oras",
+        "        command: [\"/module.wasm\", \"from\", \"oras\"]\n",
+    ))?;
     c.apply(&c.wasm_job(
         "layered",
         "layers",
@@ -1461,7 +1471,11 @@ fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), St
         "artifact",
         "        command: [\"/hello.wasm\", \"from\", \"artifact\"]\n",
     ))?;
-    for (name, arg) in [("layered", "layers"), ("artifact", "artifact")] {
+    for (name, arg) in [
+        ("layered", "layers"),
+        ("artifact", "artifact"),
+        ("by-oras", "oras"),
+    ] {
         let logs = c.job_logs(name)?;
         check(
             logs.contains("Hello from WebAssembly, world!")

@@ -32,6 +32,7 @@
 //!   processes that never outlive a failed test.
 //!
 //! - [`cosign`]: cosign itself, to generate keys and sign test images.
+//! - [`oras`]: the ORAS client, to push and pull artifacts as others do.
 //!
 //! Missing tools are a hard failure with the install hint, never a skip.
 
@@ -40,6 +41,7 @@
 pub mod cosign;
 pub mod cri;
 pub mod image;
+pub mod oras;
 
 mod archive;
 mod barrier;
