@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::change::Change;
 use crate::config::{self, CREATED_HEADER, ConfigVersion};
 use crate::locate::{Located, locate};
 use crate::redact::redact_toml;
@@ -52,66 +53,6 @@ pub struct InstallOptions {
     /// with the installed one (status). `None` leaves the node's policy
     /// as it is.
     pub policy: Option<PathBuf>,
-}
-
-/// One file change.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Change {
-    Copy {
-        from: PathBuf,
-        to: PathBuf,
-    },
-    Write {
-        path: PathBuf,
-        old: Option<Vec<u8>>,
-        new: Vec<u8>,
-        /// Written first, when the file exists and has no backup yet.
-        backup: Option<PathBuf>,
-        /// The mode and owner of the file (and its backup): those of the
-        /// file itself when it exists, else of the file its text derives
-        /// from (the main config for a drop-in, the rendered config for a
-        /// k3s template), else [`files::Perm::PRIVATE`].
-        perm: files::Perm,
-    },
-    Remove {
-        path: PathBuf,
-    },
-    /// A folder install created, removed only when it is empty.
-    RemoveEmptyDir {
-        path: PathBuf,
-    },
-}
-
-/// Without the bytes: they may hold registry credentials.
-impl fmt::Debug for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Change::Copy { from, to } => f
-                .debug_struct("Copy")
-                .field("from", from)
-                .field("to", to)
-                .finish(),
-            Change::Write {
-                path,
-                old,
-                new,
-                backup,
-                perm,
-            } => f
-                .debug_struct("Write")
-                .field("path", path)
-                .field("old_len", &old.as_ref().map(Vec::len))
-                .field("new_len", &new.len())
-                .field("backup", backup)
-                .field("perm", perm)
-                .finish(),
-            Change::Remove { path } => f.debug_struct("Remove").field("path", path).finish(),
-            Change::RemoveEmptyDir { path } => f
-                .debug_struct("RemoveEmptyDir")
-                .field("path", path)
-                .finish(),
-        }
-    }
 }
 
 /// What a command will do (or did).

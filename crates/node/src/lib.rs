@@ -9,6 +9,7 @@
 //! containerd's own API; the host side (commands, signals) sits behind
 //! [`Host`] so the install logic is tested without a node.
 
+pub mod change;
 pub mod config;
 pub mod cri;
 mod elf;

@@ -39,7 +39,7 @@ use wasmpod_oci::trust::key::MAX_KEY_FILE_BYTES;
 use wasmpod_oci::trust::policy::MAX_POLICY_BYTES;
 use wasmpod_oci::trust::{Action, Policy, PolicyError, PublicKey};
 
-use crate::install::Change;
+use crate::change::Change;
 use crate::{NodeError, files, host_path, io};
 
 /// Where the shim reads the node policy, on the host.
