@@ -15,7 +15,8 @@
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::verify::{Evidence, Found};
+pub use super::evidence::{Dsse, pae};
+use super::evidence::{Evidence, Found};
 use crate::manifest::{Descriptor, ImageIndex, ImageManifest, Manifest};
 use crate::registry::RegistryClient;
 use crate::{Digest, ImageRef, OciError};
@@ -34,33 +35,6 @@ pub const MAX_BUNDLE_BYTES: u64 = 256 << 10;
 
 /// Most referrers examined for one image.
 pub const MAX_REFERRERS: usize = 100;
-
-/// A DSSE envelope's payload and one of its signatures.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dsse {
-    pub payload_type: String,
-    pub payload: Vec<u8>,
-    pub signature: Vec<u8>,
-}
-
-impl Dsse {
-    /// What the signature signs: DSSE's pre-authentication encoding.
-    pub fn message(&self) -> Vec<u8> {
-        pae(&self.payload_type, &self.payload)
-    }
-}
-
-/// `DSSEv1 <len> <type> <len> <payload>`, the bytes DSSE signs.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {payload_type} {} ",
-        payload_type.len(),
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out
-}
 
 /// The tag of the referrers tag schema for `digest`.
 pub fn referrers_tag(digest: &Digest) -> String {

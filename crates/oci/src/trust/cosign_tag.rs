@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 
+pub use super::evidence::Signed;
+use super::evidence::{Evidence, Found};
 use super::signing_key::SigningKey;
 use super::simple_signing::{self, MAX_PAYLOAD_BYTES};
-use super::verify::{Evidence, Found};
 use crate::manifest::{Descriptor, ImageManifest, Manifest};
 use crate::registry::RegistryClient;
 use crate::{Digest, ImageRef, OciError, media};
@@ -37,13 +38,6 @@ const MAX_SIGNATURE_CHARS: usize = 4096;
 /// The tag cosign keeps the signatures of `digest` under.
 pub fn signature_tag(digest: &Digest) -> String {
     format!("sha256-{}.sig", digest.hex())
-}
-
-/// A payload and the signature over it, both as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signed {
-    pub payload: Vec<u8>,
-    pub signature: Vec<u8>,
 }
 
 /// The signatures of `digest` in `r`'s repository. None when the

@@ -4,6 +4,7 @@
 //! - [`policy`]: the policy file and which rule governs a reference (pure).
 //! - [`key`], [`signing_key`]: cosign's public and private keys.
 //! - [`simple_signing`]: the payload a cosign signature signs.
+//! - [`evidence`]: a signature as found, in either layout, not judged yet.
 //! - [`cosign_tag`]: cosign's `sha256-<hex>.sig` layout in a registry.
 //! - [`cosign_bundle`]: cosign v3's sigstore bundles, found as OCI 1.1
 //!   referrers (or through the referrers tag schema).
@@ -20,6 +21,7 @@
 
 pub mod cosign_bundle;
 pub mod cosign_tag;
+pub mod evidence;
 pub mod inspect;
 pub mod key;
 pub mod policy;

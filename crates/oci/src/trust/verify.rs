@@ -3,56 +3,17 @@
 //! Pure: the signatures were fetched, the keys read and the time taken by
 //! the caller.
 
-use super::cosign_bundle::{self, Dsse};
-use super::cosign_tag::Signed;
+use super::cosign_bundle;
+pub use super::evidence::{Evidence, Found};
 use super::key::PublicKey;
 use super::simple_signing;
 use crate::Digest;
 
-/// One signature as found in the registry, or why it cannot be one.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// Where: `sha256-….sig layer N`, or `bundle sha256:…`.
-    pub location: String,
-    pub content: Result<Evidence, String>,
-}
-
-/// A signature in one of cosign's two layouts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Evidence {
-    /// The `sha256-<hex>.sig` tag: a simple signing payload.
-    SimpleSigning(Signed),
-    /// A sigstore bundle: a DSSE envelope around an in-toto statement.
-    Dsse(Dsse),
-}
-
-impl Evidence {
-    /// The bytes the signature is over.
-    fn message(&self) -> std::borrow::Cow<'_, [u8]> {
-        match self {
-            Self::SimpleSigning(s) => std::borrow::Cow::Borrowed(&s.payload),
-            Self::Dsse(d) => std::borrow::Cow::Owned(d.message()),
-        }
-    }
-
-    fn signature(&self) -> &[u8] {
-        match self {
-            Self::SimpleSigning(s) => &s.signature,
-            Self::Dsse(d) => &d.signature,
-        }
-    }
-
-    /// Whether `key` made this signature.
-    fn by(&self, key: &PublicKey) -> bool {
-        key.verifies(&self.message(), self.signature())
-    }
-
-    /// Whether what was signed vouches for `digest`.
-    fn check(&self, digest: &Digest) -> Result<(), String> {
-        match self {
-            Self::SimpleSigning(s) => simple_signing::check(&s.payload, digest),
-            Self::Dsse(d) => cosign_bundle::check(d, digest),
-        }
+/// Whether what `evidence` signed vouches for `digest`.
+fn vouches(evidence: &Evidence, digest: &Digest) -> Result<(), String> {
+    match evidence {
+        Evidence::SimpleSigning(s) => simple_signing::check(&s.payload, digest),
+        Evidence::Dsse(d) => cosign_bundle::check(d, digest),
     }
 }
 
@@ -180,7 +141,7 @@ pub fn examine(
     let (live, expired): (Vec<&PublicKey>, Vec<&PublicKey>) =
         keys.iter().copied().partition(|k| !k.expired_at(now));
     if let Some(key) = live.iter().find(|k| evidence.by(k)) {
-        return match evidence.check(digest) {
+        return match vouches(evidence, digest) {
             Ok(()) => Outcome::Verified(Verified {
                 key: key.fingerprint(),
                 key_name: key.name().to_string(),
