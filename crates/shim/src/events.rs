@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::publisher::{Publisher, TaskEvent};
-use crate::task::{pid, timestamp};
+use crate::reported::{pid, timestamp};
 
 /// Attempts per event before it is dropped (with a warning).
 const ATTEMPTS: u32 = 40;

@@ -41,6 +41,7 @@ mod module;
 mod netns;
 mod process;
 mod publisher;
+mod reported;
 mod rootfs;
 pub mod shim;
 pub use wasmpod_bundle as spec;

@@ -5,13 +5,11 @@
 //! become gRPC codes.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use containerd_shim::api::*;
 use containerd_shim::asynchronous::ExitSignal;
 use containerd_shim::protos::protobuf::MessageField;
-use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::shim_async::Task;
 use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim::protos::ttrpc::{self, Code};
@@ -24,6 +22,7 @@ use crate::containers::{Containers, NewContainer};
 use crate::content::Store;
 use crate::events::EventForwarder;
 use crate::process::{Exit, Status as ProcessStatus};
+use crate::reported::{pid, timestamp};
 use crate::spec;
 use crate::stdio::StdioPaths;
 
@@ -64,20 +63,6 @@ impl TaskService {
             exit,
         }
     }
-}
-
-/// The pid containerd is given for every process: this shim's, since
-/// guests are instances inside it.
-pub(crate) fn pid() -> u32 {
-    std::process::id()
-}
-
-pub(crate) fn timestamp(at: SystemTime) -> Timestamp {
-    let d = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let mut t = Timestamp::new();
-    t.seconds = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    t.nanos = i32::try_from(d.subsec_nanos()).unwrap_or(0);
-    t
 }
 
 /// The exec a request names: `None` (its empty id) for the init process.
