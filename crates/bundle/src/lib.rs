@@ -7,13 +7,16 @@
 //! - [`entrypoint`]: the module `process.args[0]` names, read beneath the
 //!   open rootfs;
 //! - [`cgroup`] and [`netns`]: joining the cgroup and the network
-//!   namespace the spec names.
+//!   namespace the spec names;
+//! - [`startup_pages`]: giving back the runtime binary's pages that
+//!   start-up touched, once the guest runs.
 
 pub mod cgroup;
 pub mod entrypoint;
 mod error;
 pub mod netns;
 mod spec;
+pub mod startup_pages;
 
 pub use error::BundleError;
 pub use spec::{

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use wasmpod_bundle::{Process, Spec};
 use wasmpod_engine::{
     EngineOptions, ExitStatus, HostDir, Limits, Program, RunSpec, Runtime, Stdio, StopHandle,
@@ -125,6 +125,9 @@ impl Launch {
     }
 }
 
+/// How long after the guest starts the binary's start-up pages go back.
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The signals that stop a guest; any other keeps its default action.
 const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
 
@@ -136,6 +139,11 @@ impl Prepared {
         // finish it while this process still has the credentials of the
         // cache's owner, not the guest's user's.
         self.runtime.finish_cache_writes();
+        // Taken before the user changes: then this process's /proc files
+        // become root's.
+        let startup_pages = wasmpod_bundle::startup_pages::StartupPages::open()
+            .map_err(|e| debug!(error = %e, "cannot read this process's mappings"))
+            .ok();
         if let Err(e) = crate::user::become_user(&self.user) {
             warn!(error = %format!("{e:#}"), "cannot run as the process's user");
             return NOT_STARTED;
@@ -152,6 +160,19 @@ impl Prepared {
             }
         };
         rt.block_on(async move {
+            // An idle container keeps only what its guest runs: the pages
+            // of this large binary that start-up touched go back a moment
+            // after the guest starts (they stay in the page cache).
+            if let Some(pages) = startup_pages {
+                tokio::spawn(async move {
+                    tokio::time::sleep(RELEASE_AFTER).await;
+                    match tokio::task::spawn_blocking(move || pages.release()).await {
+                        Ok(Ok(kib)) => debug!(kib, "released start-up pages"),
+                        Ok(Err(e)) => debug!(error = %e, "cannot release start-up pages"),
+                        Err(e) => debug!(error = %e, "cannot release start-up pages"),
+                    }
+                });
+            }
             let stop = StopHandle::new();
             for signal in STOP_SIGNALS {
                 let kind = tokio::signal::unix::SignalKind::from_raw(signal);

@@ -253,6 +253,50 @@ fn kill_stops_a_running_guest_with_128_plus_the_signal() {
     }
 }
 
+/// KiB of `pid`'s executable resident in its read-only mappings
+/// (`/proc/PID/smaps`): what start-up touched of the runtime's binary.
+fn resident_binary_kib(pid: u32) -> u64 {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
+    let exe = exe.to_string_lossy();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("smaps");
+    let mut total = 0;
+    let mut counting = false;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let perms = fields.next().unwrap_or_default();
+            let path = fields.skip(3).collect::<Vec<_>>().join(" ");
+            counting = path == exe && matches!(perms, "r-xp" | "r--p");
+        } else if counting && first == "Rss:" {
+            total += fields
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+#[test]
+fn an_idle_container_gives_back_the_binarys_start_up_pages() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe.wasm", "sleep", "60"]);
+    let pid = rt.create(&bundle, "idle");
+    rt.ok(&["start", "idle"]);
+    // Start-up touched megabytes of the binary; a moment after the guest
+    // starts they go back (the guest sleeps and touches almost nothing).
+    let started = resident_binary_kib(pid);
+    assert!(started > 1024, "only {started} KiB resident at start");
+    wasmpod_testkit::wait_until(Duration::from_secs(10), "start-up pages released", || {
+        resident_binary_kib(pid) < started / 4
+    });
+    assert_eq!(rt.state("idle")["status"], "running");
+    rt.ok(&["kill", "idle", "KILL"]);
+    assert_eq!(reap(pid), 137);
+    rt.ok(&["delete", "idle"]);
+}
+
 #[test]
 fn exec_runs_another_guest_in_a_running_container() {
     let rt = Runtime::new();

@@ -233,14 +233,7 @@ impl Containers {
             return Ok((Plan::Sandbox, None));
         }
         // Before anything of the image is read or compiled.
-        image.admitted = self
-            .policy
-            .admit(id, self.modules.store().map(|s| &**s))
-            .await
-            .map_err(|source| ShimError::NotAdmitted {
-                path: self.policy.path().to_path_buf(),
-                source: Box::new(source),
-            })?;
+        image.admitted = self.admit(id).await?;
         let root = HostDir::open(rootfs).map_err(|e| ShimError::io(rootfs, e))?;
         let runtime = self.runtime_for(spec)?;
         let base = Base {
@@ -278,6 +271,18 @@ impl Containers {
             },
             Some(base),
         ))
+    }
+
+    /// Container `id`'s image checked against the node's policy: the image
+    /// admitted, or `None` without a policy (or an image).
+    async fn admit(&self, id: &str) -> Result<Option<crate::content::ContainerImage>, ShimError> {
+        self.policy
+            .admit(id, self.modules.store().map(|s| &**s))
+            .await
+            .map_err(|source| ShimError::NotAdmitted {
+                path: self.policy.path().to_path_buf(),
+                source: Box::new(source),
+            })
     }
 
     /// The engine for the wasm stack the container asks for with the
@@ -336,7 +341,9 @@ impl Containers {
         tokio::spawn(async move {
             tokio::time::sleep(RELEASE_AFTER).await;
             due.store(false, Ordering::Release);
-            match tokio::task::spawn_blocking(crate::memory::release_binary_pages).await {
+            match tokio::task::spawn_blocking(wasmpod_bundle::startup_pages::release_binary_pages)
+                .await
+            {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => debug!(error = %e, "cannot release start-up pages"),
                 Err(e) => debug!(error = %e, "release task"),

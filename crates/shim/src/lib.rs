@@ -36,7 +36,6 @@ pub mod events;
 mod fork;
 mod launch;
 mod logger;
-mod memory;
 mod module;
 mod netns;
 mod process;

@@ -1,4 +1,5 @@
-//! Giving back the pages of the shim's own binary that start-up touched.
+//! Giving back the pages of the runtime's own binary that start-up touched,
+//! for the shim and for `wasmpod-oci`'s container processes alike.
 //!
 //! The shim binary is large (wasmtime, its WASI and HTTP hosts, the ttrpc
 //! and gRPC stacks), and starting a shim touches many megabytes of it: the
@@ -88,13 +89,42 @@ fn releasable<'a>(mappings: &'a [Mapping], exe: &str) -> impl Iterator<Item = &'
 
 /// Unmaps the resident read-only pages of this process's executable.
 /// Returns how many KiB were resident in the mappings it released.
-pub(crate) fn release_binary_pages() -> std::io::Result<u64> {
-    let exe = std::fs::read_link("/proc/self/exe")?;
-    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
-    let mappings = parse(&smaps);
-    let exe = exe.to_string_lossy();
+pub fn release_binary_pages() -> std::io::Result<u64> {
+    StartupPages::open()?.release()
+}
+
+/// What a release needs, taken while this process may still read its own
+/// `/proc` files: after it changes its user (a container's
+/// `process.user`), the kernel makes them root's.
+#[derive(Debug)]
+pub struct StartupPages {
+    exe: String,
+    smaps: std::fs::File,
+}
+
+impl StartupPages {
+    /// Opens `/proc/self/smaps` and reads which file this executable is.
+    pub fn open() -> std::io::Result<Self> {
+        let exe = std::fs::read_link("/proc/self/exe")?
+            .to_string_lossy()
+            .into_owned();
+        let smaps = std::fs::File::open("/proc/self/smaps")?;
+        Ok(Self { exe, smaps })
+    }
+
+    /// Unmaps the resident read-only pages of this process's executable,
+    /// as they are now. Returns how many KiB were resident in the mappings
+    /// it released.
+    pub fn release(mut self) -> std::io::Result<u64> {
+        let mut smaps = String::new();
+        std::io::Read::read_to_string(&mut self.smaps, &mut smaps)?;
+        Ok(release(&parse(&smaps), &self.exe))
+    }
+}
+
+fn release(mappings: &[Mapping], exe: &str) -> u64 {
     let mut released = 0;
-    for m in releasable(&mappings, &exe) {
+    for m in releasable(mappings, exe) {
         // SAFETY: the range is a whole mapping of this process, read-only
         // (so nothing can have written to it since smaps was read) and
         // backed by the executable file with no anonymous page: every page
@@ -115,8 +145,8 @@ pub(crate) fn release_binary_pages() -> std::io::Result<u64> {
             debug!(error = %std::io::Error::last_os_error(), start = m.start, "madvise");
         }
     }
-    debug!(kib = released, exe = %Path::new(exe.as_ref()).display(), "released binary pages");
-    Ok(released)
+    debug!(kib = released, exe = %Path::new(exe).display(), "released binary pages");
+    released
 }
 
 #[cfg(test)]
