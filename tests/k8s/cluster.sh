@@ -486,8 +486,14 @@ EOF
   wait "$pause_pid" || die "building the pause image failed"
   containerd_config
   # The runtime handler goes in the way an admin puts it in.
+  # The node's trust policy lives under $STATE/host (containerd's
+  # WASMPOD_NODE_POLICY names it, and a named policy must exist): one that
+  # lets every image run, until a scenario installs another.
+  mkdir -p "$STATE/host"
+  printf '[default]\naction = "allow-unsigned"\n' >"$STATE/permissive-policy.toml"
   "$wbin/wasmpod" node install --containerd-config "$STATE/containerd/config.toml" \
-    --bin-dir "$STATE/node-bin" >"$STATE/logs/node-install.log" 2>&1 ||
+    --bin-dir "$STATE/node-bin" --host-root "$STATE/host" --policy "$STATE/permissive-policy.toml" \
+    >"$STATE/logs/node-install.log" 2>&1 ||
     die "wasmpod node install failed: $(cat "$STATE/logs/node-install.log")"
   start containerd env PATH="$STATE/node-bin:$ctd_path/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     WASMPOD_HOME="$STATE/wasmpod-home" \

@@ -543,6 +543,38 @@ impl Cluster {
         )
     }
 
+    /// `wasmpod node install --policy POLICY` for this node (under the
+    /// state folder's host root, the file containerd's
+    /// `WASMPOD_NODE_POLICY` names); what it printed.
+    fn install_policy(&self, policy: &Path) -> Result<String, String> {
+        let out = run(Command::new(bin_dir().join("wasmpod"))
+            .args(["node", "install", "--containerd-config"])
+            .arg(self.state.join("containerd/config.toml"))
+            .arg("--bin-dir")
+            .arg(self.state.join("node-bin"))
+            .arg("--host-root")
+            .arg(self.state.join("host"))
+            .arg("--policy")
+            .arg(policy))?;
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        check(out.status.success(), || {
+            format!(
+                "wasmpod node install --policy {}: {}{said}{}",
+                policy.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        Ok(said)
+    }
+
+    /// Puts back the node policy `cluster.sh` installed, which lets every
+    /// image run (the policy containerd names must exist).
+    fn permissive_policy(&self) -> Result<(), String> {
+        self.install_policy(&self.state.join("permissive-policy.toml"))
+            .map(drop)
+    }
+
     /// Deletes namespace `name` and waits (up to 60 s) until it is gone.
     fn delete_namespace(&self, name: &str) -> Result<(), String> {
         self.kubectl_ok(&["delete", "namespace", name, "--wait=true", "--timeout=60s"])
@@ -1072,22 +1104,9 @@ fn node_policy_admits_signed_pods_and_refuses_the_rest(c: &Cluster) -> Result<()
     .map_err(|e| e.to_string())?;
     let host = c.state.join("host");
     let installed = host.join("etc/wasmpod/policy.toml");
-    let out = run(Command::new(bin_dir().join("wasmpod"))
-        .args(["node", "install", "--containerd-config"])
-        .arg(c.state.join("containerd/config.toml"))
-        .arg("--bin-dir")
-        .arg(c.state.join("node-bin"))
-        .arg("--host-root")
-        .arg(&host)
-        .arg("--policy")
-        .arg(src.path().join("policy.toml")))?;
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    check(out.status.success() && installed.is_file(), || {
-        format!(
-            "wasmpod node install --policy: {}{said}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
+    let said = c.install_policy(&src.path().join("policy.toml"))?;
+    check(installed.is_file(), || {
+        format!("no policy at {}", installed.display())
     })?;
     check(said.contains("default require-signature"), || {
         format!("node install said: {said}")
@@ -1161,10 +1180,9 @@ fn node_policy_admits_signed_pods_and_refuses_the_rest(c: &Cluster) -> Result<()
         )?;
         check(ready == "true", || format!("policy-moving-1 ready={ready}"))
     })();
-    // The node goes back to no policy, whatever happened, for what runs
-    // after this scenario.
-    let removed =
-        std::fs::remove_file(&installed).map_err(|e| format!("{}: {e}", installed.display()));
+    // The node goes back to the policy that lets everything run, whatever
+    // happened, for what runs after this scenario.
+    let removed = c.permissive_policy();
     for pod in ["policy-unsigned", "policy-moving-1", "policy-moving-2"] {
         let _ = c.kubectl(&["-n", NS, "delete", "pod", pod, "--wait=false"]);
     }
@@ -1525,15 +1543,12 @@ fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), St
         )
         .map_err(|e| e.to_string())?,
     );
-    let policy_dir = c.state.join("host/etc/wasmpod");
-    std::fs::create_dir_all(&policy_dir).map_err(|e| e.to_string())?;
-    std::fs::copy(&alice.public, policy_dir.join("alice.pub")).map_err(|e| e.to_string())?;
-    let policy = policy_dir.join("policy.toml");
     std::fs::write(
-        &policy,
+        keys.path().join("policy.toml"),
         "[default]\naction = \"require-signature\"\nkeys = [\"alice.pub\"]\n",
     )
     .map_err(|e| e.to_string())?;
+    c.install_policy(&keys.path().join("policy.toml"))?;
     let result = (|| -> Result<(), String> {
         c.apply(&c.wasm_job(
             "artifact-signed",
@@ -1557,6 +1572,6 @@ fn wasm_layer_images_run_in_pods_on_containerd_1_7(c: &Cluster) -> Result<(), St
             || format!("refusal: {message}"),
         )
     })();
-    let removed = std::fs::remove_file(&policy).map_err(|e| format!("{}: {e}", policy.display()));
+    let removed = c.permissive_policy();
     result.and(removed)
 }

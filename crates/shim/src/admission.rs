@@ -60,6 +60,8 @@ pub enum AdmissionError {
     },
     #[error("container {0} has no image, and the default rule is not allow-unsigned")]
     NoImage(String),
+    #[error("containerd names the image by its ID {0}, not by a reference a rule could match")]
+    NotAName(String),
     #[error("containerd names the image {name:?}, which is not an image reference")]
     Reference {
         name: String,
@@ -81,6 +83,10 @@ pub enum AdmissionError {
 /// The node's policy file, and what checking against it needs.
 pub(crate) struct NodePolicy {
     path: PathBuf,
+    /// Named explicitly (`WASMPOD_NODE_POLICY`): then a missing file is an
+    /// error, not "no policy", so a typo or an unmounted folder cannot
+    /// turn the checks off.
+    required: bool,
     /// The node's state folder, for the verified-signature cache and
     /// registry credentials.
     home: Option<PathBuf>,
@@ -89,19 +95,26 @@ pub(crate) struct NodePolicy {
 impl NodePolicy {
     /// The policy at `$WASMPOD_NODE_POLICY`, else [`POLICY_PATH`].
     pub(crate) fn from_env() -> Self {
-        let path = std::env::var_os(POLICY_ENV)
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| PathBuf::from(POLICY_PATH), PathBuf::from);
-        Self::new(path, wasmpod_engine::home::default_home())
+        let named = std::env::var_os(POLICY_ENV).filter(|p| !p.is_empty());
+        let required = named.is_some();
+        let path = named.map_or_else(|| PathBuf::from(POLICY_PATH), PathBuf::from);
+        Self {
+            required,
+            ..Self::new(path, wasmpod_engine::home::default_home())
+        }
     }
 
     pub(crate) fn new(path: PathBuf, home: Option<PathBuf>) -> Self {
-        Self { path, home }
+        Self {
+            path,
+            required: false,
+            home,
+        }
     }
 
-    /// Whether there is a policy file (which may still be unusable).
+    /// Whether there is a policy (which may still be unusable).
     pub(crate) fn is_set(&self) -> bool {
-        std::fs::symlink_metadata(&self.path).is_ok()
+        self.required || std::fs::symlink_metadata(&self.path).is_ok()
     }
 
     /// The file this policy is read from, for messages.
@@ -112,7 +125,9 @@ impl NodePolicy {
     /// The policy with its keys, or `None` when there is no policy file.
     fn trust(&self) -> Result<Option<(Trust, trust::Policy)>, OciError> {
         match std::fs::symlink_metadata(&self.path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.required => {
+                return Ok(None);
+            }
             _ => {}
         }
         let policy = trust::read_policy(&self.path)?;
@@ -160,6 +175,12 @@ impl NodePolicy {
             Err(e) => return Err(image_of(e)),
         };
         let asked = started.elapsed();
+        // A name that is an image ID (`sha256:…`) names no registry or
+        // repository a rule could match: it would fall to the default rule
+        // whatever the image is.
+        if image.name.starts_with("sha256:") {
+            return Err(AdmissionError::NotAName(image.name.clone()));
+        }
         let reference =
             ImageRef::parse(&image.name).map_err(|source| AdmissionError::Reference {
                 name: image.name.clone(),
@@ -234,11 +255,16 @@ fn fetch_and_verify(
     let auth = AuthFiles::standard(home.unwrap_or(std::path::Path::new(DEFAULT_HOME)));
     let client = RegistryClient::new(auth, ClientOptions::default())?;
     let admission = trust.admit(reference)?;
-    runtime
-        .block_on(tokio::time::timeout(
-            VERIFY_TIMEOUT,
-            admission.verify(&client, reference, digest),
-        ))
+    let verdict = runtime.block_on(tokio::time::timeout(
+        VERIFY_TIMEOUT,
+        admission.verify(&client, reference, digest),
+    ));
+    drop(client);
+    drop(_context);
+    // A name lookup stuck in the resolver must not hold the Create: the
+    // runtime's blocking threads are left behind, not waited for.
+    runtime.shutdown_background();
+    verdict
         .map_err(|_| AdmissionError::Timeout {
             name: name.to_string(),
         })?

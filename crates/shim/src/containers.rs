@@ -468,6 +468,11 @@ impl Containers {
             let base = admit_exec(c, id, exec_id)?;
             (base, c.image.clone())
         };
+        // A container created before the node had a policy is checked at
+        // its first exec under one.
+        if image.admitted.is_none() && self.policy.is_set() {
+            image.admitted = self.admit(id).await?;
+        }
         if !process.env.is_empty() {
             base.env = wasmpod_engine::env_pairs(&process.env);
         }

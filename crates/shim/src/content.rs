@@ -254,7 +254,7 @@ impl Store {
         let memo = chains.map(|dir| dir.join(image.digest.hex()));
         let remembered = memo
             .as_deref()
-            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(read_memo)
             .filter(|c| c.is_empty() || c.parse::<Digest>().is_ok());
         let expected = match remembered {
             Some(chain) => chain,
@@ -418,6 +418,27 @@ fn chain_id(config: &[u8]) -> Result<String, serde_json::Error> {
     }
     Ok(chain)
 }
+
+/// A remembered chain ID: a regular file (not followed if a link, not
+/// waited on if a FIFO) of at most a digest's length.
+fn read_memo(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(MAX_MEMO + 1).read_to_string(&mut text).ok()?;
+    (text.len() as u64 <= MAX_MEMO).then_some(text)
+}
+
+/// A chain ID's length: `sha256:` and 64 hex digits.
+const MAX_MEMO: u64 = 71;
 
 /// Writes a digest's chain ID to `path` (temp file and rename); a memo
 /// that cannot be written costs a manifest read next time, nothing more.
