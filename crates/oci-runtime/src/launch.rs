@@ -102,7 +102,7 @@ impl Launch {
             preopens: self.spec.preopens(&root)?,
             cwd: Some(cwd),
             limits: Limits {
-                memory: self.spec.memory_limit(),
+                memory: self.spec.memory_limit().map(guest_memory),
                 timeout: None,
                 cpu_millis: self.spec.cpu_millis(),
             },
@@ -123,6 +123,18 @@ impl Launch {
             user: self.process.user.clone(),
         })
     }
+}
+
+/// What this process itself needs beside the guest's memory (runtime,
+/// engine, stacks): the cgroup's limit covers both, so the guest gets the
+/// rest, and running out is an allocation the guest sees fail, not the
+/// kernel's OOM kill of the whole container.
+const RUNTIME_RESERVE: u64 = 12 << 20;
+
+/// The guest's share of a container memory limit of `limit` bytes: the
+/// limit less [`RUNTIME_RESERVE`], and never less than half the limit.
+fn guest_memory(limit: u64) -> u64 {
+    limit.saturating_sub(RUNTIME_RESERVE).max(limit / 2)
 }
 
 /// How long after the guest starts the binary's start-up pages go back.
@@ -221,5 +233,18 @@ fn code(status: &ExitStatus, stop: &StopHandle) -> i32 {
         (ExitStatus::Stopped(StopReason::Signal(n)), _) => 128 + n,
         (ExitStatus::Exited(0), Some(StopReason::Signal(n))) => 128 + n,
         _ => status.code(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_gets_the_limit_less_the_runtimes_reserve() {
+        assert_eq!(guest_memory(64 << 20), 52 << 20);
+        assert_eq!(guest_memory(1 << 30), (1 << 30) - (12 << 20));
+        // A small limit still leaves the guest half.
+        assert_eq!(guest_memory(16 << 20), 8 << 20);
     }
 }

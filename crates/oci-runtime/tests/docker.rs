@@ -133,7 +133,8 @@ fn run_rm_with_a_terminal_stdin_and_a_memory_limit() {
     run.args(["run", "--runtime", "wasmpod", "--rm", "-i", IMAGE, "stdin"]);
     let out = output_within(run, Some("one\ntwo\n"), LIMIT);
     assert_exit(&out, 0, "ready\ngot: one\ngot: two\nstdin closed\n", &d);
-    // --memory: the spec's limit is the guest's.
+    // --memory: the spec's limit, less the runtime's own share, is the
+    // guest's; it runs out without the container being OOM-killed.
     let out = run_rm(&d, &["--memory", "64m", IMAGE, "alloc", "100"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let line = text(&out.stdout);
