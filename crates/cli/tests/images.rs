@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use wasmpod_oci::image::BuiltImage;
 use wasmpod_oci::manifest::{Descriptor, ImageIndex, Platform};
-use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient, media};
+use wasmpod_oci::{Digest, ImageRef, NoProgress, media};
 use wasmpod_test_guests as guests;
 use wasmpod_testkit::{Auth, Canned, FaultServer, Proxy, Registry, TokenIssuer};
 
@@ -51,20 +51,6 @@ fn remote_config(reference: &str) -> serde_json::Value {
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
-}
-
-fn lib_client() -> RegistryClient {
-    let dir = tempfile::tempdir().expect("tmp");
-    let auth = wasmpod_oci::auth::AuthFiles::new(dir.path().join("none.json"), vec![]);
-    RegistryClient::new(auth, ClientOptions::default()).expect("client")
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio")
-        .block_on(f)
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::process::Output;
 use common::*;
 use wasmpod_oci::trust::cosign_tag::{self, Signed};
 use wasmpod_oci::trust::simple_signing;
-use wasmpod_oci::{ClientOptions, Digest, ImageRef, NoProgress, RegistryClient};
+use wasmpod_oci::{Digest, ImageRef, NoProgress, RegistryClient};
 use wasmpod_test_guests as guests;
 use wasmpod_testkit::Registry;
 use wasmpod_testkit::cosign::{KeyPair, PASSWORD};
@@ -48,19 +48,6 @@ fn assert_refused(w: &Wasmpod, o: &Output, needle: &str) {
         "nothing remembered as verified"
     );
     assert_eq!(stdout(&w.exec(&["images", "-q"])), "");
-}
-
-fn lib_client() -> RegistryClient {
-    let auth = wasmpod_oci::auth::AuthFiles::new("/nonexistent/auth.json".into(), vec![]);
-    RegistryClient::new(auth, ClientOptions::default()).expect("client")
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio")
-        .block_on(f)
 }
 
 /// Writes `policy.toml` into `w`'s state folder.

@@ -235,3 +235,19 @@ pub fn chunked_response(raw: &[u8]) -> (Option<u16>, Vec<u8>, bool) {
         rest = &data[size + 2..];
     }
 }
+
+/// The library's registry client, with no credentials: for pushing and
+/// reading what a test sets up in the registry behind wasmpod's back.
+pub fn lib_client() -> wasmpod_oci::RegistryClient {
+    let auth = wasmpod_oci::auth::AuthFiles::new("/nonexistent/auth.json".into(), vec![]);
+    wasmpod_oci::RegistryClient::new(auth, wasmpod_oci::ClientOptions::default()).expect("client")
+}
+
+/// Runs `f` to completion on a runtime of its own.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+        .block_on(f)
+}
