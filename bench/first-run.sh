@@ -8,9 +8,10 @@
 #   - a burst of 20 different 256 KiB modules run back to back, one
 #     command per side, so that a cache write left running by one run
 #     would show in the runs after it.
-# wasmpod compiles with epoch interruption on (so that any guest can be
-# stopped); `wasmtime run -W timeout=3600s` is wasmtime with the same
-# instrumentation, and is timed too.
+# A plain `wasmpod run` of a module (no --timeout, no --cpus) compiles
+# without epoch checks, as `wasmtime run` does; `wasmtime run -W
+# timeout=3600s` (wasmtime with epoch checks, which every other wasmpod
+# path compiles with) is timed too.
 # Prints a Markdown table of medians and ratios (wasmpod / wasmtime; below
 # 1.0 means wasmpod is faster). WASMPOD_BEFORE=PATH adds another wasmpod
 # binary (an older build) to every round.
@@ -42,16 +43,17 @@ done
 # Both print the same greeting; make sure before timing anything.
 diff <(WASMPOD_HOME="$work/check" "$WASMPOD" run "$work/hello.wasm") <("$WASMTIME" run -C cache=n "$work/hello.wasm")
 
-# Commands for one side: NAME PREFIX. A wasmpod side gets a state folder of
-# its own, emptied before every run (or burst).
+# Commands for one side: NAME PREFIX. Every wasmpod run (or burst) gets a
+# state folder nobody has used ({id} is fresh per run), so its cache is
+# empty without timing a removal; the folders go after each table row.
 cmds=()
 sides() { # label wasm...
   local label=$1; shift
   local each="" pod
   for pod in wasmpod ${WASMPOD_BEFORE:+before}; do
-    local bin=$WASMPOD home="$work/home-$pod"
+    local bin=$WASMPOD home="$work/homes/$pod-{id}"
     [ "$pod" = before ] && bin=$WASMPOD_BEFORE
-    each="rm -rf $home"
+    each="true"
     for m in "$@"; do each+=" && WASMPOD_HOME=$home $bin run $m"; done
     cmds+=("$label-$pod" "$each")
   done
@@ -65,10 +67,13 @@ sides() { # label wasm...
 
 cmds=(); sides hello "$work/hello.wasm"
 python3 bench/interleave.py --runs "$RUNS" --warmup 2 --json "$work/hello.json" -- "${cmds[@]}"
+rm -rf "$work/homes"
 cmds=(); sides big "$work/big.wasm"
 python3 bench/interleave.py --runs "$BIG_RUNS" --warmup 1 --json "$work/big.json" -- "${cmds[@]}"
+rm -rf "$work/homes"
 cmds=(); sides burst "${burst[@]}"
 python3 bench/interleave.py --runs "$BURST_RUNS" --warmup 1 --json "$work/burst.json" -- "${cmds[@]}"
+rm -rf "$work/homes"
 
 python3 - "$work" "$RUNS" "$BIG_RUNS" "$BURST_RUNS" <<'PY'
 import json, statistics, sys

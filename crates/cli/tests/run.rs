@@ -331,8 +331,9 @@ fn memory_cap_holds_and_the_guest_sees_malloc_fail() {
 #[test]
 fn timeout_interrupts_a_spinning_guest_with_124() {
     let w = Wasmpod::new();
-    // Compile first so the timed run measures the timeout, not Cranelift.
-    assert_code(&w.run(&[guests::PROBE, "exit", "0"]), 0);
+    // Compile first so the timed run measures the timeout, not Cranelift
+    // (with a timeout: a run without one compiles without epoch checks).
+    assert_code(&w.run(&["--timeout", "60s", guests::PROBE, "exit", "0"]), 0);
     let started = Instant::now();
     let o = w.run(&["--timeout", "500ms", guests::PROBE, "spin"]);
     let elapsed = started.elapsed();
@@ -345,6 +346,52 @@ fn timeout_interrupts_a_spinning_guest_with_124() {
     );
     assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
     assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+}
+
+/// Without --timeout or --cpus a module is compiled without epoch checks
+/// (as `wasmtime run` does): nothing inside can interrupt a spinning guest,
+/// and a signal ends the process as it ends wasmtime. Its compile cache
+/// entry is its own; a later run with a limit compiles one with the checks
+/// and still enforces the limit.
+#[test]
+fn a_spinning_guest_without_limits_ends_with_the_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let w = Wasmpod::new();
+    let mut child = KillOnDrop::spawn(
+        w.cmd()
+            .args(["run", guests::PROBE, "spin"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let lines = lines_of(child.0.stdout.take().expect("stdout"));
+    assert_eq!(
+        lines.recv_timeout(LINE_LIMIT).expect("spinning"),
+        "spinning"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child
+        .wait_within(Duration::from_secs(10))
+        .expect("wasmpod ends on SIGTERM");
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+
+    let entries = || {
+        std::fs::read_dir(w.home.path().join("cache/compiled"))
+            .expect("cache folder")
+            .count()
+    };
+    let before = entries();
+    let o = w.run(&["--timeout", "300ms", guests::PROBE, "spin"]);
+    assert_code(&o, 124);
+    assert_eq!(
+        entries(),
+        before + 1,
+        "an entry of its own for the checked code"
+    );
 }
 
 #[test]

@@ -22,6 +22,12 @@ pub enum EngineError {
     #[error("max wasm stack {bytes} bytes is outside 64 KiB to 1 GiB")]
     MaxWasmStack { bytes: u64 },
 
+    /// A timeout, a CPU quota or an HTTP server was asked of a runtime
+    /// built without [`EngineOptions::interruptible`](crate::EngineOptions::interruptible),
+    /// which could not enforce it.
+    #[error("{what} needs an engine that can interrupt guests (interruptible)")]
+    NotInterruptible { what: &'static str },
+
     /// A wasi:http component's address cannot be listened on.
     #[error("cannot listen on {addr}")]
     Listen {

@@ -45,6 +45,21 @@ pub struct EngineOptions {
     /// (512 KiB) is too small for them. Must lie in
     /// [`MAX_WASM_STACK_RANGE`].
     pub max_wasm_stack: u64,
+
+    /// Compile guests with epoch checks (at function entries and loop
+    /// back-edges), so that a guest computing without ever calling the host
+    /// can still be stopped from outside: timeouts, CPU quotas, draining an
+    /// HTTP server, a pod's stop. Default: `true`.
+    ///
+    /// `false` is for a process that runs one guest to completion and is
+    /// itself the way to stop it, as a one-shot `wasmpod run` of a command
+    /// with no `--timeout` and no `--cpus` is (a signal ends the process,
+    /// as with `wasmtime run`): the checks cost about a quarter of the
+    /// compile time of a first run and a little of every run. A runtime
+    /// built this way refuses to run with a timeout or a CPU quota, and to
+    /// serve HTTP, rather than silently not enforcing them. Its compiled
+    /// code is cached apart from the interruptible engine's.
+    pub interruptible: bool,
 }
 
 /// The default [`EngineOptions::max_wasm_stack`]: 8 MiB.
@@ -68,6 +83,7 @@ impl Default for EngineOptions {
             pooling_max_memory_bytes: 4 << 30,
             optimize: true,
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+            interruptible: true,
         }
     }
 }
@@ -76,8 +92,7 @@ impl EngineOptions {
     /// The wasmtime configuration these options stand for.
     ///
     /// Fixed choices, not options:
-    /// - epoch interruption is on, so a running guest can always be stopped
-    ///   (timeouts, SIGTERM) without a cooperative guest;
+    /// - epoch interruption follows [`interruptible`](Self::interruptible);
     /// - copy-on-write memory initialisation is on (wasmtime's default);
     /// - backtrace details (DWARF file and line) are off, so the settings do
     ///   not depend on `WASMTIME_BACKTRACE_DETAILS`; function names from the
@@ -106,7 +121,7 @@ impl EngineOptions {
         config
             .max_wasm_stack(wasm_stack)
             .async_stack_size(fiber_stack)
-            .epoch_interruption(true)
+            .epoch_interruption(self.interruptible)
             .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
             .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
             .memory_init_cow(true)

@@ -20,6 +20,13 @@ pub enum ProgramKind {
 }
 
 impl ProgramKind {
+    /// The kind of the binary guest `binary` (see [`to_binary`]), from its
+    /// 8-byte header alone; anything that is neither a module nor a
+    /// component is [`EngineError::NotWasm`].
+    pub fn of(binary: &[u8]) -> Result<Self, EngineError> {
+        detect(binary)
+    }
+
     /// A short name for logs and messages.
     pub fn as_str(self) -> &'static str {
         match self {

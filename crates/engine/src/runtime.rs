@@ -40,6 +40,9 @@ pub struct Runtime {
     /// The one epoch thread of `engine`, for the CPU-limited runs and the
     /// HTTP servers under way.
     ticker: EpochTicker,
+    /// Whether guests are compiled with epoch checks
+    /// ([`EngineOptions::interruptible`]).
+    interruptible: bool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -71,7 +74,18 @@ impl Runtime {
             module_linker: OnceLock::new(),
             component_linker: OnceLock::new(),
             http_linker: OnceLock::new(),
+            interruptible: options.interruptible,
         })
+    }
+
+    /// `Ok` when this runtime can stop a running guest from outside, which
+    /// `what` needs.
+    fn require_interruptible(&self, what: &'static str) -> Result<(), EngineError> {
+        if self.interruptible {
+            Ok(())
+        } else {
+            Err(EngineError::NotInterruptible { what })
+        }
     }
 
     /// The wasmtime engine, for callers that need to share it.
@@ -114,6 +128,12 @@ impl Runtime {
         stop: &StopHandle,
     ) -> Result<ExitStatus, EngineError> {
         let span = info_span!("run", digest = %program.digest(), argv0 = spec.args.first().map(String::as_str).unwrap_or(""));
+        if spec.limits.timeout.is_some() {
+            self.require_interruptible("a timeout")?;
+        }
+        if spec.limits.cpu_millis.is_some() {
+            self.require_interruptible("a CPU quota")?;
+        }
         let usage = spec.usage.clone();
         let run = async {
             stop.attach(&self.engine);
@@ -226,6 +246,7 @@ impl Runtime {
         stats: Arc<HttpStats>,
         stop: &StopHandle,
     ) -> Result<ExitStatus, EngineError> {
+        self.require_interruptible("serving HTTP")?;
         let args = ServeArgs {
             linker: self.http_linker()?,
             ticker: &self.ticker,

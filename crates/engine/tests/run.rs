@@ -397,3 +397,72 @@ fn load_cached_finds_compiled_code_by_digest() {
         "the damaged probe entry is gone; the component's is untouched until used"
     );
 }
+
+/// A runtime compiled without epoch checks runs commands as any other, but
+/// refuses what it could not enforce, before running anything, and caches
+/// its code apart from an interruptible engine's.
+#[test]
+fn a_runtime_without_interruption_refuses_limits_it_cannot_enforce() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let options = |interruptible| EngineOptions {
+        cache_dir: Some(cache.clone()),
+        interruptible,
+        ..EngineOptions::default()
+    };
+    let plain = Runtime::new(options(false)).expect("runtime");
+    let program = load(&plain, guests::PROBE);
+    assert_eq!(program.cache_outcome(), wasmpod_engine::CacheOutcome::Miss);
+    let out = Captured::new();
+    let status = block_on(plain.run(
+        &program,
+        spec(&["probe", "exit", "7"], out.stdio(InputSpec::Null)),
+        &StopHandle::new(),
+    ))
+    .expect("run");
+    assert_eq!(status, ExitStatus::Exited(7));
+
+    for (limits, what) in [
+        (
+            Limits {
+                timeout: Some(Duration::from_secs(1)),
+                ..Limits::default()
+            },
+            "a timeout",
+        ),
+        (
+            Limits {
+                cpu_millis: Some(500),
+                ..Limits::default()
+            },
+            "a CPU quota",
+        ),
+    ] {
+        let out = Captured::new();
+        let mut s = spec(&["probe", "spin"], out.stdio(InputSpec::Null));
+        s.limits = limits;
+        let started = Instant::now();
+        let err = block_on(plain.run(&program, s, &StopHandle::new())).expect_err(what);
+        assert_eq!(
+            err.to_string(),
+            format!("{what} needs an engine that can interrupt guests (interruptible)")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: ran the guest"
+        );
+    }
+
+    // The interruptible engine compiles its own entry, and the plain
+    // one's entry is still there for it.
+    plain.finish_cache_writes();
+    let interruptible = Runtime::new(options(true)).expect("runtime");
+    let again = load(&interruptible, guests::PROBE);
+    assert_eq!(again.cache_outcome(), wasmpod_engine::CacheOutcome::Miss);
+    interruptible.finish_cache_writes();
+    let plain = Runtime::new(options(false)).expect("runtime");
+    assert_eq!(
+        load(&plain, guests::PROBE).cache_outcome(),
+        wasmpod_engine::CacheOutcome::Hit
+    );
+}

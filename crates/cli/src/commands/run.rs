@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use wasmpod_engine::{
-    EngineOptions, ExitStatus, Limits, Preopen, RunSpec, Runtime, Stdio, StopHandle, StopReason,
+    EngineOptions, ExitStatus, Limits, Preopen, ProgramKind, RunSpec, Runtime, Stdio, StopHandle,
+    StopReason,
 };
 use wasmpod_kube::quantity::Quantity;
 
@@ -166,10 +167,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some(home) => options.cache_dir = Some(home.join("cache").join("compiled")),
         None => tracing::warn!("no state folder (set WASMPOD_HOME); compiling without a cache"),
     }
+    let binary =
+        wasmpod_engine::to_binary(&bytes).with_context(|| format!("cannot load {}", args.file))?;
+    // A preview 1 module is a command: it runs to completion in this
+    // process, and a signal ends the process. With no timeout and no CPU
+    // quota nothing has to interrupt it from inside, so it is compiled
+    // without epoch checks, as `wasmtime run` does (a quarter of a first
+    // run's compile time). Components keep them: one may be a server.
+    options.interruptible = ProgramKind::of(&binary).ok() != Some(ProgramKind::Module)
+        || spec.limits.timeout.is_some()
+        || spec.limits.cpu_millis.is_some();
     let mut runtime = Runtime::new(options.clone())?;
     let engine_ready = started.elapsed();
     let mut program = runtime
-        .load(&bytes)
+        .load(&binary)
         .with_context(|| format!("cannot load {}", args.file))?;
     if runtime.is_http_handler(&program) {
         // A server makes an instance per request: take them from a pool
@@ -177,7 +188,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         options.pooling = true;
         runtime = Runtime::new(options)?;
         program = runtime
-            .load(&bytes)
+            .load(&binary)
             .with_context(|| format!("cannot load {}", args.file))?;
     }
     let loaded = started.elapsed();
