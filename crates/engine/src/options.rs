@@ -74,6 +74,10 @@ pub const MAX_WASM_STACK_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(1 
 /// wasmtime's defaults (2 MiB fibers for 512 KiB of wasm) leave 1.5 MiB.
 const HOST_STACK: u64 = 3 << 19;
 
+/// Bytes of each pooled memory and table reset in place when an instance
+/// ends, instead of being handed back to the kernel.
+const KEEP_RESIDENT: usize = 1 << 20;
+
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
@@ -145,7 +149,10 @@ impl EngineOptions {
                 .max_memory_size(
                     usize::try_from(self.pooling_max_memory_bytes)
                         .map_err(|_| EngineError::Config("pooling memory size too large".into()))?,
-                );
+                )
+                .linear_memory_keep_resident(KEEP_RESIDENT)
+                .table_keep_resident(KEEP_RESIDENT)
+                .pagemap_scan(wasmtime::Enabled::Auto);
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         Ok(config)

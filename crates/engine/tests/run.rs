@@ -466,3 +466,46 @@ fn a_runtime_without_interruption_refuses_limits_it_cannot_enforce() {
         wasmpod_engine::CacheOutcome::Hit
     );
 }
+
+/// A pooled instance's memory slot is reused by the next instance of the
+/// same module, and whatever the last one wrote must be gone: zeroed
+/// memory reads zero again and data segments have their initial bytes
+/// again, both in the part of the slot that is reset in place (the first
+/// MiB) and beyond it. The guest exits non-zero if it finds a write of an
+/// earlier instance.
+#[test]
+fn a_pooled_slot_shows_nothing_of_the_instance_before() {
+    const GUEST: &str = r#"
+    (module
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 24)
+      (data (i32.const 2000) "\01")
+      (data (i32.const 1400000) "\01")
+      (func (export "_start")
+        ;; zero-initialised bytes, below and above 1 MiB
+        (if (i32.load (i32.const 1000)) (then (call $exit (i32.const 3))))
+        (if (i32.load (i32.const 1300000)) (then (call $exit (i32.const 4))))
+        ;; bytes from data segments
+        (if (i32.ne (i32.load8_u (i32.const 2000)) (i32.const 1))
+          (then (call $exit (i32.const 5))))
+        (if (i32.ne (i32.load8_u (i32.const 1400000)) (i32.const 1))
+          (then (call $exit (i32.const 6))))
+        (i32.store (i32.const 1000) (i32.const 0xdeadbeef))
+        (i32.store (i32.const 1300000) (i32.const 0xdeadbeef))
+        (i32.store8 (i32.const 2000) (i32.const 2))
+        (i32.store8 (i32.const 1400000) (i32.const 2))
+        (call $exit (i32.const 0))))
+    "#;
+    let (_d, rt) = runtime(true);
+    let program = rt.load(GUEST.as_bytes()).expect("load");
+    for run in 0..4 {
+        let out = Captured::new();
+        let status = block_on(rt.run(
+            &program,
+            spec(&["reset"], out.stdio(InputSpec::Null)),
+            &StopHandle::new(),
+        ))
+        .expect("run");
+        assert_eq!(status, ExitStatus::Exited(0), "run {run}");
+    }
+}
