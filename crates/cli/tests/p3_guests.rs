@@ -32,17 +32,23 @@ fn a_wasi_p3_command_writes_through_its_stream_and_exits_with_its_code() {
         (Some("256"), 2),
         (Some("three"), 2),
     ] {
-        let mut args = vec![guests::P3_EXIT_WAT_WASM];
-        args.extend(arg);
-        let o = w.run(&args);
-        assert_code(&o, code);
-        // The line is out before the exit, whichever way the guest ends.
-        assert_eq!(
-            stdout(&o),
-            format!("p3-exit: {}\n", arg.unwrap_or("ok")),
-            "{arg:?}"
-        );
-        assert_eq!(stderr(&o), "", "{arg:?}");
+        // The 0.2 twin (the cold-start benchmark compares them) ends alike.
+        for (guest, name) in [
+            (guests::P3_EXIT_WAT_WASM, "p3-exit"),
+            (guests::P2_EXIT_WAT_WASM, "p2-exit"),
+        ] {
+            let mut args = vec![guest];
+            args.extend(arg);
+            let o = w.run(&args);
+            assert_code(&o, code);
+            // The line is out before the exit, whichever way the guest ends.
+            assert_eq!(
+                stdout(&o),
+                format!("{name}: {}\n", arg.unwrap_or("ok")),
+                "{name} {arg:?}"
+            );
+            assert_eq!(stderr(&o), "", "{name} {arg:?}");
+        }
     }
 
     let o = w.run(&["--verbose", guests::P3_EXIT_WAT_WASM, "7"]);
@@ -76,6 +82,40 @@ fn serve(w: &Wasmpod, args: &[&str]) -> (KillOnDrop, String, Receiver<String>) {
         .unwrap_or_else(|| panic!("no address in {first:?}"))
         .to_string();
     (server, addr, lines)
+}
+
+/// The raw response to `GET path` over HTTP/1.0, lowercased.
+fn raw_get(addr: &str, path: &str) -> String {
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(STEP_LIMIT)).expect("timeout");
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).expect("read");
+    raw.to_lowercase()
+}
+
+/// The example hello services, WASI 0.3 and 0.2, are one program written
+/// against each (the benchmarks compare them): the same status, content
+/// type and body for any path, many times over.
+#[test]
+fn the_wasi_p3_hello_answers_as_its_wasi_p2_twin() {
+    let w = Wasmpod::new();
+    let (_p3, p3_addr, _e3) = serve(&w, &[guests::HTTP_HELLO_P3_WAT_WASM]);
+    let (_p2, p2_addr, _e2) = serve(&w, &[guests::HTTP_HELLO_WAT_WASM]);
+    for path in ["/", "/anything", "/a/b?c=d"] {
+        for _ in 0..3 {
+            let p3 = raw_get(&p3_addr, path);
+            let p2 = raw_get(&p2_addr, path);
+            for raw in [&p3, &p2] {
+                assert!(raw.starts_with("http/1.0 200 ok\r\n"), "{path}: {raw}");
+                assert!(
+                    raw.contains("\r\ncontent-type: text/plain\r\n"),
+                    "{path}: {raw}"
+                );
+                assert!(raw.ends_with("\r\n\r\nhello from wasm\n"), "{path}: {raw}");
+            }
+        }
+    }
 }
 
 #[test]
