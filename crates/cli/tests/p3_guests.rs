@@ -118,6 +118,47 @@ fn the_wasi_p3_hello_answers_as_its_wasi_p2_twin() {
     }
 }
 
+/// `--max-instance-reuse-count N` lets one instance serve N requests (the
+/// counter guest answers how many its instance has started); without it
+/// every request has a fresh instance. Bad counts are exit 125.
+#[test]
+fn the_reuse_flags_let_instances_serve_several_requests() {
+    let w = Wasmpod::new();
+    let body = |raw: String| raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    let (_reused, addr, _e) = serve(
+        &w,
+        &[
+            "--max-instance-reuse-count",
+            "3",
+            "--max-instance-concurrent-reuse-count",
+            "2",
+            guests::P3_COUNTER_WAT_WASM,
+        ],
+    );
+    let got: Vec<_> = (0..5).filter_map(|_| body(raw_get(&addr, "/"))).collect();
+    assert_eq!(got, ["1\n", "2\n", "3\n", "1\n", "2\n"]);
+    let (_fresh, addr, _e) = serve(&w, &[guests::P3_COUNTER_WAT_WASM]);
+    let got: Vec<_> = (0..3).filter_map(|_| body(raw_get(&addr, "/"))).collect();
+    assert_eq!(got, ["1\n", "1\n", "1\n"]);
+
+    for flag in [
+        "--max-instance-reuse-count",
+        "--max-instance-concurrent-reuse-count",
+    ] {
+        for bad in ["0", "-3", "many", "1000001"] {
+            let o = w.run(&[flag, bad, guests::P3_COUNTER_WAT_WASM]);
+            assert_code(&o, 125);
+            let err = stderr(&o);
+            assert_eq!(
+                err,
+                format!(
+                    "wasmpod: error: {flag}\n  caused by: {bad:?} is not a whole number from 1 to 1000000\n"
+                )
+            );
+        }
+    }
+}
+
 #[test]
 fn a_wasi_p3_service_echoes_each_chunk_while_the_request_still_arrives() {
     let w = Wasmpod::new();

@@ -963,6 +963,73 @@ fn a_wasi_p3_service_streams_its_echo_through_a_service() {
     up.stop();
 }
 
+/// The reuse annotations on a Deployment's template reach its pods: the
+/// counter guest's count goes up across requests (one instance serves
+/// them), and the plan shows them. Without them every request gets a
+/// fresh instance. A bad value is one line naming it, exit 125.
+#[test]
+fn the_reuse_annotation_makes_a_pod_reuse_its_instances() {
+    let w = Wasmpod::new();
+    let p = Project::new();
+    std::fs::copy(guests::P3_COUNTER_WAT_WASM, p.path().join("counter.wasm"))
+        .expect("copy the counter guest");
+    let deployment = |name: &str, annotations: &str| {
+        http_deployment(name, 1, "")
+            .replace("file://http.wasm", "file://counter.wasm")
+            .replace(
+                "    metadata:\n      labels:",
+                &format!("    metadata:\n      annotations: {{{annotations}}}\n      labels:"),
+            )
+    };
+    let file = p.write(
+        "reuse.yaml",
+        &[
+            deployment(
+                "reused",
+                "wasmpod.dev/max-instance-reuse-count: \"3\", wasmpod.dev/max-instance-concurrent-reuse-count: \"4\"",
+            ),
+            deployment("fresh", ""),
+        ]
+        .join("---\n"),
+    );
+    let o = common::up::up(&w, &["-f", &file.display().to_string(), "--dry-run"]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).lines().any(|l| l.starts_with("pod reused-0 ")
+            && l.contains(" max-instance-reuse-count=3 max-instance-concurrent-reuse-count=4")),
+        "{}",
+        stdout(&o)
+    );
+
+    let mut up = Running::start(&w, &file);
+    let reused = served_port(&up.wait_for("reused-0 started", |l| {
+        l.starts_with("[event] reused-0/app: Started (")
+    }));
+    let fresh = served_port(&up.wait_for("fresh-0 started", |l| {
+        l.starts_with("[event] fresh-0/app: Started (")
+    }));
+    let counts = |port: u16| -> Vec<String> { (0..4).map(|_| http_get(port, "/").1).collect() };
+    assert_eq!(counts(reused), ["1\n", "2\n", "3\n", "1\n"]);
+    assert_eq!(counts(fresh), ["1\n", "1\n", "1\n", "1\n"]);
+    up.stop();
+
+    let bad = p.write(
+        "bad.yaml",
+        &deployment("bad", "wasmpod.dev/max-instance-reuse-count: \"0\""),
+    );
+    let o = up_file(&w, &bad);
+    assert_code(&o, 125);
+    let err = stderr(&o);
+    assert!(err.starts_with("wasmpod: error: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "wasmpod.dev/max-instance-reuse-count]: \"0\" is not a whole number from 1 to 1000000"
+        ),
+        "{err}"
+    );
+}
+
 // 8. Probes.
 
 #[test]

@@ -36,7 +36,7 @@ impl ComponentHost {
             ctx,
             http: WasiHttpCtx::new(),
             table: guest_table(),
-            hooks: Hooks { network },
+            hooks: Hooks::new(network),
             limits,
             raw_paths: RawPaths::default(),
         }
@@ -72,6 +72,13 @@ impl WasiHttpView for ComponentHost {
 /// `outgoing-handler.handle` and WASI 0.3's `client.send` both end here.
 pub(crate) struct Hooks {
     network: bool,
+}
+
+impl Hooks {
+    /// Hooks that send outgoing requests only when `network` is granted.
+    pub(crate) fn new(network: bool) -> Self {
+        Self { network }
+    }
 }
 
 impl WasiHttpHooks for Hooks {

@@ -45,6 +45,8 @@ use crate::spec::RunSpec;
 use crate::stop::{StopHandle, StopReason};
 use crate::usage::count_cpu;
 
+mod reuse;
+
 /// How a component is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
@@ -53,6 +55,30 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Most requests handled at once; more wait for a slot.
     pub max_concurrency: usize,
+    /// Most requests one instance serves before it is dropped. Default 1:
+    /// a fresh instance for every request, so no request sees another's
+    /// state. More shares an instance's memory between the requests it
+    /// serves (`http/reuse.rs` says what that gives up), as `wasmtime
+    /// serve` does for WASI 0.3 by default (128).
+    pub max_instance_reuse_count: usize,
+    /// Most requests one reused WASI 0.3 instance handles at once, as
+    /// concurrent tasks. Default 16, `wasmtime serve`'s. A WASI 0.2
+    /// instance always handles one at a time.
+    pub max_instance_concurrent_reuse_count: usize,
+}
+
+impl HttpOptions {
+    /// These options with the reuse counts that are `Some` set, as a pod's
+    /// annotations or a flag give them.
+    pub fn with_reuse(mut self, count: Option<usize>, concurrent: Option<usize>) -> Self {
+        if let Some(n) = count {
+            self.max_instance_reuse_count = n;
+        }
+        if let Some(n) = concurrent {
+            self.max_instance_concurrent_reuse_count = n;
+        }
+        self
+    }
 }
 
 impl Default for HttpOptions {
@@ -60,6 +86,8 @@ impl Default for HttpOptions {
         Self {
             request_timeout: Duration::from_secs(30),
             max_concurrency: 1024,
+            max_instance_reuse_count: 1,
+            max_instance_concurrent_reuse_count: 16,
         }
     }
 }
@@ -147,6 +175,8 @@ pub struct HttpStats {
     pub started: std::sync::atomic::AtomicU64,
     /// Requests being handled now.
     pub in_flight: std::sync::atomic::AtomicU64,
+    /// Instances made (one per request, unless instances are reused).
+    pub instances: std::sync::atomic::AtomicU64,
 }
 
 /// The pre-instantiated handler, by WASI version.
@@ -188,6 +218,9 @@ struct Server {
     stop: StopHandle,
     /// The working directory's host folder, resolved once.
     work_dir: Option<crate::preopen::WorkDir>,
+    /// The workers that reuse instances, when
+    /// [`HttpOptions::max_instance_reuse_count`] is above 1.
+    pool: Option<reuse::Pool>,
 }
 
 /// What [`serve`] needs besides the spec: the linker with `wasi:http`, the
@@ -237,7 +270,15 @@ pub(crate) async fn serve(
     crate::preopen::check_modes(&spec.preopens)?;
     let work_dir = crate::preopen::work_dir(&spec.preopens, spec.cwd.as_deref());
     spec.shared_wasi_builder(work_dir.as_ref())?;
+    let pool = (options.max_instance_reuse_count > 1).then(|| {
+        reuse::Pool::new(
+            &handler,
+            options.max_instance_reuse_count,
+            options.max_instance_concurrent_reuse_count,
+        )
+    });
     let server = Arc::new(Server {
+        pool,
         handler,
         engine: linker.engine().clone(),
         throttle: spec.limits.throttle(&spec.usage),
@@ -309,6 +350,9 @@ pub(crate) async fn serve(
     }
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+    if let Some(pool) = &server.pool {
+        pool.close();
+    }
     Ok(ExitStatus::Stopped(reason))
 }
 
@@ -326,46 +370,7 @@ impl Server {
         self.stats.in_flight.fetch_add(1, Relaxed);
         let _in_flight = InFlight(self.stats.clone());
 
-        let this = self.clone();
-        let (receiver, guest): (Answer, _) = match &self.handler {
-            Handler::P2(_) => {
-                let (sender, receiver) = tokio::sync::oneshot::channel::<Head<P2Code>>();
-                let answer = async {
-                    receiver
-                        .await
-                        .map(|r| r.map_err(|code| format!("{code:?}")))
-                };
-                (
-                    Box::pin(answer),
-                    Box::pin(this.run_guest(deadline, req, sender))
-                        as std::pin::Pin<Box<dyn Future<Output = _> + Send>>,
-                )
-            }
-            Handler::P3(_) => {
-                let (sender, receiver) = tokio::sync::oneshot::channel::<Head<P3Code>>();
-                let answer = async {
-                    receiver
-                        .await
-                        .map(|r| r.map_err(|code| format!("{code:?}")))
-                };
-                (
-                    Box::pin(answer),
-                    Box::pin(this.run_guest_p3(deadline, req, sender)),
-                )
-            }
-        };
-        let stop = self.stop.clone();
-        // The guest runs in a task of its own: it may keep streaming the
-        // body after the response head is sent.
-        let task = tokio::spawn(async move {
-            tokio::select! {
-                biased;
-                // A SIGKILL drops the instance wherever it is.
-                _ = stop.killed() => Ok(()),
-                done = guest => done,
-            }
-        });
-        let abort = task.abort_handle();
+        let (receiver, task) = self.clone().start(req, deadline);
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, receiver).await {
             Ok(Ok(Ok(response))) => response,
@@ -375,21 +380,86 @@ impl Server {
             }
             // Killed: the connection is being cut; answer nothing.
             Ok(Err(_)) if self.stop.is_killed() => std::future::pending().await,
-            // The guest ended without setting a response: say why.
+            // A reused instance ended as the request's deadline passed
+            // (it holds only overdue requests then): a timeout.
+            Ok(Err(_)) if Instant::now() >= deadline => {
+                warn!(timeout = ?self.options.request_timeout, "request timed out");
+                plain(504, "request timed out\n")
+            }
+            // The guest ended without setting a response: say why (a
+            // reused instance's worker says it itself).
             Ok(Err(_)) => {
-                match task.await {
-                    Ok(Ok(())) => warn!("the guest returned without setting a response"),
-                    Ok(Err(e)) => warn!(error = format!("{e:#}"), "the guest failed"),
-                    Err(e) => warn!(error = %e, "the request task failed"),
+                match task {
+                    Some(task) => match task.await {
+                        Ok(Ok(())) => warn!("the guest returned without setting a response"),
+                        Ok(Err(e)) => warn!(error = format!("{e:#}"), "the guest failed"),
+                        Err(e) => warn!(error = %e, "the request task failed"),
+                    },
+                    None => debug!("the instance serving the request ended without a response"),
                 }
                 plain(500, "internal error\n")
             }
             Err(_) => {
-                abort.abort();
+                if let Some(task) = task {
+                    task.abort();
+                }
                 warn!(timeout = ?self.options.request_timeout, "request timed out");
                 plain(504, "request timed out\n")
             }
         }
+    }
+
+    /// Starts the guest's work on `req`: a fresh instance in a task of its
+    /// own (returned), or a job for a reused instance's worker. The guest
+    /// may keep streaming the body after the response head is sent.
+    fn start(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+        deadline: Instant,
+    ) -> (
+        Answer,
+        Option<tokio::task::JoinHandle<wasmtime::Result<()>>>,
+    ) {
+        fn answer<E: std::fmt::Debug + Send + 'static>(
+            receiver: tokio::sync::oneshot::Receiver<Head<E>>,
+        ) -> Answer {
+            Box::pin(async {
+                receiver
+                    .await
+                    .map(|r| r.map_err(|code| format!("{code:?}")))
+            })
+        }
+        let (receiver, reply) = match &self.handler {
+            Handler::P2(_) => {
+                let (sender, receiver) = tokio::sync::oneshot::channel::<Head<P2Code>>();
+                (answer(receiver), reuse::Reply::P2(sender))
+            }
+            Handler::P3(_) => {
+                let (sender, receiver) = tokio::sync::oneshot::channel::<Head<P3Code>>();
+                (answer(receiver), reuse::Reply::P3(sender))
+            }
+        };
+        if let Some(pool) = &self.pool {
+            reuse::Pool::dispatch(&self, pool, req, reply, deadline);
+            return (receiver, None);
+        }
+        let guest: std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send>> =
+            match reply {
+                reuse::Reply::P2(sender) => Box::pin(self.clone().run_guest(deadline, req, sender)),
+                reuse::Reply::P3(sender) => {
+                    Box::pin(self.clone().run_guest_p3(deadline, req, sender))
+                }
+            };
+        let stop = self.stop.clone();
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                // A SIGKILL drops the instance wherever it is.
+                _ = stop.killed() => Ok(()),
+                done = guest => done,
+            }
+        });
+        (receiver, Some(task))
     }
 
     /// One request in a fresh instance of a WASI 0.2 handler.
@@ -458,6 +528,18 @@ impl Server {
     }
 
     fn store(&self, deadline: Instant) -> wasmtime::Result<Store<ComponentHost>> {
+        self.store_until(move || Instant::now() >= deadline)
+    }
+
+    /// A store for one instance, interrupted at its next epoch check once
+    /// `past_deadline` says so.
+    fn store_until(
+        &self,
+        past_deadline: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> wasmtime::Result<Store<ComponentHost>> {
+        self.stats
+            .instances
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ctx = self
             .spec
             .shared_wasi_builder(self.work_dir.as_ref())?
@@ -474,7 +556,7 @@ impl Server {
         store.set_epoch_deadline(1);
         let throttle = self.throttle.clone();
         store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
+            Ok(if past_deadline() {
                 wasmtime::UpdateDeadline::Interrupt
             } else if let Some(t) = &throttle {
                 t.deadline()

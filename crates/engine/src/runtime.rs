@@ -257,30 +257,23 @@ impl Runtime {
         crate::http::serve(program, spec, args, stop).await
     }
 
-    /// Binds `addr` and serves `program` there with the default
-    /// [`HttpOptions`], until `stop` is used (see [`Runtime::serve_http`]):
-    /// what a runtime that serves a container's component on its port
-    /// does.
+    /// Binds `addr` and serves `program` there with `options`, until
+    /// `stop` is used (see [`Runtime::serve_http`]): what a runtime that
+    /// serves a container's component on its port does.
     pub async fn serve_http_at(
         &self,
         program: &Program,
         spec: RunSpec,
         addr: std::net::SocketAddr,
+        options: HttpOptions,
         stop: &StopHandle,
     ) -> Result<ExitStatus, EngineError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| EngineError::Listen { addr, source })?;
         tracing::info!(%addr, "serving wasi:http");
-        self.serve_http(
-            program,
-            spec,
-            listener,
-            HttpOptions::default(),
-            Default::default(),
-            stop,
-        )
-        .await
+        self.serve_http(program, spec, listener, options, Default::default(), stop)
+            .await
     }
 
     /// Whether `program` is a component that exports

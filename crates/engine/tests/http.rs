@@ -1,6 +1,7 @@
 //! Serving wasi:http components: a fresh instance per request, request
-//! timeouts, the concurrency limit, graceful drain and SIGKILL, and the
-//! working directory each request's instance is granted.
+//! timeouts, the concurrency limit, graceful drain and SIGKILL, the
+//! working directory each request's instance is granted, and instances
+//! reused across requests when asked.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -87,6 +88,7 @@ async fn serves_each_request_from_a_fresh_instance() {
     let (status, body) = get(s.addr, "/fail").await.expect("GET /fail");
     assert_eq!((status, body.as_str()), (500, "failing\n"));
     assert_eq!(s.stats.started.load(Relaxed), 4);
+    assert_eq!(s.stats.instances.load(Relaxed), 4);
     assert_eq!(s.stats.in_flight.load(Relaxed), 0);
     // Each instance's linear memory was counted and given back.
     assert!(s.spec_usage.peak_memory_bytes() > 0);
@@ -270,6 +272,130 @@ async fn a_working_directory_swapped_for_a_symlink_is_not_followed() {
             "request {n} escaped: {body:?}"
         );
         assert_eq!((status, body.as_str()), (200, "inside\n"), "request {n}");
+    }
+    s.stop.stop(StopReason::Signal(9));
+    s.task.await.expect("join").expect("serve");
+}
+
+fn reuse(count: usize, concurrent: usize) -> HttpOptions {
+    HttpOptions::default().with_reuse(Some(count), Some(concurrent))
+}
+
+/// A WASI 0.2 instance reused for 3 requests serves them one after another;
+/// 7 requests take 3 instances, and each answer is the guest's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_wasi_p2_instance_serves_its_requests_one_by_one() {
+    let s = serve(reuse(3, 16)).await;
+    for _ in 0..7 {
+        let (status, body) = get(s.addr, "/").await.expect("GET /");
+        assert_eq!((status, body.as_str()), (200, "hello from wasm\n"));
+    }
+    assert_eq!(s.stats.instances.load(Relaxed), 3);
+    // Its error answers are the guest's too, and the instance goes on.
+    let (status, body) = get(s.addr, "/fail").await.expect("GET /fail");
+    assert_eq!((status, body.as_str()), (500, "failing\n"));
+    assert_eq!(get(s.addr, "/").await.expect("GET /").0, 200);
+    s.stop.stop(StopReason::Signal(15));
+    let status = s.task.await.expect("join").expect("serve");
+    assert_eq!(status, ExitStatus::Stopped(StopReason::Signal(15)));
+}
+
+/// A request that blocks past its deadline in a reused WASI 0.2 instance
+/// gets 504, and ends the instance: the next request gets a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_request_ends_its_reused_instance() {
+    let s = serve(HttpOptions {
+        request_timeout: Duration::from_millis(300),
+        ..reuse(100, 16)
+    })
+    .await;
+    assert_eq!(get(s.addr, "/").await.expect("GET /").0, 200);
+    let (status, _) = get(s.addr, "/sleep").await.expect("GET /sleep");
+    assert_eq!(status, 504);
+    assert_eq!(get(s.addr, "/").await.expect("GET /").0, 200);
+    assert_eq!(s.stats.instances.load(Relaxed), 2);
+    s.stop.stop(StopReason::Signal(9));
+    s.task.await.expect("join").expect("serve");
+}
+
+/// The WASI 0.3 hello, reused: one instance for many requests, many at
+/// once, each answered in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_wasi_p3_instance_serves_requests_at_once() {
+    let spec = RunSpec::new(vec!["http-hello-p3".into()]);
+    let s = serve_guest(guests::HTTP_HELLO_P3_WAT_WASM, spec, reuse(1000, 16)).await;
+    let requests = (0..40).map(|_| get(s.addr, "/"));
+    for r in futures::future::join_all(requests).await {
+        let (status, body) = r.expect("GET /");
+        assert_eq!((status, body.as_str()), (200, "hello from wasm\n"));
+    }
+    let instances = s.stats.instances.load(Relaxed);
+    assert!(
+        (1..=3).contains(&instances),
+        "40 requests, 16 at once per instance: {instances} instances"
+    );
+    // A drain lets the workers end; the server stops.
+    s.stop.stop(StopReason::Signal(15));
+    let status = tokio::time::timeout(Duration::from_secs(10), s.task)
+        .await
+        .expect("the drain ends")
+        .expect("join")
+        .expect("serve");
+    assert_eq!(status, ExitStatus::Stopped(StopReason::Signal(15)));
+}
+
+/// The counter guest answers with the number of requests its instance has
+/// started: reuse shows as a count that goes up; a fresh instance per
+/// request (the default) always answers 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_reused_instance_carries_state_between_requests() {
+    for (options, expected) in [
+        (HttpOptions::default(), ["1\n", "1\n", "1\n", "1\n"]),
+        (reuse(128, 16), ["1\n", "2\n", "3\n", "4\n"]),
+        (reuse(2, 16), ["1\n", "2\n", "1\n", "2\n"]),
+    ] {
+        let spec = RunSpec::new(vec!["p3-counter".into()]);
+        let s = serve_guest(guests::P3_COUNTER_WAT_WASM, spec, options.clone()).await;
+        for want in expected {
+            let (status, body) = get(s.addr, "/").await.expect("GET /");
+            assert_eq!((status, body.as_str()), (200, want), "{options:?}");
+        }
+        // A reused instance's CPU time is counted as a fresh one's is (a
+        // CPU quota reads it).
+        assert!(s.spec_usage.cpu_nanos() > 0, "{options:?}");
+        s.stop.stop(StopReason::Signal(9));
+        s.task.await.expect("join").expect("serve");
+    }
+}
+
+/// A trap ends the reused instance (500); a request that spins, or waits
+/// forever, past its deadline gets 504 and ends it too. The next request
+/// gets a new instance, whose count starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_or_an_overdue_request_ends_a_reused_wasi_p3_instance() {
+    let spec = RunSpec::new(vec!["p3-counter".into()]);
+    let options = HttpOptions {
+        request_timeout: Duration::from_millis(500),
+        ..reuse(128, 16)
+    };
+    let s = serve_guest(guests::P3_COUNTER_WAT_WASM, spec, options).await;
+    for (path, status) in [("/trap", 500), ("/spin", 504), ("/hang", 504)] {
+        assert_eq!(get(s.addr, "/").await.expect("GET /"), (200, "1\n".into()));
+        assert_eq!(get(s.addr, "/").await.expect("GET /"), (200, "2\n".into()));
+        let started = Instant::now();
+        let (got, _) = get(s.addr, path).await.expect(path);
+        assert_eq!(got, status, "{path}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{path}");
+        // The spinning or waiting instance ends at its deadline; until
+        // then a request may still reach it, so wait that out.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            get(s.addr, "/").await.expect("GET /"),
+            (200, "1\n".into()),
+            "after {path}: a new instance"
+        );
+        // Let that one go idle and end, so the next round starts at 1.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     s.stop.stop(StopReason::Signal(9));
     s.task.await.expect("join").expect("serve");

@@ -19,11 +19,110 @@ pub fn max_wasm_stack(
         .transpose()
 }
 
+/// Most requests one instance of a pod's `wasi:http` component serves
+/// before it is dropped, a whole number. Unset (or 1): a fresh instance
+/// per request. The same as `wasmpod run --max-instance-reuse-count`.
+pub const MAX_INSTANCE_REUSE_COUNT: &str = "wasmpod.dev/max-instance-reuse-count";
+
+/// Most requests one reused WASI 0.3 instance handles at once, a whole
+/// number. Unset: 16. The same as `wasmpod run
+/// --max-instance-concurrent-reuse-count`.
+pub const MAX_INSTANCE_CONCURRENT_REUSE_COUNT: &str =
+    "wasmpod.dev/max-instance-concurrent-reuse-count";
+
+/// The largest value either reuse annotation takes.
+pub const MAX_REUSE_COUNT: usize = 1_000_000;
+
+/// How a pod's `wasi:http` instances are reused, from
+/// [`MAX_INSTANCE_REUSE_COUNT`] and [`MAX_INSTANCE_CONCURRENT_REUSE_COUNT`];
+/// `None` where unset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceReuse {
+    /// Requests per instance.
+    pub count: Option<usize>,
+    /// Requests at once per instance.
+    pub concurrent: Option<usize>,
+}
+
+/// A reuse annotation that is not a whole number in range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a whole number from 1 to {MAX_REUSE_COUNT}")]
+pub struct ReuseCountError {
+    /// The annotation's name.
+    pub annotation: &'static str,
+    /// Its value.
+    pub value: String,
+}
+
+/// The reuse annotations of `annotations`.
+pub fn instance_reuse(
+    annotations: &BTreeMap<String, String>,
+) -> Result<InstanceReuse, ReuseCountError> {
+    let count = |annotation: &'static str| {
+        annotations
+            .get(annotation)
+            .map(|value| parse_reuse_count(annotation, value))
+            .transpose()
+    };
+    Ok(InstanceReuse {
+        count: count(MAX_INSTANCE_REUSE_COUNT)?,
+        concurrent: count(MAX_INSTANCE_CONCURRENT_REUSE_COUNT)?,
+    })
+}
+
+/// `value` as a reuse count (1 to [`MAX_REUSE_COUNT`]); `annotation` (or a
+/// flag's name) is recorded in the error, for the caller to name.
+pub fn parse_reuse_count(annotation: &'static str, value: &str) -> Result<usize, ReuseCountError> {
+    value
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_REUSE_COUNT).contains(n))
+        .ok_or_else(|| ReuseCountError {
+            annotation,
+            value: value.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::{MAX_WASM_STACK, max_wasm_stack};
+    use super::{
+        InstanceReuse, MAX_INSTANCE_CONCURRENT_REUSE_COUNT, MAX_INSTANCE_REUSE_COUNT,
+        MAX_WASM_STACK, instance_reuse, max_wasm_stack,
+    };
+
+    #[test]
+    fn reuse_counts_are_whole_numbers_in_range() {
+        let with = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert_eq!(
+            instance_reuse(&BTreeMap::new()),
+            Ok(InstanceReuse::default())
+        );
+        assert_eq!(
+            instance_reuse(&with(MAX_INSTANCE_REUSE_COUNT, "128")),
+            Ok(InstanceReuse {
+                count: Some(128),
+                concurrent: None
+            })
+        );
+        assert_eq!(
+            instance_reuse(&with(MAX_INSTANCE_CONCURRENT_REUSE_COUNT, "1")),
+            Ok(InstanceReuse {
+                count: None,
+                concurrent: Some(1)
+            })
+        );
+        for bad in ["0", "-1", "1.5", "lots", "", "1000001"] {
+            let err = instance_reuse(&with(MAX_INSTANCE_REUSE_COUNT, bad)).expect_err(bad);
+            assert_eq!(err.annotation, MAX_INSTANCE_REUSE_COUNT);
+            assert_eq!(
+                err.to_string(),
+                format!("{bad:?} is not a whole number from 1 to 1000000")
+            );
+        }
+    }
 
     #[test]
     fn max_wasm_stack_is_a_quantity_of_bytes() {

@@ -103,6 +103,11 @@ pub struct PodPlan {
     /// The [`annotations::MAX_WASM_STACK`](crate::annotations::MAX_WASM_STACK)
     /// annotation, in bytes: the most stack the pod's WebAssembly may use.
     pub max_wasm_stack: Option<u64>,
+    /// The reuse annotations
+    /// ([`annotations::MAX_INSTANCE_REUSE_COUNT`](crate::annotations::MAX_INSTANCE_REUSE_COUNT)
+    /// and its concurrent twin): how the pod's `wasi:http` instances serve
+    /// requests.
+    pub instance_reuse: annotations::InstanceReuse,
 }
 
 /// A Job.
@@ -745,6 +750,8 @@ fn pod_plan(
             path: format!("{at}[{}]", annotations::MAX_WASM_STACK),
             source,
         })?;
+    let instance_reuse = annotations::instance_reuse(annotations)
+        .map_err(|e| err(format!("{at}[{}]: {e}", e.annotation)))?;
     if spec.containers.is_empty() {
         return Err(err(format!(
             "{prefix}.containers: at least one container is required"
@@ -797,6 +804,7 @@ fn pod_plan(
         restart_policy: id.restart,
         termination_grace_period_seconds: grace,
         max_wasm_stack,
+        instance_reuse,
     })
 }
 

@@ -75,6 +75,12 @@ fn pod_lines(f: &mut Formatter<'_>, what: &str, pod: &PodPlan, extra: &str) -> f
     if let Some(stack) = pod.max_wasm_stack {
         write!(f, " max-wasm-stack={}", bytes(stack))?;
     }
+    if let Some(n) = pod.instance_reuse.count {
+        write!(f, " max-instance-reuse-count={n}")?;
+    }
+    if let Some(n) = pod.instance_reuse.concurrent {
+        write!(f, " max-instance-concurrent-reuse-count={n}")?;
+    }
     if !pod.labels.is_empty() {
         let labels: Vec<String> = pod.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         write!(f, " labels={{{}}}", labels.join(","))?;

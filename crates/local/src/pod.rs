@@ -474,7 +474,10 @@ impl Supervisor {
                         &image.program,
                         spec,
                         listener,
-                        self.options.http.clone(),
+                        self.options
+                            .http
+                            .clone()
+                            .with_reuse(pod.instance_reuse.count, pod.instance_reuse.concurrent),
                         Arc::new(HttpStats::default()),
                         &stop,
                     )

@@ -39,8 +39,9 @@ pub struct Prepared {
     runtime: Runtime,
     program: Program,
     spec: RunSpec,
-    /// Where a `wasi:http` component is served; `None` for a command.
-    listen: Option<SocketAddr>,
+    /// Where a `wasi:http` component is served, and how (the reuse
+    /// annotations); `None` for a command.
+    listen: Option<(SocketAddr, wasmpod_engine::HttpOptions)>,
     /// Who the guest runs as.
     user: wasmpod_bundle::User,
 }
@@ -92,7 +93,15 @@ impl Launch {
             .load(&bytes)
             .with_context(|| format!("cannot load the Wasm entrypoint {first}"))?;
         let listen = if self.serve && runtime.is_http_handler(&program) {
-            Some(self.spec.http_listen()?)
+            let reuse =
+                wasmpod_kube::annotations::instance_reuse(&self.spec.annotations).map_err(|e| {
+                    let name = e.annotation;
+                    anyhow::Error::new(e).context(format!("invalid annotation {name}"))
+                })?;
+            Some((
+                self.spec.http_listen()?,
+                wasmpod_engine::HttpOptions::default().with_reuse(reuse.count, reuse.concurrent),
+            ))
         } else {
             None
         };
@@ -205,9 +214,9 @@ impl Prepared {
                 });
             }
             let result = match self.listen {
-                Some(addr) => {
+                Some((addr, options)) => {
                     self.runtime
-                        .serve_http_at(&self.program, self.spec, addr, &stop)
+                        .serve_http_at(&self.program, self.spec, addr, options, &stop)
                         .await
                 }
                 None => self.runtime.run(&self.program, self.spec, &stop).await,

@@ -244,6 +244,7 @@ impl Containers {
             memory: spec.memory_limit(),
             root,
             http_listen: spec.http_listen()?,
+            http_options: http_options(spec)?,
         };
         let args = spec
             .process
@@ -564,6 +565,17 @@ fn admit_exec(c: &Container, id: &str, exec_id: &str) -> Result<Base, ShimError>
         return Err(ShimError::Exited(id.to_string()));
     }
     Ok(base)
+}
+
+/// How the container's component is served, if it is one: the engine's
+/// defaults with the pod's reuse annotations.
+fn http_options(spec: &Spec) -> Result<wasmpod_engine::HttpOptions, ShimError> {
+    let reuse =
+        annotations::instance_reuse(&spec.annotations).map_err(|e| ShimError::Annotation {
+            name: e.annotation,
+            source: e.into(),
+        })?;
+    Ok(wasmpod_engine::HttpOptions::default().with_reuse(reuse.count, reuse.concurrent))
 }
 
 #[cfg(test)]

@@ -45,12 +45,15 @@ pub(crate) fn launch(
                 Ok(stdio) => {
                     let base = *base;
                     let (listen, runtime) = (base.http_listen, base.runtime.clone());
+                    let http_options = base.http_options.clone();
                     let spec = run_spec(args, base, stdio, usage);
                     // The container's own wasi:http component is served
                     // (in the pod's network namespace, where this shim
                     // runs); an exec of one is run like any module.
                     let result = if exec_id.is_none() && runtime.is_http_handler(&program) {
-                        runtime.serve_http_at(&program, spec, listen, &stop).await
+                        runtime
+                            .serve_http_at(&program, spec, listen, http_options, &stop)
+                            .await
                     } else {
                         runtime.run(&program, spec, &stop).await
                     };

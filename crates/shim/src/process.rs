@@ -95,6 +95,8 @@ pub(crate) struct Base {
     pub(crate) root: HostDir,
     /// Where the init process is served if it is a wasi:http component.
     pub(crate) http_listen: std::net::SocketAddr,
+    /// How it is served (the pod's reuse annotations).
+    pub(crate) http_options: wasmpod_engine::HttpOptions,
 }
 
 /// One process. Its state is shared with the task that runs it, which

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use wasmpod_engine::{
-    EngineOptions, ExitStatus, Limits, Preopen, ProgramKind, RunSpec, Runtime, Stdio, StopHandle,
-    StopReason,
+    EngineOptions, ExitStatus, HttpOptions, Limits, Preopen, ProgramKind, RunSpec, Runtime, Stdio,
+    StopHandle, StopReason,
 };
+use wasmpod_kube::annotations::parse_reuse_count;
 use wasmpod_kube::quantity::Quantity;
 
 use wasmpod_oci::{ImageRecord, ImageRef};
@@ -68,9 +69,22 @@ pub struct RunArgs {
     /// Where to serve a wasi:http component (one that exports
     /// `wasi:http/incoming-handler@0.2` or `wasi:http/handler@0.3`):
     /// HOST:PORT, or a bare PORT on 127.0.0.1. Each request gets a fresh
-    /// instance.
+    /// instance, unless --max-instance-reuse-count says otherwise.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
+
+    /// Most requests one instance of a served wasi:http component handles
+    /// before it is dropped (1 to 1000000). Default 1: a fresh instance per
+    /// request, so no request sees another's state. More reuses instances
+    /// as `wasmtime serve` does for WASI 0.3 (its default is 128): faster,
+    /// but requests served by one instance share its memory.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    max_instance_reuse_count: Option<String>,
+
+    /// Most requests one reused WASI 0.3 instance handles at once (1 to
+    /// 1000000; default 16). A WASI 0.2 instance handles one at a time.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    max_instance_concurrent_reuse_count: Option<String>,
 
     /// Print what wasmpod does (module kind, digest, compile cache hit or
     /// miss, timings) to stderr.
@@ -156,6 +170,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         (bytes, Some(record))
     };
     let spec = build_spec(&args, image.as_ref())?;
+    let http_options = http_options(&args)?;
 
     let mut options = EngineOptions::default();
     if let Some(q) = &args.max_wasm_stack {
@@ -215,7 +230,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     .context("cannot start the async runtime")?;
     let stop = StopHandle::new();
     let status = if http {
-        tokio.block_on(serve(&runtime, &program, spec, &args.listen, &stop))?
+        tokio.block_on(serve(
+            &runtime,
+            &program,
+            spec,
+            &args.listen,
+            http_options,
+            &stop,
+        ))?
     } else {
         tokio.block_on(runtime.run(&program, spec, &stop))?
     };
@@ -250,6 +272,7 @@ async fn serve(
     program: &wasmpod_engine::Program,
     spec: RunSpec,
     listen: &str,
+    options: HttpOptions,
     stop: &StopHandle,
 ) -> anyhow::Result<ExitStatus> {
     let addr = parse::listen_addr(listen).context("--listen")?;
@@ -272,17 +295,27 @@ async fn serve(
     );
     eprintln!("wasmpod: serving HTTP on http://{local}/");
     let status = runtime
-        .serve_http(
-            program,
-            spec,
-            listener,
-            wasmpod_engine::HttpOptions::default(),
-            Default::default(),
-            stop,
-        )
+        .serve_http(program, spec, listener, options, Default::default(), stop)
         .await?;
     let forced_by = forced_by.load(std::sync::atomic::Ordering::Relaxed);
     Ok(after_serving(status, forced_by))
+}
+
+/// How a wasi:http component is served: the reuse flags.
+fn http_options(args: &RunArgs) -> anyhow::Result<HttpOptions> {
+    let count = |flag: &'static str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| parse_reuse_count(flag, v).context(flag))
+            .transpose()
+    };
+    Ok(HttpOptions::default().with_reuse(
+        count("--max-instance-reuse-count", &args.max_instance_reuse_count)?,
+        count(
+            "--max-instance-concurrent-reuse-count",
+            &args.max_instance_concurrent_reuse_count,
+        )?,
+    ))
 }
 
 /// What a server's stop means for `wasmpod run`: a drain that ended is a

@@ -11,7 +11,9 @@ use containerd_shim::protos::topics::{
     TASK_EXIT_EVENT_TOPIC as EXIT, TASK_START_EVENT_TOPIC as START,
 };
 use wasmpod_engine::{EngineOptions, Runtimes};
-use wasmpod_kube::annotations::MAX_WASM_STACK;
+use wasmpod_kube::annotations::{
+    MAX_INSTANCE_CONCURRENT_REUSE_COUNT, MAX_INSTANCE_REUSE_COUNT, MAX_WASM_STACK,
+};
 
 use super::{Containers, NewContainer};
 use crate::ShimError;
@@ -566,6 +568,74 @@ async fn the_max_wasm_stack_annotation_sets_a_containers_stack() {
         );
         assert!(line.contains(reason), "{line}");
     }
+}
+
+/// The reuse annotations of a pod reach its served component: the
+/// counter guest's count goes up across requests (one instance serves
+/// two), and a bad value is refused at create.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reuse_annotations_make_a_served_component_reuse_instances() {
+    let (core, _events) = core();
+    let port = wasmpod_testkit::free_port();
+    let counter = |annotations: serde_json::Value| {
+        let b = Bundle::with_config(serde_json::json!({
+            "process": {
+                "args": ["/counter.wasm"],
+                "cwd": "/",
+                "env": [format!("WASMPOD_HTTP_LISTEN=127.0.0.1:{port}")],
+            },
+            "root": { "path": "rootfs" },
+            "annotations": annotations,
+        }));
+        std::fs::copy(
+            wasmpod_test_guests::P3_COUNTER_WAT_WASM,
+            b.dir.path().join("rootfs/counter.wasm"),
+        )
+        .expect("counter guest");
+        b
+    };
+    let b = counter(serde_json::json!({
+        (MAX_INSTANCE_REUSE_COUNT): "2",
+        (MAX_INSTANCE_CONCURRENT_REUSE_COUNT): "1",
+    }));
+    core.create(b.create("reused")).await.expect("create");
+    core.start("reused", None).await.expect("start");
+    let addr = format!("127.0.0.1:{port}");
+    let get = || {
+        let addr = addr.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                for _ in 0..100 {
+                    if let Ok(r) = wasmpod_testkit::http_get(&addr, "/") {
+                        return r;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                panic!("nothing serves on {addr}");
+            })
+            .await
+            .expect("join")
+        }
+    };
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        bodies.push(get().await.1);
+    }
+    assert_eq!(bodies, ["1\n", "2\n", "1\n"]);
+    core.kill("reused", None, SIGKILL, false)
+        .await
+        .expect("kill");
+    assert_eq!(core.wait("reused", None).await.expect("wait").status, 137);
+
+    let b = counter(serde_json::json!({ (MAX_INSTANCE_REUSE_COUNT): "none" }));
+    let e = core
+        .create(b.create("bad"))
+        .await
+        .expect_err("bad annotation");
+    assert_eq!(
+        wasmpod_engine::one_line(&e),
+        "invalid annotation wasmpod.dev/max-instance-reuse-count: \"none\" is not a whole number from 1 to 1000000"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,379 @@
+//! Instances that serve more than one request: the opt-in
+//! [`HttpOptions::max_instance_reuse_count`](super::HttpOptions::max_instance_reuse_count).
+//!
+//! By default every request gets a fresh instance (`http.rs`). With reuse,
+//! a request goes to a *worker*: a task that owns one store and one
+//! instance and serves requests from its queue until it has taken
+//! `max_instance_reuse_count` of them, or has been idle for
+//! [`IDLE_TIMEOUT`]. A WASI 0.3 instance handles up to
+//! `max_instance_concurrent_reuse_count` requests at once, as concurrent
+//! tasks in its store's event loop; a WASI 0.2 instance handles one at a
+//! time. This is what `wasmtime serve` does by default for WASI 0.3.
+//!
+//! What reuse gives up: requests served by one instance share its memory
+//! and globals, so a guest can carry state (or a leak) from one caller's
+//! request to the next. It stays inside the one workload; nothing crosses
+//! to another pod, and every grant and limit of the spec still applies
+//! to the instance as a whole.
+//!
+//! What stays as with a fresh instance:
+//! - a request without a response by its deadline gets 504 (`http.rs`);
+//!   the instance itself may run until the latest deadline of the requests
+//!   it took, then the epoch callback interrupts it, ending the requests
+//!   still in it;
+//! - a trap ends the instance and every request in it (500), and the next
+//!   request gets a new one;
+//! - a SIGKILL drops every worker at once; a drain lets workers finish the
+//!   requests they took, then they end;
+//! - CPU time is counted for the worker's whole task, so a CPU quota holds.
+//!
+//! [`Pool::dispatch`] picks the worker under one lock: the first with room
+//! for another request, else a new one. A worker that closes its queue
+//! (idle) still serves what was already in it, and a request sent to a
+//! queue that is closed is given to another worker.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+use wasmtime::component::Accessor;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p3::bindings::Service;
+
+use super::{Handler, Head, P2Code, P3Code, Server, absolute};
+use crate::host::{ComponentHost, Hooks};
+use crate::usage::count_cpu;
+
+/// How long a worker with nothing to do keeps its instance.
+pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where one request's response head goes, by WASI version.
+pub(super) enum Reply {
+    P2(tokio::sync::oneshot::Sender<Head<P2Code>>),
+    P3(tokio::sync::oneshot::Sender<Head<P3Code>>),
+}
+
+/// One request on its way to a worker.
+pub(super) struct Job {
+    req: hyper::Request<hyper::body::Incoming>,
+    reply: Reply,
+    /// Counts the request against its worker's concurrency until dropped.
+    _taken: Taken,
+}
+
+/// A request a worker holds; dropping it frees the place.
+struct Taken(Arc<AtomicUsize>);
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The workers of one server.
+pub(super) struct Pool {
+    workers: Mutex<Vec<Worker>>,
+    /// Most requests one instance takes in its life.
+    reuse: usize,
+    /// Most requests one instance holds at once.
+    concurrency: usize,
+    /// When the server started; deadlines are kept as nanoseconds since.
+    base: Instant,
+}
+
+/// The dispatcher's view of one worker.
+struct Worker {
+    queue: mpsc::UnboundedSender<Job>,
+    taken: usize,
+    in_flight: Arc<AtomicUsize>,
+    deadline: Deadline,
+}
+
+/// The latest deadline of the requests a worker took. Once it passes,
+/// every request the instance holds is overdue (its caller got 504), and
+/// the instance ends: at its next epoch check if it computes, at once if
+/// it waits.
+#[derive(Clone)]
+struct Deadline {
+    /// Nanoseconds since `base`.
+    latest: Arc<AtomicU64>,
+    base: Instant,
+}
+
+impl Deadline {
+    fn new(base: Instant) -> Self {
+        Self {
+            latest: Arc::new(AtomicU64::new(0)),
+            base,
+        }
+    }
+
+    /// Moves the deadline to `at`, if that is later.
+    fn extend(&self, at: Instant) {
+        let nanos =
+            u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX);
+        self.latest.fetch_max(nanos, Ordering::AcqRel);
+    }
+
+    fn at(&self) -> Instant {
+        self.base + Duration::from_nanos(self.latest.load(Ordering::Acquire))
+    }
+
+    fn is_past(&self) -> bool {
+        Instant::now() >= self.at()
+    }
+}
+
+impl Pool {
+    /// A pool for `handler` that gives one instance `reuse` requests in
+    /// all, `concurrency` at once (always one for WASI 0.2).
+    pub(super) fn new(handler: &Handler, reuse: usize, concurrency: usize) -> Self {
+        let concurrency = match handler {
+            Handler::P2(_) => 1,
+            Handler::P3(_) => concurrency.max(1),
+        };
+        Self {
+            workers: Mutex::new(Vec::new()),
+            reuse: reuse.max(1),
+            concurrency,
+            base: Instant::now(),
+        }
+    }
+
+    /// Gives `req` to a worker with room for it, starting one if none has.
+    pub(super) fn dispatch(
+        server: &Arc<Server>,
+        pool: &Pool,
+        req: hyper::Request<hyper::body::Incoming>,
+        reply: Reply,
+        deadline: Instant,
+    ) {
+        let mut workers = pool.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut job = (req, reply);
+        loop {
+            workers.retain(|w| !w.queue.is_closed());
+            let index = match workers
+                .iter()
+                .position(|w| w.in_flight.load(Ordering::Acquire) < pool.concurrency)
+            {
+                Some(i) => i,
+                None => {
+                    workers.push(Worker::start(server, pool));
+                    workers.len() - 1
+                }
+            };
+            let worker = &mut workers[index];
+            worker.taken += 1;
+            worker.in_flight.fetch_add(1, Ordering::AcqRel);
+            worker.deadline.extend(deadline);
+            let (req, reply) = job;
+            let sent = worker.queue.send(Job {
+                req,
+                reply,
+                _taken: Taken(worker.in_flight.clone()),
+            });
+            match sent {
+                Ok(()) => {
+                    if worker.taken >= pool.reuse {
+                        // Its last request: the worker ends once it has
+                        // served what it holds.
+                        workers.swap_remove(index);
+                    }
+                    return;
+                }
+                // It closed its queue (idle) just now: try the others.
+                Err(mpsc::error::SendError(back)) => {
+                    job = (back.req, back.reply);
+                    workers.swap_remove(index);
+                }
+            }
+        }
+    }
+
+    /// Lets every worker end once it has served what it holds.
+    pub(super) fn close(&self) {
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+impl Worker {
+    /// Spawns a worker task with an empty queue.
+    fn start(server: &Arc<Server>, pool: &Pool) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let deadline = Deadline::new(pool.base);
+        let server = server.clone();
+        let theirs = deadline.clone();
+        tokio::spawn(async move {
+            let stop = server.stop.clone();
+            let usage = server.spec.usage.clone();
+            let work = count_cpu(&usage, serve_queue(&server, rx, theirs));
+            tokio::select! {
+                biased;
+                // A SIGKILL drops the instance wherever it is.
+                _ = stop.killed() => {}
+                done = work => {
+                    if let Err(e) = done {
+                        warn!(error = format!("{e:#}"), "an instance serving requests ended");
+                    }
+                }
+            }
+        });
+        Self {
+            queue,
+            taken: 0,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            deadline,
+        }
+    }
+}
+
+/// One worker's life: an instance, then the requests of `rx` until the
+/// dispatcher lets it go or it has been idle for [`IDLE_TIMEOUT`].
+async fn serve_queue(
+    server: &Server,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    deadline: Deadline,
+) -> wasmtime::Result<()> {
+    let past = deadline.clone();
+    let mut store = server.store_until(move || past.is_past())?;
+    match &server.handler {
+        Handler::P2(pre) => {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            while let Some(job) = next_job(&mut rx, true).await {
+                let at = deadline.at();
+                tokio::time::timeout_at(at.into(), serve_p2(&mut store, &proxy, job))
+                    .await
+                    .map_err(|_| overdue())??;
+            }
+            Ok(())
+        }
+        Handler::P3(pre) => {
+            let service = pre.instantiate_async(&mut store).await?;
+            let network = server.spec.network;
+            store
+                .run_concurrent(async |accessor| {
+                    serve_p3_queue(accessor, &service, network, rx, &deadline).await
+                })
+                .await?
+        }
+    }
+}
+
+fn overdue() -> wasmtime::Error {
+    wasmtime::format_err!("the requests in the instance are past their deadline")
+}
+
+/// The next job of `rx`. When `idle` and nothing comes for
+/// [`IDLE_TIMEOUT`], the queue is closed, and what was sent before that
+/// still comes out; `None` when it is closed and empty.
+async fn next_job(rx: &mut mpsc::UnboundedReceiver<Job>, idle: bool) -> Option<Job> {
+    if !idle {
+        return rx.recv().await;
+    }
+    tokio::select! {
+        job = rx.recv() => job,
+        _ = tokio::time::sleep(IDLE_TIMEOUT) => {
+            debug!("idle instance ends");
+            rx.close();
+            rx.recv().await
+        }
+    }
+}
+
+/// One request in a WASI 0.2 instance that served others before.
+async fn serve_p2(
+    store: &mut wasmtime::Store<ComponentHost>,
+    proxy: &Proxy,
+    job: Job,
+) -> wasmtime::Result<()> {
+    let Reply::P2(reply) = job.reply else {
+        wasmtime::bail!("a WASI 0.3 reply for a WASI 0.2 handler");
+    };
+    let req = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, job.req)?;
+    let out = store.data_mut().http().new_response_outparam(reply)?;
+    proxy
+        .wasi_http_incoming_handler()
+        .call_handle(&mut *store, req, out)
+        .await
+}
+
+type Serving<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>>;
+
+/// A WASI 0.3 instance's event loop: requests of `rx` handled at once as
+/// they come, until the queue is closed and empty; then the tasks the
+/// guest left running (bodies still streaming) finish.
+async fn serve_p3_queue(
+    accessor: &Accessor<ComponentHost>,
+    service: &Service,
+    network: bool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    deadline: &Deadline,
+) -> wasmtime::Result<()> {
+    let mut running: FuturesUnordered<Serving<'_>> = FuturesUnordered::new();
+    loop {
+        let idle = running.is_empty();
+        tokio::select! {
+            Some(done) = running.next(), if !idle => done?,
+            job = next_job(&mut rx, idle) => match job {
+                Some(job) => running.push(Box::pin(serve_p3(accessor, service, network, job))),
+                None => break,
+            },
+            // Everything it holds is overdue: its callers got 504.
+            _ = tokio::time::sleep_until(deadline.at().into()), if !idle => {
+                return Err(overdue());
+            }
+        }
+    }
+    let rest = async {
+        while let Some(done) = running.next().await {
+            done?;
+        }
+        // Bodies still streaming, and whatever else the guest left running.
+        std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+        Ok(())
+    };
+    tokio::time::timeout_at(deadline.at().into(), rest)
+        .await
+        .map_err(|_| overdue())?
+}
+
+/// One request as a task of a WASI 0.3 instance.
+async fn serve_p3(
+    accessor: &Accessor<ComponentHost>,
+    service: &Service,
+    network: bool,
+    job: Job,
+) -> wasmtime::Result<()> {
+    let Job { req, reply, _taken } = job;
+    let Reply::P3(reply) = reply else {
+        wasmtime::bail!("a WASI 0.2 reply for a WASI 0.3 handler");
+    };
+    // The same hooks as the store's (they only read the grant), so that
+    // the body's future borrows nothing of the store.
+    let mut hooks = Hooks::new(network);
+    let (req, io) = wasmtime_wasi_http::p3::Request::from_http(&mut hooks, absolute(req));
+    match service.handle(accessor, req).await? {
+        Ok(response) => {
+            let response = accessor.with(|mut store| response.into_http(&mut store, io))?;
+            let _ = reply.send(Ok(response));
+        }
+        Err(code) => {
+            let _ = reply.send(Err(code));
+        }
+    }
+    Ok(())
+}
