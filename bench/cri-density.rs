@@ -13,6 +13,10 @@
 //!   running `sleep`, compile cache warm;
 //! - runc: runtime handler `runc`, a static busybox running `sleep`.
 //!
+//! With `--start-runs N` it first times N single-pod starts of each
+//! runtime, alternating: from `RunPodSandbox` called to `StartContainer`
+//! returned, the runtime's part of a pod's start (with CNI).
+//!
 //! Run through `bench/cri-density.sh` (builds it, needs root).
 
 use std::path::{Path, PathBuf};
@@ -130,6 +134,34 @@ async fn main() {
         b.remove_all().await;
     }
 
+    // Start latency: one pod at a time, the two runtimes alternating
+    // (which goes first alternates too), pods removed between runs.
+    let start_runs: usize = arg("--start-runs")
+        .map(|n| n.parse().expect("--start-runs N"))
+        .unwrap_or(0);
+    if start_runs > 0 {
+        let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..start_runs {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                let took = b.run(["wasmpod", "runc"][i], 1).await;
+                times[i].push(took.as_secs_f64() * 1000.0);
+                b.remove_all().await;
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (w, r) = (median(&mut times[0]), median(&mut times[1]));
+        println!(
+            "| one pod, RunPodSandbox to StartContainer returned ({start_runs} runs each, alternating) | wasmpod median | runc median | speed-up (runc/wasmpod) |"
+        );
+        println!("|---|---|---|---|");
+        println!("| CRI, with CNI | {w:.1} ms | {r:.1} ms | {:.2}x |", r / w);
+        println!();
+    }
+
     println!(
         "| idle pods | wasmpod PSS/pod | wasmpod RSS/pod | runc PSS/pod | runc RSS/pod | PSS ratio (runc/wasmpod) |"
     );
@@ -170,8 +202,11 @@ async fn main() {
 
 impl Bench {
     /// Starts `n` pods under `handler`, each with one idle container, and
-    /// waits until all of them run.
-    async fn run(&mut self, handler: &str, n: usize) {
+    /// waits until all of them run. Returns the time from the first
+    /// `RunPodSandbox` call until the last `StartContainer` returned: the
+    /// part of a pod's start the kubelet waits for the runtime.
+    async fn run(&mut self, handler: &str, n: usize) -> Duration {
+        let started = Instant::now();
         let mut containers = Vec::new();
         for i in 0..n {
             let name = format!("{handler}-{i}");
@@ -239,6 +274,7 @@ impl Bench {
                 .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", self.ctd.log()));
             containers.push(id);
         }
+        let took = started.elapsed();
         let deadline = Instant::now() + Duration::from_secs(120);
         for id in containers {
             loop {
@@ -262,6 +298,7 @@ impl Bench {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+        took
     }
 
     /// Stops and removes every pod, and waits (bounded) for the shims to go.
