@@ -166,7 +166,7 @@ impl Pool {
             {
                 Some(i) => i,
                 None => {
-                    workers.push(Worker::start(server, pool));
+                    workers.push(Worker::start(server, pool, deadline));
                     workers.len() - 1
                 }
             };
@@ -208,10 +208,12 @@ impl Pool {
 }
 
 impl Worker {
-    /// Spawns a worker task with an empty queue.
-    fn start(server: &Arc<Server>, pool: &Pool) -> Self {
+    /// Spawns a worker task with an empty queue, for a first request due
+    /// by `first` (so that the instance is not overdue while it starts).
+    fn start(server: &Arc<Server>, pool: &Pool, first: Instant) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
         let deadline = Deadline::new(pool.base);
+        deadline.extend(first);
         let server = server.clone();
         let theirs = deadline.clone();
         tokio::spawn(async move {
