@@ -22,7 +22,7 @@ case "$CONTAINERD" in
 esac
 TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/wasmpod/target}
 WASMPOD=$TARGET/release/wasmpod
-SHIM=$TARGET/release/containerd-shim-wasmpod-v1
+SHIM=${SHIM:-$TARGET/release/containerd-shim-wasmpod-v1}
 [ -x "$WASMPOD" ] && [ -x "$SHIM" ] || { echo "build first: cargo build --release -p wasmpod -p wasmpod-shim" >&2; exit 1; }
 command -v busybox >/dev/null || { echo "install busybox-static (scripts/setup.sh bench)" >&2; exit 1; }
 
