@@ -141,18 +141,18 @@ fn the_reuse_flags_let_instances_serve_several_requests() {
     let got: Vec<_> = (0..3).filter_map(|_| body(raw_get(&addr, "/"))).collect();
     assert_eq!(got, ["1\n", "1\n", "1\n"]);
 
-    for flag in [
-        "--max-instance-reuse-count",
-        "--max-instance-concurrent-reuse-count",
+    for (flag, max, over) in [
+        ("--max-instance-reuse-count", 1_000_000, "1000001"),
+        ("--max-instance-concurrent-reuse-count", 100, "101"),
     ] {
-        for bad in ["0", "-3", "many", "1000001"] {
+        for bad in ["0", "-3", "many", over] {
             let o = w.run(&[flag, bad, guests::P3_COUNTER_WAT_WASM]);
             assert_code(&o, 125);
             let err = stderr(&o);
             assert_eq!(
                 err,
                 format!(
-                    "wasmpod: error: {flag}\n  caused by: {bad:?} is not a whole number from 1 to 1000000\n"
+                    "wasmpod: error: {flag}\n  caused by: {bad:?} is not a whole number from 1 to {max}\n"
                 )
             );
         }

@@ -3,8 +3,8 @@
 //!
 //! One pre-instantiated component ([`ProxyPre`] or [`ServicePre`]: imports
 //! type-checked and resolved once) and a fresh instance per request, in its
-//! own store, from
-//! the engine's pooling allocator. Every request gets the [`RunSpec`]'s
+//! own store, from the engine's pooling allocator, unless the options ask
+//! for instances to be reused (`http/reuse.rs`). Every request gets the [`RunSpec`]'s
 //! grants (env, preopens, stdout/stderr, limits) and nothing else; outgoing
 //! `wasi:http` requests are denied unless the spec grants the network
 //! (`host.rs`). A WASI 0.3 guest runs in its store's event loop
@@ -65,6 +65,9 @@ pub struct HttpOptions {
     /// concurrent tasks. Default 16, `wasmtime serve`'s. A WASI 0.2
     /// instance always handles one at a time.
     pub max_instance_concurrent_reuse_count: usize,
+    /// How long a reused instance with nothing to do is kept. Default 1 s,
+    /// `wasmtime serve`'s.
+    pub idle_instance_timeout: Duration,
 }
 
 impl HttpOptions {
@@ -88,6 +91,7 @@ impl Default for HttpOptions {
             max_concurrency: 1024,
             max_instance_reuse_count: 1,
             max_instance_concurrent_reuse_count: 16,
+            idle_instance_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -221,6 +225,10 @@ struct Server {
     /// The workers that reuse instances, when
     /// [`HttpOptions::max_instance_reuse_count`] is above 1.
     pool: Option<reuse::Pool>,
+    /// The engine's epoch thread: every store holds it while it lives, so
+    /// deadlines, the CPU quota and a SIGKILL reach a computing guest
+    /// even after the server itself has returned.
+    ticker: EpochTicker,
 }
 
 /// What [`serve`] needs besides the spec: the linker with `wasi:http`, the
@@ -275,10 +283,12 @@ pub(crate) async fn serve(
             &handler,
             options.max_instance_reuse_count,
             options.max_instance_concurrent_reuse_count,
+            options.idle_instance_timeout,
         )
     });
     let server = Arc::new(Server {
         pool,
+        ticker: ticker.clone(),
         handler,
         engine: linker.engine().clone(),
         throttle: spec.limits.throttle(&spec.usage),
@@ -383,6 +393,9 @@ impl Server {
             // A reused instance ended as the request's deadline passed
             // (it holds only overdue requests then): a timeout.
             Ok(Err(_)) if Instant::now() >= deadline => {
+                if let Some(task) = task {
+                    task.abort();
+                }
                 warn!(timeout = ?self.options.request_timeout, "request timed out");
                 plain(504, "request timed out\n")
             }
@@ -555,8 +568,11 @@ impl Server {
         // interrupted at its next check even if it never yields.
         store.set_epoch_deadline(1);
         let throttle = self.throttle.clone();
+        let stop = self.stop.clone();
+        let ticking = self.ticker.hold();
         store.epoch_deadline_callback(move |_| {
-            Ok(if past_deadline() {
+            let _ = &ticking;
+            Ok(if past_deadline() || stop.is_killed() {
                 wasmtime::UpdateDeadline::Interrupt
             } else if let Some(t) = &throttle {
                 t.deadline()

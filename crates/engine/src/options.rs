@@ -152,7 +152,10 @@ impl EngineOptions {
                 )
                 .linear_memory_keep_resident(KEEP_RESIDENT)
                 .table_keep_resident(KEEP_RESIDENT)
-                .pagemap_scan(wasmtime::Enabled::Auto);
+                // Not PAGEMAP_SCAN: wasmtime 48's scan resets only pages
+                // that are resident, so a written page swapped out would
+                // reach the slot's next instance (wasmtime PR 14357).
+                .pagemap_scan(wasmtime::Enabled::No);
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         Ok(config)

@@ -73,7 +73,9 @@ impl StopHandle {
                 false
             }
         });
-        if first {
+        // A SIGKILL after another stop must still reach a guest that
+        // computes: move the epoch for it too.
+        if first || reason == StopReason::Signal(libc::SIGKILL) {
             debug!(?reason, "stopping guest");
             if let Some(engine) = self.inner.engine.get() {
                 engine.increment_epoch();

@@ -277,12 +277,19 @@ async fn a_working_directory_swapped_for_a_symlink_is_not_followed() {
     s.task.await.expect("join").expect("serve");
 }
 
+/// Reuse, with an idle timeout long enough that a loaded machine's pauses
+/// between a test's requests do not end an instance.
 fn reuse(count: usize, concurrent: usize) -> HttpOptions {
-    HttpOptions::default().with_reuse(Some(count), Some(concurrent))
+    HttpOptions {
+        idle_instance_timeout: Duration::from_secs(30),
+        ..HttpOptions::default().with_reuse(Some(count), Some(concurrent))
+    }
 }
 
 /// A WASI 0.2 instance reused for 3 requests serves them one after another;
-/// 7 requests take 3 instances, and each answer is the guest's.
+/// 7 requests take 3 instances (more only if a request came while the last
+/// one's instance was still finishing), and each answer is the guest's.
+/// Requests at once each take an instance of their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_wasi_p2_instance_serves_its_requests_one_by_one() {
     let s = serve(reuse(3, 16)).await;
@@ -290,7 +297,16 @@ async fn a_reused_wasi_p2_instance_serves_its_requests_one_by_one() {
         let (status, body) = get(s.addr, "/").await.expect("GET /");
         assert_eq!((status, body.as_str()), (200, "hello from wasm\n"));
     }
-    assert_eq!(s.stats.instances.load(Relaxed), 3);
+    let sequential = s.stats.instances.load(Relaxed);
+    assert!(
+        (3..7).contains(&sequential),
+        "7 requests, 3 per instance: {sequential} instances"
+    );
+    // Two slow requests at once: a 0.2 instance takes one at a time.
+    let (a, b) = tokio::join!(get(s.addr, "/sleep"), get(s.addr, "/sleep"));
+    assert_eq!(a.expect("a").0, 200);
+    assert_eq!(b.expect("b").0, 200);
+    assert!(s.stats.instances.load(Relaxed) > sequential);
     // Its error answers are the guest's too, and the instance goes on.
     let (status, body) = get(s.addr, "/fail").await.expect("GET /fail");
     assert_eq!((status, body.as_str()), (500, "failing\n"));
@@ -334,7 +350,7 @@ async fn a_reused_wasi_p3_instance_serves_requests_at_once() {
         (1..=3).contains(&instances),
         "40 requests, 16 at once per instance: {instances} instances"
     );
-    // A drain lets the workers end; the server stops.
+    // A drain ends the server (its workers end on their own after).
     s.stop.stop(StopReason::Signal(15));
     let status = tokio::time::timeout(Duration::from_secs(10), s.task)
         .await
@@ -376,6 +392,7 @@ async fn a_trap_or_an_overdue_request_ends_a_reused_wasi_p3_instance() {
     let spec = RunSpec::new(vec!["p3-counter".into()]);
     let options = HttpOptions {
         request_timeout: Duration::from_millis(500),
+        idle_instance_timeout: Duration::from_millis(300),
         ..reuse(128, 16)
     };
     let s = serve_guest(guests::P3_COUNTER_WAT_WASM, spec, options).await;
@@ -394,7 +411,8 @@ async fn a_trap_or_an_overdue_request_ends_a_reused_wasi_p3_instance() {
             (200, "1\n".into()),
             "after {path}: a new instance"
         );
-        // Let that one go idle and end, so the next round starts at 1.
+        // Let that one go idle and end (300 ms), so the next round starts
+        // at 1.
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     s.stop.stop(StopReason::Signal(9));

@@ -30,8 +30,13 @@ pub const MAX_INSTANCE_REUSE_COUNT: &str = "wasmpod.dev/max-instance-reuse-count
 pub const MAX_INSTANCE_CONCURRENT_REUSE_COUNT: &str =
     "wasmpod.dev/max-instance-concurrent-reuse-count";
 
-/// The largest value either reuse annotation takes.
+/// The largest [`MAX_INSTANCE_REUSE_COUNT`].
 pub const MAX_REUSE_COUNT: usize = 1_000_000;
+
+/// The largest [`MAX_INSTANCE_CONCURRENT_REUSE_COUNT`]: each request in
+/// flight holds a few of the instance's resource handles (a store has
+/// 1024), so more could not be served at once anyway.
+pub const MAX_CONCURRENT_REUSE_COUNT: usize = 100;
 
 /// How a pod's `wasi:http` instances are reused, from
 /// [`MAX_INSTANCE_REUSE_COUNT`] and [`MAX_INSTANCE_CONCURRENT_REUSE_COUNT`];
@@ -46,41 +51,51 @@ pub struct InstanceReuse {
 
 /// A reuse annotation that is not a whole number in range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{value:?} is not a whole number from 1 to {MAX_REUSE_COUNT}")]
+#[error("{value:?} is not a whole number from 1 to {max}")]
 pub struct ReuseCountError {
     /// The annotation's name.
     pub annotation: &'static str,
     /// Its value.
     pub value: String,
+    /// The largest value it takes.
+    pub max: usize,
 }
 
 /// The reuse annotations of `annotations`.
 pub fn instance_reuse(
     annotations: &BTreeMap<String, String>,
 ) -> Result<InstanceReuse, ReuseCountError> {
-    let count = |annotation: &'static str| {
+    let count = |annotation: &'static str, max: usize| {
         annotations
             .get(annotation)
-            .map(|value| parse_reuse_count(annotation, value))
+            .map(|value| parse_reuse_count(annotation, value, max))
             .transpose()
     };
     Ok(InstanceReuse {
-        count: count(MAX_INSTANCE_REUSE_COUNT)?,
-        concurrent: count(MAX_INSTANCE_CONCURRENT_REUSE_COUNT)?,
+        count: count(MAX_INSTANCE_REUSE_COUNT, MAX_REUSE_COUNT)?,
+        concurrent: count(
+            MAX_INSTANCE_CONCURRENT_REUSE_COUNT,
+            MAX_CONCURRENT_REUSE_COUNT,
+        )?,
     })
 }
 
-/// `value` as a reuse count (1 to [`MAX_REUSE_COUNT`]); `annotation` (or a
-/// flag's name) is recorded in the error, for the caller to name.
-pub fn parse_reuse_count(annotation: &'static str, value: &str) -> Result<usize, ReuseCountError> {
+/// `value` as a reuse count from 1 to `max`; `annotation` (or a flag's
+/// name) is recorded in the error, for the caller to name.
+pub fn parse_reuse_count(
+    annotation: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<usize, ReuseCountError> {
     value
         .trim()
         .parse::<usize>()
         .ok()
-        .filter(|n| (1..=MAX_REUSE_COUNT).contains(n))
+        .filter(|n| (1..=max).contains(n))
         .ok_or_else(|| ReuseCountError {
             annotation,
             value: value.to_string(),
+            max,
         })
 }
 
@@ -113,6 +128,12 @@ mod tests {
                 count: None,
                 concurrent: Some(1)
             })
+        );
+        let err = instance_reuse(&with(MAX_INSTANCE_CONCURRENT_REUSE_COUNT, "101"))
+            .expect_err("over 100");
+        assert_eq!(
+            err.to_string(),
+            "\"101\" is not a whole number from 1 to 100"
         );
         for bad in ["0", "-1", "1.5", "lots", "", "1000001"] {
             let err = instance_reuse(&with(MAX_INSTANCE_REUSE_COUNT, bad)).expect_err(bad);

@@ -9,7 +9,7 @@ use wasmpod_engine::{
     EngineOptions, ExitStatus, HttpOptions, Limits, Preopen, ProgramKind, RunSpec, Runtime, Stdio,
     StopHandle, StopReason,
 };
-use wasmpod_kube::annotations::parse_reuse_count;
+use wasmpod_kube::annotations::{MAX_CONCURRENT_REUSE_COUNT, MAX_REUSE_COUNT, parse_reuse_count};
 use wasmpod_kube::quantity::Quantity;
 
 use wasmpod_oci::{ImageRecord, ImageRef};
@@ -82,7 +82,7 @@ pub struct RunArgs {
     max_instance_reuse_count: Option<String>,
 
     /// Most requests one reused WASI 0.3 instance handles at once (1 to
-    /// 1000000; default 16). A WASI 0.2 instance handles one at a time.
+    /// 100; default 16). A WASI 0.2 instance handles one at a time.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     max_instance_concurrent_reuse_count: Option<String>,
 
@@ -303,17 +303,22 @@ async fn serve(
 
 /// How a wasi:http component is served: the reuse flags.
 fn http_options(args: &RunArgs) -> anyhow::Result<HttpOptions> {
-    let count = |flag: &'static str, value: &Option<String>| {
+    let count = |flag: &'static str, value: &Option<String>, max: usize| {
         value
             .as_deref()
-            .map(|v| parse_reuse_count(flag, v).context(flag))
+            .map(|v| parse_reuse_count(flag, v, max).context(flag))
             .transpose()
     };
     Ok(HttpOptions::default().with_reuse(
-        count("--max-instance-reuse-count", &args.max_instance_reuse_count)?,
+        count(
+            "--max-instance-reuse-count",
+            &args.max_instance_reuse_count,
+            MAX_REUSE_COUNT,
+        )?,
         count(
             "--max-instance-concurrent-reuse-count",
             &args.max_instance_concurrent_reuse_count,
+            MAX_CONCURRENT_REUSE_COUNT,
         )?,
     ))
 }

@@ -5,7 +5,7 @@
 //! a request goes to a *worker*: a task that owns one store and one
 //! instance and serves requests from its queue until it has taken
 //! `max_instance_reuse_count` of them, or has been idle for
-//! [`IDLE_TIMEOUT`]. A WASI 0.3 instance handles up to
+//! `idle_instance_timeout`. A WASI 0.3 instance handles up to
 //! `max_instance_concurrent_reuse_count` requests at once, as concurrent
 //! tasks in its store's event loop; a WASI 0.2 instance handles one at a
 //! time. This is what `wasmtime serve` does by default for WASI 0.3.
@@ -23,8 +23,13 @@
 //!   still in it;
 //! - a trap ends the instance and every request in it (500), and the next
 //!   request gets a new one;
-//! - a SIGKILL drops every worker at once; a drain lets workers finish the
-//!   requests they took, then they end;
+//! - a SIGKILL drops every worker that is waiting, and interrupts one
+//!   that computes at its next epoch check; a drain lets workers finish
+//!   the requests they took, then they end (the server returns without
+//!   waiting for them);
+//! - but a request's body is bounded too: a reused instance ends once
+//!   every request it took is past its deadline, bodies still streaming
+//!   included, where a fresh instance may stream on after its head;
 //! - CPU time is counted for the worker's whole task, so a CPU quota holds.
 //!
 //! [`Pool::dispatch`] picks the worker under one lock: the first with room
@@ -51,9 +56,6 @@ use wasmtime_wasi_http::p3::bindings::Service;
 use super::{Handler, Head, P2Code, P3Code, Server, absolute};
 use crate::host::{ComponentHost, Hooks};
 use crate::usage::count_cpu;
-
-/// How long a worker with nothing to do keeps its instance.
-pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Where one request's response head goes, by WASI version.
 pub(super) enum Reply {
@@ -87,6 +89,8 @@ pub(super) struct Pool {
     concurrency: usize,
     /// When the server started; deadlines are kept as nanoseconds since.
     base: Instant,
+    /// How long an idle worker keeps its instance.
+    idle: Duration,
 }
 
 /// The dispatcher's view of one worker.
@@ -135,7 +139,7 @@ impl Deadline {
 impl Pool {
     /// A pool for `handler` that gives one instance `reuse` requests in
     /// all, `concurrency` at once (always one for WASI 0.2).
-    pub(super) fn new(handler: &Handler, reuse: usize, concurrency: usize) -> Self {
+    pub(super) fn new(handler: &Handler, reuse: usize, concurrency: usize, idle: Duration) -> Self {
         let concurrency = match handler {
             Handler::P2(_) => 1,
             Handler::P3(_) => concurrency.max(1),
@@ -145,6 +149,7 @@ impl Pool {
             reuse: reuse.max(1),
             concurrency,
             base: Instant::now(),
+            idle,
         }
     }
 
@@ -219,7 +224,11 @@ impl Worker {
         tokio::spawn(async move {
             let stop = server.stop.clone();
             let usage = server.spec.usage.clone();
-            let work = count_cpu(&usage, serve_queue(&server, rx, theirs));
+            let idle = server
+                .pool
+                .as_ref()
+                .map_or(Duration::from_secs(1), |p| p.idle);
+            let work = count_cpu(&usage, serve_queue(&server, rx, theirs, idle));
             tokio::select! {
                 biased;
                 // A SIGKILL drops the instance wherever it is.
@@ -241,18 +250,19 @@ impl Worker {
 }
 
 /// One worker's life: an instance, then the requests of `rx` until the
-/// dispatcher lets it go or it has been idle for [`IDLE_TIMEOUT`].
+/// dispatcher lets it go or it has been idle for `idle`.
 async fn serve_queue(
     server: &Server,
     mut rx: mpsc::UnboundedReceiver<Job>,
     deadline: Deadline,
+    idle: Duration,
 ) -> wasmtime::Result<()> {
     let past = deadline.clone();
     let mut store = server.store_until(move || past.is_past())?;
     match &server.handler {
         Handler::P2(pre) => {
             let proxy = pre.instantiate_async(&mut store).await?;
-            while let Some(job) = next_job(&mut rx, true).await {
+            while let Some(job) = next_job(&mut rx, Some(idle)).await {
                 let at = deadline.at();
                 tokio::time::timeout_at(at.into(), serve_p2(&mut store, &proxy, job))
                     .await
@@ -265,7 +275,7 @@ async fn serve_queue(
             let network = server.spec.network;
             store
                 .run_concurrent(async |accessor| {
-                    serve_p3_queue(accessor, &service, network, rx, &deadline).await
+                    serve_p3_queue(accessor, &service, network, rx, &deadline, idle).await
                 })
                 .await?
         }
@@ -276,16 +286,16 @@ fn overdue() -> wasmtime::Error {
     wasmtime::format_err!("the requests in the instance are past their deadline")
 }
 
-/// The next job of `rx`. When `idle` and nothing comes for
-/// [`IDLE_TIMEOUT`], the queue is closed, and what was sent before that
-/// still comes out; `None` when it is closed and empty.
-async fn next_job(rx: &mut mpsc::UnboundedReceiver<Job>, idle: bool) -> Option<Job> {
-    if !idle {
+/// The next job of `rx`. With `idle` set and nothing coming for that
+/// long, the queue is closed, and what was sent before that still comes
+/// out; `None` when it is closed and empty.
+async fn next_job(rx: &mut mpsc::UnboundedReceiver<Job>, idle: Option<Duration>) -> Option<Job> {
+    let Some(idle) = idle else {
         return rx.recv().await;
-    }
+    };
     tokio::select! {
         job = rx.recv() => job,
-        _ = tokio::time::sleep(IDLE_TIMEOUT) => {
+        _ = tokio::time::sleep(idle) => {
             debug!("idle instance ends");
             rx.close();
             rx.recv().await
@@ -324,19 +334,23 @@ async fn serve_p3_queue(
     network: bool,
     mut rx: mpsc::UnboundedReceiver<Job>,
     deadline: &Deadline,
+    idle_timeout: Duration,
 ) -> wasmtime::Result<()> {
     let mut running: FuturesUnordered<Serving<'_>> = FuturesUnordered::new();
     loop {
         let idle = running.is_empty();
         tokio::select! {
             Some(done) = running.next(), if !idle => done?,
-            job = next_job(&mut rx, idle) => match job {
+            job = next_job(&mut rx, idle.then_some(idle_timeout)) => match job {
                 Some(job) => running.push(Box::pin(serve_p3(accessor, service, network, job))),
                 None => break,
             },
-            // Everything it holds is overdue: its callers got 504.
+            // Everything it holds is overdue (its callers got 504), unless
+            // a request came in with a later deadline meanwhile.
             _ = tokio::time::sleep_until(deadline.at().into()), if !idle => {
-                return Err(overdue());
+                if deadline.is_past() {
+                    return Err(overdue());
+                }
             }
         }
     }

@@ -596,7 +596,7 @@ async fn the_reuse_annotations_make_a_served_component_reuse_instances() {
     };
     let b = counter(serde_json::json!({
         (MAX_INSTANCE_REUSE_COUNT): "2",
-        (MAX_INSTANCE_CONCURRENT_REUSE_COUNT): "1",
+        (MAX_INSTANCE_CONCURRENT_REUSE_COUNT): "4",
     }));
     core.create(b.create("reused")).await.expect("create");
     core.start("reused", None).await.expect("start");
