@@ -418,3 +418,55 @@ async fn a_trap_or_an_overdue_request_ends_a_reused_wasi_p3_instance() {
     s.stop.stop(StopReason::Signal(9));
     s.task.await.expect("join").expect("serve");
 }
+
+/// CPU time this whole test process has used.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+    // Fields after the command's closing parenthesis: utime is the 12th,
+    // stime the 13th (clock ticks).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).expect("stat format");
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().expect("tick count"))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis((fields[0] + fields[1]) * 1000 / hz)
+}
+
+/// A guest spinning in a request when the server is killed stops: with a
+/// fresh instance and with a reused one, nothing keeps computing after the
+/// server has returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_stops_a_spinning_guest_even_after_the_server_returns() {
+    for options in [HttpOptions::default(), reuse(128, 16)] {
+        let options = HttpOptions {
+            request_timeout: Duration::from_secs(60),
+            ..options
+        };
+        let spec = RunSpec::new(vec!["p3-counter".into()]);
+        let s = serve_guest(guests::P3_COUNTER_WAT_WASM, spec, options.clone()).await;
+        let spinning = tokio::spawn(get(s.addr, "/spin"));
+        while s.stats.in_flight.load(Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.stop.stop(StopReason::Signal(15));
+        s.stop.stop(StopReason::Signal(9));
+        let status = s.task.await.expect("join").expect("serve");
+        assert_eq!(status, ExitStatus::Stopped(StopReason::Signal(9)));
+        spinning.abort();
+        // Give the interrupt a moment, then see that nothing spins.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = process_cpu();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let used = process_cpu().saturating_sub(before);
+        assert!(
+            used < Duration::from_millis(300),
+            "{options:?}: {used:?} of CPU in a second after the kill"
+        );
+    }
+}
