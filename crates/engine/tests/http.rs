@@ -151,12 +151,19 @@ async fn sigterm_drains_requests_in_flight() {
     let (status, body) = in_flight.await.expect("join").expect("GET /sleep");
     assert_eq!((status, body.as_str()), (200, "slept\n"));
     // ...and then the server is done.
-    let status = tokio::time::timeout(Duration::from_secs(5), s.task)
+    assert_eq!(
+        drained(s.task).await,
+        ExitStatus::Stopped(StopReason::Signal(15))
+    );
+}
+
+/// How the server ended, once a drain has ended it (within 10 s).
+async fn drained(task: tokio::task::JoinHandle<Result<ExitStatus, EngineError>>) -> ExitStatus {
+    tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .expect("the drain ends")
         .expect("join")
-        .expect("serve");
-    assert_eq!(status, ExitStatus::Stopped(StopReason::Signal(15)));
+        .expect("serve")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,12 +359,10 @@ async fn a_reused_wasi_p3_instance_serves_requests_at_once() {
     );
     // A drain ends the server (its workers end on their own after).
     s.stop.stop(StopReason::Signal(15));
-    let status = tokio::time::timeout(Duration::from_secs(10), s.task)
-        .await
-        .expect("the drain ends")
-        .expect("join")
-        .expect("serve");
-    assert_eq!(status, ExitStatus::Stopped(StopReason::Signal(15)));
+    assert_eq!(
+        drained(s.task).await,
+        ExitStatus::Stopped(StopReason::Signal(15))
+    );
 }
 
 /// The counter guest answers with the number of requests its instance has
