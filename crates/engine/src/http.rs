@@ -403,10 +403,18 @@ impl Server {
             // reused instance's worker says it itself).
             Ok(Err(_)) => {
                 match task {
-                    Some(task) => match task.await {
-                        Ok(Ok(())) => warn!("the guest returned without setting a response"),
-                        Ok(Err(e)) => warn!(error = format!("{e:#}"), "the guest failed"),
-                        Err(e) => warn!(error = %e, "the request task failed"),
+                    // A guest that dropped its response and goes on (a
+                    // sleep) is waited for only until the deadline.
+                    Some(mut task) => match tokio::time::timeout_at(deadline.into(), &mut task)
+                        .await
+                    {
+                        Ok(Ok(Ok(()))) => warn!("the guest returned without setting a response"),
+                        Ok(Ok(Err(e))) => warn!(error = format!("{e:#}"), "the guest failed"),
+                        Ok(Err(e)) => warn!(error = %e, "the request task failed"),
+                        Err(_) => {
+                            task.abort();
+                            warn!("the guest dropped its response and ran on past the deadline");
+                        }
                     },
                     None => debug!("the instance serving the request ended without a response"),
                 }
@@ -550,13 +558,13 @@ impl Server {
         &self,
         past_deadline: impl Fn() -> bool + Send + Sync + 'static,
     ) -> wasmtime::Result<Store<ComponentHost>> {
-        self.stats
-            .instances
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ctx = self
             .spec
             .shared_wasi_builder(self.work_dir.as_ref())?
             .build();
+        self.stats
+            .instances
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let host = ComponentHost::new(
             ctx,
             self.spec.network,

@@ -336,7 +336,9 @@ async fn an_overdue_request_ends_its_reused_instance() {
     let (status, _) = get(s.addr, "/sleep").await.expect("GET /sleep");
     assert_eq!(status, 504);
     assert_eq!(get(s.addr, "/").await.expect("GET /").0, 200);
-    assert_eq!(s.stats.instances.load(Relaxed), 2);
+    // A new one: the overdue instance ends at the same deadline, so the
+    // next request may also find it not yet gone and start a third.
+    assert!(s.stats.instances.load(Relaxed) >= 2);
     s.stop.stop(StopReason::Signal(9));
     s.task.await.expect("join").expect("serve");
 }

@@ -221,13 +221,10 @@ impl Worker {
         deadline.extend(first);
         let server = server.clone();
         let theirs = deadline.clone();
+        let idle = pool.idle;
         tokio::spawn(async move {
             let stop = server.stop.clone();
             let usage = server.spec.usage.clone();
-            let idle = server
-                .pool
-                .as_ref()
-                .map_or(Duration::from_secs(1), |p| p.idle);
             let work = count_cpu(&usage, serve_queue(&server, rx, theirs, idle));
             tokio::select! {
                 biased;
