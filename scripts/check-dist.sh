@@ -8,6 +8,9 @@
 #   - addr2line, given the address of `CRATE::main` from `nm` of the
 #     shipped binary, names that function and a file:line from NAME.debug,
 #     and from the shipped binary itself (which follows the debuglink).
+#   - it is linked the way build/link_fixed_address.rs asked: the shim and
+#     wasmpod-oci at a fixed address (ELF type EXEC), unless the build had
+#     WASMPOD_PIE=1; wasmpod always position independent (DYN).
 # And for `wasmpod`, the backtrace a user sees (RUST_BACKTRACE=1 on a
 # panic): with NAME.debug beside the binary it has file:line; with the
 # binary alone, function names. `make dist-check` runs it; .ci/run too.
@@ -64,6 +67,15 @@ for name in "${binaries[@]}"; do
     ok "$name's .gnu_debuglink names $name.debug, CRC32 $file_crc"
   else
     fail "$name's .gnu_debuglink is '$link_name' CRC '$link_crc'; want $name.debug CRC $file_crc"
+  fi
+
+  want=DYN
+  if [ "$name" != wasmpod ] && [ -z "${WASMPOD_PIE:-}" -o "${WASMPOD_PIE:-}" = 0 ]; then want=EXEC; fi
+  type=$(readelf -h "$bin" | awk '$1 == "Type:" { print $2 }')
+  if [ "$type" = "$want" ]; then
+    ok "$name is an ELF $type"
+  else
+    fail "$name is an ELF '$type', want $want (WASMPOD_PIE='${WASMPOD_PIE:-}')"
   fi
 
   crate=${name//-/_}

@@ -15,8 +15,11 @@
 //! Only mappings of the executable that are read-only (code and constant
 //! data) and hold no anonymous (copy-on-write) page qualify: dropping a
 //! page there loses nothing, because it is reread from the file as it was.
-//! The relocated read-only data (RELRO) was written at start-up, holds
-//! anonymous pages, and is left alone.
+//! The relocated read-only data (RELRO) holds the pages the dynamic loader
+//! wrote at start-up, anonymous ones, and is left alone. In the binaries as
+//! built (linked at a fixed address, `build/link_fixed_address.rs`) those
+//! are only the few pages of the GOT; the rest of that mapping stays shared
+//! page cache.
 
 use std::path::Path;
 
