@@ -141,6 +141,28 @@ fn the_reuse_flags_let_instances_serve_several_requests() {
     let got: Vec<_> = (0..3).filter_map(|_| body(raw_get(&addr, "/"))).collect();
     assert_eq!(got, ["1\n", "1\n", "1\n"]);
 
+    // A command serves nothing: the flags are said to be ignored, and it
+    // runs as without them.
+    let o = w.run(&[
+        "--max-instance-reuse-count",
+        "3",
+        "--max-instance-concurrent-reuse-count",
+        "2",
+        guests::P3_EXIT_WAT_WASM,
+        "4",
+    ]);
+    assert_code(&o, 4);
+    assert_eq!(stdout(&o), "p3-exit: 4\n");
+    let what = "is a WASI 0.3 component (command), not a served wasi:http component";
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "wasmpod: --max-instance-reuse-count is ignored: {p} {what}\n\
+             wasmpod: --max-instance-concurrent-reuse-count is ignored: {p} {what}\n",
+            p = guests::P3_EXIT_WAT_WASM
+        )
+    );
+
     for (flag, max, over) in [
         ("--max-instance-reuse-count", 1_000_000, "1000001"),
         ("--max-instance-concurrent-reuse-count", 100, "101"),

@@ -220,6 +220,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
 
     let http = runtime.is_http_handler(&program);
+    if !http {
+        for (flag, given) in [
+            ("--max-instance-reuse-count", &args.max_instance_reuse_count),
+            (
+                "--max-instance-concurrent-reuse-count",
+                &args.max_instance_concurrent_reuse_count,
+            ),
+        ] {
+            if given.is_some() {
+                eprintln!(
+                    "wasmpod: {flag} is ignored: {} is a {}, not a served wasi:http component",
+                    args.file,
+                    program.describe()
+                );
+            }
+        }
+    }
     let tokio = if http {
         tokio::runtime::Builder::new_multi_thread()
     } else {
