@@ -65,6 +65,13 @@ impl Launch {
                     wasmpod_kube::annotations::MAX_WASM_STACK
                 )
             })?;
+        // Checked for every container, served or not, as the shim does: a
+        // bad value is refused at create, not ignored until it matters.
+        let reuse =
+            wasmpod_kube::annotations::instance_reuse(&self.spec.annotations).map_err(|e| {
+                let name = e.annotation;
+                anyhow::Error::new(e).context(format!("invalid annotation {name}"))
+            })?;
         let mut options = EngineOptions {
             cache_dir: cache_dir(),
             ..EngineOptions::default()
@@ -93,11 +100,6 @@ impl Launch {
             .load(&bytes)
             .with_context(|| format!("cannot load the Wasm entrypoint {first}"))?;
         let listen = if self.serve && runtime.is_http_handler(&program) {
-            let reuse =
-                wasmpod_kube::annotations::instance_reuse(&self.spec.annotations).map_err(|e| {
-                    let name = e.annotation;
-                    anyhow::Error::new(e).context(format!("invalid annotation {name}"))
-                })?;
             Some((
                 self.spec.http_listen()?,
                 wasmpod_engine::HttpOptions::default().with_reuse(reuse.count, reuse.concurrent),

@@ -405,6 +405,17 @@ fn bad_input_gets_one_line_and_leaves_no_state() {
     std::fs::write(bundle.rootfs().join("text.wasm"), "not wasm at all").expect("w");
     with_args(&["/text.wasm"]);
     create("c", "cannot load the Wasm entrypoint /text.wasm");
+    // A bad reuse annotation is refused for a command too, not only where
+    // it would take effect (a served component), as the shim refuses it.
+    bundle.config(serde_json::json!({
+        "process": {"args": ["/probe.wasm", "exit", "0"]},
+        "root": {"path": "rootfs"},
+        "annotations": {"wasmpod.dev/max-instance-reuse-count": "0"},
+    }));
+    create(
+        "c",
+        "invalid annotation wasmpod.dev/max-instance-reuse-count",
+    );
     // Outside the rootfs: `..` stops at its root, and a symlink is
     // followed inside it, so neither reaches the host's file.
     let outside = bundle.path().join("outside.wasm");
