@@ -14,7 +14,9 @@
 //! recompiled, never executed. Entries are written to a temporary file in the
 //! same folder and renamed into place, so readers never see half an entry and
 //! two writers of one key both leave a whole one. A miss is written on a
-//! thread beside the guest (`cache_write.rs`).
+//! thread beside the guest (`cache_write.rs`). A writer killed mid-write
+//! leaves a `.tmp-` file that no load opens; the first write of each
+//! process removes those over an hour old.
 
 use std::hash::Hasher;
 use std::io::Write;
@@ -65,7 +67,21 @@ pub struct CompileCache {
     engine_fingerprint: [u8; 32],
     /// Entries being written in the background, shared by clones.
     writes: Arc<PendingWrites>,
+    /// Whether this cache (or a clone) has swept stale temporary files.
+    swept: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How old a temporary file in the cache folder must be before a sweep
+/// removes it. A write takes seconds at most, so one this old belongs to a
+/// process that died mid-write.
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The prefix of the cache's temporary files.
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// The most directory entries one sweep looks at, so a huge folder costs
+/// a bounded time (the next process's sweep goes on where it matters).
+const SWEEP_LIMIT: usize = 100_000;
 
 impl CompileCache {
     /// Opens (creating if needed) a cache folder for `engine`.
@@ -84,6 +100,7 @@ impl CompileCache {
             dir,
             engine_fingerprint: hasher.0.finalize().into(),
             writes: Arc::default(),
+            swept: Arc::default(),
         })
     }
 
@@ -153,7 +170,7 @@ impl CompileCache {
     pub(crate) fn write(&self, path: &Path, payload: &[u8]) {
         let result = (|| -> std::io::Result<()> {
             let mut tmp = tempfile::Builder::new()
-                .prefix(".tmp-")
+                .prefix(TEMP_PREFIX)
                 .tempfile_in(&self.dir)?;
             tmp.write_all(MAGIC)?;
             tmp.write_all(&Sha256::digest(payload))?;
@@ -167,6 +184,44 @@ impl CompileCache {
             Ok(()) => debug!(path = %path.display(), bytes = payload.len(), "stored compiled code"),
             Err(e) => warn!(path = %path.display(), error = %e, "cannot write compile cache entry"),
         }
+        // Beside this write, off the guest's path: once per cache.
+        if !self.swept.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            self.sweep_stale_temps(STALE_TEMP_AGE);
+        }
+    }
+
+    /// Removes the temporary files that writers killed mid-write left
+    /// behind (no load ever opens them, but they take space): those older
+    /// than `age`. Returns how many were removed.
+    pub fn sweep_stale_temps(&self, age: std::time::Duration) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in entries.take(SWEEP_LIMIT).flatten() {
+            if !entry
+                .file_name()
+                .as_encoded_bytes()
+                .starts_with(TEMP_PREFIX.as_bytes())
+            {
+                continue;
+            }
+            // The entry itself, never what a symlink points to.
+            let Ok(meta) = entry.metadata() else { continue };
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|d| d >= age);
+            if old && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            debug!(dir = %self.dir.display(), removed, "removed stale cache temp files");
+        }
+        removed
     }
 
     /// Removes an entry that failed verification.

@@ -348,6 +348,64 @@ async fn relative_paths_resolve_in_the_working_directory_inside_a_volume() {
     assert_ne!(status, ExitStatus::Exited(0));
 }
 
+/// Temporary files a writer killed mid-write left in the cache folder are
+/// removed by the next write's sweep once they are an hour old; younger
+/// ones (a write in flight elsewhere), entries, other files and whatever a
+/// `.tmp-` symlink points to stay.
+#[test]
+fn a_cache_write_sweeps_stale_temp_files_once() {
+    let (dir, rt) = runtime(false);
+    let cache = dir.path().join("cache");
+    let outside = dir.path().join("outside");
+    std::fs::write(&outside, "kept").expect("outside");
+    let hours_ago = |path: &std::path::Path, hours: u64| {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open");
+        let then = std::time::SystemTime::now() - Duration::from_secs(hours * 3600);
+        file.set_modified(then).expect("set mtime");
+    };
+    hours_ago(&outside, 5);
+    let dead = cache.join(".tmp-dead1");
+    let fresh = cache.join(".tmp-fresh");
+    let other = cache.join("notes.txt");
+    for path in [&dead, &fresh, &other] {
+        std::fs::write(path, "half an entry").expect("write");
+    }
+    hours_ago(&dead, 2);
+    hours_ago(&other, 2);
+    std::os::unix::fs::symlink(&outside, cache.join(".tmp-link")).expect("symlink");
+
+    let program = rt
+        .load(&std::fs::read(guests::PROBE).expect("probe"))
+        .expect("compile");
+    assert_eq!(program.cache_outcome(), wasmpod_engine::CacheOutcome::Miss);
+    rt.finish_cache_writes();
+    let mut names: Vec<String> = std::fs::read_dir(&cache)
+        .expect("cache")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".cwasm"))
+        .collect();
+    names.sort();
+    assert_eq!(names, [".tmp-fresh", ".tmp-link", "notes.txt"]);
+    assert_eq!(std::fs::read_to_string(&outside).expect("outside"), "kept");
+
+    // Once per cache: a later write does not sweep again.
+    std::fs::write(&dead, "half an entry").expect("write");
+    hours_ago(&dead, 2);
+    let component = rt
+        .load(&std::fs::read(guests::PROBE_COMPONENT).expect("component"))
+        .expect("compile");
+    assert_eq!(
+        component.cache_outcome(),
+        wasmpod_engine::CacheOutcome::Miss
+    );
+    rt.finish_cache_writes();
+    assert!(dead.exists(), "swept twice");
+}
+
 /// A guest known by its digest (a layer digest) loads from the compile
 /// cache without its bytes; nothing cached, or a damaged entry, is `None`.
 #[test]
