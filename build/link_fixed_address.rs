@@ -10,7 +10,11 @@
 fn main() {
     println!("cargo:rerun-if-env-changed=WASMPOD_PIE");
     let pie = std::env::var("WASMPOD_PIE").is_ok_and(|v| !v.is_empty() && v != "0");
-    if !pie {
+    // `-no-pie` is a flag of the C compiler driver that links for glibc
+    // targets; musl builds (static-pie) and other linkers keep their own.
+    let glibc_linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
+        && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
+    if glibc_linux && !pie {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }

@@ -70,7 +70,7 @@ for name in "${binaries[@]}"; do
   fi
 
   want=DYN
-  if [ "$name" != wasmpod ] && [ -z "${WASMPOD_PIE:-}" -o "${WASMPOD_PIE:-}" = 0 ]; then want=EXEC; fi
+  if [ "$name" != wasmpod ] && { [ -z "${WASMPOD_PIE:-}" ] || [ "$WASMPOD_PIE" = 0 ]; }; then want=EXEC; fi
   type=$(readelf -h "$bin" | awk '$1 == "Type:" { print $2 }')
   if [ "$type" = "$want" ]; then
     ok "$name is an ELF $type"
