@@ -163,6 +163,38 @@ fn the_reuse_flags_let_instances_serve_several_requests() {
         )
     );
 
+    // A WASI 0.2 instance takes one request at a time: the concurrency
+    // flag is said to be ignored (before the server's own line), and the
+    // service answers.
+    let mut p2 = KillOnDrop::spawn(
+        w.cmd()
+            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(["--max-instance-concurrent-reuse-count", "2"])
+            .arg(guests::HTTP_HELLO_WAT_WASM)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let lines = lines_of(p2.0.stderr.take().expect("stderr"));
+    let warning = lines.recv_timeout(STEP_LIMIT).expect("a stderr line");
+    assert_eq!(
+        warning,
+        format!(
+            "wasmpod: --max-instance-concurrent-reuse-count is ignored: {} is a WASI 0.2 component (wasi:http service), whose instances take one request at a time",
+            guests::HTTP_HELLO_WAT_WASM
+        )
+    );
+    let serving = lines.recv_timeout(STEP_LIMIT).expect("the server's line");
+    let addr = serving
+        .strip_prefix("wasmpod: serving HTTP on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no address in {serving:?}"));
+    assert_eq!(
+        body(raw_get(addr, "/")).as_deref(),
+        Some("hello from wasm\n")
+    );
+    drop(p2);
+
     for (flag, max, over) in [
         ("--max-instance-reuse-count", 1_000_000, "1000001"),
         ("--max-instance-concurrent-reuse-count", 100, "101"),

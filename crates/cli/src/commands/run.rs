@@ -220,6 +220,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
 
     let http = runtime.is_http_handler(&program);
+    if http
+        && program.wasi() != wasmpod_engine::WasiVersion::P3
+        && args.max_instance_concurrent_reuse_count.is_some()
+    {
+        eprintln!(
+            "wasmpod: --max-instance-concurrent-reuse-count is ignored: {} is a {}, whose instances take one request at a time",
+            args.file,
+            program.describe()
+        );
+    }
     if !http {
         for (flag, given) in [
             ("--max-instance-reuse-count", &args.max_instance_reuse_count),
