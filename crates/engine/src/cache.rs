@@ -15,8 +15,8 @@
 //! same folder and renamed into place, so readers never see half an entry and
 //! two writers of one key both leave a whole one. A miss is written on a
 //! thread beside the guest (`cache_write.rs`). A writer killed mid-write
-//! leaves a `.tmp-` file that no load opens; the first write of each
-//! process removes those over an hour old.
+//! leaves a `.tmp-` file that no load opens; the first write through each
+//! opened cache (one per `Runtime`) removes those over an hour old.
 
 use std::hash::Hasher;
 use std::io::Write;
@@ -80,7 +80,8 @@ pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3
 const TEMP_PREFIX: &str = ".tmp-";
 
 /// The most directory entries one sweep looks at, so a huge folder costs
-/// a bounded time (the next process's sweep goes on where it matters).
+/// a bounded time. Directory order is stable, so in a folder with more
+/// entries than this, stale files past the limit stay until it shrinks.
 const SWEEP_LIMIT: usize = 100_000;
 
 impl CompileCache {
