@@ -97,9 +97,12 @@ names=("${cmds[0]}" "${cmds[2]}"); [ "${#cmds[@]}" -gt 4 ] && names+=("${cmds[4]
 runner=(python3 bench/interleave.py --runs "$RUNS" --warmup 2 --json "$work/cold.json" -- "${cmds[@]}")
 if [ "${PHASES:-0}" = 1 ]; then
   command -v perf >/dev/null || { echo "PHASES=1 needs perf (linux-perf)" >&2; exit 1; }
-  perf record -q -o "$work/perf.data" -a \
+  perf record -q -m 1024 -o "$work/perf.data" -a \
     -e sched:sched_process_exec,sched:sched_process_exit,sched:sched_process_fork \
     -e sched:sched_switch,sched:sched_wakeup,sched:sched_wakeup_new -- "${runner[@]}"
+  # A lost event would leave a thread's interval open or missing.
+  lost=$(perf report -i "$work/perf.data" --stats 2>/dev/null | awk '/LOST/ { for (i = 1; i < NF; i++) if ($i == "events:" && $(i + 1) + 0 > 0) { print $(i + 1); exit } }')
+  [ -z "$lost" ] || { echo "perf lost $lost events; rerun on a quieter machine" >&2; exit 1; }
   perf script -i "$work/perf.data" -F comm,pid,tid,time,event,trace > "$work/sched.txt" 2>/dev/null
 else
   "${runner[@]}"

@@ -46,9 +46,12 @@ class Threads:
         self.on_cpu = []  # (begin, end)
 
     def join(self, tid, t, busy=False):
+        """Adds a thread; `busy` when it is on a CPU already (the thread
+        that executed a shim binary)."""
         self.family.add(tid)
         if busy:
             self.since.setdefault(tid, t)
+            self.on_cpu_since.setdefault(tid, t)
 
     def wake(self, tid, t):
         if tid in self.family:
@@ -84,6 +87,13 @@ class Threads:
         return total
 
 
+def unexpected(line):
+    sys.exit(
+        "ctr-phases.py: a trace line without the key=value fields it needs "
+        "(a libtraceevent plugin may be reformatting it): " + line.strip()
+    )
+
+
 def main():
     runs, cur = [], None
     threads = Threads()
@@ -95,12 +105,15 @@ def main():
         pid, tid, t = int(pid), int(tid), float(t) * 1000
         if ev == "sched_switch":
             f = dict(kv.split("=", 1) for kv in re.findall(r"(\w+=\S+)", rest))
+            if not {"prev_pid", "prev_state", "next_pid"} <= f.keys():
+                unexpected(line)
             threads.sleep(int(f["prev_pid"]), t, f["prev_state"])
             threads.running(int(f["next_pid"]), t)
         elif ev in ("sched_wakeup", "sched_wakeup_new"):
-            threads.wake(int(re.search(r" pid=(\d+)", " " + rest).group(1)), t)
+            woken = re.search(r" pid=(\d+)", " " + rest) or unexpected(line)
+            threads.wake(int(woken.group(1)), t)
         elif ev == "sched_process_fork":
-            child = int(re.search(r"child_pid=(\d+)", rest).group(1))
+            child = int((re.search(r"child_pid=(\d+)", rest) or unexpected(line)).group(1))
             if tid in threads.family:
                 threads.join(child, t)
         elif ev == "sched_process_exec":
