@@ -9,13 +9,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Stdio;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use common::*;
 use wasmpod_test_guests as guests;
-use wasmpod_testkit::{BarrierServer, KillOnDrop, lines_of};
+use wasmpod_testkit::{BarrierServer, KillOnDrop};
 
 /// How long one step (a line, a request, an exit) may take.
 const STEP_LIMIT: Duration = Duration::from_secs(30);
@@ -64,15 +63,9 @@ fn a_wasi_p3_command_writes_through_its_stream_and_exits_with_its_code() {
 /// `wasmpod run ARGS` serving on a port of its choosing: the process and
 /// its `127.0.0.1:PORT`.
 fn serve(w: &Wasmpod, args: &[&str]) -> (KillOnDrop, String, Receiver<String>) {
-    let mut server = KillOnDrop::spawn(
-        w.cmd()
-            .args(["run", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let lines = lines_of(server.0.stderr.take().expect("stderr"));
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let (server, lines) = w.spawn_run(&all);
     let first = lines
         .recv_timeout(STEP_LIMIT)
         .expect("the server's first line");
@@ -166,16 +159,13 @@ fn the_reuse_flags_let_instances_serve_several_requests() {
     // A WASI 0.2 instance takes one request at a time: the concurrency
     // flag is said to be ignored (before the server's own line), and the
     // service answers.
-    let mut p2 = KillOnDrop::spawn(
-        w.cmd()
-            .args(["run", "--listen", "127.0.0.1:0"])
-            .args(["--max-instance-concurrent-reuse-count", "2"])
-            .arg(guests::HTTP_HELLO_WAT_WASM)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let lines = lines_of(p2.0.stderr.take().expect("stderr"));
+    let (p2, lines) = w.spawn_run(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--max-instance-concurrent-reuse-count",
+        "2",
+        guests::HTTP_HELLO_WAT_WASM,
+    ]);
     let warning = lines.recv_timeout(STEP_LIMIT).expect("a stderr line");
     assert_eq!(
         warning,

@@ -956,15 +956,8 @@ fn memory_and_timeout_limits_apply_to_a_wasi_p3_command() {
 #[test]
 fn verbose_names_a_wasi_p3_service() {
     let w = Wasmpod::new();
-    let mut server = KillOnDrop::spawn(
-        w.cmd()
-            .args(["run", "--verbose", "--listen", "127.0.0.1:0"])
-            .arg(p3_fixture("http-service"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let lines = lines_of(server.0.stderr.take().expect("stderr"));
+    let fixture = p3_fixture("http-service");
+    let (mut server, lines) = w.spawn_run(&["--verbose", "--listen", "127.0.0.1:0", &fixture]);
     let first = lines.recv_timeout(LINE_LIMIT).expect("the verbose line");
     assert!(
         first.contains("is a WASI 0.3 component (wasi:http service), sha256:"),

@@ -45,6 +45,27 @@ impl Wasmpod {
         all.extend_from_slice(args);
         self.exec(&all)
     }
+
+    /// Starts `wasmpod run ARGS...` (a server, say) with stdin and stdout
+    /// closed, and returns it with the lines of its stderr as they come.
+    pub fn spawn_run<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: &[S],
+    ) -> (
+        wasmpod_testkit::KillOnDrop,
+        std::sync::mpsc::Receiver<String>,
+    ) {
+        let mut child = wasmpod_testkit::KillOnDrop::spawn(
+            self.cmd()
+                .arg("run")
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        let lines = wasmpod_testkit::lines_of(child.0.stderr.take().expect("stderr"));
+        (child, lines)
+    }
 }
 
 /// The WASI 0.3 conformance fixtures beside the repository.
