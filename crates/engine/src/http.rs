@@ -36,7 +36,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use crate::EngineError;
-use crate::epoch::EpochTicker;
+use crate::epoch::{EpochHold, EpochTicker};
 use crate::exit::ExitStatus;
 use crate::host::ComponentHost;
 use crate::limits::Throttle;
@@ -225,10 +225,12 @@ struct Server {
     /// The workers that reuse instances, when
     /// [`HttpOptions::max_instance_reuse_count`] is above 1.
     pool: Option<reuse::Pool>,
-    /// The engine's epoch thread: every store holds it while it lives, so
-    /// deadlines, the CPU quota and a SIGKILL reach a computing guest
-    /// even after the server itself has returned.
-    ticker: EpochTicker,
+    /// Keeps the engine's epoch thread running while this server lives:
+    /// every request's task and every worker holds the server for as long
+    /// as its store lives, so deadlines, the CPU quota and a SIGKILL reach
+    /// a computing guest even after [`serve`] itself has returned. (One
+    /// hold for all, not one per store: taking one locks the ticker.)
+    _epoch: EpochHold,
 }
 
 /// What [`serve`] needs besides the spec: the linker with `wasi:http`, the
@@ -288,7 +290,7 @@ pub(crate) async fn serve(
     });
     let server = Arc::new(Server {
         pool,
-        ticker: ticker.clone(),
+        _epoch: ticker.hold(),
         handler,
         engine: linker.engine().clone(),
         throttle: spec.limits.throttle(&spec.usage),
@@ -300,7 +302,6 @@ pub(crate) async fn serve(
         work_dir,
     });
     stop.attach(linker.engine());
-    let _ticker = ticker.hold();
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
@@ -464,14 +465,12 @@ impl Server {
             reuse::Pool::dispatch(&self, pool, req, reply, deadline);
             return (receiver, None);
         }
+        let stop = self.stop.clone();
         let guest: std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send>> =
             match reply {
-                reuse::Reply::P2(sender) => Box::pin(self.clone().run_guest(deadline, req, sender)),
-                reuse::Reply::P3(sender) => {
-                    Box::pin(self.clone().run_guest_p3(deadline, req, sender))
-                }
+                reuse::Reply::P2(sender) => Box::pin(self.run_guest(deadline, req, sender)),
+                reuse::Reply::P3(sender) => Box::pin(self.run_guest_p3(deadline, req, sender)),
             };
-        let stop = self.stop.clone();
         let task = tokio::spawn(async move {
             tokio::select! {
                 biased;
@@ -577,9 +576,7 @@ impl Server {
         store.set_epoch_deadline(1);
         let throttle = self.throttle.clone();
         let stop = self.stop.clone();
-        let ticking = self.ticker.hold();
         store.epoch_deadline_callback(move |_| {
-            let _ = &ticking;
             Ok(if past_deadline() || stop.is_killed() {
                 wasmtime::UpdateDeadline::Interrupt
             } else if let Some(t) = &throttle {
