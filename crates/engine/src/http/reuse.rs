@@ -230,10 +230,12 @@ impl Worker {
                 biased;
                 // A SIGKILL drops the instance wherever it is.
                 _ = stop.killed() => {}
-                done = work => {
-                    if let Err(e) = done {
-                        warn!(error = format!("{e:#}"), "an instance serving requests ended");
+                done = work => match done {
+                    Ok(()) => {}
+                    Err(e) if e.downcast_ref::<Overdue>().is_some() => {
+                        debug!("an instance whose requests were all overdue ended");
                     }
+                    Err(e) => warn!(error = format!("{e:#}"), "an instance serving requests ended"),
                 }
             }
         });
@@ -279,8 +281,22 @@ async fn serve_queue(
     }
 }
 
+/// Why a worker ended its instance when every request it held was past
+/// its deadline: each caller already got 504 (and a warning), so the
+/// worker only notes it.
+#[derive(Debug)]
+struct Overdue;
+
+impl std::fmt::Display for Overdue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the requests in the instance are past their deadline")
+    }
+}
+
+impl std::error::Error for Overdue {}
+
 fn overdue() -> wasmtime::Error {
-    wasmtime::format_err!("the requests in the instance are past their deadline")
+    wasmtime::Error::new(Overdue)
 }
 
 /// The next job of `rx`. With `idle` set and nothing coming for that
