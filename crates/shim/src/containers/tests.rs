@@ -102,6 +102,12 @@ impl Bundle {
         Self { dir }
     }
 
+    /// This bundle with `guest` copied to `/NAME` in its rootfs.
+    fn with_guest(self, guest: &str, name: &str) -> Self {
+        std::fs::copy(guest, self.dir.path().join("rootfs").join(name)).expect("copy the guest");
+        self
+    }
+
     /// Create for container `id`, its stdout to the file `id.out`.
     fn create(&self, id: &str) -> NewContainer {
         NewContainer {
@@ -530,12 +536,8 @@ async fn the_max_wasm_stack_annotation_sets_a_containers_stack() {
             "process": { "args": ["/go-probe.wasm", "json", "4000"], "cwd": "/" },
             "root": { "path": "rootfs" },
             "annotations": annotations,
-        }));
-        std::fs::copy(
-            wasmpod_test_guests::GO_PROBE,
-            b.dir.path().join("rootfs/go-probe.wasm"),
-        )
-        .expect("go probe");
+        }))
+        .with_guest(wasmpod_test_guests::GO_PROBE, "go-probe.wasm");
         let create = b.create(id);
         (b, create)
     };
@@ -578,7 +580,7 @@ async fn the_reuse_annotations_make_a_served_component_reuse_instances() {
     let (core, _events) = core();
     let port = wasmpod_testkit::free_port();
     let counter = |annotations: serde_json::Value| {
-        let b = Bundle::with_config(serde_json::json!({
+        Bundle::with_config(serde_json::json!({
             "process": {
                 "args": ["/counter.wasm"],
                 "cwd": "/",
@@ -586,13 +588,8 @@ async fn the_reuse_annotations_make_a_served_component_reuse_instances() {
             },
             "root": { "path": "rootfs" },
             "annotations": annotations,
-        }));
-        std::fs::copy(
-            wasmpod_test_guests::P3_COUNTER_WAT_WASM,
-            b.dir.path().join("rootfs/counter.wasm"),
-        )
-        .expect("counter guest");
-        b
+        }))
+        .with_guest(wasmpod_test_guests::P3_COUNTER_WAT_WASM, "counter.wasm")
     };
     let b = counter(serde_json::json!({
         (MAX_INSTANCE_REUSE_COUNT): "2",
@@ -648,12 +645,8 @@ async fn a_wasi_p3_command_exits_with_its_code_after_its_output() {
         let b = Bundle::with_config(serde_json::json!({
             "process": { "args": ["/p3-exit.wasm", arg], "cwd": "/" },
             "root": { "path": "rootfs" },
-        }));
-        std::fs::copy(
-            wasmpod_test_guests::P3_EXIT_WAT_WASM,
-            b.dir.path().join("rootfs/p3-exit.wasm"),
-        )
-        .expect("p3-exit");
+        }))
+        .with_guest(wasmpod_test_guests::P3_EXIT_WAT_WASM, "p3-exit.wasm");
         core.create(b.create(id)).await.expect("create");
         core.start(id, None).await.expect("start");
         let exit = tokio::time::timeout(std::time::Duration::from_secs(30), core.wait(id, None))
