@@ -41,12 +41,6 @@ impl ComponentHost {
             raw_paths: RawPaths::default(),
         }
     }
-
-    /// The hooks, for building `wasi:http` values outside a host call
-    /// (an incoming WASI 0.3 request).
-    pub(crate) fn hooks(&mut self) -> &mut Hooks {
-        &mut self.hooks
-    }
 }
 
 impl WasiView for ComponentHost {

@@ -489,22 +489,14 @@ impl Server {
         req: hyper::Request<hyper::body::Incoming>,
         sender: tokio::sync::oneshot::Sender<Head<P2Code>>,
     ) -> wasmtime::Result<()> {
-        let mut store = self.store(deadline)?;
-        let req = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)?;
-        let out = store.data_mut().http().new_response_outparam(sender)?;
         let Handler::P2(pre) = &self.handler else {
             wasmtime::bail!("not a WASI 0.2 handler");
         };
+        let mut store = self.store(deadline)?;
         let usage = self.spec.usage.clone();
         count_cpu(&usage, async {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, req, out)
-                .await
+            handle_p2(&mut store, &proxy, req, sender).await
         })
         .await
     }
@@ -523,22 +515,12 @@ impl Server {
         };
         let mut store = self.store(deadline)?;
         let usage = self.spec.usage.clone();
+        let network = self.spec.network;
         count_cpu(&usage, async {
             let service = pre.instantiate_async(&mut store).await?;
-            let (req, io) =
-                wasmtime_wasi_http::p3::Request::from_http(store.data_mut().hooks(), absolute(req));
             store
                 .run_concurrent(async |accessor| -> wasmtime::Result<()> {
-                    match service.handle(accessor, req).await? {
-                        Ok(response) => {
-                            let response =
-                                accessor.with(|mut store| response.into_http(&mut store, io))?;
-                            let _ = sender.send(Ok(response));
-                        }
-                        Err(code) => {
-                            let _ = sender.send(Err(code));
-                        }
-                    }
+                    handle_p3(accessor, &service, network, req, sender).await?;
                     std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
                     Ok(())
                 })
@@ -587,6 +569,51 @@ impl Server {
         });
         Ok(store)
     }
+}
+
+/// Hands `req` to a WASI 0.2 instance (fresh or reused); its response
+/// head goes to `reply`, its body streams on through the store.
+async fn handle_p2(
+    store: &mut Store<ComponentHost>,
+    proxy: &wasmtime_wasi_http::p2::bindings::Proxy,
+    req: hyper::Request<hyper::body::Incoming>,
+    reply: tokio::sync::oneshot::Sender<Head<P2Code>>,
+) -> wasmtime::Result<()> {
+    let req = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)?;
+    let out = store.data_mut().http().new_response_outparam(reply)?;
+    proxy
+        .wasi_http_incoming_handler()
+        .call_handle(&mut *store, req, out)
+        .await
+}
+
+/// Hands `req` to a WASI 0.3 instance (fresh or reused) as one task of its
+/// event loop; its response head goes to `reply`, and its body is left
+/// streaming in the loop.
+async fn handle_p3(
+    accessor: &wasmtime::component::Accessor<ComponentHost>,
+    service: &wasmtime_wasi_http::p3::bindings::Service,
+    network: bool,
+    req: hyper::Request<hyper::body::Incoming>,
+    reply: tokio::sync::oneshot::Sender<Head<P3Code>>,
+) -> wasmtime::Result<()> {
+    // The same hooks as the store's (they only read the grant), so that
+    // the body's future borrows nothing of the store.
+    let mut hooks = crate::host::Hooks::new(network);
+    let (req, io) = wasmtime_wasi_http::p3::Request::from_http(&mut hooks, absolute(req));
+    match service.handle(accessor, req).await? {
+        Ok(response) => {
+            let response = accessor.with(|mut store| response.into_http(&mut store, io))?;
+            let _ = reply.send(Ok(response));
+        }
+        Err(code) => {
+            let _ = reply.send(Err(code));
+        }
+    }
+    Ok(())
 }
 
 /// `req` with the scheme and authority a WASI 0.3 guest reads from its

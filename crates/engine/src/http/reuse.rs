@@ -48,13 +48,11 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use wasmtime::component::Accessor;
-use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::Proxy;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p3::bindings::Service;
 
-use super::{Handler, Head, P2Code, P3Code, Server, absolute};
-use crate::host::{ComponentHost, Hooks};
+use super::{Handler, Head, P2Code, P3Code, Server, handle_p2, handle_p3};
+use crate::host::ComponentHost;
 use crate::usage::count_cpu;
 
 /// Where one request's response head goes, by WASI version.
@@ -325,15 +323,7 @@ async fn serve_p2(
     let Reply::P2(reply) = job.reply else {
         wasmtime::bail!("a WASI 0.3 reply for a WASI 0.2 handler");
     };
-    let req = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, job.req)?;
-    let out = store.data_mut().http().new_response_outparam(reply)?;
-    proxy
-        .wasi_http_incoming_handler()
-        .call_handle(&mut *store, req, out)
-        .await
+    handle_p2(store, proxy, job.req, reply).await
 }
 
 type Serving<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>>;
@@ -391,18 +381,5 @@ async fn serve_p3(
     let Reply::P3(reply) = reply else {
         wasmtime::bail!("a WASI 0.2 reply for a WASI 0.3 handler");
     };
-    // The same hooks as the store's (they only read the grant), so that
-    // the body's future borrows nothing of the store.
-    let mut hooks = Hooks::new(network);
-    let (req, io) = wasmtime_wasi_http::p3::Request::from_http(&mut hooks, absolute(req));
-    match service.handle(accessor, req).await? {
-        Ok(response) => {
-            let response = accessor.with(|mut store| response.into_http(&mut store, io))?;
-            let _ = reply.send(Ok(response));
-        }
-        Err(code) => {
-            let _ = reply.send(Err(code));
-        }
-    }
-    Ok(())
+    handle_p3(accessor, service, network, req, reply).await
 }
