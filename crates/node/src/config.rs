@@ -137,8 +137,10 @@ pub fn declared_version(doc: &DocumentMut) -> Result<Option<ConfigVersion>, Conf
 /// entry whose file name is a `*` glob in a plain folder (relative
 /// entries are relative to the main file's folder, as containerd reads
 /// them): that folder plus the glob with `*` read as `wasmpod`, e.g.
-/// `conf.d/*.toml` gives `conf.d/wasmpod.toml`.
-pub fn drop_in_path(doc: &DocumentMut, main: &Path) -> Option<PathBuf> {
+/// `conf.d/*.toml` gives `conf.d/wasmpod.toml`. An absolute entry is a
+/// path on the host, so it is taken under `host_root` (`/`, or where the
+/// host's root is mounted), as `main` is.
+pub fn drop_in_path(doc: &DocumentMut, main: &Path, host_root: &Path) -> Option<PathBuf> {
     let imports = doc.get("imports")?.as_array()?;
     imports.iter().filter_map(Value::as_str).find_map(|glob| {
         let path = Path::new(glob);
@@ -149,8 +151,8 @@ pub fn drop_in_path(doc: &DocumentMut, main: &Path) -> Option<PathBuf> {
             return None;
         }
         let file = name.replacen('*', HANDLER, 1).replace('*', "");
-        let dir = if path.is_absolute() {
-            PathBuf::from(dir)
+        let dir = if let Ok(on_host) = Path::new(dir).strip_prefix("/") {
+            host_root.join(on_host)
         } else {
             main.parent().unwrap_or(Path::new(".")).join(dir)
         };
@@ -501,16 +503,36 @@ pod_annotations = ["wasmpod.dev/*"]
     fn imports_globs_name_the_drop_in() {
         let doc = parse("version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n").expect("p");
         assert_eq!(
-            drop_in_path(&doc, Path::new("/etc/containerd/config.toml")),
+            drop_in_path(
+                &doc,
+                Path::new("/etc/containerd/config.toml"),
+                Path::new("/")
+            ),
             Some(PathBuf::from("/etc/containerd/conf.d/wasmpod.toml"))
+        );
+        // The installer DaemonSet: the host's absolute path, under its mount.
+        assert_eq!(
+            drop_in_path(
+                &doc,
+                Path::new("/host/etc/containerd/config.toml"),
+                Path::new("/host")
+            ),
+            Some(PathBuf::from("/host/etc/containerd/conf.d/wasmpod.toml"))
         );
         let doc = parse("imports = [\"/etc/x.toml\", \"d/*\"]\n").expect("p");
         assert_eq!(
-            drop_in_path(&doc, Path::new("/etc/containerd/config.toml")),
-            Some(PathBuf::from("/etc/containerd/d/wasmpod"))
+            drop_in_path(
+                &doc,
+                Path::new("/host/etc/containerd/config.toml"),
+                Path::new("/host")
+            ),
+            Some(PathBuf::from("/host/etc/containerd/d/wasmpod"))
         );
         let doc = parse("imports = [\"/etc/*/x.toml\"]\n").expect("p");
-        assert_eq!(drop_in_path(&doc, Path::new("/c.toml")), None);
+        assert_eq!(
+            drop_in_path(&doc, Path::new("/c.toml"), Path::new("/")),
+            None
+        );
     }
 
     #[test]

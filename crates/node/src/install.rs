@@ -19,6 +19,7 @@ use std::time::Duration;
 
 pub use crate::change::Change;
 use crate::config::{self, CREATED_HEADER, ConfigVersion};
+use crate::host_root::HostRoot;
 use crate::locate::{Located, locate};
 use crate::redact::redact_toml;
 use crate::{Host, NodeError, cri, files, policy};
@@ -78,10 +79,15 @@ impl Plan {
             .any(|c| !matches!(c, Change::Copy { .. }))
     }
 
-    fn apply(&self) -> Result<(), NodeError> {
+    /// Makes the changes, each beneath the host root's handle.
+    fn apply(&self, root: &HostRoot) -> Result<(), NodeError> {
         for change in self.policy_changes.iter().chain(&self.changes) {
             match change {
-                Change::Copy { from, to } => files::copy_atomic(from, to)?,
+                Change::Copy { from, to } => {
+                    // The installer's own file, not the host's.
+                    let bytes = std::fs::read(from).map_err(crate::io("read", from))?;
+                    root.write_atomic(to, &bytes, files::Perm::EXECUTABLE)?;
+                }
                 Change::Write {
                     path,
                     old,
@@ -90,15 +96,15 @@ impl Plan {
                     perm,
                 } => {
                     if let (Some(backup), Some(old)) = (backup, old) {
-                        files::write_atomic(backup, old, *perm)?;
+                        root.write_atomic(backup, old, *perm)?;
                     }
-                    files::write_atomic(path, new, *perm)?;
+                    root.write_atomic(path, new, *perm)?;
                 }
                 Change::Remove { path } => {
-                    files::remove_optional(path)?;
+                    root.remove_optional(path)?;
                 }
                 Change::RemoveEmptyDir { path } => {
-                    files::remove_empty_dir(path)?;
+                    root.remove_empty_dir(path)?;
                 }
             }
             tracing::info!(change = %ChangeLine(change), "applied");
@@ -180,18 +186,20 @@ fn config_error(path: &Path) -> impl FnOnce(config::ConfigError) -> NodeError {
     move |source| NodeError::Config { path, source }
 }
 
-fn read_text(path: &Path) -> Result<Option<String>, NodeError> {
-    Ok(files::read_optional(path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+fn read_text(root: &HostRoot, path: &Path) -> Result<Option<String>, NodeError> {
+    Ok(root
+        .read_optional(path)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
-fn target(opts: &InstallOptions, host: &dyn Host) -> Result<Target, NodeError> {
-    let located = locate(&opts.host_root, opts.containerd_config.as_deref())?;
+fn target(opts: &InstallOptions, host: &dyn Host, root: &HostRoot) -> Result<Target, NodeError> {
+    let located = locate(root, opts.containerd_config.as_deref())?;
     let (main_text, main_exists) = match &located.seed {
         Some(seed) => {
-            let text = read_text(seed)?.unwrap_or_default();
+            let text = read_text(root, seed)?.unwrap_or_default();
             (format!("{CREATED_HEADER}\n{text}"), false)
         }
-        None => (read_text(&located.path)?.unwrap_or_default(), true),
+        None => (read_text(root, &located.path)?.unwrap_or_default(), true),
     };
     let source = located.seed.as_deref().unwrap_or(&located.path);
     let main = config::parse(&main_text).map_err(config_error(source))?;
@@ -203,7 +211,8 @@ fn target(opts: &InstallOptions, host: &dyn Host) -> Result<Target, NodeError> {
                 .ok_or_else(|| NodeError::UnknownVersion(source.to_path_buf(), out))?
         }
     };
-    let file = config::drop_in_path(&main, &located.path).unwrap_or(located.path.clone());
+    let file =
+        config::drop_in_path(&main, &located.path, &opts.host_root).unwrap_or(located.path.clone());
     Ok(Target {
         located,
         file,
@@ -221,7 +230,11 @@ fn backup_of(path: &Path) -> PathBuf {
 }
 
 /// The plan for install, without changing anything.
-pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
+pub fn plan_install(
+    opts: &InstallOptions,
+    host: &dyn Host,
+    root: &HostRoot,
+) -> Result<Plan, NodeError> {
     // Checked first: a policy the shim would refuse stops the install
     // before anything else is looked at.
     let checked = opts
@@ -233,10 +246,10 @@ pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, Node
     if !shim.is_file() {
         return Err(NodeError::NoShim(shim));
     }
-    let t = target(opts, host)?;
+    let t = target(opts, host, root)?;
     let mut plan = Plan::default();
     if let Some(checked) = &checked {
-        let (changes, notes) = policy::plan_install(checked, &opts.host_root)?;
+        let (changes, notes) = policy::plan_install(checked, root)?;
         plan.notes.push(policy::report(
             checked,
             &opts.host_root,
@@ -249,7 +262,7 @@ pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, Node
     }
     for (from, name) in [(shim, SHIM), (opts.source_cli.clone(), CLI)] {
         let to = opts.bin_dir.join(name);
-        let same = files::read_optional(&to)? == files::read_optional(&from)?;
+        let same = root.read_optional(&to)? == files::read_optional(&from)?;
         if !same {
             plan.changes.push(Change::Copy { from, to });
         }
@@ -261,31 +274,31 @@ pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, Node
         config::add_handler(&mut doc, t.version).map_err(config_error(&t.file))?;
         let old = t.main_exists.then(|| t.main_text.clone().into_bytes());
         let perm = match &t.located.seed {
-            Some(seed) if !t.main_exists => files::Perm::of(seed),
-            _ => files::Perm::of(&t.file),
+            Some(seed) if !t.main_exists => root.perm_of(seed),
+            _ => root.perm_of(&t.file),
         };
         (old, doc.to_string(), perm)
     } else {
-        match read_text(&t.file)? {
+        match read_text(root, &t.file)? {
             Some(text) => {
                 let mut doc = config::parse(&text).map_err(config_error(&t.file))?;
                 config::add_handler(&mut doc, t.version).map_err(config_error(&t.file))?;
                 (
                     Some(text.into_bytes()),
                     doc.to_string(),
-                    files::Perm::of(&t.file),
+                    root.perm_of(&t.file),
                 )
             }
             None => (
                 None,
                 config::new_drop_in(&t.main, t.version).map_err(config_error(&t.file))?,
-                files::Perm::of(&t.located.path),
+                root.perm_of(&t.located.path),
             ),
         }
     };
     if old.as_deref() != Some(new.as_bytes()) {
         let backup = backup_of(&t.file);
-        let backup = (old.is_some() && !backup.exists()).then_some(backup);
+        let backup = (old.is_some() && !root.exists(&backup)).then_some(backup);
         plan.changes.push(Change::Write {
             path: t.file.clone(),
             old,
@@ -310,19 +323,23 @@ pub fn plan_install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, Node
 }
 
 /// The plan for uninstall, without changing anything.
-pub fn plan_uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
-    let t = target(opts, host)?;
+pub fn plan_uninstall(
+    opts: &InstallOptions,
+    host: &dyn Host,
+    root: &HostRoot,
+) -> Result<Plan, NodeError> {
+    let t = target(opts, host, root)?;
     let mut plan = Plan::default();
-    let (changes, notes) = policy::plan_uninstall(&opts.host_root)?;
+    let (changes, notes) = policy::plan_uninstall(root)?;
     plan.policy_changes = changes;
     plan.notes.extend(notes);
     for name in [SHIM, CLI] {
         let path = opts.bin_dir.join(name);
-        if path.exists() {
+        if root.exists(&path) {
             plan.changes.push(Change::Remove { path });
         }
     }
-    let Some(text) = read_text(&t.file)? else {
+    let Some(text) = read_text(root, &t.file)? else {
         return Ok(plan);
     };
     if text.starts_with(CREATED_HEADER) {
@@ -330,7 +347,7 @@ pub fn plan_uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, No
         return Ok(plan);
     }
     let backup = backup_of(&t.file);
-    if let Some(original) = files::read_optional(&backup)? {
+    if let Some(original) = root.read_optional(&backup)? {
         let reapplied = config::parse(&String::from_utf8_lossy(&original)).and_then(|mut doc| {
             config::add_handler(&mut doc, t.version)?;
             Ok(doc.to_string())
@@ -341,7 +358,7 @@ pub fn plan_uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, No
                 old: Some(text.into_bytes()),
                 new: original,
                 backup: None,
-                perm: files::Perm::of(&t.file),
+                perm: root.perm_of(&t.file),
             });
             plan.changes.push(Change::Remove { path: backup });
             return Ok(plan);
@@ -359,7 +376,7 @@ pub fn plan_uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, No
             old: Some(text.into_bytes()),
             new: doc.to_string().into_bytes(),
             backup: None,
-            perm: files::Perm::of(&t.file),
+            perm: root.perm_of(&t.file),
         });
     }
     Ok(plan)
@@ -375,14 +392,15 @@ fn finish(
     mut plan: Plan,
     opts: &InstallOptions,
     host: &dyn Host,
+    root: &HostRoot,
     install: bool,
 ) -> Result<Plan, NodeError> {
     if opts.dry_run {
         return Ok(plan);
     }
-    plan.apply()?;
+    plan.apply(root)?;
     if opts.restart {
-        let located = locate(&opts.host_root, opts.containerd_config.as_deref())?;
+        let located = locate(root, opts.containerd_config.as_deref())?;
         let socket = socket(opts, &located);
         let live = install && cri::handler_listed(&socket).unwrap_or(false);
         if needs_restart(&plan, install, live) {
@@ -413,14 +431,16 @@ fn needs_restart(plan: &Plan, install: bool, live: bool) -> bool {
 /// Installs (or with `dry_run`, only plans): binaries, handler, and with
 /// `restart` a containerd restart and a wait until CRI lists the handler.
 pub fn install(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
-    let plan = plan_install(opts, host)?;
-    finish(plan, opts, host, true)
+    let root = HostRoot::open(&opts.host_root)?;
+    let plan = plan_install(opts, host, &root)?;
+    finish(plan, opts, host, &root, true)
 }
 
 /// Reverses [`install`].
 pub fn uninstall(opts: &InstallOptions, host: &dyn Host) -> Result<Plan, NodeError> {
-    let plan = plan_uninstall(opts, host)?;
-    finish(plan, opts, host, false)
+    let root = HostRoot::open(&opts.host_root)?;
+    let plan = plan_uninstall(opts, host, &root)?;
+    finish(plan, opts, host, &root, false)
 }
 
 /// What `wasmpod node status` reports.
@@ -503,10 +523,15 @@ impl fmt::Display for StatusReport {
 
 /// Reports what is installed, registered and live.
 pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
+    let root = HostRoot::open(&opts.host_root).map_err(|e| error_line(&e));
     let shim_path = opts.bin_dir.join(SHIM);
-    let shim = files::sha256(&shim_path).ok().map(|sha| (shim_path, sha));
+    let shim = root
+        .as_ref()
+        .ok()
+        .and_then(|r| r.sha256(&shim_path).ok())
+        .map(|sha| (shim_path, sha));
     let cli_path = opts.bin_dir.join(CLI);
-    let cli = cli_path.is_file().then(|| {
+    let cli = root.as_ref().is_ok_and(|r| r.is_file(&cli_path)).then(|| {
         let version = std::process::Command::new(&cli_path)
             .arg("--version")
             .output()
@@ -514,9 +539,13 @@ pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
             .unwrap_or_else(|e| format!("cannot run: {e}"));
         (cli_path, version)
     });
-    let t = target(opts, host);
-    let config = t.as_ref().map_err(|e| e.to_string()).and_then(|t| {
-        let text = read_text(&t.file)
+    let t = root
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|r| target(opts, host, r).map_err(|e| e.to_string()));
+    let config = t.as_ref().map_err(Clone::clone).and_then(|t| {
+        let root = root.as_ref().map_err(Clone::clone)?;
+        let text = read_text(root, &t.file)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
         let doc = config::parse(&text).map_err(|e| format!("{}: {e}", t.file.display()))?;
@@ -539,10 +568,12 @@ pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
             &opts.host_root,
             &policy::policy_dir(&opts.host_root).join(policy::POLICY_FILE),
         );
-        let same = policy::read(source, &opts.host_root)
-            .and_then(|checked| policy::plan_install(&checked, &opts.host_root))
-            .map(|(changes, _)| changes.is_empty())
-            .map_err(|e| error_line(&e));
+        let same = root.as_ref().map_err(Clone::clone).and_then(|root| {
+            policy::read(source, &opts.host_root)
+                .and_then(|checked| policy::plan_install(&checked, root))
+                .map(|(changes, _)| changes.is_empty())
+                .map_err(|e| error_line(&e))
+        });
         (at, same)
     });
     StatusReport {
@@ -622,11 +653,76 @@ mod tests {
             std::fs::read_to_string(dir.join("config.toml")).expect("read"),
             rendered
         );
-        assert!(plan_install(&opts, &host).expect("plan").is_empty());
+        assert!(
+            plan_install(
+                &opts,
+                &host,
+                &HostRoot::open(&opts.host_root).expect("root")
+            )
+            .expect("plan")
+            .is_empty()
+        );
 
         uninstall(&opts, &host).expect("uninstall");
         assert!(!dir.join("config.toml.tmpl").exists());
         assert!(!opts.bin_dir.join(SHIM).exists());
+    }
+
+    /// The installer DaemonSet's view: the host at `root/host`, and a
+    /// host whose config folder is an absolute symlink, importing drop-ins
+    /// by an absolute path. Both are the host's paths: the handler goes to
+    /// the host's drop-in, and nothing lands in the installer's own `/etc`
+    /// or `/opt`.
+    #[test]
+    fn host_paths_behind_absolute_links_and_imports_stay_on_the_host() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let host = tmp.path().join("host");
+        let real = host.join("opt/containerd-etc");
+        std::fs::create_dir_all(real.join("conf.d")).expect("mkdir");
+        std::fs::create_dir_all(host.join("etc")).expect("mkdir");
+        std::os::unix::fs::symlink("/opt/containerd-etc", host.join("etc/containerd"))
+            .expect("symlink");
+        let main = "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n";
+        std::fs::write(real.join("config.toml"), main).expect("write");
+        let mut opts = options(tmp.path());
+        opts.host_root = host.clone();
+        opts.bin_dir = host.join("usr/local/bin");
+
+        let plan = install(&opts, &FakeHost("")).expect("install");
+        let drop_in = real.join("conf.d/wasmpod.toml");
+        let text = std::fs::read_to_string(&drop_in).expect("the host's drop-in");
+        assert!(
+            text.contains("runtime_type = \"io.containerd.wasmpod.v1\""),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(real.join("config.toml")).expect("main"),
+            main
+        );
+        assert!(
+            std::fs::symlink_metadata(host.join("etc/containerd"))
+                .expect("lstat")
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read(host.join("usr/local/bin").join(SHIM)).expect("shim"),
+            b"shim"
+        );
+        assert!(
+            plan.to_string().contains(
+                &host
+                    .join("etc/containerd/conf.d/wasmpod.toml")
+                    .display()
+                    .to_string()
+            ),
+            "{plan}"
+        );
+        assert!(!Path::new("/opt/containerd-etc").exists());
+        assert!(!Path::new("/etc/containerd/conf.d/wasmpod.toml").exists());
+
+        uninstall(&opts, &FakeHost("")).expect("uninstall");
+        assert!(!drop_in.exists());
+        assert!(!host.join("usr/local/bin").join(SHIM).exists());
     }
 
     #[test]
@@ -651,14 +747,24 @@ mod tests {
         )
         .expect("write");
         opts.policy = Some(cfg.join("policy.toml"));
-        let plan = plan_install(&opts, &FakeHost("")).expect("plan");
+        let plan = plan_install(
+            &opts,
+            &FakeHost(""),
+            &HostRoot::open(&opts.host_root).expect("root"),
+        )
+        .expect("plan");
         assert!(plan.changes.is_empty(), "{plan}");
         assert_eq!(plan.policy_changes.len(), 3, "{plan}");
         assert!(!needs_restart(&plan, true, true));
         // What does restart: a config change, or a handler CRI lacks.
         assert!(needs_restart(&plan, true, false));
         std::fs::write(&config, "version = 2\n# edited\n").expect("write");
-        let plan = plan_install(&opts, &FakeHost("")).expect("plan");
+        let plan = plan_install(
+            &opts,
+            &FakeHost(""),
+            &HostRoot::open(&opts.host_root).expect("root"),
+        )
+        .expect("plan");
         assert!(needs_restart(&plan, true, true), "{plan}");
     }
 

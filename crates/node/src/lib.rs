@@ -15,6 +15,7 @@ pub mod cri;
 mod elf;
 pub mod files;
 pub mod host;
+pub mod host_root;
 pub mod image;
 pub mod install;
 pub mod label;

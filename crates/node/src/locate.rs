@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::NodeError;
+use crate::host_root::HostRoot;
 
 /// Whose containerd this is, which decides the service to restart and
 /// the CRI socket.
@@ -70,10 +71,12 @@ const RKE2: &str = "var/lib/rancher/rke2/agent/etc/containerd";
 const MICROK8S: &str = "var/snap/microk8s/current/args/containerd-template.toml";
 const PLAIN: &str = "etc/containerd/config.toml";
 
-/// Finds the config under `root` (`/`, or where the host's root is
-/// mounted), or uses `given` as is (plain containerd unless its path
-/// says otherwise).
-pub fn locate(root: &Path, given: Option<&Path>) -> Result<Located, NodeError> {
+/// Finds the config under the host's root (`/`, or where it is mounted),
+/// or uses `given` as is (plain containerd unless its path says
+/// otherwise). Files are looked at beneath the root's handle, so the
+/// host's own symlinks mean what they mean on the host.
+pub fn locate(host: &HostRoot, given: Option<&Path>) -> Result<Located, NodeError> {
+    let root = host.path();
     if let Some(path) = given {
         let s = path.to_string_lossy();
         let flavor = if s.contains("rancher/k3s") {
@@ -85,7 +88,7 @@ pub fn locate(root: &Path, given: Option<&Path>) -> Result<Located, NodeError> {
         } else {
             Flavor::Containerd
         };
-        if !path.is_file() {
+        if !host.is_file(path) {
             return Err(NodeError::NoConfig(vec![path.to_path_buf()]));
         }
         return Ok(Located {
@@ -99,14 +102,14 @@ pub fn locate(root: &Path, given: Option<&Path>) -> Result<Located, NodeError> {
         let dir = root.join(dir);
         let tmpl = dir.join("config.toml.tmpl");
         let rendered = dir.join("config.toml");
-        if tmpl.is_file() {
+        if host.is_file(&tmpl) {
             return Ok(Located {
                 path: tmpl,
                 flavor,
                 seed: None,
             });
         }
-        if rendered.is_file() {
+        if host.is_file(&rendered) {
             return Ok(Located {
                 path: tmpl,
                 flavor,
@@ -118,7 +121,7 @@ pub fn locate(root: &Path, given: Option<&Path>) -> Result<Located, NodeError> {
     }
     for (path, flavor) in [(MICROK8S, Flavor::MicroK8s), (PLAIN, Flavor::Containerd)] {
         let path = root.join(path);
-        if path.is_file() {
+        if host.is_file(&path) {
             return Ok(Located {
                 path,
                 flavor,
@@ -140,7 +143,7 @@ mod tests {
         let dir = root.path().join(K3S);
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("config.toml"), "version = 2\n").expect("write");
-        let found = locate(root.path(), None).expect("found");
+        let found = locate(&HostRoot::open(root.path()).expect("root"), None).expect("found");
         assert_eq!(found.path, dir.join("config.toml.tmpl"));
         assert_eq!(found.flavor, Flavor::K3s);
         assert_eq!(found.seed, Some(dir.join("config.toml")));
@@ -176,7 +179,8 @@ mod tests {
     #[test]
     fn microk8s_then_plain_and_a_clear_error_otherwise() {
         let root = tempfile::tempdir().expect("tmp");
-        let err = locate(root.path(), None).expect_err("nothing there");
+        let err =
+            locate(&HostRoot::open(root.path()).expect("root"), None).expect_err("nothing there");
         let message = err.to_string();
         for p in [K3S, RKE2, MICROK8S, PLAIN] {
             assert!(message.contains(p), "{message}");
@@ -184,11 +188,16 @@ mod tests {
         let plain = root.path().join(PLAIN);
         std::fs::create_dir_all(plain.parent().expect("dir")).expect("mkdir");
         std::fs::write(&plain, "").expect("write");
-        assert_eq!(locate(root.path(), None).expect("plain").path, plain);
+        assert_eq!(
+            locate(&HostRoot::open(root.path()).expect("root"), None)
+                .expect("plain")
+                .path,
+            plain
+        );
         let micro = root.path().join(MICROK8S);
         std::fs::create_dir_all(micro.parent().expect("dir")).expect("mkdir");
         std::fs::write(&micro, "").expect("write");
-        let found = locate(root.path(), None).expect("microk8s");
+        let found = locate(&HostRoot::open(root.path()).expect("root"), None).expect("microk8s");
         assert_eq!((found.path, found.flavor), (micro, Flavor::MicroK8s));
     }
 }

@@ -40,6 +40,7 @@ use wasmpod_oci::trust::policy::MAX_POLICY_BYTES;
 use wasmpod_oci::trust::{Action, Policy, PolicyError, PublicKey};
 
 use crate::change::Change;
+use crate::host_root::HostRoot;
 use crate::{NodeError, files, host_path, io};
 
 /// Where the shim reads the node policy, on the host.
@@ -379,9 +380,9 @@ fn decode_key(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
         })
 }
 
-fn read_record(dir: &Path) -> Result<Option<Record>, NodeError> {
+fn read_record(root: &HostRoot, dir: &Path) -> Result<Option<Record>, NodeError> {
     let path = dir.join(RECORD);
-    let Some(bytes) = files::read_optional(&path)? else {
+    let Some(bytes) = root.read_optional(&path)? else {
         return Ok(None);
     };
     let record: Record = serde_json::from_slice(&bytes).map_err(|e| {
@@ -429,10 +430,10 @@ fn rmdirs(dir: &Path, dirs: impl IntoIterator<Item = String>) -> Vec<Change> {
 /// yet; keys the previous policy needed are removed after it is replaced.
 pub fn plan_install(
     checked: &CheckedPolicy,
-    host_root: &Path,
+    root: &HostRoot,
 ) -> Result<(Vec<Change>, Vec<String>), NodeError> {
-    let dir = policy_dir(host_root);
-    let old = read_record(&dir)?;
+    let dir = policy_dir(root.path());
+    let old = read_record(root, &dir)?;
     let owned = old.clone().unwrap_or_default();
     let not_ours = |path: &Path| {
         refused(
@@ -452,13 +453,13 @@ pub fn plan_install(
     for (rel, bytes) in &checked.keys {
         let name = rel.to_string_lossy().into_owned();
         let to = dir.join(rel);
-        let current = files::read_optional(&to)?;
+        let current = root.read_optional(&to)?;
         if current.as_ref().is_some_and(|c| c != bytes) && !owned.keys.contains_key(&name) {
             return Err(not_ours(&to));
         }
         for parent in parents(rel) {
             let parent_name = parent.to_string_lossy().into_owned();
-            if owned.dirs.contains(&parent_name) || !dir.join(&parent).is_dir() {
+            if owned.dirs.contains(&parent_name) || !root.is_dir(&dir.join(&parent)) {
                 record.dirs.insert(parent_name);
             }
         }
@@ -474,7 +475,7 @@ pub fn plan_install(
         record.keys.insert(name, sha256(bytes));
     }
     let policy_path = dir.join(POLICY_FILE);
-    let current = files::read_optional(&policy_path)?;
+    let current = root.read_optional(&policy_path)?;
     if current.as_ref().is_some_and(|c| *c != checked.text) && old.is_none() {
         return Err(not_ours(&policy_path));
     }
@@ -489,7 +490,7 @@ pub fn plan_install(
     }
     for (name, sha) in &owned.keys {
         if !record.keys.contains_key(name) {
-            remove_owned(&dir, name, sha, &mut changes, &mut notes)?;
+            remove_owned(root, &dir, name, sha, &mut changes, &mut notes)?;
         }
     }
     if old.as_ref() != Some(&record) {
@@ -497,7 +498,7 @@ pub fn plan_install(
             .map_err(|e| refused(&dir.join(RECORD), format!("cannot be written: {e}")))?;
         changes.push(Change::Write {
             path: dir.join(RECORD),
-            old: files::read_optional(&dir.join(RECORD))?,
+            old: root.read_optional(&dir.join(RECORD))?,
             new: bytes,
             backup: None,
             perm: READABLE,
@@ -511,6 +512,7 @@ pub fn plan_install(
 /// A file install wrote is removed if it still holds what install wrote;
 /// one changed since is kept, with a note.
 fn remove_owned(
+    root: &HostRoot,
     dir: &Path,
     name: &str,
     sha: &str,
@@ -518,7 +520,7 @@ fn remove_owned(
     notes: &mut Vec<String>,
 ) -> Result<(), NodeError> {
     let path = dir.join(name);
-    match files::read_optional(&path)? {
+    match root.read_optional(&path)? {
         Some(bytes) if sha256(&bytes) == sha => changes.push(Change::Remove { path }),
         Some(_) => notes.push(format!(
             "kept {}: it changed after `wasmpod node install` wrote it",
@@ -532,16 +534,23 @@ fn remove_owned(
 /// What uninstall changes: the policy, the key files and folders install
 /// recorded, and the record. Nothing when install never wrote a policy
 /// (a policy put there by hand stays).
-pub fn plan_uninstall(host_root: &Path) -> Result<(Vec<Change>, Vec<String>), NodeError> {
-    let dir = policy_dir(host_root);
+pub fn plan_uninstall(root: &HostRoot) -> Result<(Vec<Change>, Vec<String>), NodeError> {
+    let dir = policy_dir(root.path());
     let mut changes = Vec::new();
     let mut notes = Vec::new();
-    let Some(record) = read_record(&dir)? else {
+    let Some(record) = read_record(root, &dir)? else {
         return Ok((changes, notes));
     };
-    remove_owned(&dir, POLICY_FILE, &record.policy, &mut changes, &mut notes)?;
+    remove_owned(
+        root,
+        &dir,
+        POLICY_FILE,
+        &record.policy,
+        &mut changes,
+        &mut notes,
+    )?;
     for (name, sha) in &record.keys {
-        remove_owned(&dir, name, sha, &mut changes, &mut notes)?;
+        remove_owned(root, &dir, name, sha, &mut changes, &mut notes)?;
     }
     changes.push(Change::Remove {
         path: dir.join(RECORD),
