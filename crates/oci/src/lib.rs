@@ -26,6 +26,6 @@ pub mod wasi;
 
 pub use digest::{Digest, DigestError, Hasher};
 pub use error::OciError;
-pub use reference::{ImageRef, ReferenceError, is_loopback_host};
+pub use reference::{ImageRef, ReferenceError, canonical_registry, is_loopback_host};
 pub use registry::{ClientOptions, NoProgress, Progress, RegistryClient};
 pub use store::{ContentStore, ImageRecord};

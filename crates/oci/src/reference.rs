@@ -69,11 +69,7 @@ impl ImageRef {
             }
             _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
         };
-        validate_registry(&registry).map_err(|r| err(&r))?;
-        let registry = match registry.as_str() {
-            "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY.to_string(),
-            _ => registry,
-        };
+        let registry = canonical_registry(&registry).map_err(|r| err(&r))?;
         let repository = if registry == DEFAULT_REGISTRY && !repository.contains('/') {
             format!("library/{repository}")
         } else {
@@ -173,6 +169,37 @@ pub fn is_loopback_host(registry: &str) -> bool {
     }
     host.parse::<std::net::Ipv4Addr>()
         .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A registry as wasmpod names it everywhere (references, trust
+/// policies, the image store): lowercase, without the `:443` that HTTPS
+/// implies, and with Docker Hub's aliases folded into `docker.io`.
+///
+/// Why: host names are case-insensitive and `:443` is HTTPS's own port, so
+/// `GHCR.IO`, `ghcr.io:443` and `ghcr.io` reach the same registry. A trust
+/// policy's rule for one of them must hold for all, so every spelling is
+/// made one name before anything compares it. A host with a trailing dot
+/// (`ghcr.io.`) is refused rather than folded. A loopback registry keeps
+/// `:443`: it is reached over plain HTTP, where 443 is not implied.
+pub fn canonical_registry(input: &str) -> Result<String, String> {
+    validate_registry(input)?;
+    let lower = input.to_ascii_lowercase();
+    let host = if lower.starts_with('[') {
+        lower.split_inclusive(']').next().unwrap_or(&lower)
+    } else {
+        lower.rsplit_once(':').map_or(lower.as_str(), |(h, _)| h)
+    };
+    if host.is_empty() || host.ends_with('.') || host.starts_with('.') {
+        return Err(format!("invalid registry {input:?}"));
+    }
+    let lower = match lower.strip_suffix(":443") {
+        Some(host) if !is_loopback_host(&lower) => host.to_string(),
+        _ => lower,
+    };
+    Ok(match lower.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY.to_string(),
+        _ => lower,
+    })
 }
 
 fn validate_tag(tag: &str) -> Result<(), String> {

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::reference::DEFAULT_REGISTRY;
+use crate::reference::canonical_registry;
 use crate::{Digest, ImageRef};
 
 /// Largest policy file read.
@@ -393,21 +393,11 @@ fn expiry(dt: toml::value::Datetime) -> Result<time::OffsetDateTime, String> {
     }
 }
 
-/// A registry as references write it, with Docker Hub's aliases folded.
+/// A registry as references name it ([`canonical_registry`]), so that a
+/// rule holds for every spelling of its registry.
 fn registry(input: &str) -> Result<String, String> {
-    let ok = !input.is_empty()
-        && input
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    if !ok {
-        return Err(format!(
-            "registry {input:?} is not a registry host (ghcr.io, localhost:5000)"
-        ));
-    }
-    Ok(match input {
-        "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY.to_string(),
-        _ => input.to_string(),
-    })
+    canonical_registry(input)
+        .map_err(|_| format!("registry {input:?} is not a registry host (ghcr.io, localhost:5000)"))
 }
 
 /// `registry/path` with the registry spelled out: a policy names images
@@ -515,6 +505,48 @@ mod tests {
         assert_eq!(label("registry-1.docker.io/library/busybox"), "rule 5");
         assert_eq!(label("tool:1"), "rule 6");
         assert_eq!(label("docker.io/library/tool"), "rule 6");
+    }
+
+    /// A rule holds for every spelling of its registry: case, HTTPS's
+    /// own port, Docker Hub's aliases, in references and in the policy.
+    #[test]
+    fn no_spelling_of_a_registry_passes_its_rule() {
+        let p = parse(LAYERED).expect("policy");
+        let label = |r: &str| decide(&p, r).label.clone();
+        for hub in [
+            "REGISTRY-1.DOCKER.IO/library/busybox",
+            "docker.io:443/library/busybox",
+            "Index.Docker.IO:443/library/busybox",
+            "DOCKER.IO/busybox",
+        ] {
+            assert_eq!(label(hub), "rule 5", "{hub}");
+        }
+        for acme in [
+            "GHCR.IO/acme/app",
+            "ghcr.io:443/acme/app",
+            "Ghcr.Io:443/acme/team/locked",
+        ] {
+            assert_ne!(label(acme), "the default rule", "{acme}");
+        }
+        assert_eq!(label("GHCR.IO:443/acme/team/locked"), "rule 4");
+        // Plain HTTP on loopback: 443 is a port like any other.
+        assert_eq!(label("LOCALHOST:5000/app"), "rule 1");
+        assert_eq!(label("localhost:443/app"), "the default rule");
+        // A trailing dot is refused, not folded.
+        assert!(ImageRef::parse("ghcr.io./acme/app").is_err());
+        // The policy's own spellings are folded the same way.
+        let p = parse(
+            r#"
+            [default]
+            action = "allow-unsigned"
+            [[rule]]
+            registry = "GHCR.IO:443"
+            action = "deny"
+        "#,
+        )
+        .expect("policy");
+        assert_eq!(decide(&p, "ghcr.io/x/y").action, Action::Deny);
+        assert!(parse("[default]\naction = \"deny\"\n[[rule]]\nregistry = \"ghcr.io.\"\naction = \"deny\"\n").is_err());
     }
 
     #[test]
