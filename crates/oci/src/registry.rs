@@ -156,6 +156,20 @@ impl RegistryClient {
         format!("{scheme}://{}/v2", r.api_host())
     }
 
+    /// Whether `url` has the scheme, host and port of `r`'s registry API:
+    /// the only place its credentials are sent.
+    fn is_registry_origin(&self, r: &ImageRef, url: &str) -> bool {
+        let (Ok(root), Ok(url)) = (
+            reqwest::Url::parse(&self.registry_root(r)),
+            reqwest::Url::parse(url),
+        ) else {
+            return false;
+        };
+        root.scheme() == url.scheme()
+            && root.host_str() == url.host_str()
+            && root.port_or_known_default() == url.port_or_known_default()
+    }
+
     fn base(&self, r: &ImageRef) -> String {
         format!("{}/{}", self.registry_root(r), r.repository())
     }
@@ -651,9 +665,13 @@ impl RegistryClient {
     ) -> Result<reqwest::Response, OciError> {
         let key = (r.registry().to_string(), r.repository().to_string(), access);
         let known = self.schemes.lock().ok().and_then(|m| m.get(&key).cloned());
+        // Credentials and tokens go to the registry's own origin only: an
+        // upload's Location may name another host (storage it hands off
+        // to), and what it is given there is a URL, not our password.
+        let ours = self.is_registry_origin(r, url);
         let auth_header = match &known {
-            Some(scheme) => Some(self.header_for(r, scheme)?),
-            None => None,
+            Some(scheme) if ours => Some(self.header_for(r, scheme)?),
+            _ => None,
         };
         let resp = self
             .send_raw(
@@ -666,7 +684,13 @@ impl RegistryClient {
                 retry,
             )
             .await?;
-        if resp.status() != StatusCode::UNAUTHORIZED {
+        // A challenge is answered only from the registry itself: another
+        // host (a redirect's target, an upload Location) could name a
+        // token realm of its own choosing and be sent our password.
+        if resp.status() != StatusCode::UNAUTHORIZED
+            || !ours
+            || !self.is_registry_origin(r, resp.url().as_str())
+        {
             return Ok(resp);
         }
         // Answer the challenge once.
@@ -1059,6 +1083,131 @@ mod tests {
         assert_eq!((s, p["realm"].as_str()), ("basic", "Registry Realm"));
         assert!(parse_challenge("Negotiate abc").is_none());
         assert!(parse_challenge("").is_none());
+    }
+
+    /// A blocking HTTP/1.1 server on loopback that answers each request
+    /// (one per connection) with `answer(request line, headers)` and
+    /// keeps every request it got.
+    struct Recorder {
+        port: u16,
+        seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Recorder {
+        fn start(answer: impl Fn(&str) -> String + Send + 'static) -> Self {
+            use std::io::{BufRead as _, Read as _, Write as _};
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = listener.local_addr().expect("addr").port();
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let log = seen.clone();
+            std::thread::spawn(move || {
+                for conn in listener.incoming().take(20) {
+                    let Ok(mut conn) = conn else { break };
+                    let mut reader = std::io::BufReader::new(conn.try_clone().expect("clone"));
+                    let mut head = String::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        head.push_str(&line);
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let reply = answer(&head);
+                    log.lock().expect("log").push(head);
+                    let _ = conn.write_all(reply.as_bytes());
+                }
+            });
+            Self { port, seen }
+        }
+
+        fn requests(&self) -> Vec<String> {
+            self.seen.lock().expect("log").clone()
+        }
+    }
+
+    fn reply(status: &str, headers: &str) -> String {
+        format!("HTTP/1.1 {status}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n")
+    }
+
+    /// A registry that takes Basic credentials and hands the upload to
+    /// another host by its Location: the other host gets no password, and
+    /// its own challenge is not answered (its realm would get the
+    /// password next).
+    #[tokio::test]
+    async fn credentials_stay_with_the_registry_origin() {
+        let realm = Recorder::start(|_| reply("200 OK", ""));
+        let realm_port = realm.port;
+        let storage = Recorder::start(move |_| {
+            reply(
+                "401 Unauthorized",
+                &format!(
+                    "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{realm_port}/token\",service=\"x\"\r\n"
+                ),
+            )
+        });
+        let storage_port = storage.port;
+        let registry = Recorder::start(move |head| {
+            if !head.to_ascii_lowercase().contains("authorization: basic") {
+                reply(
+                    "401 Unauthorized",
+                    "WWW-Authenticate: Basic realm=\"r\"\r\n",
+                )
+            } else if head.starts_with("HEAD ") {
+                reply("404 Not Found", "")
+            } else {
+                reply(
+                    "202 Accepted",
+                    &format!("Location: http://127.0.0.1:{storage_port}/upload/1\r\n"),
+                )
+            }
+        });
+        let dir = tempfile::tempdir().expect("tmp");
+        let auth = AuthFiles::new(dir.path().join("auth.json"), vec![]);
+        let host = format!("127.0.0.1:{}", registry.port);
+        auth.store(
+            &host,
+            &Credentials {
+                username: "u".into(),
+                password: "secret".into(),
+            },
+        )
+        .expect("store");
+        let client = RegistryClient::new(auth, ClientOptions::default()).expect("client");
+        let r = ImageRef::parse(&format!("{host}/app:v1")).expect("ref");
+        let data = bytes::Bytes::from_static(b"blob");
+        let desc = Descriptor {
+            media_type: "application/wasm".into(),
+            digest: Digest::of(&data),
+            size: data.len() as u64,
+            platform: None,
+            annotations: None,
+            artifact_type: None,
+        };
+        let pushed = client.push_blob(&r, &desc, data, &NoProgress).await;
+        assert!(pushed.is_err(), "the storage host refused: {pushed:?}");
+        assert!(
+            registry
+                .requests()
+                .iter()
+                .any(|h| h.to_ascii_lowercase().contains("authorization: basic")),
+            "the registry itself got the credentials: {:?}",
+            registry.requests()
+        );
+        let at_storage = storage.requests();
+        assert!(!at_storage.is_empty(), "the upload went to its Location");
+        for head in &at_storage {
+            assert!(
+                !head.to_ascii_lowercase().contains("authorization"),
+                "{head}"
+            );
+        }
+        assert!(realm.requests().is_empty(), "{:?}", realm.requests());
     }
 
     /// A client with no credentials, and the same with `--insecure`.
