@@ -28,8 +28,9 @@ pub(crate) struct Supervisor {
     images: HashMap<ImageKey, LoadedImage>,
     options: UpOptions,
     shutdown: Shutdown,
-    /// Running pods by name, for Services.
-    pods: Mutex<HashMap<String, Arc<PodState>>>,
+    /// Running pods (Pods and Deployment replicas, not Job pods) by
+    /// namespace and name, for Services.
+    pods: Mutex<HashMap<(String, String), Arc<PodState>>>,
 }
 
 /// A running pod's containers, as Services and probes see them.
@@ -144,9 +145,10 @@ impl Supervisor {
                     .map(|e| (e.pod.clone(), e.port))
                     .collect();
                 let this = self.clone();
+                let namespace = svc.namespace.clone();
                 let resolve: service::Resolve = Arc::new(move |pod: &str, port: u16| {
                     let pods = this.pods.lock().unwrap_or_else(PoisonError::into_inner);
-                    let p = pods.get(pod)?;
+                    let p = pods.get(&(namespace.clone(), pod.to_string()))?;
                     p.ready().then(|| p.address(port))
                 });
                 console.event(
@@ -169,7 +171,10 @@ impl Supervisor {
         let mut work: JoinSet<bool> = JoinSet::new();
         for pod in self.plan.pods.clone() {
             let name = pod.name.clone();
-            work.spawn(self.clone().run_pod(pod, name, self.shutdown.clone()));
+            work.spawn(
+                self.clone()
+                    .run_pod(pod, name, Place::Served, self.shutdown.clone()),
+            );
         }
         for job in self.plan.jobs.clone() {
             work.spawn(self.clone().run_job(job));
@@ -213,9 +218,15 @@ impl Supervisor {
     /// Runs a pod until its containers are done (never, for restart policy
     /// Always) or `stop` (`up`'s, or its Job's) stops it. True when every
     /// container's last exit was 0.
-    async fn run_pod(self: Arc<Self>, pod: PodPlan, name: String, stop: Shutdown) -> bool {
+    async fn run_pod(
+        self: Arc<Self>,
+        pod: PodPlan,
+        name: String,
+        place: Place,
+        stop: Shutdown,
+    ) -> bool {
         let console = self.options.console.clone();
-        let dir = match beneath(&self.options.state_dir, [&pod.namespace, &name]) {
+        let dir = match place.folder(&self.options.state_dir, &pod.namespace, &name) {
             Ok(dir) => dir,
             Err(e) => {
                 console.event(&name, &format!("Failed: {e}"));
@@ -231,15 +242,18 @@ impl Supervisor {
         };
         let states: Vec<Arc<ContainerState>> =
             pod.containers.iter().map(|_| Arc::default()).collect();
-        self.pods
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                name.clone(),
-                Arc::new(PodState {
-                    containers: states.clone(),
-                }),
-            );
+        let key = (pod.namespace.clone(), name.clone());
+        if place == Place::Served {
+            self.pods
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    key.clone(),
+                    Arc::new(PodState {
+                        containers: states.clone(),
+                    }),
+                );
+        }
         let pod = Arc::new(pod);
         let mut containers = JoinSet::new();
         for (i, state) in states.into_iter().enumerate() {
@@ -257,10 +271,12 @@ impl Supervisor {
         while let Some(r) = containers.join_next().await {
             ok &= r.unwrap_or(false);
         }
-        self.pods
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&name);
+        if place == Place::Served {
+            self.pods
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+        }
         let _ = std::fs::remove_dir_all(&dir);
         ok
     }
@@ -709,8 +725,12 @@ impl Supervisor {
                 // Each failure is a new pod, counted against backoffLimit.
                 pod.restart_policy = RestartPolicy::Never;
                 let name = format!("{}-{index}", job.name);
+                let place = Place::Job {
+                    job: job.name.clone(),
+                    index,
+                };
                 index += 1;
-                running.spawn(self.clone().run_pod(pod, name, pods_stop.clone()));
+                running.spawn(self.clone().run_pod(pod, name, place, pods_stop.clone()));
             }
             if running.is_empty() {
                 if stopping {
@@ -759,6 +779,40 @@ impl Supervisor {
 /// that is empty or holds anything but normal components: no `..`, no root,
 /// no prefix. Every path `up` makes under its state folder is built here, so
 /// a name that got past `wasmpod-kube`'s checks still cannot leave it.
+/// Which kind of pod a run is, which says where its state folder is:
+/// `NAMESPACE/pods/NAME` for Pods and Deployment replicas (names the Plan
+/// keeps apart) and `NAMESPACE/jobs/JOB/N` for a Job's N-th pod, whose
+/// `<job>-<n>` name may be a replica's too. No two pods ever share a
+/// folder, so nothing one leaves in a volume (a symlink) is another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    /// Selectable by Services.
+    Served,
+    Job {
+        job: String,
+        index: u32,
+    },
+}
+
+impl Place {
+    /// Makes the pod's state folder, which must not exist yet.
+    fn folder(&self, state: &Path, namespace: &str, name: &str) -> std::io::Result<PathBuf> {
+        let dir = match self {
+            Place::Served => beneath(state, [namespace, "pods", name])?,
+            Place::Job { job, index } => {
+                beneath(state, [namespace, "jobs", job, &index.to_string()])?
+            }
+        };
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::create_dir(&dir).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("state folder {}: {e}", dir.display()))
+        })?;
+        Ok(dir)
+    }
+}
+
 fn beneath<P: AsRef<Path>>(
     base: &Path,
     parts: impl IntoIterator<Item = P>,
@@ -888,8 +942,37 @@ impl Checker {
 
 #[cfg(test)]
 mod tests {
-    use super::beneath;
+    use super::{Place, beneath};
     use std::path::{Path, PathBuf};
+
+    /// A Job's pod `web-1` and Deployment `web`'s replica `web-1` (or a
+    /// Pod of that name) never share a state folder, nor do two pods of
+    /// one name in two namespaces, and a folder that exists already is
+    /// never taken over.
+    #[test]
+    fn pods_of_one_name_get_folders_of_their_own() {
+        let state = tempfile::tempdir().expect("tmp");
+        let replica = Place::Served
+            .folder(state.path(), "default", "web-1")
+            .expect("replica");
+        let job = Place::Job {
+            job: "web".into(),
+            index: 1,
+        }
+        .folder(state.path(), "default", "web-1")
+        .expect("job pod");
+        let other = Place::Served
+            .folder(state.path(), "other", "web-1")
+            .expect("other namespace");
+        assert_ne!(replica, job);
+        assert_ne!(replica, other);
+        assert!(replica.starts_with(state.path()) && job.starts_with(state.path()));
+        let again = Place::Served.folder(state.path(), "default", "web-1");
+        assert_eq!(
+            again.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::AlreadyExists)
+        );
+    }
 
     #[test]
     fn beneath_joins_only_plain_names() {
