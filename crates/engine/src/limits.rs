@@ -172,7 +172,8 @@ impl Limits {
     /// set.
     pub(crate) fn throttle(&self, usage: &Arc<Usage>) -> Option<Arc<Throttle>> {
         let millis = self.cpu_millis?;
-        let quota = CPU_PERIOD.as_nanos() as u64 * millis / 1000;
+        // Saturating: a limit past what any machine has never throttles.
+        let quota = (CPU_PERIOD.as_nanos() as u64).saturating_mul(millis) / 1000;
         Some(Arc::new(Throttle {
             usage: usage.clone(),
             quota,

@@ -5,14 +5,21 @@
 
 /// Expands `input`. `lookup` returns a variable's value and whether it holds
 /// Secret data; the second result says whether any Secret data was used.
+/// `None` when the result would be longer than `limit` bytes: values are
+/// expanded from values already expanded, so each step can multiply the
+/// length, and the expansion stops before it is held.
 pub(crate) fn expand<'a>(
     input: &str,
     lookup: impl Fn(&str) -> Option<(&'a str, bool)>,
-) -> (String, bool) {
-    let mut out = String::with_capacity(input.len());
+    limit: usize,
+) -> Option<(String, bool)> {
+    let mut out = String::with_capacity(input.len().min(limit));
     let mut secret = false;
     let mut rest = input;
     while let Some(at) = rest.find('$') {
+        if out.len() > limit {
+            return None;
+        }
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
         let mut chars = after.chars();
@@ -31,6 +38,9 @@ pub(crate) fn expand<'a>(
                     let name = &after[1..close];
                     match lookup(name) {
                         Some((value, is_secret)) => {
+                            if out.len() + value.len() > limit {
+                                return None;
+                            }
                             out.push_str(value);
                             secret |= is_secret;
                         }
@@ -56,7 +66,7 @@ pub(crate) fn expand<'a>(
         }
     }
     out.push_str(rest);
-    (out, secret)
+    (out.len() <= limit).then_some((out, secret))
 }
 
 #[cfg(test)]
@@ -69,11 +79,16 @@ mod tests {
             ("B", "b$(A)", false),
             ("S", "pw", true),
         ];
-        expand(input, |n| {
-            vars.iter()
-                .find(|(k, _, _)| *k == n)
-                .map(|(_, v, s)| (*v, *s))
-        })
+        expand(
+            input,
+            |n| {
+                vars.iter()
+                    .find(|(k, _, _)| *k == n)
+                    .map(|(_, v, s)| (*v, *s))
+            },
+            1 << 20,
+        )
+        .expect("within the limit")
         .0
     }
 
@@ -103,7 +118,26 @@ mod tests {
     #[test]
     fn secret_use_is_reported() {
         let lookup = |n: &str| (n == "S").then_some(("pw", true));
-        assert_eq!(expand("--pw=$(S)", lookup), ("--pw=pw".to_string(), true));
-        assert_eq!(expand("$$(S)", lookup), ("$(S)".to_string(), false));
+        assert_eq!(
+            expand("--pw=$(S)", lookup, 100),
+            Some(("--pw=pw".to_string(), true))
+        );
+        assert_eq!(
+            expand("$$(S)", lookup, 100),
+            Some(("$(S)".to_string(), false))
+        );
+    }
+
+    #[test]
+    fn an_expansion_past_the_limit_stops() {
+        let big = "x".repeat(1000);
+        let lookup = |n: &str| (n == "BIG").then_some((big.as_str(), false));
+        let many = "$(BIG)".repeat(64);
+        assert_eq!(expand(&many, lookup, 10_000), None);
+        assert_eq!(
+            expand("$(BIG)", lookup, 1000).map(|(s, _)| s.len()),
+            Some(1000)
+        );
+        assert_eq!(expand(&"y".repeat(1001), lookup, 1000), None);
     }
 }

@@ -15,6 +15,13 @@ use crate::{KubeError, annotations, model, names, schema};
 /// Most replicas of one Deployment: 1000. Each is a pod planned (and run)
 /// on this one machine.
 pub const MAX_REPLICAS: u32 = 1000;
+/// Longest env value or argument after `$(VAR)` expansion: 1 MiB.
+pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
+/// Most bytes of env values, arguments and ConfigMap/Secret volume files
+/// one plan holds, every pod's copy counted (a Deployment's replicas each
+/// have their own): 256 MiB. Without it, a few KiB of YAML could plan
+/// gigabytes (a ConfigMap mounted by 1000 replicas, chained `$(VAR)`s).
+pub const MAX_PLAN_BYTES: u64 = 256 << 20;
 
 /// How strict [`plan`] is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -353,9 +360,30 @@ struct Ctx<'a> {
     warnings: Vec<String>,
     config_maps: HashMap<(&'a str, &'a str), ConfigData>,
     secrets: HashMap<(&'a str, &'a str), ConfigData>,
+    /// Bytes of env values, arguments and volume files planned so far.
+    held: std::cell::Cell<u64>,
 }
 
 impl Ctx<'_> {
+    /// Counts `bytes` more held by the plan, for the field at `path`.
+    fn hold(&self, doc: &Document, path: &str, bytes: usize) -> Result<(), KubeError> {
+        let held = self
+            .held
+            .get()
+            .saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));
+        self.held.set(held);
+        if held > MAX_PLAN_BYTES {
+            return Err(KubeError::invalid(
+                doc.id(),
+                format!(
+                    "{path}: the plan would hold more than {} MiB of env values, arguments and volume files (each pod's copy counts)",
+                    MAX_PLAN_BYTES >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn warn(&mut self, message: String) {
         if !self.warnings.contains(&message) {
             tracing::debug!("{message}");
@@ -372,6 +400,7 @@ pub fn plan(docs: &[Document], options: &PlanOptions) -> Result<Plan, KubeError>
         warnings: Vec::new(),
         config_maps: HashMap::new(),
         secrets: HashMap::new(),
+        held: std::cell::Cell::new(0),
     };
     let mut seen = HashMap::new();
     for doc in docs {
@@ -698,6 +727,16 @@ fn job(ctx: &mut Ctx<'_>, doc: &Document, j: &model::Job) -> Result<JobPlan, Kub
         }
         other => other,
     };
+    let parallelism = non_negative(doc, "spec.parallelism", j.spec.parallelism, 1)?;
+    if parallelism > MAX_REPLICAS {
+        return Err(KubeError::invalid(
+            doc.id(),
+            format!(
+                "spec.parallelism: {parallelism} is more than {MAX_REPLICAS}, the most pods wasmpod runs at once"
+            ),
+        ));
+    }
+    let held_before = ctx.held.get();
     let template = pod_plan(
         ctx,
         doc,
@@ -716,11 +755,19 @@ fn job(ctx: &mut Ctx<'_>, doc: &Document, j: &model::Job) -> Result<JobPlan, Kub
             restart,
         },
     )?;
+    // Up to `parallelism` pods hold the template's env and files at once.
+    let per_pod = ctx.held.get().saturating_sub(held_before);
+    let more = per_pod.saturating_mul(u64::from(parallelism.max(1) - 1));
+    ctx.hold(
+        doc,
+        "spec.parallelism",
+        usize::try_from(more).unwrap_or(usize::MAX),
+    )?;
     Ok(JobPlan {
         name: doc.name.clone(),
         namespace: doc.namespace.clone(),
         completions: non_negative(doc, "spec.completions", j.spec.completions, 1)?,
-        parallelism: non_negative(doc, "spec.parallelism", j.spec.parallelism, 1)?,
+        parallelism,
         backoff_limit: non_negative(doc, "spec.backoffLimit", j.spec.backoff_limit, 6)?,
         template,
     })
@@ -887,6 +934,7 @@ fn volume_source(
     let mut files = Vec::new();
     if items.is_empty() {
         for (key, bytes) in &data.files {
+            ctx.hold(doc, &field_path, bytes.len())?;
             files.push((PathBuf::from(key), bytes.clone()));
         }
     }
@@ -900,7 +948,10 @@ fn volume_source(
         }
         check_key(doc, &format!("{item_path}.key"), &item.key)?;
         match data.files.get(&item.key) {
-            Some(bytes) => files.push((PathBuf::from(&item.path), bytes.clone())),
+            Some(bytes) => {
+                ctx.hold(doc, &item_path, bytes.len())?;
+                files.push((PathBuf::from(&item.path), bytes.clone()));
+            }
             None if optional => {}
             None => {
                 return Err(err(format!(
@@ -911,6 +962,28 @@ fn volume_source(
         }
     }
     Ok(MountSource::Files { files, secret })
+}
+
+/// Whether a CPU quantity is zero (`0`, `0m`, `0.0`), not merely under a
+/// millicore.
+fn cpu_limit_is_zero(value: Option<&model::Scalar>) -> bool {
+    value.is_some_and(|v| {
+        let text = v.text();
+        // The number before any suffix or exponent.
+        let number: String = text
+            .trim_start_matches(['+', '-'])
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        number.chars().all(|c| c == '0' || c == '.')
+    })
+}
+
+fn too_long(path: &str) -> String {
+    format!(
+        "{path}: $(VAR) expansion makes it longer than {} MiB",
+        MAX_EXPANDED_BYTES >> 20
+    )
 }
 
 /// Is `name` usable as an environment variable name (printable ASCII, no `=`)?
@@ -948,8 +1021,9 @@ impl Env {
         })
     }
 
-    fn expand(&self, input: &str) -> (String, bool) {
-        crate::expand::expand(input, |n| self.lookup(n))
+    /// `input` expanded, or `None` past [`MAX_EXPANDED_BYTES`].
+    fn expand(&self, input: &str) -> Option<(String, bool)> {
+        crate::expand::expand(input, |n| self.lookup(n), MAX_EXPANDED_BYTES)
     }
 }
 
@@ -1017,8 +1091,10 @@ fn resolve_env(
             }
             found.push((name, env_text(doc, &p, kind, &r.name, key, bytes)?));
         }
+        let secret = data.secret;
         for (name, value) in found {
-            env.set(name, value, data.secret);
+            ctx.hold(doc, &p, value.len())?;
+            env.set(name, value, secret);
         }
         if !skipped.is_empty() {
             ctx.warn(format!(
@@ -1037,7 +1113,10 @@ fn resolve_env(
             )));
         }
         let Some(from) = &var.value_from else {
-            let (value, secret) = env.expand(var.value.as_deref().unwrap_or(""));
+            let (value, secret) = env
+                .expand(var.value.as_deref().unwrap_or(""))
+                .ok_or_else(|| err(too_long(&format!("{p}.value"))))?;
+            ctx.hold(doc, &p, value.len())?;
             env.set(var.name.clone(), value, secret);
             continue;
         };
@@ -1079,7 +1158,9 @@ fn resolve_env(
                     )));
                 };
                 let value = env_text(doc, &p, kind, &r.name, &r.key, bytes)?;
-                env.set(var.name.clone(), value, data.secret);
+                let secret = data.secret;
+                ctx.hold(doc, &p, value.len())?;
+                env.set(var.name.clone(), value, secret);
             }
             (None, None, Some(f)) => {
                 let value = match f.field_path.as_str() {
@@ -1216,16 +1297,19 @@ fn container_plan(
     }
 
     let env = resolve_env(ctx, doc, path, c, pod_name)?;
-    let expand_all = |args: &[String]| -> Vec<Arg> {
+    let expand_all = |field: &str, args: &[String]| -> Result<Vec<Arg>, KubeError> {
         args.iter()
-            .map(|a| {
-                let (value, secret) = env.expand(a);
-                Arg { value, secret }
+            .enumerate()
+            .map(|(i, a)| {
+                let at = format!("{path}.{field}[{i}]");
+                let (value, secret) = env.expand(a).ok_or_else(|| err(too_long(&at)))?;
+                ctx.hold(doc, &at, value.len())?;
+                Ok(Arg { value, secret })
             })
             .collect()
     };
-    let command = expand_all(&c.command);
-    let args = expand_all(&c.args);
+    let command = expand_all("command", &c.command)?;
+    let args = expand_all("args", &c.args)?;
 
     let mut mounts: Vec<MountPlan> = Vec::new();
     for (j, m) in c.volume_mounts.iter().enumerate() {
@@ -1276,7 +1360,11 @@ fn container_plan(
         &format!("{path}.resources.limits.cpu"),
         limits.cpu.as_ref(),
     )?
-    .map(|q| u64::try_from(q.millis()).unwrap_or(u64::MAX));
+    .map(|q| u64::try_from(q.millis()).unwrap_or(u64::MAX))
+    // As the kubelet reads it: a limit of 0 is no limit, and anything
+    // under a millicore is one.
+    .filter(|&m| m > 0 || !cpu_limit_is_zero(limits.cpu.as_ref()))
+    .map(|m| m.max(1));
     // Requests are checked but not used: one machine has nothing to schedule.
     let requests = &c.resources.requests;
     quantity(

@@ -178,6 +178,93 @@ fn replicas_are_bounded() {
 }
 
 #[test]
+fn job_parallelism_is_bounded() {
+    let yaml = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\nspec:\n  parallelism: 1000000000\n  completions: 1000000000\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: main, image: x.io/a:1}]\n";
+    assert_eq!(
+        error(yaml),
+        "Job/j: spec.parallelism: 1000000000 is more than 1000, the most pods wasmpod runs at once"
+    );
+}
+
+/// `$(VAR)` values built from values built from values: five levels of 64
+/// references to a 1 KiB value would be 1 TiB. The expansion stops at
+/// its limit and the plan fails naming the field, quickly.
+#[test]
+fn chained_var_expansion_is_refused_after_bounded_work() {
+    let refs = |name: &str| format!("$({name})").repeat(64);
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: main\n    image: x.io/a:1\n    env:\n    - {{name: A, value: \"{}\"}}\n    - {{name: B, value: \"{}\"}}\n    - {{name: C, value: \"{}\"}}\n    - {{name: D, value: \"{}\"}}\n    - {{name: E, value: \"{}\"}}\n",
+        "a".repeat(1024),
+        refs("A"),
+        refs("B"),
+        refs("C"),
+        refs("D"),
+    );
+    let start = Instant::now();
+    assert_eq!(
+        error(&yaml),
+        "Pod/p: spec.containers[0].env[2].value: $(VAR) expansion makes it longer than 1 MiB"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    // The same in args.
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: main\n    image: x.io/a:1\n    env:\n    - {{name: A, value: \"{}\"}}\n    - {{name: B, value: \"{}\"}}\n    args: [\"{}\"]\n",
+        "a".repeat(1024),
+        refs("A"),
+        refs("B"),
+    );
+    assert_eq!(
+        error(&yaml),
+        "Pod/p: spec.containers[0].args[0]: $(VAR) expansion makes it longer than 1 MiB"
+    );
+}
+
+/// A ConfigMap is copied into each replica's volume: 1000 replicas of a
+/// 1 MiB ConfigMap would plan (and write) 1 GiB.
+#[test]
+fn what_replicas_copy_is_bounded_in_total() {
+    let data = "x".repeat(1 << 20);
+    let yaml = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata: {{f: \"{data}\"}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: 1000\n  selector: {{matchLabels: {{app: d}}}}\n  template:\n    metadata: {{labels: {{app: d}}}}\n    spec:\n      volumes: [{{name: v, configMap: {{name: big}}}}]\n      containers: [{{name: main, image: x.io/a:1, volumeMounts: [{{name: v, mountPath: /v}}]}}]\n"
+    );
+    let message = error(&yaml);
+    assert!(
+        message.starts_with("Deployment/d: spec.template.spec.volumes[0].configMap: the plan would hold more than 256 MiB"),
+        "{message}"
+    );
+    // Ten replicas of it plan.
+    let ten = yaml.replace("replicas: 1000", "replicas: 10");
+    let docs = load(&[text(&ten)]).expect("load");
+    assert_eq!(
+        plan(&docs, &PlanOptions::default())
+            .expect("plan")
+            .pods
+            .len(),
+        10
+    );
+}
+
+#[test]
+fn a_zero_cpu_limit_is_no_limit_and_a_tiny_one_is_a_millicore() {
+    let cpu = |value: &str| {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: main\n    image: x.io/a:1\n    resources: {{limits: {{cpu: \"{value}\"}}}}\n"
+        );
+        let docs = load(&[text(&yaml)]).expect("load");
+        plan(&docs, &PlanOptions::default()).expect("plan").pods[0].containers[0].cpu_limit
+    };
+    assert_eq!(cpu("0"), None);
+    assert_eq!(cpu("0m"), None);
+    assert_eq!(cpu("0.0"), None);
+    assert_eq!(cpu("0.0001"), Some(1));
+    assert_eq!(cpu("250m"), Some(250));
+}
+
+#[test]
 fn a_billion_laughs_is_refused_after_bounded_work() {
     let start = Instant::now();
     let message = fixture_error("bomb.yaml");
