@@ -70,6 +70,10 @@ pub fn volume(spec: &str) -> anyhow::Result<VolumeSpec> {
 /// Parses a duration: one or more `<number><unit>` parts with units `ms`,
 /// `s`, `m` and `h` (`500ms`, `2s`, `1m30s`), or a bare number of seconds.
 /// Zero is refused: a limit that has already passed is a mistake.
+/// The longest duration a flag takes: a year. Deadlines are `now +` it,
+/// which must not overflow.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 pub fn duration(input: &str) -> anyhow::Result<Duration> {
     let bad = |why: &str| anyhow::anyhow!("invalid duration {input:?}: {why}");
     let s = input.trim();
@@ -101,7 +105,11 @@ pub fn duration(input: &str) -> anyhow::Result<Duration> {
                 "h" => 3600.0,
                 _ => return Err(bad(&format!("unknown unit {unit:?} (use ms, s, m or h)"))),
             };
-            total += Duration::try_from_secs_f64(value * scale).map_err(|_| bad("too large"))?;
+            let part = Duration::try_from_secs_f64(value * scale).map_err(|_| bad("too large"))?;
+            total = total
+                .checked_add(part)
+                .filter(|t| *t <= MAX_DURATION)
+                .ok_or_else(|| bad("too large (at most 8760h, a year)"))?;
             rest = next;
         }
         total
@@ -249,7 +257,21 @@ mod tests {
         assert_eq!(duration("1m30s").expect("m s"), Duration::from_secs(90));
         assert_eq!(duration("1.5s").expect("frac"), Duration::from_millis(1500));
         assert_eq!(duration("3").expect("bare"), Duration::from_secs(3));
-        for bad in ["", "abc", "5x", "ms", "-1s", "-2", "0", "0s", "1e400", "s5"] {
+        assert_eq!(duration("8760h").expect("a year"), MAX_DURATION);
+        for bad in [
+            "",
+            "abc",
+            "5x",
+            "ms",
+            "-1s",
+            "-2",
+            "0",
+            "0s",
+            "1e400",
+            "s5",
+            "8761h",
+            "18000000000000000000s18000000000000000000s",
+        ] {
             let err = duration(bad).expect_err(bad).to_string();
             assert!(err.contains("invalid duration"), "{bad:?}: {err}");
         }

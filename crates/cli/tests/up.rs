@@ -1470,7 +1470,15 @@ fn bad_input_is_one_error_line_and_exit_125() {
         &w,
         &["-f", &ok.display().to_string(), "--backoff-scale", "NaN"],
     );
-    assert_host_failure(&o, "--backoff-scale NaN: must be a number from 0 up");
+    assert_host_failure(&o, "--backoff-scale NaN: must be a number from 0 to 1000");
+    let o = up(
+        &w,
+        &["-f", &ok.display().to_string(), "--backoff-scale", "1e17"],
+    );
+    assert_host_failure(
+        &o,
+        "--backoff-scale 100000000000000000: must be a number from 0 to 1000",
+    );
     let o = up(&w, &["-f", &p.file("absent.yaml")]);
     assert_host_failure(&o, &p.file("absent.yaml"));
 }

@@ -122,7 +122,11 @@ impl Supervisor {
         let d = BACKOFF_BASE
             .saturating_mul(1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX))
             .min(BACKOFF_MAX);
-        d.mul_f64(self.options.backoff_scale.max(0.0))
+        // Bounded whatever the scale (`up` takes at most 1000): a deadline
+        // is `now +` it, which must not overflow.
+        Duration::try_from_secs_f64(d.as_secs_f64() * self.options.backoff_scale.max(0.0))
+            .unwrap_or(BACKOFF_MAX)
+            .min(BACKOFF_MAX.saturating_mul(1000))
     }
 
     pub(crate) async fn run(self: Arc<Self>) -> Result<Outcome, LocalError> {

@@ -44,9 +44,9 @@ pub struct UpArgs {
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<i32> {
-    if !(args.backoff_scale.is_finite() && args.backoff_scale >= 0.0) {
+    if !(args.backoff_scale.is_finite() && (0.0..=1000.0).contains(&args.backoff_scale)) {
         anyhow::bail!(
-            "--backoff-scale {}: must be a number from 0 up",
+            "--backoff-scale {}: must be a number from 0 to 1000",
             args.backoff_scale
         );
     }
