@@ -71,6 +71,13 @@ impl HostDir {
         &self.path
     }
 
+    /// Which directory this is: its device and inode numbers, read from
+    /// the open descriptor (never by the path).
+    pub fn identity(&self) -> std::io::Result<(u64, u64)> {
+        let stat = rustix::fs::fstat(&*self.fd)?;
+        Ok((stat.st_dev, stat.st_ino))
+    }
+
     /// The directory `rel` below this one. `rel` must be relative; `..` and
     /// symlinks are followed only while they stay beneath this directory
     /// (an escape fails with `EXDEV`).

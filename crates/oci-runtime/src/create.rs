@@ -98,7 +98,7 @@ fn make(
     let pid = child.id();
     let made = waiter
         .wait()
-        .and_then(|cgroups| record(id, pid, bundle, spec, cgroups, root));
+        .and_then(|(cgroups, grants)| record(id, pid, bundle, spec, cgroups, grants, root));
     if made.is_err() {
         let _ = crate::proc::send(pid, libc::SIGKILL);
         // The process may have made its cgroup before it failed: once it
@@ -124,6 +124,7 @@ fn record(
     bundle: &Path,
     spec: &Spec,
     cgroups: Vec<PathBuf>,
+    grants: Vec<crate::granted::Grant>,
     root: &Root,
 ) -> anyhow::Result<()> {
     let init = ProcessRef::of(pid)?;
@@ -137,6 +138,7 @@ fn record(
         cgroups,
         paused: false,
         owner: rustix::process::getuid().as_raw(),
+        grants,
     };
     root.save(&record)?;
     let hooks = crate::hooks::of_bundle(bundle);
@@ -176,9 +178,9 @@ pub fn init(global: &Global, sub: &Sub) -> i32 {
     };
     let root = Root::new(&global.root);
     let prepared = match setup(&bundle) {
-        Ok((prepared, cgroups)) => {
+        Ok((prepared, cgroups, grants)) => {
             if let Some(r) = reporter {
-                r.ready(cgroups);
+                r.ready(cgroups, grants);
             }
             prepared
         }
@@ -204,7 +206,13 @@ pub fn init(global: &Global, sub: &Sub) -> i32 {
 }
 
 /// The part of `init` that can fail before the guest runs.
-fn setup(bundle: &Path) -> anyhow::Result<(crate::launch::Prepared, Vec<PathBuf>)> {
+fn setup(
+    bundle: &Path,
+) -> anyhow::Result<(
+    crate::launch::Prepared,
+    Vec<PathBuf>,
+    Vec<crate::granted::Grant>,
+)> {
     // A session of its own: a signal to the caller's process group does
     // not reach the container. With a terminal, it is the session's.
     if rustix::termios::isatty(std::io::stdin()) {
@@ -221,7 +229,9 @@ fn setup(bundle: &Path) -> anyhow::Result<(crate::launch::Prepared, Vec<PathBuf>
         spec,
         serve: true,
     };
-    Ok((launch.prepare()?, cgroups))
+    let prepared = launch.prepare()?;
+    let grants = prepared.grants()?;
+    Ok((prepared, cgroups, grants))
 }
 
 /// Writes `pid` to `path` through a temp file and a rename.

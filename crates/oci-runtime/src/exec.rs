@@ -47,17 +47,23 @@ pub fn exec(global: &Global, sub: &Sub) -> anyhow::Result<i32> {
         if !same_file(&netns, "/proc/self/ns/net") {
             wasmpod_bundle::netns::enter(Network::Join(&netns))?;
         }
-        Launch {
+        let prepared = Launch {
             spec,
             process,
             rootfs: record.rootfs.clone(),
             serve: false,
         }
-        .prepare()
+        .prepare()?;
+        // Only the directories create gave the container, wherever their
+        // paths lead now. A record older than this check has none.
+        if !record.grants.is_empty() {
+            crate::granted::check(&record.grants, &prepared.grants()?)?;
+        }
+        anyhow::Ok(prepared)
     })();
     let prepared = match (prepared, reporter) {
         (Ok(p), Some(r)) => {
-            r.ready(Vec::new());
+            r.ready(Vec::new(), Vec::new());
             p
         }
         (Ok(p), None) => p,

@@ -46,6 +46,13 @@ pub struct Prepared {
     user: wasmpod_bundle::User,
 }
 
+impl Prepared {
+    /// The directories the guest is given, by identity (`granted.rs`).
+    pub fn grants(&self) -> anyhow::Result<Vec<crate::granted::Grant>> {
+        crate::granted::of(&self.spec.preopens)
+    }
+}
+
 /// The status of a process whose guest could not be started: 125, as
 /// `wasmpod run` exits when wasmpod itself failed.
 pub const NOT_STARTED: i32 = 125;

@@ -12,6 +12,7 @@ mod create;
 mod delete;
 mod exec;
 mod features;
+mod granted;
 mod hooks;
 mod kill;
 mod launch;

@@ -11,6 +11,8 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::granted::Grant;
+
 /// The env var holding the number of the write end.
 const ENV: &str = "_WASMPOD_OCI_READY_FD";
 
@@ -20,8 +22,15 @@ const MAX_REPORT: u64 = 64 << 10;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 enum Report {
-    Ready { cgroups: Vec<PathBuf> },
-    Failed { error: String },
+    Ready {
+        cgroups: Vec<PathBuf>,
+        /// The directories the process was given (`granted.rs`).
+        #[serde(default)]
+        grants: Vec<Grant>,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// The parent's end, before the child is spawned.
@@ -55,8 +64,9 @@ impl Waiter {
     }
 
     /// After the spawn: closes this process's write end and waits for the
-    /// child's report. Returns the cgroups it joined.
-    pub fn wait(mut self) -> anyhow::Result<Vec<PathBuf>> {
+    /// child's report. Returns the cgroups it joined and the directories
+    /// it was given.
+    pub fn wait(mut self) -> anyhow::Result<(Vec<PathBuf>, Vec<Grant>)> {
         drop(self.write.take());
         let mut line = String::new();
         std::io::BufReader::new(std::io::Read::take(
@@ -69,7 +79,7 @@ impl Waiter {
             bail!("the container process exited before it was ready");
         }
         match serde_json::from_str(&line).context("read the process's report")? {
-            Report::Ready { cgroups } => Ok(cgroups),
+            Report::Ready { cgroups, grants } => Ok((cgroups, grants)),
             Report::Failed { error } => bail!("{error}"),
         }
     }
@@ -102,8 +112,8 @@ impl Reporter {
     }
 
     /// Says the process is ready, having joined `cgroups`.
-    pub fn ready(self, cgroups: Vec<PathBuf>) {
-        self.send(&Report::Ready { cgroups });
+    pub fn ready(self, cgroups: Vec<PathBuf>, grants: Vec<Grant>) {
+        self.send(&Report::Ready { cgroups, grants });
     }
 
     /// Says why it is not.

@@ -47,6 +47,10 @@ pub struct Record {
     /// The uid that created it, for `list`.
     #[serde(default)]
     pub owner: u32,
+    /// The directories the container's process was given at create, which
+    /// an exec must be given again (`granted.rs`).
+    #[serde(default)]
+    pub grants: Vec<crate::granted::Grant>,
 }
 
 /// A container's status, as the OCI runtime spec names them.
@@ -159,6 +163,7 @@ impl Root {
                     cgroups: Vec::new(),
                     paused: false,
                     owner: 0,
+                    grants: Vec::new(),
                 });
             }
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
@@ -297,6 +302,7 @@ mod tests {
             cgroups: Vec::new(),
             paused: false,
             owner: 0,
+            grants: Vec::new(),
         };
         root.save(&record).expect("save");
         let back = root.load("me").expect("load");

@@ -350,6 +350,69 @@ fn exec_runs_another_guest_in_a_running_container() {
     assert!(rt.ids().is_empty());
 }
 
+/// A volume inside another: `/vol` from `$T/vol` (writable) and `/inner`
+/// from `$T/vol/inner`. Once `inner` is replaced by a symlink leading
+/// out (what the guest itself can do through `/vol`), an exec must not
+/// open where the link leads: exec gives only the directories create
+/// gave.
+#[test]
+fn exec_never_opens_a_volume_source_that_was_replaced_since_create() {
+    let rt = Runtime::new();
+    let bundle = Bundle::new(&["/probe.wasm", "sleep", "60"]);
+    let t = tempfile::tempdir().expect("tmp");
+    let outside = t.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(outside.join("host-secret"), "x").expect("write");
+    let vol = t.path().join("vol");
+    std::fs::create_dir_all(vol.join("inner")).expect("mkdir");
+    std::fs::write(vol.join("inner/mine"), "y").expect("write");
+    let bind = |source: &Path, destination: &str| {
+        serde_json::json!({"destination": destination, "type": "bind",
+            "source": source, "options": ["rbind", "rw"]})
+    };
+    bundle.config(serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {"args": ["/probe.wasm", "sleep", "60"], "cwd": "/"},
+        "root": {"path": "rootfs"},
+        "mounts": [bind(&vol, "/vol"), bind(&vol.join("inner"), "/inner")],
+    }));
+    let pid = rt.create(&bundle, "nested");
+    rt.ok(&["start", "nested"]);
+    let out = rt.run(&["exec", "nested", "/probe.wasm", "ls", "/inner"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mine"));
+
+    std::fs::rename(vol.join("inner"), vol.join("moved")).expect("rename");
+    std::os::unix::fs::symlink("../outside", vol.join("inner")).expect("symlink");
+    let out = rt.run(&["exec", "nested", "/probe.wasm", "ls", "/inner"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stdout.contains("host-secret"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("/inner is not the directory the container was given at create"),
+        "{stderr}"
+    );
+    // The same directory back in its place is the container's again.
+    std::fs::remove_file(vol.join("inner")).expect("rm");
+    std::fs::rename(vol.join("moved"), vol.join("inner")).expect("rename");
+    let out = rt.run(&["exec", "nested", "/probe.wasm", "ls", "/inner"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    rt.ok(&["delete", "--force", "nested"]);
+    assert_eq!(reap(pid), 137);
+}
+
 #[test]
 fn pause_and_resume_stop_and_continue_the_guest() {
     let rt = Runtime::new();
