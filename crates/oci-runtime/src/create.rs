@@ -96,9 +96,15 @@ fn make(
     drop(command);
     drop(terminal);
     let pid = child.id();
+    // The pid file too: a create that fails to write it fails whole,
+    // leaving no process behind.
     let made = waiter
         .wait()
-        .and_then(|(cgroups, grants)| record(id, pid, bundle, spec, cgroups, grants, root));
+        .and_then(|(cgroups, grants)| record(id, pid, bundle, spec, cgroups, grants, root))
+        .and_then(|()| match sub.value("pid-file") {
+            Some(pid_file) => write_pid_file(Path::new(pid_file), pid),
+            None => Ok(()),
+        });
     if made.is_err() {
         let _ = crate::proc::send(pid, libc::SIGKILL);
         // The process may have made its cgroup before it failed: once it
@@ -107,9 +113,6 @@ fn make(
         wasmpod_bundle::cgroup::remove(&crate::cgroups::folders(spec));
     }
     made?;
-    if let Some(pid_file) = sub.value("pid-file") {
-        write_pid_file(Path::new(pid_file), pid)?;
-    }
     debug!(id, pid, "created");
     // The child is not waited for: it outlives this process, and the
     // caller (conmon, containerd's shim) reaps it as a subreaper.

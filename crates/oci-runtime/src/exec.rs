@@ -166,8 +166,12 @@ fn detach(
     drop(terminal);
     let pid = child.id();
     waiter.wait()?;
-    if let Some(pid_file) = sub.value("pid-file") {
-        crate::create::write_pid_file(Path::new(pid_file), pid)?;
+    if let Some(pid_file) = sub.value("pid-file")
+        && let Err(e) = crate::create::write_pid_file(Path::new(pid_file), pid)
+    {
+        // Nobody would know of it: it goes.
+        let _ = crate::proc::send(pid, libc::SIGKILL);
+        return Err(e);
     }
     // Reaped by the caller, a subreaper.
     std::mem::forget(child);

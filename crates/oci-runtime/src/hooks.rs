@@ -85,10 +85,19 @@ fn run_one(hook: &Hook, state: &serde_json::Value) -> anyhow::Result<()> {
         .stderr(Stdio::piped());
     let mut child = command.spawn().context("start")?;
     if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is fine.
-        let _ = stdin.write_all(state.to_string().as_bytes());
+        // From a thread of its own: a hook that does not read its stdin
+        // is fine, and one that reads none of a state larger than a pipe
+        // holds must not block us past its timeout (killing it ends the
+        // write with EPIPE).
+        let bytes = state.to_string().into_bytes();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
     }
-    let limit = hook.timeout.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    // At most a day: a deadline is `now +` it.
+    let limit = hook
+        .timeout
+        .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s.min(24 * 3600)));
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().context("wait")? {

@@ -131,9 +131,19 @@ impl Root {
     pub fn save(&self, record: &Record) -> anyhow::Result<()> {
         let dir = self.dir(&record.id);
         let path = dir.join("state.json");
+        let bytes = serde_json::to_vec(record)?;
+        // What load can read back: a record it would refuse is refused
+        // now, while create can still fail cleanly.
+        if bytes.len() as u64 > MAX_STATE_BYTES {
+            bail!(
+                "the container's state would be {} bytes, more than the {} MiB wasmpod-oci keeps (its annotations are too large)",
+                bytes.len(),
+                MAX_STATE_BYTES >> 20
+            );
+        }
         let mut tmp = tempfile::NamedTempFile::new_in(&dir)
             .with_context(|| format!("write {}", path.display()))?;
-        serde_json::to_writer(&mut tmp, record)?;
+        tmp.write_all(&bytes)?;
         tmp.flush()?;
         tmp.persist(&path)
             .with_context(|| format!("write {}", path.display()))?;
@@ -219,9 +229,16 @@ impl Root {
 fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
+    // One byte past the limit, to tell a whole file from a cut one.
     std::fs::File::open(path)?
-        .take(MAX_STATE_BYTES)
+        .take(MAX_STATE_BYTES + 1)
         .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_STATE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "more than {} MiB",
+            MAX_STATE_BYTES >> 20
+        )));
+    }
     Ok(bytes)
 }
 

@@ -490,6 +490,48 @@ fn bad_input_gets_one_line_and_leaves_no_state() {
     create("c", "/link.wasm is not in the container's rootfs");
     create("../escape", "invalid container ID");
 
+    // Failing after the container's process is ready leaves no process:
+    // a pid file that cannot be written, a record too large to read back.
+    let init_of = |id: &str| -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .expect("proc")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                words
+                    .windows(2)
+                    .any(|w| w[0] == b"init" && w[1] == id.as_bytes())
+            })
+            .collect()
+    };
+    with_args(&["/probe.wasm", "sleep", "60"]);
+    rt.fails(
+        &[
+            "create",
+            "--bundle",
+            &bundle.path().display().to_string(),
+            "--pid-file",
+            "/nonexistent/folder/pid",
+            "nopid",
+        ],
+        "write the pid file /nonexistent/folder/pid",
+    );
+    assert!(rt.ids().is_empty(), "{:?}", rt.ids());
+    wasmpod_testkit::wait_until(Duration::from_secs(10), "no init left", || {
+        init_of("nopid").is_empty()
+    });
+    bundle.config(serde_json::json!({
+        "process": {"args": ["/probe.wasm", "sleep", "60"]},
+        "root": {"path": "rootfs"},
+        "annotations": {"big": "\u{1}".repeat(300_000)},
+    }));
+    create("big", "the container's state would be");
+    wasmpod_testkit::wait_until(Duration::from_secs(10), "no init left", || {
+        init_of("big").is_empty()
+    });
+
     with_args(&["/probe.wasm", "sleep", "60"]);
     let pid = rt.create(&bundle, "dup");
     rt.fails(
