@@ -634,11 +634,17 @@ fn extract_file(
 ) -> Result<Extracted, ExtractError> {
     let mut target = clean(path);
     let mut read_so_far = 0u64;
+    let mut files = LayerFiles::new(store);
     for _ in 0..16 {
         let mut outcome = Found::Absent;
+        // A layer listed twice says the same twice: the top copy answers.
+        let mut seen = std::collections::HashSet::new();
         for layer in layers.iter().rev() {
+            if !seen.insert(layer.digest) {
+                continue;
+            }
             let budget = MAX_EXTRACT_BYTES.saturating_sub(read_so_far);
-            let (found, read) = scan_layer(store, layer, &target, budget)?;
+            let (found, read) = scan_layer(&mut files, layer, &target, budget)?;
             read_so_far += read;
             outcome = found;
             if !matches!(outcome, Found::Absent) {
@@ -744,6 +750,40 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+/// The layer blobs of one extraction, each verified against its digest
+/// once, when first opened, and read again through the same descriptor:
+/// a symlink makes the layers be scanned again, and hashing a whole
+/// layer for each scan of a few KiB of it would cost far more than the
+/// limits on what is read allow.
+struct LayerFiles<'a> {
+    store: &'a ContentStore,
+    open: std::collections::HashMap<Digest, std::fs::File>,
+}
+
+impl<'a> LayerFiles<'a> {
+    fn new(store: &'a ContentStore) -> Self {
+        Self {
+            store,
+            open: std::collections::HashMap::new(),
+        }
+    }
+
+    /// `digest`'s blob from its start.
+    fn open(&mut self, digest: &Digest) -> Result<std::fs::File, OciError> {
+        use std::io::{Seek as _, SeekFrom};
+        let file = match self.open.entry(*digest) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.store.open_blob(digest)?.0)
+            }
+        };
+        let io = |e| OciError::io(self.store.blob_path(digest), e);
+        let mut clone = file.try_clone().map_err(io)?;
+        clone.seek(SeekFrom::Start(0)).map_err(io)?;
+        Ok(clone)
+    }
+}
+
 /// `size` rounded up to whole 512-byte tar blocks.
 fn tar_blocks(size: u64) -> u64 {
     size.div_ceil(512).saturating_mul(512)
@@ -753,13 +793,13 @@ fn tar_blocks(size: u64) -> u64 {
 /// and how many bytes of tar stream were read. Reads at most `budget`
 /// bytes (and at most [`MAX_LAYER_BYTES`]).
 fn scan_layer(
-    store: &ContentStore,
+    files: &mut LayerFiles<'_>,
     layer: &Descriptor,
     target: &str,
     budget: u64,
 ) -> Result<(Found, u64), ExtractError> {
     let gz = media::tar_layer_gzipped(&layer.media_type).unwrap_or(false);
-    let (file, _) = store.open_blob(&layer.digest)?;
+    let file = files.open(&layer.digest)?;
     let file = std::io::BufReader::new(file);
     let reader: Box<dyn Read> = if gz {
         Box::new(flate2::read::GzDecoder::new(file))
@@ -855,7 +895,7 @@ fn scan_layer(
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     budget.phase_left.set(u64::MAX);
-                    let mut writer = store.ingest()?;
+                    let mut writer = files.store.ingest()?;
                     let mut head = Vec::with_capacity(4);
                     let mut buf = vec![0u8; 64 << 10];
                     loop {
@@ -1123,6 +1163,52 @@ mod tests {
         assert_eq!(temp_files(&store), 0);
     }
 
+    /// A layer is hashed once per extraction, however often symlinks make
+    /// it be scanned again or the manifest lists it, and is read again
+    /// through the descriptor that was verified: a blob replaced on disk
+    /// since is not what the next scan reads.
+    #[test]
+    fn a_layer_is_verified_once_and_read_through_the_same_descriptor() {
+        use std::io::Read as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ContentStore::open(dir.path()).expect("store");
+        let l = layer(&store, &tar_gz(&[("a", None), ("app.wasm", Some(b"wasm"))]));
+        let mut files = LayerFiles::new(&store);
+        let mut first = Vec::new();
+        files
+            .open(&l.digest)
+            .expect("verified")
+            .read_to_end(&mut first)
+            .expect("read");
+        let path = store.blob_path(&l.digest);
+        let swap = dir.path().join("swap");
+        std::fs::write(&swap, b"something else").expect("write");
+        std::fs::rename(&swap, &path).expect("replace");
+        for _ in 0..3 {
+            let mut again = Vec::new();
+            files
+                .open(&l.digest)
+                .expect("the verified descriptor")
+                .read_to_end(&mut again)
+                .expect("read");
+            assert_eq!(again, first);
+        }
+        // A fresh extraction verifies again, and refuses the swapped blob.
+        assert!(LayerFiles::new(&store).open(&l.digest).is_err());
+    }
+
+    #[test]
+    fn a_layer_listed_many_times_is_scanned_once_a_pass() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ContentStore::open(dir.path()).expect("store");
+        let l = layer(&store, &tar_gz(&[("app.wasm", Some(b"wasm"))]));
+        let layers = vec![l; 127];
+        assert_eq!(
+            extract(&store, &layers, "/app.wasm").expect("found"),
+            b"wasm"
+        );
+    }
+
     #[test]
     fn entries_that_add_up_past_the_budget_stop_the_scan() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -1135,7 +1221,7 @@ mod tests {
         let files: Vec<(&str, Option<&[u8]>)> =
             files.iter().map(|(p, d)| (p.as_str(), *d)).collect();
         let l = layer(&store, &tar_gz(&files));
-        let e = match scan_layer(&store, &l, "app.wasm", 4096) {
+        let e = match scan_layer(&mut LayerFiles::new(&store), &l, "app.wasm", 4096) {
             Err(ExtractError::Oci(e)) => e.to_string(),
             Err(ExtractError::NoWasm(r)) => panic!("{r}"),
             Ok(_) => panic!("the scan passed its budget"),
@@ -1146,7 +1232,7 @@ mod tests {
         );
         // With room enough, the same layer scans.
         assert!(matches!(
-            scan_layer(&store, &l, "app.wasm", 1 << 20),
+            scan_layer(&mut LayerFiles::new(&store), &l, "app.wasm", 1 << 20),
             Ok((Found::Absent, _))
         ));
     }
