@@ -159,8 +159,25 @@ fn keys(registry: &str) -> Vec<String> {
     keys
 }
 
+/// The largest credential file read: 1 MiB (a Docker config with many
+/// registries is a few KiB).
+const MAX_AUTH_FILE_BYTES: u64 = 1 << 20;
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_AUTH_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 fn read(path: &Path) -> Result<Option<AuthFile>, OciError> {
-    match std::fs::read(path) {
+    match read_bounded(path) {
+        Ok(bytes) if bytes.len() as u64 > MAX_AUTH_FILE_BYTES => Err(OciError::LimitExceeded {
+            what: format!("credential file {}", path.display()),
+            limit: format!("the limit of {MAX_AUTH_FILE_BYTES} bytes"),
+        }),
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Some(AuthFile::default())),
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             OciError::invalid(format!("credential file {}", path.display()), e.to_string())
@@ -183,7 +200,11 @@ fn write(path: &Path, file: &AuthFile) -> Result<(), OciError> {
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(|e| OciError::io(dir, e))?;
-    std::fs::write(tmp.path(), bytes).map_err(|e| OciError::io(tmp.path(), e))?;
+    // Synced before the rename: after a crash the file holds the old
+    // credentials or the new ones, never nothing.
+    std::io::Write::write_all(&mut tmp.as_file(), &bytes)
+        .and_then(|()| tmp.as_file().sync_data())
+        .map_err(|e| OciError::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| OciError::io(path, e.error))?;
     Ok(())
 }
@@ -249,6 +270,19 @@ mod tests {
         assert!(files.erase("localhost:5000").expect("erase"));
         assert!(!files.erase("localhost:5000").expect("erase again"));
         assert_eq!(files.lookup("localhost:5000").expect("lookup"), None);
+    }
+
+    #[test]
+    fn a_credential_file_past_its_limit_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let own = dir.path().join("auth.json");
+        let big = format!("{{\"auths\": {{}}, \"pad\": \"{}\"}}", "x".repeat(2 << 20));
+        std::fs::write(&own, big).expect("write");
+        let err = AuthFiles::new(own, vec![])
+            .lookup("ghcr.io")
+            .expect_err("too large")
+            .to_string();
+        assert!(err.contains("exceeds the limit of 1048576 bytes"), "{err}");
     }
 
     #[test]

@@ -429,6 +429,26 @@ impl ContentStore {
                 stats.temp_files += 1;
             }
         }
+        // Temp files write_atomic left in the root (images.json's) when
+        // its writer died: an hour old at least, so none is being written.
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for entry in entries.flatten().take(100_000) {
+                let stale = entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(".tmp-"))
+                    && entry
+                        .metadata()
+                        .ok()
+                        .filter(std::fs::Metadata::is_file)
+                        .and_then(|m| m.modified().ok())
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+                if stale && std::fs::remove_file(entry.path()).is_ok() {
+                    stats.temp_files += 1;
+                }
+            }
+        }
         debug!(?stats, "garbage collected");
         Ok(stats)
     }
@@ -758,5 +778,27 @@ mod tests {
         assert_eq!(temp_files(&s), 1);
         drop(active);
         assert_eq!(temp_files(&s), 0);
+    }
+
+    /// A writer of images.json killed mid-write leaves `.tmp-*` in the
+    /// root; gc removes it once it is an hour old, not before.
+    #[test]
+    fn gc_removes_old_temp_files_of_a_dead_writer_in_the_root() {
+        let (_d, s) = store();
+        let old = s.root().join(".tmp-old");
+        let new = s.root().join(".tmp-new");
+        std::fs::write(&old, b"half").expect("write");
+        std::fs::write(&new, b"half").expect("write");
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .expect("open")
+            .set_modified(two_hours_ago)
+            .expect("age it");
+        let stats = s.gc().expect("gc");
+        assert_eq!(stats.temp_files, 1);
+        assert!(!old.exists());
+        assert!(new.exists());
     }
 }

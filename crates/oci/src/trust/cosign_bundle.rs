@@ -129,8 +129,11 @@ async fn bundle_of(
     desc: &Descriptor,
 ) -> Result<Vec<Dsse>, Fetch> {
     let bad = |e: OciError| match e {
-        e @ OciError::Unreachable { .. } => Fetch::Fatal(e),
-        e => Fetch::Bad(format!("it cannot be read from the registry ({e})")),
+        e @ (OciError::Unreachable { .. } | OciError::Io { .. }) => Fetch::Fatal(e),
+        e => Fetch::Bad(format!(
+            "it cannot be read from the registry ({})",
+            super::cosign_tag::error_line(&e)
+        )),
     };
     let m = client
         .get_manifest_by_digest(r, desc.digest)
@@ -150,10 +153,11 @@ async fn bundle_of(
         .get_blob(r, layer, MAX_BUNDLE_BYTES)
         .await
         .map_err(|e| match e {
-            e @ OciError::Unreachable { .. } => Fetch::Fatal(e),
+            e @ (OciError::Unreachable { .. } | OciError::Io { .. }) => Fetch::Fatal(e),
             e => Fetch::Bad(format!(
-                "its bundle {} cannot be read from the registry ({e})",
-                layer.digest
+                "its bundle {} cannot be read from the registry ({})",
+                layer.digest,
+                super::cosign_tag::error_line(&e)
             )),
         })?;
     envelopes(&bytes).map_err(Fetch::Bad)

@@ -19,8 +19,12 @@ use serde::Deserialize;
 use super::key::{KeyError, PublicKey};
 
 /// Largest scrypt cost accepted from a key file (2^20; cosign writes
-/// 2^16): a key file cannot make wasmpod spend minutes or gigabytes.
+/// 2^15 or 2^16 with r = 8, p = 1), with at most 256 MiB of scrypt memory
+/// (128 * r * N bytes) and p at most 4: a key file cannot make wasmpod
+/// spend minutes or gigabytes.
 const MAX_SCRYPT_LOG_N: u8 = 20;
+const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
+const MAX_SCRYPT_P: u32 = 4;
 
 /// A key that signs.
 pub struct SigningKey {
@@ -136,9 +140,12 @@ fn decrypt(json: &[u8], password: &[u8]) -> Result<Vec<u8>, KeyError> {
         return Err(bad("scrypt N is not a power of two"));
     }
     let log_n = u8::try_from(n.trailing_zeros()).unwrap_or(u8::MAX);
-    if log_n > MAX_SCRYPT_LOG_N || e.kdf.params.r > 32 || e.kdf.params.p > 16 {
+    let memory = 128u64
+        .saturating_mul(u64::from(e.kdf.params.r))
+        .saturating_mul(n);
+    if log_n > MAX_SCRYPT_LOG_N || memory > MAX_SCRYPT_MEMORY || e.kdf.params.p > MAX_SCRYPT_P {
         return Err(bad(
-            "scrypt parameters over N=2^20, r=32, p=16; refusing to spend that much",
+            "scrypt parameters over N=2^20, 256 MiB (128 r N) or p=4; refusing to spend that much",
         ));
     }
     let params = scrypt::Params::new(log_n, e.kdf.params.r, e.kdf.params.p, 32)
@@ -213,8 +220,21 @@ mod tests {
 
     #[test]
     fn an_expensive_scrypt_is_refused_before_it_runs() {
+        // N too large; 4 GiB of memory at an allowed N; too many passes.
+        for params in [
+            r#"{"N":4294967296,"r":8,"p":1}"#,
+            r#"{"N":1048576,"r":32,"p":1}"#,
+            r#"{"N":32768,"r":8,"p":16}"#,
+        ] {
+            expensive(params);
+        }
+    }
+
+    fn expensive(params: &str) {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let json = r#"{"kdf":{"name":"scrypt","params":{"N":4294967296,"r":8,"p":1},"salt":"AA=="},"cipher":{"name":"nacl/secretbox","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},"ciphertext":"AA=="}"#;
+        let json = format!(
+            r#"{{"kdf":{{"name":"scrypt","params":{params},"salt":"AA=="}},"cipher":{{"name":"nacl/secretbox","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},"ciphertext":"AA=="}}"#
+        );
         let body = b64.encode(json);
         let lines: Vec<&str> = body
             .as_bytes()
@@ -226,8 +246,8 @@ mod tests {
             lines.join("\n")
         );
         let started = std::time::Instant::now();
-        let e = SigningKey::from_pem("k", pem.as_bytes(), Some(b"")).expect_err("cost");
-        assert!(e.0.contains("refusing to spend that much"), "{e}");
+        let e = SigningKey::from_pem("k", pem.as_bytes(), Some(b"")).expect_err(params);
+        assert!(e.0.contains("refusing to spend that much"), "{params}: {e}");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }
