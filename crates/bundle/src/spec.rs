@@ -302,7 +302,7 @@ impl Spec {
 
     /// What the guest may open: the rootfs at `/` (read-only when the spec
     /// says so), and every bind mount of a directory at its destination
-    /// (read-only with the `ro` option), each opened once here. File bind
+    /// (read-only with the `ro` or `rro` option), each opened once here. File bind
     /// mounts (`/etc/hosts`) and kernel filesystems (`proc`, `sysfs`,
     /// `devpts`, ...) have no WASI equivalent and are left out.
     pub fn preopens(&self, root: &HostDir) -> Result<Vec<Preopen>, BundleError> {
@@ -327,7 +327,8 @@ impl Spec {
             preopens.push(Preopen {
                 dir,
                 guest: m.destination.clone(),
-                read_only: m.options.iter().any(|o| o == "ro"),
+                // `rro` (recursive read-only, runc 1.1+) is read-only too.
+                read_only: m.options.iter().any(|o| o == "ro" || o == "rro"),
             });
         }
         Ok(preopens)
@@ -388,6 +389,7 @@ mod tests {
               {"destination": "/proc", "type": "proc", "source": "proc"},
               {"destination": "/data", "type": "bind", "source": "/tmp", "options": ["rbind", "ro"]},
               {"destination": "/rw", "type": "none", "source": "/tmp", "options": ["rbind", "rw"]},
+              {"destination": "/rro", "type": "bind", "source": "/tmp", "options": ["rbind", "rro"]},
               {"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["rbind", "ro"]}
             ],
             "annotations": {"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "pod1"},
@@ -415,7 +417,10 @@ mod tests {
             .expect("preopens");
         let summary: Vec<(&str, bool)> =
             p.iter().map(|p| (p.guest.as_str(), p.read_only)).collect();
-        assert_eq!(summary, vec![("/", true), ("/data", true), ("/rw", false)]);
+        assert_eq!(
+            summary,
+            vec![("/", true), ("/data", true), ("/rw", false), ("/rro", true)]
+        );
 
         let sandbox: Spec = serde_json::from_str(
             r#"{"annotations": {"io.kubernetes.cri.container-type": "sandbox"}}"#,

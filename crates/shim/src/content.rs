@@ -31,8 +31,9 @@ use wasmpod_oci::{Digest, media};
 
 /// Largest manifest or index read (the distribution spec's limit is 4 MiB).
 const MAX_MANIFEST: u64 = 4 << 20;
-/// Largest Wasm layer read into memory.
-const MAX_LAYER: u64 = 1 << 30;
+/// Largest Wasm layer read into memory: the largest module wasmpod runs
+/// (SECURITY.md), not a whole tar layer's limit, since the shim holds it.
+const MAX_LAYER: u64 = wasmpod_engine::MAX_MODULE_BYTES;
 /// How long one call to containerd may take. containerd answers these from
 /// its metadata database at once; a containerd that does not answer must
 /// not hold a container's creation forever.

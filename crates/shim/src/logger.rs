@@ -111,14 +111,37 @@ fn format_line(record: &Record<'_>, time: &str) -> String {
             key: log::kv::Key<'kvs>,
             value: log::kv::Value<'kvs>,
         ) -> Result<(), log::kv::Error> {
-            write!(self.0, " {key}=\"{value}\"").map_err(|_| log::kv::Error::msg("format"))
+            write!(self.0, " {key}={}", quoted(&value.to_string()))
+                .map_err(|_| log::kv::Error::msg("format"))
         }
     }
     let mut line = String::with_capacity(128);
     let _ = write!(line, "time=\"{time}\" level={}", level_name(record.level()));
     let _ = record.key_values().visit(&mut Pairs(&mut line));
-    let _ = write!(line, " msg=\"{}\"\n\n", record.args());
+    let _ = write!(line, " msg={}\n\n", quoted(&record.args().to_string()));
     line
+}
+
+/// `text` as one quoted logfmt value, escaped as logrus escapes it: a
+/// message can carry what an image's author wrote (a trap's function
+/// names come from the module's name section), and must not forge a
+/// line of containerd's log.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn level_name(level: Level) -> &'static str {
@@ -162,6 +185,22 @@ mod tests {
         assert_eq!(
             format_line(&record, "2026-01-02T03:04:05Z"),
             "time=\"2026-01-02T03:04:05Z\" level=warn id=\"c1\" msg=\"guest trapped\"\n\n"
+        );
+    }
+
+    #[test]
+    fn what_a_guest_names_cannot_forge_a_line() {
+        let record = Record::builder()
+            .level(Level::Warn)
+            .args(format_args!(
+                "trap in a\"\ntime=\"x\" level=info msg=\"forged"
+            ))
+            .build();
+        let line = format_line(&record, "t");
+        assert_eq!(line.trim_end_matches('\n').lines().count(), 1, "{line}");
+        assert_eq!(
+            line,
+            "time=\"t\" level=warn msg=\"trap in a\\\"\\ntime=\\\"x\\\" level=info msg=\\\"forged\"\n\n"
         );
     }
 
