@@ -103,10 +103,45 @@ pub enum KubeError {
 }
 
 impl KubeError {
+    /// An error about `object`, one line whatever the manifest's text in
+    /// it holds: control characters (a newline, an escape sequence) from a
+    /// value quoted in `message` are shown escaped, so a manifest cannot
+    /// make the error span lines or drive the terminal.
     pub(crate) fn invalid(object: impl ToString, message: impl Into<String>) -> Self {
         Self::Invalid {
-            object: object.to_string(),
-            message: message.into(),
+            object: one_line(object.to_string()),
+            message: one_line(message.into()),
         }
+    }
+}
+
+fn one_line(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_text_in_an_error_stays_on_one_line() {
+        let e = KubeError::invalid(
+            "Pod/p",
+            "spec.containers[0].ports[0].protocol: TCP\nwasmpod: ok\u{1b}[2J is not supported",
+        );
+        let shown = e.to_string();
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+        assert!(shown.contains("TCP\\nwasmpod: ok\\u{1b}[2J"), "{shown}");
     }
 }
