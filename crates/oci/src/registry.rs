@@ -19,7 +19,7 @@ use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode};
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, info_span, warn};
 
 use crate::auth::{AuthFiles, Credentials};
 use crate::manifest::Descriptor;
@@ -361,8 +361,21 @@ impl RegistryClient {
     ) -> Result<(), OciError> {
         let id = desc.digest.short();
         if store.has_blob(&desc.digest, desc.size) {
-            progress.finish(&id, "already present");
-            return Ok(());
+            // A blob of the right size may still have rotted or been
+            // edited; one that no longer matches its digest is fetched
+            // again rather than failing every later read.
+            match store.open_blob(&desc.digest) {
+                Ok(_) => {
+                    progress.finish(&id, "already present");
+                    return Ok(());
+                }
+                Err(OciError::DigestMismatch { .. }) => {
+                    warn!(digest = %desc.digest, "a stored blob does not match its digest; fetching it again");
+                    let path = store.blob_path(&desc.digest);
+                    std::fs::remove_file(&path).map_err(|e| OciError::io(&path, e))?;
+                }
+                Err(e) => return Err(e),
+            }
         }
         let url = format!("{}/blobs/{}", self.base(r), desc.digest);
         let span = info_span!("fetch_blob", digest = %desc.digest, size = desc.size);
@@ -1208,6 +1221,45 @@ mod tests {
             );
         }
         assert!(realm.requests().is_empty(), "{:?}", realm.requests());
+    }
+
+    /// A stored blob of the right size that no longer matches its digest
+    /// is fetched again, not kept failing every read.
+    #[tokio::test]
+    async fn a_rotten_blob_of_the_right_size_is_fetched_again() {
+        let registry = Recorder::start(|_| {
+            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\naaaa".to_string()
+        });
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = ContentStore::open(dir.path().join("store")).expect("store");
+        let desc = Descriptor {
+            media_type: "application/wasm".into(),
+            digest: Digest::of(b"aaaa"),
+            size: 4,
+            platform: None,
+            annotations: None,
+            artifact_type: None,
+        };
+        store.put_blob(b"aaaa").expect("put");
+        let path = store.blob_path(&desc.digest);
+        let rotten = dir.path().join("rotten");
+        std::fs::write(&rotten, b"bbbb").expect("write");
+        std::fs::rename(&rotten, &path).expect("rot");
+        let auth = AuthFiles::new(dir.path().join("auth.json"), vec![]);
+        let client = RegistryClient::new(auth, ClientOptions::default()).expect("client");
+        let r = ImageRef::parse(&format!("127.0.0.1:{}/app:v1", registry.port)).expect("ref");
+        client
+            .fetch_blob(&r, &desc, &store, &NoProgress)
+            .await
+            .expect("fetched again");
+        assert_eq!(store.read_blob(&desc.digest).expect("verified"), b"aaaa");
+        assert_eq!(registry.requests().len(), 1, "{:?}", registry.requests());
+        // A sound blob is not fetched again.
+        client
+            .fetch_blob(&r, &desc, &store, &NoProgress)
+            .await
+            .expect("present");
+        assert_eq!(registry.requests().len(), 1);
     }
 
     /// A client with no credentials, and the same with `--insecure`.
