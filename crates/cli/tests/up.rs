@@ -1154,7 +1154,11 @@ fn exec_readiness_probes_run_the_container_module_or_a_volume_file() {
     let w = Wasmpod::new();
     let p = Project::new();
     std::fs::create_dir(p.path().join("tools")).expect("mkdir");
-    std::fs::copy(guests::PROBE, p.path().join("tools/check.wasm")).expect("copy");
+    // The probe module with a custom section: a module of its own, which
+    // no container runs.
+    let mut check = std::fs::read(guests::PROBE).expect("probe");
+    check.extend([0, 6, 5, b'p', b'r', b'o', b'b', b'e']);
+    std::fs::write(p.path().join("tools/check.wasm"), &check).expect("write");
     let exec = |command: &str| {
         format!(
             "    readinessProbe:\n      exec:\n        command: {command}\n      periodSeconds: 1\n"
@@ -1198,6 +1202,22 @@ fn exec_readiness_probes_run_the_container_module_or_a_volume_file() {
     assert!(!text.contains("ownfail/main: Ready"), "{text}");
     // A probe's output is not the container's.
     assert!(!text.contains("exiting with"), "{text}");
+    // A probe's module from a volume is compiled at each use and never
+    // cached (a guest may rewrite it every period): the cache holds the
+    // two containers' modules only.
+    let mut cached = 0;
+    let mut dirs = vec![w.home.path().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("ls").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "cwasm") {
+                cached += 1;
+            }
+        }
+    }
+    assert_eq!(cached, 2, "{text}");
 }
 
 #[test]

@@ -99,6 +99,13 @@ impl Runtime {
         Program::load(&self.engine, self.cache.as_ref(), bytes)
     }
 
+    /// Compiles `bytes` without the compile cache, for guests whose bytes
+    /// may change at every use (a probe's module in a writable volume):
+    /// each version would otherwise add a cache entry.
+    pub fn load_uncached(&self, bytes: &[u8]) -> Result<Program, EngineError> {
+        Program::load(&self.engine, None, bytes)
+    }
+
     /// The compiled code of the guest whose binary form hashes to `digest`
     /// (sha256), straight from the compile cache, or `None` if it has to be
     /// loaded from its bytes with [`Runtime::load`].

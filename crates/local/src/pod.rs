@@ -898,13 +898,26 @@ impl Checker {
     /// `exec`: a new instance, as the shim's Exec makes one. `command[0]`
     /// is a Wasm file in one of the container's volumes, or else the
     /// container's own module is run with `command` as its argv.
+    ///
+    /// A module from a volume is read and compiled on a blocking thread,
+    /// within the probe's timeout, and never cached: the guest may rewrite
+    /// it before every period, and neither its size (up to 512 MiB) nor
+    /// its versions may stall the supervisor or fill the compile cache.
     async fn exec(&self, command: &[String]) -> bool {
-        let program = match command.first().and_then(|c| self.file_in_volume(c)) {
-            Some(Ok(bytes)) => match self.runtime.load(&bytes) {
-                Ok(p) => p,
-                Err(_) => return false,
-            },
-            Some(Err(_)) => return false,
+        let program = match command.first() {
+            Some(first) => {
+                let (runtime, preopens) = (self.runtime.clone(), self.preopens.clone());
+                let first = first.clone();
+                let loading = tokio::task::spawn_blocking(move || {
+                    file_in_volume(&preopens, &first)
+                        .map(|bytes| runtime.load_uncached(&bytes?).map_err(drop))
+                });
+                match tokio::time::timeout(self.timeout, loading).await {
+                    Ok(Ok(Some(Ok(p)))) => p,
+                    Ok(Ok(None)) => self.program.clone(),
+                    _ => return false,
+                }
+            }
             None => self.program.clone(),
         };
         let spec = RunSpec {
@@ -924,23 +937,22 @@ impl Checker {
             Ok(ExitStatus::Exited(0))
         )
     }
+}
 
-    /// The bytes of the file at guest path `guest`, if it lies in a volume
-    /// (the one with the longest guest path that holds it), read beneath
-    /// that volume's open directory: no `..` or symlink leads out of it.
-    /// `None` when no volume holds the path, or it is not a file there.
-    fn file_in_volume(&self, guest: &str) -> Option<std::io::Result<Vec<u8>>> {
-        let (p, rest) = self
-            .preopens
-            .iter()
-            .filter_map(|p| Some((p, Path::new(guest).strip_prefix(&p.guest).ok()?)))
-            .max_by_key(|(p, _)| p.guest.len())?;
-        let rest = rest.to_str()?;
-        match p.dir.read_file_in_root(rest) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => None,
-            other => Some(other),
-        }
+/// The bytes of the file at guest path `guest`, if it lies in a volume
+/// (the one with the longest guest path that holds it), read beneath that
+/// volume's open directory: no `..` or symlink leads out of it. `None`
+/// when no volume holds the path, or it is not a file there.
+fn file_in_volume(preopens: &[Preopen], guest: &str) -> Option<Result<Vec<u8>, ()>> {
+    let (p, rest) = preopens
+        .iter()
+        .filter_map(|p| Some((p, Path::new(guest).strip_prefix(&p.guest).ok()?)))
+        .max_by_key(|(p, _)| p.guest.len())?;
+    let rest = rest.to_str()?;
+    match p.dir.read_file_in_root(rest) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => None,
+        other => Some(other.map_err(drop)),
     }
 }
 
