@@ -21,6 +21,9 @@ pub fn pod_cgroup(cgroups_path: &str) -> Option<PathBuf> {
         // systemd: the slice is the pod; "a-b-c.slice" lives at
         // a.slice/a-b.slice/a-b-c.slice.
         let slice = cgroups_path.split(':').next()?;
+        if slice.contains('/') {
+            return None;
+        }
         let name = slice.strip_suffix(".slice")?;
         if name.is_empty() || name == "-" {
             return None;
@@ -30,10 +33,20 @@ pub fn pod_cgroup(cgroups_path: &str) -> Option<PathBuf> {
         for i in 1..=parts.len() {
             path.push(format!("{}.slice", parts[..i].join("-")));
         }
-        return Some(path);
+        return plain(path);
     }
     let parent = Path::new(cgroups_path.trim_start_matches('/')).parent()?;
-    (!parent.as_os_str().is_empty()).then(|| parent.to_path_buf())
+    (!parent.as_os_str().is_empty())
+        .then(|| parent.to_path_buf())
+        .and_then(plain)
+}
+
+/// `path` if it is plain names only: no `..` (or `/` inside a systemd
+/// slice's pieces) takes a cgroup out of the hierarchy it is joined to.
+fn plain(path: PathBuf) -> Option<PathBuf> {
+    path.components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
+        .then_some(path)
 }
 
 /// The container's own cgroup, relative to a hierarchy root, for its
@@ -48,6 +61,9 @@ pub fn container_cgroup(cgroups_path: &str) -> Option<PathBuf> {
     let parts: Vec<&str> = cgroups_path.split(':').collect();
     if !cgroups_path.starts_with('/') && parts.len() == 3 {
         let (slice, prefix, name) = (parts[0], parts[1], parts[2]);
+        if slice.contains('/') || prefix.contains('/') {
+            return None;
+        }
         let mut path = PathBuf::new();
         if let Some(stem) = slice
             .strip_suffix(".slice")
@@ -69,7 +85,7 @@ pub fn container_cgroup(cgroups_path: &str) -> Option<PathBuf> {
             return None;
         }
         path.push(unit);
-        return Some(path);
+        return plain(path);
     }
     let relative = PathBuf::from(cgroups_path.trim_start_matches('/'));
     // `..` would leave the hierarchy.
@@ -236,8 +252,13 @@ mod tests {
             "x.slice:p:",
             "x.slice:p:a/b",
             "bad:p:c",
+            "../../../../tmp/x-y.slice:p:c",
+            "a/..-b.slice:p:c",
         ] {
             assert_eq!(c(bad), None, "{bad}");
+        }
+        for bad in ["/../../a/c1", "../../tmp/x-y.slice:p:c"] {
+            assert_eq!(pod_cgroup(bad), None, "{bad}");
         }
     }
 
