@@ -47,6 +47,10 @@ pub fn delete(global: &Global, sub: &Sub) -> anyhow::Result<()> {
             );
         }
     }
+    // Detached execs, which a cgroup may not hold.
+    for exec in root.execs(id) {
+        let _ = exec.signal(libc::SIGKILL);
+    }
     for pid in wasmpod_bundle::cgroup::procs(&record.cgroups) {
         let _ = send(pid, libc::SIGKILL);
     }

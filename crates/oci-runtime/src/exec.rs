@@ -166,9 +166,13 @@ fn detach(
     drop(terminal);
     let pid = child.id();
     waiter.wait()?;
-    if let Some(pid_file) = sub.value("pid-file")
-        && let Err(e) = crate::create::write_pid_file(Path::new(pid_file), pid)
-    {
+    let noted = crate::proc::ProcessRef::of(pid)
+        .and_then(|p| root.note_exec(id, &p))
+        .and_then(|()| match sub.value("pid-file") {
+            Some(pid_file) => crate::create::write_pid_file(Path::new(pid_file), pid),
+            None => Ok(()),
+        });
+    if let Err(e) = noted {
         // Nobody would know of it: it goes.
         let _ = crate::proc::send(pid, libc::SIGKILL);
         return Err(e);

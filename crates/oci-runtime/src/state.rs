@@ -106,6 +106,36 @@ impl Root {
         self.dir.join(id)
     }
 
+    /// Notes a detached exec's process in the container's folder, so that
+    /// `delete` ends it even where no cgroup holds the container's
+    /// processes (`--cgroups=disabled`).
+    pub fn note_exec(&self, id: &str, process: &ProcessRef) -> anyhow::Result<()> {
+        let path = self
+            .dir(id)
+            .join(format!("detached-{}-{}", process.pid, process.start_time));
+        std::fs::File::create(&path).with_context(|| format!("write {}", path.display()))?;
+        Ok(())
+    }
+
+    /// The detached execs noted for `id` (at most 10,000 read).
+    pub fn execs(&self, id: &str) -> Vec<ProcessRef> {
+        let Ok(entries) = std::fs::read_dir(self.dir(id)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .take(10_000)
+            .filter_map(|e| {
+                let name = e.file_name();
+                let (pid, start) = name.to_str()?.strip_prefix("detached-")?.split_once('-')?;
+                Some(ProcessRef {
+                    pid: pid.parse().ok()?,
+                    start_time: start.parse().ok()?,
+                })
+            })
+            .collect()
+    }
+
     /// Where `create`'s process waits for `start`.
     pub fn fifo(&self, id: &str) -> PathBuf {
         self.dir(id).join("exec.fifo")

@@ -344,9 +344,29 @@ fn exec_runs_another_guest_in_a_running_container() {
     let ps: Vec<u32> =
         serde_json::from_str(&rt.ok(&["ps", "--format", "json", "host"])).expect("ps");
     assert_eq!(ps, vec![pid]);
+    // A detached exec still running ends with the container, though no
+    // cgroup holds them (this spec names none).
+    let sleeper = bundle.path().join("sleeper.pid");
+    // Its output to nowhere: it holds what it inherits for 60 s.
+    let status = rt
+        .command()
+        .args(["exec", "--detach", "--pid-file"])
+        .arg(&sleeper)
+        .args(["host", "/probe.wasm", "sleep", "60"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("exec --detach");
+    assert!(status.success());
+    let sleeper: u32 = std::fs::read_to_string(&sleeper)
+        .expect("exec pid")
+        .parse()
+        .expect("pid");
     rt.fails(&["delete", "host"], "stop it first or use --force");
     rt.ok(&["delete", "--force", "host"]);
     assert_eq!(reap(pid), 137);
+    assert_eq!(reap(sleeper), 137);
     assert!(rt.ids().is_empty());
 }
 
