@@ -47,6 +47,9 @@ use crate::usage::count_cpu;
 
 mod reuse;
 
+/// How long a client may take to send a request's head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How a component is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
@@ -216,7 +219,7 @@ struct Server {
     /// container's.
     throttle: Option<Arc<Throttle>>,
     options: HttpOptions,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     stats: Arc<HttpStats>,
     /// The server's stop: a SIGKILL ends the guests of requests in flight.
     stop: StopHandle,
@@ -295,7 +298,7 @@ pub(crate) async fn serve(
         engine: linker.engine().clone(),
         throttle: spec.limits.throttle(&spec.usage),
         spec,
-        slots: Semaphore::new(options.max_concurrency.max(1)),
+        slots: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
         options,
         stats,
         stop: stop.clone(),
@@ -331,7 +334,14 @@ pub(crate) async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let server = server.clone();
-                let conn = http1::Builder::new().keep_alive(true).serve_connection(
+                // A timer, or hyper drops its header-read timeout: a client
+                // that sends half a request head (slowloris) would hold its
+                // connection for ever.
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(
                     TokioIo::new(stream),
                     hyper::service::service_fn(move |req| {
                         let server = server.clone();
@@ -374,14 +384,17 @@ impl Server {
     ) -> hyper::Response<HyperOutgoingBody> {
         use std::sync::atomic::Ordering::Relaxed;
         let deadline = Instant::now() + self.options.request_timeout;
-        let Ok(_slot) = self.slots.acquire().await else {
+        // Held by the request's instance until it is gone, body streamed
+        // or not: a client that stops reading a streamed body keeps its
+        // slot, so such clients cannot pile up instances without bound.
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return plain(503, "server is shutting down\n");
         };
         self.stats.started.fetch_add(1, Relaxed);
         self.stats.in_flight.fetch_add(1, Relaxed);
         let _in_flight = InFlight(self.stats.clone());
 
-        let (receiver, task) = self.clone().start(req, deadline);
+        let (receiver, task) = self.clone().start(req, deadline, slot);
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, receiver).await {
             Ok(Ok(Ok(response))) => response,
@@ -438,6 +451,7 @@ impl Server {
         self: Arc<Self>,
         req: hyper::Request<hyper::body::Incoming>,
         deadline: Instant,
+        slot: tokio::sync::OwnedSemaphorePermit,
     ) -> (
         Answer,
         Option<tokio::task::JoinHandle<wasmtime::Result<()>>>,
@@ -462,7 +476,7 @@ impl Server {
             }
         };
         if let Some(pool) = &self.pool {
-            reuse::Pool::dispatch(&self, pool, req, reply, deadline);
+            reuse::Pool::dispatch(&self, pool, req, reply, deadline, slot);
             return (receiver, None);
         }
         let stop = self.stop.clone();
@@ -472,6 +486,7 @@ impl Server {
                 reuse::Reply::P3(sender) => Box::pin(self.run_guest_p3(deadline, req, sender)),
             };
         let task = tokio::spawn(async move {
+            let _slot = slot;
             tokio::select! {
                 biased;
                 // A SIGKILL drops the instance wherever it is.

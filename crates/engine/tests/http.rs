@@ -139,6 +139,61 @@ async fn the_concurrency_limit_queues_requests() {
     s.task.await.expect("join").expect("serve");
 }
 
+/// An instance streaming its body after the head holds its slot until it
+/// is gone: with one slot, a second request waits while the first
+/// request's body (echoed as it comes) is still open, and is served once
+/// it ends. Otherwise clients that keep bodies open could pile up
+/// instances past every limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_streaming_its_body_holds_its_slot() {
+    let spec = RunSpec::new(vec!["echo".into()]);
+    let s = serve_guest(
+        guests::P3_STREAM_ECHO_WAT_WASM,
+        spec,
+        HttpOptions {
+            max_concurrency: 1,
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    let mut first = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("connect");
+    first
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        )
+        .await
+        .expect("send");
+    // The head and the first chunk's echo come back: the instance lives on.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("hello") {
+        let n = tokio::time::timeout(Duration::from_secs(10), first.read(&mut buf))
+            .await
+            .expect("the echo")
+            .expect("read");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let second = tokio::spawn(async move { get(s.addr, "/").await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !second.is_finished(),
+        "the second request took the first one's slot"
+    );
+    // The first body ends: its instance goes, and the second is served.
+    first.write_all(b"0\r\n\r\n").await.expect("end");
+    let (status, _) = tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("served after the first")
+        .expect("join")
+        .expect("get");
+    assert_eq!(status, 200);
+    s.stop.stop(StopReason::Signal(9));
+    s.task.await.expect("join").expect("serve");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_requests_in_flight() {
     let s = serve(HttpOptions::default()).await;

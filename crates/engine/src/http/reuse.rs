@@ -67,6 +67,8 @@ pub(super) struct Job {
     reply: Reply,
     /// Counts the request against its worker's concurrency until dropped.
     _taken: Taken,
+    /// Its place among the server's requests at once, until it is served.
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// A request a worker holds; dropping it frees the place.
@@ -158,9 +160,10 @@ impl Pool {
         req: hyper::Request<hyper::body::Incoming>,
         reply: Reply,
         deadline: Instant,
+        slot: tokio::sync::OwnedSemaphorePermit,
     ) {
         let mut workers = pool.workers.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut job = (req, reply);
+        let mut job = (req, reply, slot);
         loop {
             workers.retain(|w| !w.queue.is_closed());
             let index = match workers
@@ -177,11 +180,12 @@ impl Pool {
             worker.taken += 1;
             worker.in_flight.fetch_add(1, Ordering::AcqRel);
             worker.deadline.extend(deadline);
-            let (req, reply) = job;
+            let (req, reply, slot) = job;
             let sent = worker.queue.send(Job {
                 req,
                 reply,
                 _taken: Taken(worker.in_flight.clone()),
+                _slot: slot,
             });
             match sent {
                 Ok(()) => {
@@ -194,7 +198,7 @@ impl Pool {
                 }
                 // It closed its queue (idle) just now: try the others.
                 Err(mpsc::error::SendError(back)) => {
-                    job = (back.req, back.reply);
+                    job = (back.req, back.reply, back._slot);
                     workers.swap_remove(index);
                 }
             }
@@ -377,7 +381,12 @@ async fn serve_p3(
     network: bool,
     job: Job,
 ) -> wasmtime::Result<()> {
-    let Job { req, reply, _taken } = job;
+    let Job {
+        req,
+        reply,
+        _taken,
+        _slot,
+    } = job;
     let Reply::P3(reply) = reply else {
         wasmtime::bail!("a WASI 0.2 reply for a WASI 0.3 handler");
     };
