@@ -99,22 +99,33 @@ impl HostDir {
     /// Opens the regular file at `path` as a process whose root is this
     /// directory would: absolute paths and absolute symlinks start here,
     /// and `..` stops here. Nothing outside the directory can be reached.
+    ///
+    /// The file is found with `O_PATH` and checked to be a regular file
+    /// before it is opened for reading: an image can hold device nodes and
+    /// FIFOs, and opening one has effects of its own (a writer waiting on
+    /// a FIFO goes on; a watchdog device arms).
     pub fn open_file_in_root(&self, path: &str) -> std::io::Result<std::fs::File> {
-        let fd = rustix::fs::openat2(
+        let found = rustix::fs::openat2(
             self.fd.as_fd(),
             if path.is_empty() { "." } else { path },
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+            OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | NO_MAGIC,
         )?;
-        let file = std::fs::File::from(fd);
-        if !file.metadata()?.is_file() {
+        if !rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&found)?.st_mode).is_file() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "not a regular file",
             ));
         }
-        Ok(file)
+        // The same file, opened for reading through its descriptor: what
+        // was checked is what is read, whatever happens at its path since.
+        let fd = rustix::fs::open(
+            format!("/proc/self/fd/{}", found.as_raw_fd()),
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        )?;
+        Ok(std::fs::File::from(fd))
     }
 
     /// Reads the regular file at `path` (as [`Self::open_file_in_root`]
@@ -206,7 +217,41 @@ fn relative(rel: &Path) -> std::io::Result<&Path> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::OpenOptionsExt as _;
+
     use super::*;
+
+    /// A FIFO (or a device) an image names as its entrypoint is refused
+    /// without being opened: a writer waiting on the FIFO stays waiting.
+    #[test]
+    fn a_fifo_is_refused_without_being_opened() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let fifo = t.path().join("app.wasm");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(fifo))
+        };
+        let dir = HostDir::open(t.path()).expect("open");
+        let err = dir.open_file_in_root("/app.wasm").expect_err("a fifo");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!writer.is_finished(), "the refusal opened the fifo");
+        // Let the writer go.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .expect("reader");
+        writer.join().expect("join").expect("writer");
+    }
 
     fn tree() -> (tempfile::TempDir, HostDir) {
         let t = tempfile::tempdir().expect("tempdir");
