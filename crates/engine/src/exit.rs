@@ -53,6 +53,25 @@ pub(crate) fn instantiate_failure(
 }
 
 /// Turns an error out of guest code into the status a user sees.
+/// A backtrace one frame a line, every name's control characters escaped.
+fn escaped_backtrace(bt: &wasmtime::WasmBacktrace) -> String {
+    let clean = |s: &str| -> String { s.chars().flat_map(char::escape_default).collect() };
+    let mut text = String::from("wasm backtrace:");
+    for (i, f) in bt.frames().iter().enumerate() {
+        let module = f
+            .module()
+            .name()
+            .map(clean)
+            .unwrap_or_else(|| "<module>".into());
+        let func = f
+            .func_name()
+            .map(clean)
+            .unwrap_or_else(|| format!("<wasm function {}>", f.func_index()));
+        text.push_str(&format!("\n  {i:>3}: {module}!{func}"));
+    }
+    text
+}
+
 pub(crate) fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return ExitStatus::Exited(exit.0);
@@ -63,6 +82,18 @@ pub(crate) fn classify(err: wasmtime::Error, stop: &StopHandle) -> ExitStatus {
     let backtrace = err
         .downcast_ref::<wasmtime::WasmBacktrace>()
         .map(|bt| {
+            // Names come from the module's name section, written by the
+            // guest's author: one with a control character (a newline, an
+            // escape sequence) would forge lines or drive the terminal, so
+            // such a backtrace is written by us, escaped.
+            let named = |name: Option<&str>| name.is_some_and(|n| n.chars().any(char::is_control));
+            if bt
+                .frames()
+                .iter()
+                .any(|f| named(f.func_name()) || named(f.module().name()))
+            {
+                return escaped_backtrace(bt);
+            }
             // wasmtime's header reads as if the trap were an error of ours.
             let text = bt.to_string();
             match text.split_once('\n') {

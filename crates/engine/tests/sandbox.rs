@@ -219,3 +219,36 @@ fn a_read_only_volume_inside_a_read_write_one_is_refused() {
     assert!(matches!(err, EngineError::VolumeOverlap { .. }), "{err}");
     assert!(!top.path().join("a/b/f").exists(), "{out}");
 }
+
+/// A trap's backtrace names functions as the module's name section does,
+/// which its author writes: a name with a newline or an escape sequence
+/// is shown escaped, so it can neither forge a line nor drive a terminal.
+#[test]
+fn names_in_a_backtrace_cannot_forge_lines() {
+    let (_d, rt) = runtime(false);
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("trap.wat");
+    std::fs::write(
+        &path,
+        r#"(module
+             (func $boom (@name "boom\nwasmpod: all good\1b[2J") unreachable)
+             (func (export "_start") call $boom))"#,
+    )
+    .expect("write");
+    let (status, _) = run(&rt, path.to_str().expect("utf-8"), &["trap"], None, vec![]);
+    let ExitStatus::Trapped { backtrace, .. } = status.expect("run") else {
+        panic!("not a trap");
+    };
+    let backtrace = backtrace.expect("a backtrace");
+    assert!(
+        backtrace.contains("boom\\nwasmpod: all good\\u{1b}[2J"),
+        "{backtrace}"
+    );
+    assert!(!backtrace.contains('\u{1b}'), "{backtrace}");
+    assert!(
+        backtrace
+            .lines()
+            .all(|l| l == "wasm backtrace:" || l.starts_with("  ")),
+        "{backtrace}"
+    );
+}
