@@ -20,8 +20,34 @@ fn cri_error(socket: &Path, message: impl ToString) -> NodeError {
     }
 }
 
-/// The runtime handlers containerd's CRI reports.
+/// How long one CRI call may take: a containerd that accepts the
+/// connection and never answers must not hang install or status.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `e` and its causes on one line (tonic's transport error alone says
+/// only "transport error").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
+/// The runtime handlers containerd's CRI reports, within [`CALL_TIMEOUT`].
 pub async fn handlers(socket: &Path) -> Result<Vec<String>, NodeError> {
+    handlers_within(socket, CALL_TIMEOUT).await
+}
+
+async fn handlers_within(socket: &Path, limit: Duration) -> Result<Vec<String>, NodeError> {
+    tokio::time::timeout(limit, handlers_now(socket))
+        .await
+        .map_err(|_| cri_error(socket, format!("no answer within {limit:?}")))?
+}
+
+async fn handlers_now(socket: &Path) -> Result<Vec<String>, NodeError> {
     let path: PathBuf = socket.to_path_buf();
     let channel = Endpoint::from_static("http://localhost")
         .connect_timeout(Duration::from_secs(5))
@@ -32,7 +58,7 @@ pub async fn handlers(socket: &Path) -> Result<Vec<String>, NodeError> {
             }
         }))
         .await
-        .map_err(|e| cri_error(socket, format!("cannot connect: {e}")))?;
+        .map_err(|e| cri_error(socket, format!("cannot connect: {}", chain(&e))))?;
     let status = RuntimeServiceClient::new(channel)
         .status(StatusRequest { verbose: true })
         .await
@@ -77,5 +103,39 @@ pub fn wait_for_handler(socket: &Path, timeout: Duration) -> Result<(), NodeErro
         }
         tracing::debug!(%last, "waiting for containerd");
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes the connection and never answers: the call
+    /// ends at its limit with one line, instead of hanging install.
+    #[test]
+    fn a_cri_that_never_answers_is_given_up_on() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let socket = dir.path().join("cri.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+        let held = std::thread::spawn(move || {
+            let conn = listener.accept();
+            std::thread::sleep(Duration::from_secs(3));
+            drop(conn);
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let started = Instant::now();
+        let err = rt
+            .block_on(handlers_within(&socket, Duration::from_millis(500)))
+            .expect_err("no answer");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(err.to_string().contains("no answer within 500ms"), "{err}");
+        held.join().expect("join");
     }
 }

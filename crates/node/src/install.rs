@@ -542,11 +542,11 @@ pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
     let t = root
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(|r| target(opts, host, r).map_err(|e| e.to_string()));
+        .and_then(|r| target(opts, host, r).map_err(|e| error_line(&e)));
     let config = t.as_ref().map_err(Clone::clone).and_then(|t| {
         let root = root.as_ref().map_err(Clone::clone)?;
         let text = read_text(root, &t.file)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| error_line(&e))?
             .unwrap_or_default();
         let doc = config::parse(&text).map_err(|e| format!("{}: {e}", t.file.display()))?;
         Ok((
@@ -562,7 +562,7 @@ pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
             .clone()
             .unwrap_or_else(|| PathBuf::from(crate::Flavor::Containerd.cri_socket())),
     };
-    let listed = cri::handler_listed(&socket).map_err(|e| e.to_string());
+    let listed = cri::handler_listed(&socket).map_err(|e| error_line(&e));
     let policy = opts.policy.as_deref().map(|source| {
         let at = crate::host_path(
             &opts.host_root,
