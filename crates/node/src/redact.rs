@@ -51,10 +51,44 @@ pub fn redact_toml(text: &str) -> String {
     match text.parse::<DocumentMut>() {
         Ok(mut doc) => {
             redact_table(doc.as_table_mut());
-            doc.to_string()
+            redact_comments(&doc.to_string())
         }
         Err(_) => format!("{NOT_SHOWN}\n"),
     }
+}
+
+/// What a comment that names a secret is shown as.
+pub const REDACTED_COMMENT: &str = "# <comment not shown: it names a secret>";
+
+/// `text` with every comment that names a secret (a commented-out
+/// `# password = "..."`) replaced by [`REDACTED_COMMENT`]: the values
+/// are redacted key by key, but a comment is free text.
+fn redact_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        // A whole-line comment, or a trailing one after a value that holds
+        // no quote past the `#` (so the `#` is not inside a string).
+        let cut = if body.trim_start().starts_with('#') {
+            Some(body.len() - body.trim_start().len())
+        } else {
+            body.rfind(" #")
+                .filter(|&at| !body[at..].contains(['"', '\'']))
+                .map(|at| at + 1)
+        };
+        match cut {
+            Some(at) if is_secret_key(&body[at..]) => {
+                out.push_str(&body[..at]);
+                out.push_str(REDACTED_COMMENT);
+            }
+            _ => out.push_str(body),
+        }
+        out.push_str(end);
+    }
+    out
 }
 
 fn redact_table(table: &mut dyn TableLike) {
@@ -188,6 +222,28 @@ mod tests {
             assert!(out.contains(shown), "{shown} missing from\n{out}");
         }
         assert_eq!(out.lines().count(), text.lines().count());
+    }
+
+    /// A commented-out credential is free text no key names: the comment
+    /// is not shown, other comments are.
+    #[test]
+    fn comments_that_name_a_secret_are_not_shown() {
+        let text = "# the registry\n[auths]\n  # password = \"s3cret\"\n  user = \"me\" # token=abc\n  x = \"a # b\" # plain\n";
+        let shown = redact_toml(text);
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("abc"),
+            "{shown}"
+        );
+        assert!(shown.contains("# the registry"), "{shown}");
+        assert!(
+            shown.contains("  # <comment not shown: it names a secret>"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("user = \"me\" # <comment not shown"),
+            "{shown}"
+        );
+        assert!(shown.contains("x = \"a # b\" # plain"), "{shown}");
     }
 
     #[test]
