@@ -225,15 +225,23 @@ impl HostRoot {
         written
     }
 
+    /// `path`'s folder, open, and its last name; `None` when the folder
+    /// is missing (so is `path`).
+    fn existing_parent(&self, path: &Path) -> Result<Option<(OwnedFd, OsString)>, NodeError> {
+        let (parent, name) = split(path)?;
+        match self.folder(&parent, false) {
+            Ok(dir) => Ok(Some((dir, name))),
+            Err(NodeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Removes the file `path` if it is there; says whether it was.
     pub fn remove_optional(&self, path: &Path) -> Result<bool, NodeError> {
-        let (parent, name) = split(path)?;
-        let dir = match self.folder(&parent, false) {
-            Ok(dir) => dir,
-            Err(NodeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
+        let Some((dir, name)) = self.existing_parent(path)? else {
+            return Ok(false);
         };
         match rustix::fs::unlinkat(&dir, &name, AtFlags::empty()) {
             Ok(()) => Ok(true),
@@ -245,13 +253,8 @@ impl HostRoot {
     /// Removes the folder `path` if it is there and empty; one that still
     /// holds something is left (someone else put it there).
     pub fn remove_empty_dir(&self, path: &Path) -> Result<(), NodeError> {
-        let (parent, name) = split(path)?;
-        let dir = match self.folder(&parent, false) {
-            Ok(dir) => dir,
-            Err(NodeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(());
-            }
-            Err(e) => return Err(e),
+        let Some((dir, name)) = self.existing_parent(path)? else {
+            return Ok(());
         };
         match rustix::fs::unlinkat(&dir, &name, AtFlags::REMOVEDIR) {
             Ok(()) | Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTEMPTY) => Ok(()),

@@ -398,7 +398,8 @@ fn exec_never_opens_a_volume_source_that_was_replaced_since_create() {
     }));
     let pid = rt.create(&bundle, "nested");
     rt.ok(&["start", "nested"]);
-    let out = rt.run(&["exec", "nested", "/probe.wasm", "ls", "/inner"]);
+    let ls_inner = || rt.run(&["exec", "nested", "/probe.wasm", "ls", "/inner"]);
+    let out = ls_inner();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -409,7 +410,7 @@ fn exec_never_opens_a_volume_source_that_was_replaced_since_create() {
 
     std::fs::rename(vol.join("inner"), vol.join("moved")).expect("rename");
     std::os::unix::fs::symlink("../outside", vol.join("inner")).expect("symlink");
-    let out = rt.run(&["exec", "nested", "/probe.wasm", "ls", "/inner"]);
+    let out = ls_inner();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stdout.contains("host-secret"), "{stdout}");
@@ -421,7 +422,7 @@ fn exec_never_opens_a_volume_source_that_was_replaced_since_create() {
     // The same directory back in its place is the container's again.
     std::fs::remove_file(vol.join("inner")).expect("rm");
     std::fs::rename(vol.join("moved"), vol.join("inner")).expect("rename");
-    let out = rt.run(&["exec", "nested", "/probe.wasm", "ls", "/inner"]);
+    let out = ls_inner();
     assert_eq!(
         out.status.code(),
         Some(0),
