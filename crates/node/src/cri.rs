@@ -24,18 +24,6 @@ fn cri_error(socket: &Path, message: impl ToString) -> NodeError {
 /// connection and never answers must not hang install or status.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `e` and its causes on one line (tonic's transport error alone says
-/// only "transport error").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
-}
-
 /// The runtime handlers containerd's CRI reports, within [`CALL_TIMEOUT`].
 pub async fn handlers(socket: &Path) -> Result<Vec<String>, NodeError> {
     handlers_within(socket, CALL_TIMEOUT).await
@@ -58,7 +46,7 @@ async fn handlers_now(socket: &Path) -> Result<Vec<String>, NodeError> {
             }
         }))
         .await
-        .map_err(|e| cri_error(socket, format!("cannot connect: {}", chain(&e))))?;
+        .map_err(|e| cri_error(socket, format!("cannot connect: {}", crate::error_line(&e))))?;
     let status = RuntimeServiceClient::new(channel)
         .status(StatusRequest { verbose: true })
         .await

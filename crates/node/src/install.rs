@@ -22,7 +22,7 @@ use crate::config::{self, CREATED_HEADER, ConfigVersion};
 use crate::host_root::HostRoot;
 use crate::locate::{Located, locate};
 use crate::redact::redact_toml;
-use crate::{Host, NodeError, cri, files, policy};
+use crate::{Host, NodeError, cri, error_line, files, policy};
 
 /// The shim's file name (containerd derives it from the runtime type).
 pub const SHIM: &str = "containerd-shim-wasmpod-v1";
@@ -583,17 +583,6 @@ pub fn status(opts: &InstallOptions, host: &dyn Host) -> StatusReport {
         cri: (socket, listed),
         policy,
     }
-}
-
-/// An error and its causes on one line, for a status report.
-fn error_line(e: &NodeError) -> String {
-    let mut line = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        line.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    line
 }
 
 #[cfg(test)]

@@ -63,15 +63,7 @@ pub fn label_node(node: &str, key: &str, value: Option<&str>) -> Result<(), Node
             .body(body.to_string())
             .send()
             .await
-            .map_err(|e| {
-                let mut text = format!("PATCH {url}: {e}");
-                let mut cause = std::error::Error::source(&e);
-                while let Some(c) = cause {
-                    text.push_str(&format!(": {c}"));
-                    cause = c.source();
-                }
-                err(text)
-            })?;
+            .map_err(|e| err(format!("PATCH {url}: {}", crate::error_line(&e))))?;
         let status = resp.status();
         if status.is_success() {
             Ok(())

@@ -140,6 +140,19 @@ fn list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
+/// `e` and its causes on one line (`a: b: c`), for reports and for
+/// errors built from another crate's (tonic's transport error alone says
+/// only "transport error").
+pub(crate) fn error_line(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    line
+}
+
 pub(crate) fn io(
     what: &'static str,
     path: impl Into<PathBuf>,
