@@ -35,7 +35,10 @@
 //! [`Pool::dispatch`] picks the worker under one lock: the first with room
 //! for another request, else a new one. A worker that closes its queue
 //! (idle) still serves what was already in it, and a request sent to a
-//! queue that is closed is given to another worker.
+//! queue that is closed is given to another worker. A request still in
+//! the queue of an instance that ended (a trap, or every request it held
+//! overdue) is handed on to another worker once, while its caller waits:
+//! it never reached that instance, so it does not fail with it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -69,6 +72,11 @@ pub(super) struct Job {
     _taken: Taken,
     /// Its place among the server's requests at once, until it is served.
     _slot: tokio::sync::OwnedSemaphorePermit,
+    /// When its caller stops waiting.
+    deadline: Instant,
+    /// Whether it was handed on once already by a worker that ended
+    /// before taking it; a job is handed on at most once.
+    handed_on: bool,
 }
 
 /// A request a worker holds; dropping it frees the place.
@@ -162,6 +170,19 @@ impl Pool {
         deadline: Instant,
         slot: tokio::sync::OwnedSemaphorePermit,
     ) {
+        Self::dispatch_job(server, pool, req, reply, deadline, slot, false);
+    }
+
+    /// [`Pool::dispatch`], for a job that may have been handed on already.
+    fn dispatch_job(
+        server: &Arc<Server>,
+        pool: &Pool,
+        req: hyper::Request<hyper::body::Incoming>,
+        reply: Reply,
+        deadline: Instant,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        handed_on: bool,
+    ) {
         let mut workers = pool.workers.lock().unwrap_or_else(PoisonError::into_inner);
         let mut job = (req, reply, slot);
         loop {
@@ -186,6 +207,8 @@ impl Pool {
                 reply,
                 _taken: Taken(worker.in_flight.clone()),
                 _slot: slot,
+                deadline,
+                handed_on,
             });
             match sent {
                 Ok(()) => {
@@ -227,11 +250,12 @@ impl Worker {
         tokio::spawn(async move {
             let stop = server.stop.clone();
             let usage = server.spec.usage.clone();
-            let work = count_cpu(&usage, serve_queue(&server, rx, theirs, idle));
+            let mut rx = rx;
+            let work = count_cpu(&usage, serve_queue(&server, &mut rx, theirs, idle));
             tokio::select! {
                 biased;
                 // A SIGKILL drops the instance wherever it is.
-                _ = stop.killed() => {}
+                _ = stop.killed() => return,
                 done = work => match done {
                     Ok(()) => {}
                     Err(e) if e.downcast_ref::<Overdue>().is_some() => {
@@ -240,6 +264,7 @@ impl Worker {
                     Err(e) => warn!(error = format!("{e:#}"), "an instance serving requests ended"),
                 }
             }
+            hand_on(&server, &mut rx);
         });
         Self {
             queue,
@@ -250,11 +275,38 @@ impl Worker {
     }
 }
 
+/// Gives the jobs a worker's queue still holds, which its instance never
+/// took (it ended: a trap, its requests overdue), to other workers, so
+/// that no request fails for an instance it never reached. The queue is
+/// closed first, so the dispatcher sends nothing more to it. A job is
+/// handed on once at most, and only while its caller still waits.
+fn hand_on(server: &Arc<Server>, rx: &mut mpsc::UnboundedReceiver<Job>) {
+    rx.close();
+    let Some(pool) = &server.pool else {
+        return;
+    };
+    while let Ok(job) = rx.try_recv() {
+        let Job {
+            req,
+            reply,
+            _taken,
+            _slot,
+            deadline,
+            handed_on,
+        } = job;
+        if handed_on || Instant::now() >= deadline {
+            continue;
+        }
+        debug!("a request the ended instance never took goes to another");
+        Pool::dispatch_job(server, pool, req, reply, deadline, _slot, true);
+    }
+}
+
 /// One worker's life: an instance, then the requests of `rx` until the
 /// dispatcher lets it go or it has been idle for `idle`.
 async fn serve_queue(
     server: &Server,
-    mut rx: mpsc::UnboundedReceiver<Job>,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
     deadline: Deadline,
     idle: Duration,
 ) -> wasmtime::Result<()> {
@@ -263,7 +315,7 @@ async fn serve_queue(
     match &server.handler {
         Handler::P2(pre) => {
             let proxy = pre.instantiate_async(&mut store).await?;
-            while let Some(job) = next_job(&mut rx, Some(idle)).await {
+            while let Some(job) = next_job(rx, Some(idle)).await {
                 let at = deadline.at();
                 tokio::time::timeout_at(at.into(), serve_p2(&mut store, &proxy, job))
                     .await
@@ -339,7 +391,7 @@ async fn serve_p3_queue(
     accessor: &Accessor<ComponentHost>,
     service: &Service,
     network: bool,
-    mut rx: mpsc::UnboundedReceiver<Job>,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
     deadline: &Deadline,
     idle_timeout: Duration,
 ) -> wasmtime::Result<()> {
@@ -348,7 +400,7 @@ async fn serve_p3_queue(
         let idle = running.is_empty();
         tokio::select! {
             Some(done) = running.next(), if !idle => done?,
-            job = next_job(&mut rx, idle.then_some(idle_timeout)) => match job {
+            job = next_job(rx, idle.then_some(idle_timeout)) => match job {
                 Some(job) => running.push(Box::pin(serve_p3(accessor, service, network, job))),
                 None => break,
             },
@@ -386,6 +438,7 @@ async fn serve_p3(
         reply,
         _taken,
         _slot,
+        ..
     } = job;
     let Reply::P3(reply) = reply else {
         wasmtime::bail!("a WASI 0.2 reply for a WASI 0.3 handler");
