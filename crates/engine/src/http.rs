@@ -476,7 +476,7 @@ impl Server {
             }
         };
         if let Some(pool) = &self.pool {
-            reuse::Pool::dispatch(&self, pool, req, reply, deadline, slot);
+            reuse::Pool::dispatch(&self, pool, reuse::Pending::new(req, reply, deadline, slot));
             return (receiver, None);
         }
         let stop = self.stop.clone();

@@ -64,19 +64,41 @@ pub(super) enum Reply {
     P3(tokio::sync::oneshot::Sender<Head<P3Code>>),
 }
 
-/// One request on its way to a worker.
-pub(super) struct Job {
+/// One request waiting for a worker.
+pub(super) struct Pending {
     req: hyper::Request<hyper::body::Incoming>,
     reply: Reply,
-    /// Counts the request against its worker's concurrency until dropped.
-    _taken: Taken,
-    /// Its place among the server's requests at once, until it is served.
-    _slot: tokio::sync::OwnedSemaphorePermit,
     /// When its caller stops waiting.
     deadline: Instant,
-    /// Whether it was handed on once already by a worker that ended
-    /// before taking it; a job is handed on at most once.
+    /// Its place among the server's requests at once, until it is served.
+    slot: tokio::sync::OwnedSemaphorePermit,
+    /// Whether a worker that ended before taking it handed it on already;
+    /// a request is handed on at most once.
     handed_on: bool,
+}
+
+impl Pending {
+    pub(super) fn new(
+        req: hyper::Request<hyper::body::Incoming>,
+        reply: Reply,
+        deadline: Instant,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Self {
+        Self {
+            req,
+            reply,
+            deadline,
+            slot,
+            handed_on: false,
+        }
+    }
+}
+
+/// One request in a worker's queue.
+pub(super) struct Job {
+    pending: Pending,
+    /// Counts the request against its worker's concurrency until dropped.
+    _taken: Taken,
 }
 
 /// A request a worker holds; dropping it frees the place.
@@ -161,30 +183,11 @@ impl Pool {
         }
     }
 
-    /// Gives `req` to a worker with room for it, starting one if none has.
-    pub(super) fn dispatch(
-        server: &Arc<Server>,
-        pool: &Pool,
-        req: hyper::Request<hyper::body::Incoming>,
-        reply: Reply,
-        deadline: Instant,
-        slot: tokio::sync::OwnedSemaphorePermit,
-    ) {
-        Self::dispatch_job(server, pool, req, reply, deadline, slot, false);
-    }
-
-    /// [`Pool::dispatch`], for a job that may have been handed on already.
-    fn dispatch_job(
-        server: &Arc<Server>,
-        pool: &Pool,
-        req: hyper::Request<hyper::body::Incoming>,
-        reply: Reply,
-        deadline: Instant,
-        slot: tokio::sync::OwnedSemaphorePermit,
-        handed_on: bool,
-    ) {
+    /// Gives `pending` to a worker with room for it, starting one if none
+    /// has.
+    pub(super) fn dispatch(server: &Arc<Server>, pool: &Pool, mut pending: Pending) {
+        let deadline = pending.deadline;
         let mut workers = pool.workers.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut job = (req, reply, slot);
         loop {
             workers.retain(|w| !w.queue.is_closed());
             let index = match workers
@@ -201,14 +204,9 @@ impl Pool {
             worker.taken += 1;
             worker.in_flight.fetch_add(1, Ordering::AcqRel);
             worker.deadline.extend(deadline);
-            let (req, reply, slot) = job;
             let sent = worker.queue.send(Job {
-                req,
-                reply,
+                pending,
                 _taken: Taken(worker.in_flight.clone()),
-                _slot: slot,
-                deadline,
-                handed_on,
             });
             match sent {
                 Ok(()) => {
@@ -221,7 +219,7 @@ impl Pool {
                 }
                 // It closed its queue (idle) just now: try the others.
                 Err(mpsc::error::SendError(back)) => {
-                    job = (back.req, back.reply, back._slot);
+                    pending = back.pending;
                     workers.swap_remove(index);
                 }
             }
@@ -285,20 +283,19 @@ fn hand_on(server: &Arc<Server>, rx: &mut mpsc::UnboundedReceiver<Job>) {
     let Some(pool) = &server.pool else {
         return;
     };
-    while let Ok(job) = rx.try_recv() {
-        let Job {
-            req,
-            reply,
-            _taken,
-            _slot,
-            deadline,
-            handed_on,
-        } = job;
-        if handed_on || Instant::now() >= deadline {
+    while let Ok(Job { pending, _taken }) = rx.try_recv() {
+        if pending.handed_on || Instant::now() >= pending.deadline {
             continue;
         }
         debug!("a request the ended instance never took goes to another");
-        Pool::dispatch_job(server, pool, req, reply, deadline, _slot, true);
+        Pool::dispatch(
+            server,
+            pool,
+            Pending {
+                handed_on: true,
+                ..pending
+            },
+        );
     }
 }
 
@@ -376,10 +373,10 @@ async fn serve_p2(
     proxy: &Proxy,
     job: Job,
 ) -> wasmtime::Result<()> {
-    let Reply::P2(reply) = job.reply else {
+    let Reply::P2(reply) = job.pending.reply else {
         wasmtime::bail!("a WASI 0.3 reply for a WASI 0.2 handler");
     };
-    handle_p2(store, proxy, job.req, reply).await
+    handle_p2(store, proxy, job.pending.req, reply).await
 }
 
 type Serving<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>>;
@@ -434,11 +431,14 @@ async fn serve_p3(
     job: Job,
 ) -> wasmtime::Result<()> {
     let Job {
-        req,
-        reply,
+        pending:
+            Pending {
+                req,
+                reply,
+                slot: _slot,
+                ..
+            },
         _taken,
-        _slot,
-        ..
     } = job;
     let Reply::P3(reply) = reply else {
         wasmtime::bail!("a WASI 0.2 reply for a WASI 0.3 handler");
